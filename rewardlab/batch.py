@@ -1,0 +1,122 @@
+"""The batch view that transforms, combiners and advantage estimators work on.
+
+Rewards become float arrays with ``NaN`` for unscorable (``None``) values, and groups
+become integer codes, so every stage is vectorised over the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rewardlab.core import Sample, Score
+
+LENGTH_META_KEYS = ("completion_tokens", "num_tokens", "response_length", "length")
+
+
+def completion_length(sample: Sample, unit: str = "auto") -> int:
+    """Length of a completion.
+
+    ``auto`` takes a token count from ``meta`` (``completion_tokens``, ``num_tokens``,
+    ``response_length`` or ``length``) when the trainer supplied one, else counts
+    whitespace-separated words; ``words`` and ``chars`` force those units.
+    """
+    if unit in ("auto", "tokens"):
+        for key in LENGTH_META_KEYS:
+            value = sample.meta.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return int(value)
+        if unit == "tokens":
+            raise ValueError(
+                f"sample {sample.id!r}: length unit 'tokens' needs a token count in meta "
+                f"(one of {', '.join(LENGTH_META_KEYS)})"
+            )
+        return len(sample.completion_text.split())
+    if unit == "words":
+        return len(sample.completion_text.split())
+    if unit == "chars":
+        return len(sample.completion_text)
+    raise ValueError(f"unknown length unit {unit!r} (allowed: 'auto', 'tokens', 'words', 'chars')")
+
+
+def scores_to_array(scores: Sequence[Score]) -> np.ndarray:
+    """Score values as float64, ``NaN`` where unscorable."""
+    return np.array([np.nan if s.value is None else s.value for s in scores], dtype=np.float64)
+
+
+def group_codes(groups: Sequence[str | None]) -> tuple[np.ndarray, int]:
+    """Integer group code per sample; a sample with no group is a group of its own."""
+    codes = np.empty(len(groups), dtype=np.int64)
+    seen: dict[str, int] = {}
+    n = 0
+    for i, g in enumerate(groups):
+        if g is None:
+            codes[i] = n
+            n += 1
+            continue
+        code = seen.get(g)
+        if code is None:
+            code = seen[g] = n
+            n += 1
+        codes[i] = code
+    return codes, n
+
+
+@dataclass
+class BatchContext:
+    """Per-batch facts the algebra stages may need (groups, lengths, meta columns)."""
+
+    samples: Sequence[Sample]
+    group_index: np.ndarray
+    n_groups: int
+    length_unit: str = "auto"
+    _lengths: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[Sample], length_unit: str = "auto") -> BatchContext:
+        codes, n = group_codes([s.group for s in samples])
+        return cls(samples, codes, n, length_unit)
+
+    @classmethod
+    def from_groups(cls, group_index: np.ndarray) -> BatchContext:
+        """A context from group codes alone (no samples), e.g. for benchmarks."""
+        codes = np.asarray(group_index, dtype=np.int64)
+        return cls((), codes, int(codes.max()) + 1 if codes.size else 0)
+
+    def __len__(self) -> int:
+        return len(self.group_index)
+
+    def lengths(self) -> np.ndarray:
+        """Completion lengths (see :func:`completion_length`), as float64."""
+        if self._lengths is None:
+            self._lengths = np.array(
+                [completion_length(s, self.length_unit) for s in self.samples], dtype=np.float64
+            )
+        return self._lengths
+
+    def meta_column(self, key: str, default: Any = None) -> list[Any]:
+        return [s.meta.get(key, default) for s in self.samples]
+
+
+def zero_variance_fraction(values: np.ndarray, ctx: BatchContext) -> float | None:
+    """Fraction of groups (>= 2 scorable members) whose scorable values are all equal.
+
+    Such groups give no learning signal under group-relative advantages.
+    """
+    ok = ~np.isnan(values)
+    if not ok.any():
+        return None
+    idx = ctx.group_index[ok]
+    v = values[ok]
+    counts = np.bincount(idx, minlength=ctx.n_groups)
+    vmax = np.full(ctx.n_groups, -np.inf)
+    vmin = np.full(ctx.n_groups, np.inf)
+    np.maximum.at(vmax, idx, v)
+    np.minimum.at(vmin, idx, v)
+    eligible = counts >= 2
+    if not eligible.any():
+        return None
+    return float(np.mean(vmax[eligible] == vmin[eligible]))

@@ -1,0 +1,70 @@
+"""Errors that name what is wrong and what to do about it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+
+class RewardlabError(Exception):
+    """Base class of every error rewardlab raises on purpose."""
+
+
+class SpecError(RewardlabError, ValueError):
+    """An invalid pipeline spec or reward parameter; raised before any work is done."""
+
+
+class InputError(RewardlabError, ValueError):
+    """A malformed input row or batch."""
+
+
+class SandboxUnavailable(RewardlabError, RuntimeError):
+    """The kernel lacks an isolation feature the sandbox needs (fail closed)."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _allowed(model: type[BaseModel], key: str) -> str:
+    field = model.model_fields.get(key)
+    if field is None:
+        return ""
+    annotation = field.annotation
+    args = getattr(annotation, "__args__", None)
+    if getattr(annotation, "__origin__", None) is not None and args and all(
+        isinstance(a, (str, int, float)) for a in args
+    ):
+        return f" (allowed: {', '.join(repr(a) for a in args)})"
+    return ""
+
+
+def validate_params(model: type[M], params: Mapping[str, Any], where: str) -> M:
+    """Validate ``params`` with ``model``; turn pydantic's errors into a :class:`SpecError`.
+
+    The message names the key, the problem and, where known, the allowed values.
+    """
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            if err["type"] == "extra_forbidden":
+                known = ", ".join(sorted(model.model_fields)) or "none"
+                problems.append(f"unknown parameter {key!r} (known parameters: {known})")
+            else:
+                top = str(err["loc"][0]) if err["loc"] else ""
+                got = err.get("input")
+                problems.append(
+                    f"parameter {key!r}: {err['msg']} (got {got!r}){_allowed(model, top)}"
+                )
+        raise SpecError(f"{where}: " + "; ".join(problems)) from None
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], where: str = "") -> SpecError:
+    """The error for an unknown registry name, listing the known ones."""
+    prefix = f"{where}: " if where else ""
+    names = ", ".join(sorted(known)) or "none registered"
+    return SpecError(f"{prefix}unknown {kind} {name!r} (known {kind}s: {names})")
