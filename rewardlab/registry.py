@@ -22,6 +22,7 @@ KINDS: tuple[Kind, ...] = ("reward", "transform", "combiner", "advantage")
 
 # Modules whose import registers the built-ins. One line per module.
 BUILTIN_MODULES: tuple[str, ...] = (
+    "rewardlab.rewards.precomputed",
     "rewardlab.rewards.format",
     "rewardlab.rewards.length",
     "rewardlab.rewards.text",
