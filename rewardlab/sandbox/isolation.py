@@ -1,0 +1,253 @@
+"""Isolation: what the fork server sets up once, and what each forked child does to itself.
+
+Once per fork server (:func:`setup_server`): private mount and network namespaces
+(no interface is up, so no packet can leave even if a socket existed), a size-capped
+tmpfs on ``/tmp`` that holds the scratch directories (disk use is bounded), a pids
+cgroup when available (thread/process counts), subreaper + parent-death signal.
+
+Once per program, in the freshly forked child (:func:`confine`), in this order:
+new session; cgroup; rlimits; parent-death signal; all capabilities dropped;
+no_new_privs; Landlock (read-only interpreter libraries, read-write scratch, no TCP,
+scoped signals and abstract unix sockets); stdio on /dev/null and every other
+inherited descriptor closed; the seccomp deny-list last.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewardlab.sandbox import kernel, landlock, seccomp
+from rewardlab.sandbox.limits import Limits
+
+MIN_LANDLOCK_ABI = 6  # filesystem + TCP + scoped signals/abstract sockets (Linux 6.12+)
+SCRATCH_BASE = "/tmp"
+CHANNEL_IN = 3
+CHANNEL_OUT = 4
+
+
+@dataclass
+class Features:
+    """What the kernel offers, and what is missing for a safe sandbox."""
+
+    landlock_abi: int = 0
+    seccomp: bool = False
+    namespaces: bool = False
+    pids_cgroup: str | None = None
+    missing: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "landlock_abi": self.landlock_abi,
+            "seccomp": self.seccomp,
+            "namespaces": self.namespaces,
+            "pids_cgroup": self.pids_cgroup,
+            "missing": list(self.missing),
+        }
+
+
+def probe_static() -> Features:
+    """Landlock and seccomp support, checked without changing this process."""
+    feats = Features(landlock_abi=landlock.abi_version())
+    if feats.landlock_abi < MIN_LANDLOCK_ABI:
+        feats.missing.append(
+            f"Landlock ABI >= {MIN_LANDLOCK_ABI} (kernel reports {feats.landlock_abi}): needs "
+            "Linux 6.12+ with CONFIG_SECURITY_LANDLOCK=y and 'landlock' in the lsm= boot list"
+        )
+    feats.seccomp = seccomp.supported() and os.path.exists("/proc/sys/kernel/seccomp")
+    if not feats.seccomp:
+        feats.missing.append(
+            f"seccomp-BPF filters for this architecture ({kernel.MACHINE}): needs "
+            "CONFIG_SECCOMP_FILTER=y on x86_64 or aarch64"
+        )
+    return feats
+
+
+def setup_server(feats: Features, scratch_mb: int) -> None:
+    """Namespaces, scratch tmpfs, cgroup, death signal: run once in the fork server."""
+    kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
+    kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
+    flags = kernel.CLONE_NEWNS | kernel.CLONE_NEWNET | kernel.CLONE_NEWIPC
+    try:
+        try:
+            kernel.unshare(flags)
+        except PermissionError:
+            kernel.unshare(flags | kernel.CLONE_NEWUSER)
+        kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
+        kernel.mount(
+            "rewardlab-scratch",
+            SCRATCH_BASE,
+            "tmpfs",
+            kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC,
+            f"size={scratch_mb}m,nr_inodes=8192,mode=0700",
+        )
+        feats.namespaces = True
+    except OSError as exc:
+        feats.missing.append(
+            f"mount + network namespaces ({exc.strerror}): run as root, or enable "
+            "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / "
+            "kernel.apparmor_restrict_unprivileged_userns=0)"
+        )
+    feats.pids_cgroup = _make_pids_cgroup()
+
+
+def _make_pids_cgroup() -> str | None:
+    """A private pids cgroup (v2 or v1) for this server's children, or None."""
+    for root in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        path = os.path.join(root, f"rewardlab-{os.getpid()}")
+        try:
+            os.mkdir(path, 0o700)
+        except OSError:
+            continue
+        if os.path.exists(os.path.join(path, "pids.max")):
+            return path
+        os.rmdir(path)
+    return None
+
+
+def remove_cgroup(path: str | None) -> None:
+    if path:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+def cgroup_pids(path: str) -> list[int]:
+    with open(os.path.join(path, "cgroup.procs")) as f:
+        return [int(x) for x in f.read().split()]
+
+
+@dataclass
+class ServerContext:
+    """Descriptors and programs the server prepares once and every child reuses."""
+
+    abi: int
+    read_fds: list[tuple[int, int]]  # (O_PATH fd, rights)
+    devnull: int
+    baseline_vsz: int
+    pids_cgroup: str | None
+    filters: dict[tuple[bool, bool], bytes] = field(default_factory=dict)
+    is_root: bool = False
+
+    def seccomp_program(self, threads: bool, processes: bool) -> bytes:
+        key = (threads, processes)
+        if key not in self.filters:
+            self.filters[key] = seccomp.build_filter(threads, processes)
+        return self.filters[key]
+
+
+def read_only_roots() -> list[str]:
+    """Directories the program may read: the interpreter's libraries and system libraries.
+
+    Deliberately not the current directory, the repository, home directories or /tmp:
+    sample files with expected outputs may live there.
+    """
+    roots = {
+        os.path.join(sys.base_prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}"),
+        "/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/share/zoneinfo",
+        "/etc/ld.so.cache", "/etc/localtime",
+    }
+    prefixes = (sys.prefix, sys.base_prefix, sys.exec_prefix)
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and entry.startswith(prefixes) and (
+            "site-packages" in entry or "dist-packages" in entry or "lib-dynload" in entry
+        ):
+            roots.add(entry)
+    return sorted(r for r in roots if os.path.exists(r))
+
+
+def make_context(feats: Features) -> ServerContext:
+    read_fds = []
+    for path in read_only_roots():
+        read_fds.append((os.open(path, os.O_PATH | os.O_CLOEXEC), landlock.READ_EXEC))
+    for dev in ("/dev/urandom", "/dev/random", "/dev/zero"):
+        if os.path.exists(dev):
+            read_fds.append((os.open(dev, os.O_PATH | os.O_CLOEXEC), landlock.FS_READ_FILE))
+    rw = landlock.FS_READ_FILE | landlock.FS_WRITE_FILE
+    read_fds.append((os.open("/dev/null", os.O_PATH | os.O_CLOEXEC), rw))
+    with open("/proc/self/statm") as f:
+        vsz = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    return ServerContext(
+        abi=feats.landlock_abi,
+        read_fds=read_fds,
+        devnull=os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC),
+        baseline_vsz=vsz,
+        pids_cgroup=feats.pids_cgroup,
+        is_root=os.geteuid() == 0,
+    )
+
+
+def _set_rlimits(limits: Limits, ctx: ServerContext) -> None:
+    mb = 1 << 20
+    address_space = ctx.baseline_vsz + limits.memory_mb * mb
+    address_space += (limits.max_threads + limits.max_processes) * 8 * mb  # thread stacks
+    pairs = {
+        resource.RLIMIT_AS: address_space,
+        resource.RLIMIT_CPU: (limits.cpu_s, limits.cpu_s + 1),
+        resource.RLIMIT_FSIZE: max(limits.file_size_mb, limits.output_mb + 1) * mb,
+        resource.RLIMIT_NOFILE: limits.open_files,
+        resource.RLIMIT_CORE: 0,
+        resource.RLIMIT_MEMLOCK: 0,
+        resource.RLIMIT_MSGQUEUE: 0,
+        resource.RLIMIT_STACK: 64 * mb,
+    }
+    if not ctx.is_root:  # RLIMIT_NPROC is never enforced for uid 0; the cgroup bounds it
+        pairs[resource.RLIMIT_NPROC] = 0 if limits.max_threads + limits.max_processes == 0 else (
+            limits.max_threads + limits.max_processes + 1
+        )
+    for res, value in pairs.items():
+        soft, hard = value if isinstance(value, tuple) else (value, value)
+        resource.setrlimit(res, (soft, hard))
+
+
+def _join_cgroup(ctx: ServerContext, limits: Limits) -> None:
+    if ctx.pids_cgroup is None:
+        return
+    with open(os.path.join(ctx.pids_cgroup, "cgroup.procs"), "w") as f:
+        f.write("0")
+
+
+def set_cgroup_limit(ctx: ServerContext, limits: Limits) -> None:
+    """Server side, before the fork: the task count the next run may reach."""
+    if ctx.pids_cgroup is not None:
+        with open(os.path.join(ctx.pids_cgroup, "pids.max"), "w") as f:
+            f.write(str(1 + limits.max_threads + limits.max_processes))
+
+
+def confine(
+    ctx: ServerContext, limits: Limits, scratch: str, ch_in: int, ch_out: int, server_pid: int
+) -> None:
+    """Restrict the current (freshly forked, single-threaded) process. Irreversible."""
+    os.setsid()
+    _join_cgroup(ctx, limits)
+    ruleset = landlock.create_ruleset(ctx.abi)
+    for fd, rights in ctx.read_fds:
+        landlock.allow_path(ruleset, fd, rights, ctx.abi)
+    scratch_fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
+    landlock.allow_path(ruleset, scratch_fd, landlock.handled_fs(ctx.abi), ctx.abi)
+    os.chdir(scratch)
+    _set_rlimits(limits, ctx)
+    kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server_pid:  # the server died between fork and here
+        os._exit(70)
+    if ctx.is_root:
+        kernel.drop_all_capabilities()
+    kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
+    landlock.restrict_self(ruleset)
+    # descriptors: stdio on /dev/null, the channel on 3 and 4, nothing else
+    tmp_in, tmp_out = os.dup(ch_in), os.dup(ch_out)
+    for target in (0, 1, 2):
+        os.dup2(ctx.devnull, target)
+    os.dup2(tmp_in, CHANNEL_IN)
+    os.dup2(tmp_out, CHANNEL_OUT)
+    os.closerange(CHANNEL_OUT + 1, 1 << 20)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch,
+                       "TMPDIR": scratch, "PYTHONHASHSEED": "0"})
+    threads = limits.max_threads > 0
+    seccomp.install(ctx.seccomp_program(threads, limits.max_processes > 0))

@@ -1,0 +1,106 @@
+"""Thin ctypes wrappers over the Linux calls the sandbox uses (prctl, landlock, mount, capset).
+
+Only raw system calls live here; policy lives in :mod:`landlock`, :mod:`seccomp` and
+:mod:`isolation`. Every wrapper raises ``OSError`` with the errno on failure.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.prctl.restype = ctypes.c_int
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.mount.argtypes = [
+    ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p
+]
+
+MACHINE = platform.machine()
+
+# Landlock syscalls have the same numbers on every architecture (generic table).
+NR_LANDLOCK_CREATE_RULESET = 444
+NR_LANDLOCK_ADD_RULE = 445
+NR_LANDLOCK_RESTRICT_SELF = 446
+NR_CAPSET = {"x86_64": 126, "aarch64": 91}.get(MACHINE, -1)
+
+PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+SECCOMP_MODE_FILTER = 2
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+
+def _check(ret: int) -> int:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret
+
+
+def syscall(nr: int, *args: object) -> int:
+    """Raw ``syscall(2)``; raises OSError on a negative return."""
+    return _check(int(_libc.syscall(nr, *args)))
+
+
+def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
+    return _check(int(_libc.prctl(option, a2, a3, a4, a5)))
+
+
+def prctl_ptr(option: int, a2: int, ptr: ctypes.c_void_p | int) -> int:
+    """prctl whose third argument is a pointer (PR_SET_SECCOMP)."""
+    fn = _libc.prctl
+    return _check(int(fn(option, a2, ptr if isinstance(ptr, int) else ptr.value or 0, 0, 0)))
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags))
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(
+        _libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        )
+    )
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def drop_all_capabilities() -> None:
+    """Empty the bounding set and the effective/permitted/inheritable sets (no way back)."""
+    for cap in range(64):
+        try:
+            prctl(PR_CAPBSET_DROP, cap)
+        except OSError:
+            break  # EINVAL past the last capability, or EPERM when already unprivileged
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    syscall(NR_CAPSET, ctypes.byref(header), ctypes.byref(data))

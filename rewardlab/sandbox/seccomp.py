@@ -1,0 +1,161 @@
+"""A small, hand-assembled seccomp-BPF deny-list.
+
+Layout of the program (classic BPF over ``struct seccomp_data``)::
+
+    load arch; if arch != expected: KILL_PROCESS
+    load nr;   (x86_64) if nr >= 0x40000000 (x32 ABI): KILL_PROCESS
+    clone:  KILL namespace flags; without CLONE_THREAD deny unless processes are allowed;
+            with CLONE_THREAD deny unless threads are allowed
+    clone3: ENOSYS (its flags live in memory BPF cannot read; libc falls back to clone)
+    ioctl:  EPERM for TIOCSTI / TIOCLINUX (terminal injection)
+    each denied syscall: EPERM
+    otherwise: ALLOW
+
+Denied: every socket (socket, socketpair: no network, no unix sockets), ptrace and
+cross-process memory access, mount/namespace/chroot calls, bpf, io_uring, kernel
+modules and kexec, keyrings, perf, userfaultfd, SysV and POSIX message IPC,
+setsid/setpgid (the run stays in its process group), file handles, and
+fork/vfork/execve unless the task opts into processes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+
+from rewardlab.sandbox import kernel
+
+RET_KILL_PROCESS = 0x80000000
+RET_ERRNO = 0x00050000
+RET_ALLOW = 0x7FFF0000
+EPERM = 1
+ENOSYS = 38
+
+AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+
+# BPF opcodes
+LD_W_ABS = 0x20
+JEQ_K = 0x15
+JGE_K = 0x35
+JSET_K = 0x45
+RET_K = 0x06
+
+CLONE_THREAD = 0x00010000
+CLONE_NS_FLAGS = 0x7E020000  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+
+_ALWAYS_DENIED = (
+    "socket socketpair ptrace process_vm_readv process_vm_writev mount umount2 pivot_root "
+    "chroot unshare setns bpf io_uring_setup io_uring_enter io_uring_register kexec_load "
+    "kexec_file_load init_module finit_module delete_module reboot swapon swapoff "
+    "perf_event_open userfaultfd keyctl add_key request_key acct setsid setpgid "
+    "open_by_handle_at name_to_handle_at shmget shmat shmctl semget semop semctl semtimedop "
+    "msgget msgsnd msgrcv msgctl mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify "
+    "mq_getsetattr fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr quotactl "
+    "syslog kcmp pidfd_getfd"
+).split()
+_PROCESS_CALLS = ("fork", "vfork", "execve", "execveat")
+
+SYSCALLS: dict[str, dict[str, int]] = {
+    "x86_64": {
+        "socket": 41, "socketpair": 53, "ptrace": 101, "process_vm_readv": 310,
+        "process_vm_writev": 311, "mount": 165, "umount2": 166, "pivot_root": 155,
+        "chroot": 161, "unshare": 272, "setns": 308, "bpf": 321, "io_uring_setup": 425,
+        "io_uring_enter": 426, "io_uring_register": 427, "kexec_load": 246,
+        "kexec_file_load": 320, "init_module": 175, "finit_module": 313,
+        "delete_module": 176, "reboot": 169, "swapon": 167, "swapoff": 168,
+        "perf_event_open": 298, "userfaultfd": 323, "keyctl": 250, "add_key": 248,
+        "request_key": 249, "acct": 163, "setsid": 112, "setpgid": 109,
+        "open_by_handle_at": 304, "name_to_handle_at": 303, "shmget": 29, "shmat": 30,
+        "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66, "semtimedop": 220,
+        "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "mq_open": 240,
+        "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243, "mq_notify": 244,
+        "mq_getsetattr": 245, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+        "move_mount": 429, "open_tree": 428, "mount_setattr": 442, "quotactl": 179,
+        "syslog": 103, "kcmp": 312, "pidfd_getfd": 438, "fork": 57, "vfork": 58,
+        "execve": 59, "execveat": 322, "clone": 56, "clone3": 435, "ioctl": 16,
+    },
+    "aarch64": {
+        "socket": 198, "socketpair": 199, "ptrace": 117, "process_vm_readv": 270,
+        "process_vm_writev": 271, "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51,
+        "unshare": 97, "setns": 268, "bpf": 280, "io_uring_setup": 425, "io_uring_enter": 426,
+        "io_uring_register": 427, "kexec_load": 104, "kexec_file_load": 294,
+        "init_module": 105, "finit_module": 273, "delete_module": 106, "reboot": 142,
+        "swapon": 224, "swapoff": 225, "perf_event_open": 241, "userfaultfd": 282,
+        "keyctl": 219, "add_key": 217, "request_key": 218, "acct": 89, "setsid": 157,
+        "setpgid": 154, "open_by_handle_at": 265, "name_to_handle_at": 264, "shmget": 194,
+        "shmctl": 195, "shmat": 196, "semget": 190, "semctl": 191, "semtimedop": 192,
+        "semop": 193, "msgget": 186, "msgctl": 187, "msgrcv": 188, "msgsnd": 189,
+        "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182, "mq_timedreceive": 183,
+        "mq_notify": 184, "mq_getsetattr": 185, "fsopen": 430, "fsconfig": 431,
+        "fsmount": 432, "fspick": 433, "move_mount": 429, "open_tree": 428,
+        "mount_setattr": 442, "quotactl": 60, "syslog": 116, "kcmp": 272, "pidfd_getfd": 438,
+        "execve": 221, "execveat": 281, "clone": 220, "clone3": 435, "ioctl": 29,
+    },
+}
+
+
+def _stmt(code: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, 0, 0, k & 0xFFFFFFFF)
+
+
+def _jump(code: int, k: int, jt: int, jf: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+
+def supported(machine: str = kernel.MACHINE) -> bool:
+    return machine in SYSCALLS
+
+
+def build_filter(
+    allow_threads: bool, allow_processes: bool, machine: str = kernel.MACHINE
+) -> bytes:
+    """The BPF program (bytes of ``struct sock_filter``) for one run's policy."""
+    table = SYSCALLS[machine]
+    deny = [n for n in _ALWAYS_DENIED if n in table]
+    if not allow_processes:
+        deny += [n for n in _PROCESS_CALLS if n in table]
+    errno_eperm = RET_ERRNO | EPERM
+    prog: list[bytes] = [
+        _stmt(LD_W_ABS, 4),
+        _jump(JEQ_K, AUDIT_ARCH[machine], 1, 0),
+        _stmt(RET_K, RET_KILL_PROCESS),
+        _stmt(LD_W_ABS, 0),
+    ]
+    if machine == "x86_64":
+        prog += [_jump(JGE_K, 0x40000000, 0, 1), _stmt(RET_K, RET_KILL_PROCESS)]
+    # clone(flags, ...): flags are argument 0 (low word at offset 16)
+    clone_body = [
+        _stmt(LD_W_ABS, 16),
+        _jump(JSET_K, CLONE_NS_FLAGS, 0, 1),
+        _stmt(RET_K, RET_KILL_PROCESS),
+        _jump(JSET_K, CLONE_THREAD, 0, 1),
+        _stmt(RET_K, RET_ALLOW if allow_threads else errno_eperm),
+        _stmt(RET_K, RET_ALLOW if allow_processes else errno_eperm),
+    ]
+    prog += [_jump(JEQ_K, table["clone"], 0, len(clone_body)), *clone_body]
+    prog += [_jump(JEQ_K, table["clone3"], 0, 1), _stmt(RET_K, RET_ERRNO | ENOSYS)]
+    ioctl_body = [
+        _stmt(LD_W_ABS, 24),
+        _jump(JEQ_K, TIOCSTI, 1, 0),
+        _jump(JEQ_K, TIOCLINUX, 0, 1),
+        _stmt(RET_K, errno_eperm),
+        _stmt(RET_K, RET_ALLOW),
+    ]
+    prog += [_jump(JEQ_K, table["ioctl"], 0, len(ioctl_body)), *ioctl_body]
+    for name in deny:
+        prog += [_jump(JEQ_K, table[name], 0, 1), _stmt(RET_K, errno_eperm)]
+    prog.append(_stmt(RET_K, RET_ALLOW))
+    return b"".join(prog)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install(program: bytes) -> None:
+    """Load the filter into this thread (no_new_privs must already be set)."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    kernel.prctl_ptr(kernel.PR_SET_SECCOMP, kernel.SECCOMP_MODE_FILTER, ctypes.addressof(prog))
