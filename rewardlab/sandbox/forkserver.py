@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any
 
-from rewardlab.sandbox import channel, isolation, runner
+from rewardlab.sandbox import channel, isolation, runner  # runner: imported before any fork
 from rewardlab.sandbox.limits import Limits
 
 _LEN = struct.Struct("<I")
@@ -278,6 +278,7 @@ class Supervisor:
         try:
             msg = channel.read_frame(self.server.in_fd)
         except (EOFError, OSError, channel.DecodeError):
+            os.killpg(self.pid, signal.SIGKILL)
             sys.exit(0)
         if msg.get("op") == "end":
             usage = _child_cpu(self.pid)

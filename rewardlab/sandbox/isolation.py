@@ -69,7 +69,8 @@ def probe_static() -> Features:
 
 def setup_server(feats: Features, scratch_mb: int) -> None:
     """Namespaces, scratch tmpfs, cgroup, death signal: run once in the fork server."""
-    kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
+    # No parent-death signal here: it fires when the *thread* that started the server
+    # exits. The server exits on EOF of its stdin instead (the caller is gone).
     kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     flags = kernel.CLONE_NEWNS | kernel.CLONE_NEWNET | kernel.CLONE_NEWIPC
     try:
@@ -98,6 +99,7 @@ def setup_server(feats: Features, scratch_mb: int) -> None:
 def _make_pids_cgroup() -> str | None:
     """A private pids cgroup (v2 or v1) for this server's children, or None."""
     for root in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        _sweep_stale(root)
         path = os.path.join(root, f"rewardlab-{os.getpid()}")
         try:
             os.mkdir(path, 0o700)
@@ -107,6 +109,21 @@ def _make_pids_cgroup() -> str | None:
             return path
         os.rmdir(path)
     return None
+
+
+def _sweep_stale(root: str) -> None:
+    """Remove empty cgroups left by fork servers that were killed."""
+    try:
+        names = [n for n in os.listdir(root) if n.startswith("rewardlab-")]
+    except OSError:
+        return
+    for name in names:
+        pid = name.split("-", 1)[1]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            try:
+                os.rmdir(os.path.join(root, name))
+            except OSError:
+                pass
 
 
 def remove_cgroup(path: str | None) -> None:

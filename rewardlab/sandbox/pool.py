@@ -129,6 +129,10 @@ class ForkServer:
         return self.proc.poll() is None
 
     def close(self) -> None:
+        """EOF first (the server removes its cgroup and exits), then SIGKILL."""
+        with contextlib.suppress(Exception):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.proc.wait(1.0)
         with contextlib.suppress(Exception):
             self.proc.kill()
         with contextlib.suppress(Exception):
