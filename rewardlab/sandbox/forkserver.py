@@ -44,13 +44,13 @@ class Server:
         os.dup2(null, 0)
         os.dup2(null, 1)  # nothing but frames may reach the caller's pipe
         os.close(null)
-        self.feats = isolation.probe_static()
+        self.feats = isolation.probe_static(int(cfg.get("min_landlock_abi", 0)))
         self.ctx: isolation.ServerContext | None = None
         self.counter = 0
 
     # --- frames to the caller --------------------------------------------------------
-    def event(self, ev: str, **fields: Any) -> None:
-        body = b"E" + json.dumps({"ev": ev, **fields}).encode()
+    def event(self, ev: str, fields: dict[str, Any] | None = None, **kw: Any) -> None:
+        body = b"E" + json.dumps({"ev": ev, **(fields or {}), **kw}).encode()
         self._send(body)
 
     def _send(self, body: bytes) -> None:
@@ -127,13 +127,17 @@ class Server:
                 os._exit(72)
         os.close(to_child_r)
         os.close(from_child_w)
+        sup = Supervisor(self, pid, to_child_w, from_child_r, limits, msg["init"])
         try:
-            Supervisor(self, pid, to_child_w, from_child_r, limits, msg["init"]).run()
+            sup.run()
         finally:
             os.close(to_child_w)
             os.close(from_child_r)
             self._kill_all(pid)
             shutil.rmtree(scratch, ignore_errors=True)
+        # only now, with every process of the run gone, does the caller hear that it ended
+        ev, fields = sup.final if sup.final[0] else ("error", {"reason": "supervisor stopped"})
+        self.event(ev, fields)
 
     def _kill_all(self, pid: int) -> None:
         """Kill the run's process group and cgroup, reap everything (we are a subreaper)."""
@@ -188,8 +192,14 @@ class Supervisor:
         self.run_deadline = time.monotonic() + limits.run_timeout
         self.req_deadline: float | None = time.monotonic() + limits.timeout
         self.req_started = time.monotonic()
+        self.final: tuple[str, dict[str, Any]] = ("", {})
+        self.pending_id: Any = 0  # the init request
         self.confined = False  # set by the child's first frame, sent before any candidate code
         os.set_blocking(w, False)
+
+    def _end(self, ev: str, **fields: Any) -> None:
+        if self.final[0] == "":
+            self.final = (ev, fields)
 
     def run(self) -> None:
         try:
@@ -202,7 +212,7 @@ class Supervisor:
             now = time.monotonic()
             deadline = min(self.run_deadline, self.req_deadline or self.run_deadline)
             if now >= deadline:
-                self.server.event("timeout", scope="test" if self.req_deadline else "run")
+                self._end("timeout", scope="test" if self.req_deadline else "run")
                 return
             rlist = [self.r, self.pidfd] + ([self.server.in_fd] if not self.req_deadline else [])
             wlist = [self.w] if self.outbox else []
@@ -216,9 +226,9 @@ class Supervisor:
             if self.pidfd in readable and self.r not in readable:
                 self._drain_child()
                 if self.confined:
-                    self.server.event("exit", **_exit_info(self.pid))
+                    self._end("exit", **_exit_info(self.pid))
                 else:
-                    self.server.event("error", reason=f"sandbox setup: {_exit_info(self.pid)}")
+                    self._end("error", reason=f"sandbox setup: {_exit_info(self.pid)}")
                 return
 
     def _flush(self) -> None:
@@ -243,14 +253,16 @@ class Supervisor:
             if bodies and not self.confined:
                 first = channel.parse(bodies.pop(0))
                 if first.get("confined") is not True:
-                    self.server.event("error", reason=f"sandbox setup failed: {first}"[:600])
+                    self._end("error", reason=f"sandbox setup failed: {first}"[:600])
                     return False
                 self.confined = True
         except channel.DecodeError as exc:
-            self.server.event("error" if not self.confined else "exit",
+            self._end("error" if not self.confined else "exit",
                               reason=f"result channel: {exc}")
             return False
         for body in bodies:
+            if self.req_deadline is None or _frame_id(body) != self.pending_id:
+                continue  # not a reply to the pending request: dropped
             elapsed = time.monotonic() - self.req_started
             self.server._send(b"R" + _SECS.pack(elapsed) + body)
             self.req_deadline = None
@@ -265,13 +277,13 @@ class Supervisor:
 
     def _wait_exit(self) -> bool:
         if not self.confined:
-            self.server.event("error", reason="sandbox setup: the child died before confinement")
+            self._end("error", reason="sandbox setup: the child died before confinement")
             return False
         remaining = max(0.0, min(self.run_deadline, time.monotonic() + 1.0) - time.monotonic())
         if select.select([self.pidfd], [], [], remaining)[0]:
-            self.server.event("exit", **_exit_info(self.pid))
+            self._end("exit", **_exit_info(self.pid))
         else:
-            self.server.event("exit", reason="closed its result channel")
+            self._end("exit", reason="closed its result channel")
         return False
 
     def _read_caller(self) -> bool:
@@ -282,15 +294,23 @@ class Supervisor:
             sys.exit(0)
         if msg.get("op") == "end":
             usage = _child_cpu(self.pid)
-            self.server.event("done", **usage)
+            self._end("done", **usage)
             return False
         if msg.get("op") == "req":
+            self.pending_id = msg["req"].get("id")
             self.outbox += channel.pack(msg["req"])
             timeout = min(float(msg.get("timeout", self.limits.timeout)), self.limits.timeout)
             self.req_started = time.monotonic()
             self.req_deadline = self.req_started + timeout
             self._flush()
         return True
+
+
+def _frame_id(body: bytes) -> Any:
+    try:
+        return channel.parse(body).get("id")
+    except channel.DecodeError:
+        return None
 
 
 def _child_cpu(pid: int) -> dict[str, Any]:

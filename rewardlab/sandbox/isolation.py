@@ -50,12 +50,12 @@ class Features:
         }
 
 
-def probe_static() -> Features:
+def probe_static(min_abi: int = MIN_LANDLOCK_ABI) -> Features:
     """Landlock and seccomp support, checked without changing this process."""
     feats = Features(landlock_abi=landlock.abi_version())
-    if feats.landlock_abi < MIN_LANDLOCK_ABI:
+    if feats.landlock_abi < max(min_abi, MIN_LANDLOCK_ABI):
         feats.missing.append(
-            f"Landlock ABI >= {MIN_LANDLOCK_ABI} (kernel reports {feats.landlock_abi}): needs "
+            f"Landlock ABI >= {max(min_abi, MIN_LANDLOCK_ABI)} (kernel reports {feats.landlock_abi}): needs "
             "Linux 6.12+ with CONFIG_SECURITY_LANDLOCK=y and 'landlock' in the lsm= boot list"
         )
     feats.seccomp = seccomp.supported() and os.path.exists("/proc/sys/kernel/seccomp")

@@ -228,10 +228,11 @@ class SandboxPool:
 
     def __init__(self, size: int = 2, scratch_mb: int = 64,
                  preload: tuple[str, ...] = DEFAULT_PRELOAD,
-                 unsafe_weak_isolation: bool = False) -> None:
+                 unsafe_weak_isolation: bool = False, min_landlock_abi: int = 0) -> None:
         self.size = size
         self.config = {"scratch_mb": scratch_mb, "preload": list(preload),
-                       "unsafe_weak_isolation": unsafe_weak_isolation}
+                       "unsafe_weak_isolation": unsafe_weak_isolation,
+                       "min_landlock_abi": min_landlock_abi}
         self.idle: queue.Queue[ForkServer] = queue.Queue()
         self.lock = threading.Lock()
         self.started = 0
