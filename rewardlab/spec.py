@@ -10,10 +10,14 @@ precomputed ``reward`` column in the data)::
     [advantage]         method = "<estimator>", other keys = estimator params
     [engine]            workers, timeout, cache_size, ... (see EngineConfig)
     [run]               batch_size, length_unit
+
+``plugins = ["my_pkg.rewards"]`` (top level) imports modules whose ``@register``
+decorators add rewards, for code that is not packaged with an entry point.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 from collections.abc import Mapping
@@ -29,7 +33,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_LEVEL = ("rewards", "combine", "transforms", "advantage", "engine", "run")
+TOP_LEVEL = ("plugins", "rewards", "combine", "transforms", "advantage", "engine", "run")
 COMPONENT_KEYS = ("type", "weight", "on_unscorable", "timeout", "transforms")
 LENGTH_UNITS = ("auto", "tokens", "words", "chars")
 
@@ -75,6 +79,7 @@ def parse_spec(data: Mapping[str, Any]) -> Spec:
     for key in data:
         if key not in TOP_LEVEL:
             raise SpecError(f"unknown top-level key {key!r} (allowed: {', '.join(TOP_LEVEL)})")
+    _import_plugins(data.get("plugins", []))
     rewards = _table(data, "rewards", "")
     components = [_component(name, _table(rewards, name, "rewards")) for name in rewards]
     _check_dependencies(components)
@@ -112,6 +117,16 @@ def parse_spec(data: Mapping[str, Any]) -> Spec:
         length_unit=length_unit,
         raw=dict(data),
     )
+
+
+def _import_plugins(modules: Any) -> None:
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise SpecError(f"plugins: must be a list of module names, got {modules!r}")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise SpecError(f"plugins: cannot import {module!r}: {exc}") from None
 
 
 def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
