@@ -31,7 +31,7 @@ out_console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
