@@ -85,38 +85,50 @@ class _Params(BaseModel):
 
 def group_moments(
     values: np.ndarray, idx: np.ndarray, n_groups: int, ddof: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-*group* (count, mean, std) of the scorable values (NaN excluded).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-group (count, mean, std) of the scorable values (NaN excluded), and per sample
+    the deviation from its group mean (NaN where unscorable).
 
-    ``ddof=1`` gives the unbiased std (``torch.std``'s default); a group with
-    ``count <= ddof`` has std NaN, a group with no scorable value has mean NaN.
+    Sums run on values shifted by one scorable member of the group, so a group
+    whose values are all equal has deviations of exactly 0 (no round-off
+    "signal") and the variance is computed stably. ``ddof=1`` gives the unbiased
+    std (``torch.std``'s default); a group with ``count <= ddof`` has std NaN, one
+    with no scorable value has mean NaN.
     """
     ok = ~np.isnan(values)
     all_ok = bool(ok.all())
-    v = values if all_ok else np.where(ok, values, 0.0)
-    n: np.ndarray = (
-        np.bincount(idx, minlength=n_groups).astype(np.float64)
-        if all_ok
-        else np.bincount(idx, weights=ok, minlength=n_groups)
-    )
-    s = np.bincount(idx, weights=v, minlength=n_groups)
+    ref = np.zeros(n_groups)
+    n: np.ndarray
+    if all_ok:
+        ref[idx] = values
+        n = np.bincount(idx, minlength=n_groups).astype(np.float64)
+    else:
+        ref[idx[ok]] = values[ok]
+        n = np.bincount(idx, weights=ok, minlength=n_groups)
+    shifted = values - ref[idx]
+    v = shifted if all_ok else np.where(ok, shifted, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s / n
-        dev = v - mean[idx]
-        if not all_ok:
-            dev[~ok] = 0.0
-        ss = np.bincount(idx, weights=dev * dev, minlength=n_groups)
+        mean_shift = np.bincount(idx, weights=v, minlength=n_groups) / n
+        dev = shifted - mean_shift[idx]
+        dev_ok = dev if all_ok else np.where(ok, dev, 0.0)
+        ss = np.bincount(idx, weights=dev_ok * dev_ok, minlength=n_groups)
         std = np.sqrt(ss / (n - ddof))
-    return n, mean, std
+    return n, ref + mean_shift, std, dev
 
 
 def group_stats(
     values: np.ndarray, ctx: BatchContext, ddof: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-*sample* (count, mean, std) of its group's scorable values (NaN excluded)."""
-    n, mean, std = group_moments(values, ctx.group_index, ctx.n_groups, ddof)
+    n, mean, std, _ = group_moments(values, ctx.group_index, ctx.n_groups, ddof)
     idx = ctx.group_index
     return n[idx], mean[idx], std[idx]
+
+
+def group_deviation(values: np.ndarray, ctx: BatchContext) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: scorable count of its group and its deviation from the group mean."""
+    n, _, _, dev = group_moments(values, ctx.group_index, ctx.n_groups)
+    return n[ctx.group_index], dev
 
 
 def _mask_small(adv: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -171,10 +183,10 @@ class GRPO(AdvantageEstimator):
     ) -> np.ndarray:
         idx = ctx.group_index
         ddof = 1 if self.params.unbiased_std else 0
-        n, mean, std = group_moments(rewards, idx, ctx.n_groups, ddof)
+        n, _, std, dev = group_moments(rewards, idx, ctx.n_groups, ddof)
         scale = 1.0 / (std + self.params.eps)
         scale[n < 2] = np.nan
-        return (rewards - mean[idx]) * scale[idx]
+        return dev * scale[idx]
 
 
 @register("advantage", "dr_grpo")
@@ -197,8 +209,8 @@ class DrGRPO(AdvantageEstimator):
         components: Mapping[str, np.ndarray] | None = None,
         weights: Mapping[str, float] | None = None,
     ) -> np.ndarray:
-        n, mean, _ = group_stats(rewards, ctx)
-        return _mask_small(rewards - mean, n)
+        n, dev = group_deviation(rewards, ctx)
+        return _mask_small(dev, n)
 
 
 @register("advantage", "rloo")
@@ -220,9 +232,9 @@ class RLOO(AdvantageEstimator):
         components: Mapping[str, np.ndarray] | None = None,
         weights: Mapping[str, float] | None = None,
     ) -> np.ndarray:
-        n, mean, _ = group_stats(rewards, ctx)
+        n, dev = group_deviation(rewards, ctx)
         with np.errstate(invalid="ignore", divide="ignore"):
-            adv = (rewards - mean) * (n / (n - 1.0))
+            adv = dev * (n / (n - 1.0))
         return _mask_small(adv, n)
 
 
@@ -271,8 +283,8 @@ class ReinforcePPBaseline(AdvantageEstimator):
         components: Mapping[str, np.ndarray] | None = None,
         weights: Mapping[str, float] | None = None,
     ) -> np.ndarray:
-        n, mean, _ = group_stats(rewards, ctx)
-        centred = _mask_small(rewards - mean, n)
+        n, dev = group_deviation(rewards, ctx)
+        centred = _mask_small(dev, n)
         w = ctx.lengths() if self.params.token_weighted else None
         return whiten(centred, w, self.params.eps)
 
@@ -330,12 +342,12 @@ class Stratified(AdvantageEstimator):
         cell_key = group * (int(strata.max(initial=0)) + 1) + strata
         _, cell = np.unique(cell_key, return_inverse=True)
         n_cells = int(cell.max(initial=-1)) + 1
-        n, mu, sigma = group_moments(rewards, group, n_groups, ddof)
-        nk, muk, sigmak = group_moments(rewards, cell, n_cells, ddof)
-        sigmak = np.where(nk < 2, 0.0, sigmak)  # singleton stratum: numerator is 0 anyway
+        n, _, sigma, dev = group_moments(rewards, group, n_groups, ddof)
+        nk, _, sigmak, devk = group_moments(rewards, cell, n_cells, ddof)
+        sigmak = np.where(nk < 2, 0.0, sigmak)  # singleton stratum: its deviation is 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            san = (rewards - muk[cell]) / (sigmak[cell] + p.eps)
-            glob = (rewards - mu[group]) / (sigma[group] + p.eps)
+            san = devk / (sigmak[cell] + p.eps)
+            glob = dev / (sigma[group] + p.eps)
         adv = p.alpha * san + (1.0 - p.alpha) * glob if p.alpha < 1.0 else san
         return _mask_small(adv, n[group])
 
@@ -384,9 +396,9 @@ class GDPO(AdvantageEstimator):
         adv = np.zeros(len(ctx))
         count = np.zeros(len(ctx))
         for name, row in zip(components, matrix, strict=True):  # loop over components only
-            n, mean, std = group_moments(np.where(ok, row, np.nan), idx, ctx.n_groups,
-                                         1 if p.unbiased_std else 0)
-            adv += w.get(name, 1.0) * (row - mean[idx]) / (std[idx] + p.eps)
+            ddof = 1 if p.unbiased_std else 0
+            n, _, std, dev = group_moments(np.where(ok, row, np.nan), idx, ctx.n_groups, ddof)
+            adv += w.get(name, 1.0) * dev / (std[idx] + p.eps)
             count = n[idx]
         adv[~ok] = np.nan
         adv = _mask_small(adv, count)
@@ -420,13 +432,15 @@ class OPO(AdvantageEstimator):
             raise InputError("advantage 'opo': needs samples to read lengths from")
         ok = ~np.isnan(rewards)
         idx = ctx.group_index
-        lw = np.where(ok, lengths, 0.0)
+        ref = np.zeros(ctx.n_groups)
+        ref[idx[ok]] = rewards[ok]  # shift by a member: a tied group gives exactly 0
+        shifted = rewards - ref[idx]
         n = np.bincount(idx, weights=ok, minlength=ctx.n_groups)
-        num = np.bincount(idx, weights=np.where(ok, lengths * rewards, 0.0), minlength=ctx.n_groups)
-        den = np.bincount(idx, weights=lw, minlength=ctx.n_groups)
+        num = np.bincount(idx, weights=np.where(ok, lengths * shifted, 0.0), minlength=ctx.n_groups)
+        den = np.bincount(idx, weights=np.where(ok, lengths, 0.0), minlength=ctx.n_groups)
         with np.errstate(invalid="ignore", divide="ignore"):
-            baseline = num / den
-        return _mask_small(rewards - baseline[idx], n[idx])
+            baseline_shift = num / den
+        return _mask_small(shifted - baseline_shift[idx], n[idx])
 
 
 # --------------------------------------------------------------------------- ReNorm (steps)

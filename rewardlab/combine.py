@@ -385,5 +385,5 @@ class Pareto(Combiner):
         ok = ~np.isnan(objectives).any(axis=1)
         out = np.full(len(ctx), np.nan)
         fronts = pareto_fronts(objectives[ok], ctx.group_index[ok])
-        out[ok] = -fronts.astype(np.float64)
+        out[ok] = 0.0 - fronts.astype(np.float64) + 0.0
         return out
