@@ -80,7 +80,8 @@ class _Params(BaseModel):
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """log sigma(x), stable for large |x| (log sigma(x) = -log(1 + e^-x))."""
-    return -np.logaddexp(0.0, -x)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(-np.logaddexp(0.0, -x))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -279,9 +280,10 @@ class PAR(Transform):
     def apply(self, values: np.ndarray, ctx: BatchContext) -> np.ndarray:
         p = self.params
         refs = reference_matrix(ctx, p.ref_key, values, "transform 'par'", p.max_refs)
-        s = sigmoid(p.k * (values[:, None] - refs))
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(np.where(np.isnan(refs), np.nan, s), axis=1)
+        present = ~np.isnan(refs)
+        s = np.where(present, sigmoid(p.k * (values[:, None] - refs)), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(s.sum(axis=1) / present.sum(axis=1))
 
 
 class LogSigmoidParams(_Params):
