@@ -515,9 +515,7 @@ class StepTransform(Transform):
     def apply(self, values: np.ndarray, ctx: BatchContext) -> np.ndarray:
         raise TypeError(f"transform {self.name!r} is step-level: call it on step rewards")
 
-    def apply_flat(
-        self, flat: np.ndarray, sample_of: np.ndarray, last: np.ndarray
-    ) -> np.ndarray:
+    def apply_flat(self, flat: np.ndarray, sample_of: np.ndarray, last: np.ndarray) -> np.ndarray:
         """Shaped process rewards on the flat layout (see :func:`flatten_steps`)."""
         raise NotImplementedError
 

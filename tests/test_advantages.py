@@ -226,7 +226,7 @@ def test_reinforce_pp_baseline_matches_verl_token_whitening(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_reinforce_pp_baseline_sample_whitening(seed):
-    _, groups, rewards, _, ctx = batch(seed)
+    _, _groups, rewards, _, ctx = batch(seed)
     centred = DrGRPO()(rewards, ctx)
     ok = ~np.isnan(centred)
     v = centred[ok]
@@ -478,6 +478,6 @@ def test_renorm_random_steps_bounded(seed):
 
 
 def test_deterministic():
-    _, groups, rewards, _, ctx = batch(1)
+    _, _groups, rewards, _, ctx = batch(1)
     for est in (GRPO(), RLOO(), ReinforcePPBaseline(), OPO()):
         assert_close(est(rewards, ctx), est(rewards.copy(), ctx))

@@ -39,13 +39,25 @@ def sig(x: float) -> float:
 
 def test_registered_names():
     names = set(_entries["transform"])
-    assert {"clip", "affine", "normalize", "par", "logsigmoid", "prm_clip", "prm_delta",
-            "length_debias", "noise"} <= names
+    assert {
+        "clip",
+        "affine",
+        "normalize",
+        "par",
+        "logsigmoid",
+        "prm_clip",
+        "prm_delta",
+        "length_debias",
+        "noise",
+    } <= names
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), max_size=30),
-       st.floats(-10, 10), st.floats(-10, 10))
+@given(
+    st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), max_size=30),
+    st.floats(-10, 10),
+    st.floats(-10, 10),
+)
 def test_clip_and_affine(values, a, b):
     v = np.array([np.nan if x is None else x for x in values], dtype=float)
     ctx = plain_ctx(len(v))
@@ -160,8 +172,9 @@ def test_par_loop(seed, k):
     expected = []
     for r, row in zip(values, refs, strict=True):
         row = clean(row if isinstance(row, float) else row[:10])
-        expected.append(np.nan if np.isnan(r) or not row else
-                        sum(sig(k * (r - x)) for x in row) / len(row))
+        expected.append(
+            np.nan if np.isnan(r) or not row else sum(sig(k * (r - x)) for x in row) / len(row)
+        )
     got = PAR(k=k)(values, ctx)
     assert_close(got, np.array(expected), atol=1e-12)
     assert np.all((got[~np.isnan(got)] > 0) & (got[~np.isnan(got)] < 1))
@@ -299,8 +312,9 @@ def test_prm_clip_and_delta_loops(seed, with_outcome):
     clip = PrmClip(eta=0.6, alpha=0.5)(steps, ctx, oc)
     delta = PrmDelta(alpha=2.0)(steps, ctx, oc)
     for i, s in enumerate(steps):
-        bad = s is None or len(s) == 0 or np.isnan(s).any() or (
-            with_outcome and np.isnan(outcome[i]))
+        bad = (
+            s is None or len(s) == 0 or np.isnan(s).any() or (with_outcome and np.isnan(outcome[i]))
+        )
         if bad:
             assert clip[i] is None and delta[i] is None
             continue
