@@ -179,7 +179,7 @@ class LogSigmoidAndParams(_Params):
 
 @register("combiner", "logsigmoid_and")
 class LogSigmoidAnd(Combiner):
-    """ "Good on all": U = sum_i w_i log sigma(c_i - ref_i(x)).
+    """Soft AND ("good on all"): U = sum_i w_i log sigma(c_i - ref_i(x)).
 
     Wang et al. 2024, "Transforming and Combining Rewards for Aligning Large
     Language Models" (arXiv 2402.00742), Eq. 3.2 (the sum of log-sigmoid-centred
