@@ -58,7 +58,7 @@ def stack(
     """Components as a (n_components, n_samples) matrix and the weight vector."""
     names = list(components)
     if not names:
-        return np.zeros((0, 0)), np.zeros(0)
+        return np.zeros((0, 0)), np.zeros(0)  # callers that need components check first
     matrix = np.vstack([np.asarray(components[n], dtype=np.float64) for n in names])
     w = np.array([weights.get(n, 1.0) for n in names], dtype=np.float64)
     return matrix, w
@@ -82,7 +82,7 @@ class WeightedSum(Combiner):
         self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
     ) -> np.ndarray:
         matrix, w = stack(components, weights)
-        if not matrix.size:
+        if not len(components):
             raise SpecError("combiner 'weighted_sum': no components to combine")
         return np.asarray(w @ matrix)
 
@@ -157,7 +157,7 @@ class Product(Combiner):
         self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
     ) -> np.ndarray:
         matrix, w = stack(components, weights)
-        if not matrix.size:
+        if not len(components):
             raise SpecError("combiner 'product': no components to combine")
         frac = w != np.round(w)
         with np.errstate(invalid="ignore"):
@@ -287,7 +287,7 @@ class Ensemble(Combiner):
         self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
     ) -> np.ndarray:
         matrix, w = stack(components, weights)
-        if not matrix.size:
+        if not len(components):
             raise SpecError(f"combiner {self.name!r}: no ensemble members")
         if np.any(w != 1.0):
             raise SpecError(f"combiner {self.name!r}: ensemble members take no weights")
@@ -379,7 +379,7 @@ class Pareto(Combiner):
         self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
     ) -> np.ndarray:
         matrix, w = stack(components, weights)
-        if not matrix.size:
+        if not len(components):
             raise SpecError("combiner 'pareto': no components to combine")
         objectives = (matrix[w != 0] * np.sign(w[w != 0])[:, None]).T
         ok = ~np.isnan(objectives).any(axis=1)

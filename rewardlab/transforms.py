@@ -384,6 +384,8 @@ class LengthDebias(Transform):
         if len(lengths) != len(values):
             raise InputError("transform 'length_debias': needs samples to read lengths from")
         refit = not self.frozen and (self.params.fit == "batch" or self.fit_state is None)
+        if np.isnan(values).all():
+            return values  # nothing to fit or to correct
         if refit:
             self.fit(values, lengths)
         if self.fit_state is None:

@@ -481,3 +481,17 @@ def test_deterministic():
     _, _groups, rewards, _, ctx = batch(1)
     for est in (GRPO(), RLOO(), ReinforcePPBaseline(), OPO()):
         assert_close(est(rewards, ctx), est(rewards.copy(), ctx))
+
+
+@pytest.mark.parametrize("n", [0, 1, 4])
+def test_empty_and_all_none_batches(n):
+    groups = np.zeros(n, dtype=int)
+    ctx = make_ctx(groups, [{"completion_tokens": 3, "k": 1, "step_rewards": [0.5]}] * n)
+    ests = [GRPO(), DrGRPO(), RLOO(), ReinforcePPBaseline(), OPO(), Stratified(key="k")]
+    for rewards in (np.full(n, np.nan), np.ones(n)):
+        for est in ests:
+            out = est(rewards, ctx)
+            assert out.shape == (n,)
+            if n < 2 or np.isnan(rewards).all():
+                assert np.isnan(out).all()
+        assert GDPO()(rewards, ctx, {"a": rewards}, {}).shape == (n,)

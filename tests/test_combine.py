@@ -271,3 +271,23 @@ def test_group_pairs_enumerates_each_group_square():
     pairs = set(zip(i.tolist(), j.tolist(), strict=True))
     expected = {(a, b) for a in range(5) for b in range(5) if groups[a] == groups[b]}
     assert pairs == expected and len(i) == len(expected)
+
+
+@pytest.mark.parametrize("n", [0, 1, 4])
+def test_empty_all_none_and_single_batches(n):
+    ctx = make_ctx(np.zeros(n, dtype=int))
+    for values in (np.full(n, np.nan), np.ones(n)):
+        comps = {"a": values, "b": values}
+        for c in (
+            WeightedSum(),
+            Gated(gate="a"),
+            Product(),
+            Ensemble(),
+            Pareto(),
+            LogSigmoidAnd(refs={"a": 0.0, "b": 0.0}),
+        ):
+            out = c(comps, {}, ctx)
+            assert out.shape == (n,)
+            assert np.isnan(out).all() == bool(np.isnan(values).all()) or n == 0
+    with pytest.raises(SpecError, match="no components"):
+        WeightedSum()({}, {}, ctx)

@@ -342,3 +342,12 @@ def test_step_helpers_roundtrip_and_meta():
 def test_random_groups_helper_has_singletons():
     groups = random_groups(np.random.default_rng(0), 50)
     assert (np.bincount(groups) == 1).any()
+
+
+@pytest.mark.parametrize("n", [0, 3])
+def test_empty_and_all_none_batches(n):
+    ctx = make_ctx(np.arange(n), [{"completion_tokens": 3, "ref_rewards": [0.0]}] * n)
+    v = np.full(n, np.nan)
+    for t in (Normalize(), PAR(), LogSigmoid(), LengthDebias(), Noise(), Affine(), Clip(low=0)):
+        out = t(v, ctx)
+        assert out.shape == (n,) and np.isnan(out).all()
