@@ -194,7 +194,7 @@ class DrGRPO(AdvantageEstimator):
     """Dr. GRPO: A_i = R_i - mean R (no std division).
 
     Liu et al. 2025, "Understanding R1-Zero-Like Training: A Critical Perspective"
-    (arXiv 2503.20783), Eq. 3 / Sec. 3.2: removing the std removes the
+    (arXiv 2503.20783), its unbiased advantage R_i - mean R: removing the std removes the
     question-difficulty bias. (Its other fix, normalising the loss by a constant
     rather than |y|, belongs to the trainer's loss, not to the advantage.)
     """
@@ -218,7 +218,7 @@ class RLOO(AdvantageEstimator):
     """RLOO: A_i = R_i - mean_{j != i} R_j = G/(G-1) (R_i - mean R).
 
     Kool et al. 2019 ("Buy 4 REINFORCE samples, get a baseline for free");
-    Ahmadian et al. 2024 (arXiv 2402.14740), Eq. 6; verl's
+    Ahmadian et al. 2024 (arXiv 2402.14740), the RLOO estimator; verl's
     ``compute_rloo_outcome_advantage``. G counts scorable members only.
     """
 
@@ -316,7 +316,7 @@ def codes_of(column: list[Any], where: str, key: str) -> np.ndarray:
 class Stratified(AdvantageEstimator):
     """Stratified advantage normalisation (SAN), blended with group normalisation.
 
-    Zhu et al. 2025, "Stratified GRPO" (arXiv 2510.06214): strata B_k are the
+    "Stratified GRPO" (arXiv 2510.06214), its SAN and blended estimators: strata B_k are the
     samples sharing ``meta[key]`` (e.g. the number of tool calls) within a prompt
     group (``scope="group"``) or within the whole batch (``scope="batch"``);
     A_i = alpha (R_i - mu_k) / (sigma_k + eps) + (1 - alpha) (R_i - mu) / (sigma + eps),

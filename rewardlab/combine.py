@@ -182,7 +182,8 @@ class LogSigmoidAnd(Combiner):
     """Soft AND ("good on all"): U = sum_i w_i log sigma(c_i - ref_i(x)).
 
     Wang et al. 2024, "Transforming and Combining Rewards for Aligning Large
-    Language Models" (arXiv 2402.00742), Eq. 3.2 (the sum of log-sigmoid-centred
+    Language Models" (arXiv 2402.00742), the "logical AND" combination (the sum of
+    log-sigmoid-centred
     rewards, a soft AND; the paper sums with unit weights). ref_i is the fixed
     ``refs[name]`` when given, else the ``quantile`` (default 0.85) of the
     reference-policy rewards ``meta[ref_key][name]`` (a list, or a float) of the

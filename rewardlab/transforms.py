@@ -268,7 +268,7 @@ class PAR(Transform):
     """Preference As Reward: r' = (1/M) sum_m sigma(k (r - r_ref_m)).
 
     Fu et al. 2025, "Reward Shaping to Mitigate Reward Hacking in RLHF"
-    (arXiv 2502.18770), the PAR reward (Sec. 4): a sigmoid of the reward centred
+    (arXiv 2502.18770), the PAR reward: a sigmoid of the reward centred
     on each of M reference responses to the same prompt, averaged. The references
     are the first ``max_refs`` (default 10) entries of ``meta[ref_key]``; ``None``
     references are ignored. Output lies in (0, 1).
@@ -305,7 +305,8 @@ class LogSigmoid(Transform):
     """Log-sigmoid centring: u = log sigma(r - r_ref(x)).
 
     Wang et al. 2024, "Transforming and Combining Rewards for Aligning Large
-    Language Models" (arXiv 2402.00742), Eq. 3.1: r_ref(x) is the ``quantile``
+    Language Models" (arXiv 2402.00742), the log-sigmoid transformation
+    u(x, y) = log sigma(r(x, y) - r_ref(x)): r_ref(x) is the ``quantile``
     (default 0.85) of the reference-policy rewards for prompt x, read from
     ``meta[ref_key]`` (numpy's linear-interpolation quantile; a single float is
     used as r_ref directly). Output is <= 0.
@@ -423,7 +424,7 @@ class Noise(Transform):
 
     ``flip``: each scorable binary reward (values ``low``/``high``) is flipped with
     probability ``p``, as in "The Climb Carves Wisdom Deeper Than the Summit: On
-    the Noisy Rewards in Learning to Reason" (Lv et al. 2025, arXiv 2505.22653).
+    the Noisy Rewards in Learning to Reason" (2025; FORMULAS.md).
     ``gaussian``: r' = r + sigma * N(0, 1). The generator for the k-th call is
     ``numpy.random.default_rng([seed, k])``, so a run is reproducible; ``k`` is the
     state (:meth:`state_dict`) and does not advance while frozen.
@@ -546,7 +547,7 @@ class PrmClip(StepTransform):
     """PRM Clip: r_k' = alpha * min(r_k - eta, 0), plus the outcome reward at the last step.
 
     Gao et al. 2024, "On Designing Effective RL Reward at Training Time for LLM
-    Reasoning" (arXiv 2410.15115), the Clip mechanism (Sec. 4): process rewards
+    Reasoning" (arXiv 2410.15115), the Clip mechanism: process rewards
     are capped at 0 after subtracting the threshold ``eta``, so the return cannot
     grow by adding steps. Form as given in FORMULAS.md (marked "verify" there).
     """
@@ -566,7 +567,7 @@ class PrmDeltaParams(_Params):
 class PrmDelta(StepTransform):
     """PRM Delta: r_k' = alpha (r_k - r_{k+1}) for k < K, 0 at the last step K, plus outcome.
 
-    Gao et al. 2024 (arXiv 2410.15115), the Delta mechanism (Sec. 4): the
+    Gao et al. 2024 (arXiv 2410.15115), the Delta mechanism: the
     difference of consecutive process rewards, the last step's process reward
     dropped, so the return from step k telescopes to r_k - r_K and cannot be
     inflated by adding steps. The outcome (success) reward is added at the last
