@@ -15,7 +15,9 @@ from ``meta["step_rewards"]`` unless given (see :mod:`rewardlab.transforms`).
 Their ``estimate`` returns the mean step advantage per sample.
 
 :func:`zero_variance_report` gives the fraction of groups whose scorable rewards
-are all equal (no signal), per component and overall, for the run summary.
+are all equal (no signal), per component and overall, and
+:func:`advantage_coverage` the fraction of samples and groups that got an
+advantage, for the run summary.
 """
 
 from __future__ import annotations
@@ -150,6 +152,16 @@ def zero_variance_report(
     for name, values in (components or {}).items():
         out[name] = zero_variance_fraction(np.asarray(values, dtype=np.float64), ctx)
     return out
+
+
+def advantage_coverage(advantages: np.ndarray, ctx: BatchContext) -> dict[str, float | None]:
+    """Fraction of samples and of groups that received an advantage (not NaN)."""
+    adv = np.asarray(advantages, dtype=np.float64)
+    if adv.size == 0:
+        return {"samples": None, "groups": None}
+    has = ~np.isnan(adv)
+    per_group = np.bincount(ctx.group_index, weights=has, minlength=ctx.n_groups)
+    return {"samples": float(has.mean()), "groups": float(np.mean(per_group > 0))}
 
 
 # --------------------------------------------------------------------------- GRPO family

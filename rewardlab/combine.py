@@ -229,15 +229,24 @@ class EnsembleParams(_Params):
     lam: float = Field(default=1.0, ge=0.0)
     standardize: bool = True
     require_all: bool = True
+    stats: dict[str, tuple[float, float]] | None = None
 
 
-def standardize_rows(matrix: np.ndarray, eps: float = EPS) -> np.ndarray:
-    """Each row (a member) as (c - mean) / (std + eps) over its scorable values."""
+def standardize_rows(
+    matrix: np.ndarray, eps: float = EPS, fixed: list[tuple[float, float] | None] | None = None
+) -> np.ndarray:
+    """Each row (a member) as (c - mean) / (std + eps) over its scorable values.
+
+    ``fixed[i]`` (mean, std), where given, replaces row i's batch statistics.
+    """
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(matrix, axis=1, keepdims=True)
-        std = np.nanstd(matrix, axis=1, keepdims=True)
-    return np.asarray((matrix - mean) / (np.nan_to_num(std, nan=0.0) + eps))
+        std = np.nan_to_num(np.nanstd(matrix, axis=1, keepdims=True), nan=0.0)
+    for i, ms in enumerate(fixed or []):
+        if ms is not None:
+            mean[i, 0], std[i, 0] = ms
+    return np.asarray((matrix - mean) / (std + eps))
 
 
 def reduce_members(z: np.ndarray, reduction: str, lam: float, skip_nan: bool) -> np.ndarray:
@@ -267,8 +276,10 @@ class Ensemble(Combiner):
     2023, "Helping or Herding?" (arXiv 2312.09244): ``mean``, ``median`` and
     ``mean_minus_std``. Each member is first standardised over the batch's
     scorable samples, (c - mean) / (std + 1e-6), population std
-    (``standardize=false`` skips it); the spread across members is the
-    population std/variance. Members are exchangeable: weights other than 1 are
+    (``standardize=false`` skips it; ``stats = {member: [mean, std]}`` fixes a
+    member's statistics, e.g. from its calibration set, so that small batches and
+    single requests are standardised the same way); the spread across members is
+    the population std/variance. Members are exchangeable: weights other than 1 are
     an error. With ``require_all=false`` a sample is reduced over the members
     that scored it (unscorable only if none did).
     """
@@ -293,7 +304,8 @@ class Ensemble(Combiner):
         if np.any(w != 1.0):
             raise SpecError(f"combiner {self.name!r}: ensemble members take no weights")
         p = self.params
-        z = standardize_rows(matrix) if p.standardize else matrix
+        fixed = [p.stats.get(n) if p.stats else None for n in components]
+        z = standardize_rows(matrix, fixed=fixed) if p.standardize else matrix
         return reduce_members(z, p.reduction, p.lam, skip_nan=not p.require_all)
 
 

@@ -495,3 +495,53 @@ def test_empty_and_all_none_batches(n):
             if n < 2 or np.isnan(rewards).all():
                 assert np.isnan(out).all()
         assert GDPO()(rewards, ctx, {"a": rewards}, {}).shape == (n,)
+
+
+def test_advantage_coverage():
+    from rewardlab.advantages import advantage_coverage
+
+    ctx = make_ctx(np.array([0, 0, 1, 2, 2]))
+    adv = GRPO()(np.array([1.0, 0.0, 1.0, np.nan, 1.0]), ctx)
+    assert advantage_coverage(adv, ctx) == {"samples": 0.4, "groups": 1 / 3}
+
+
+ESTIMATORS = [
+    GRPO(),
+    DrGRPO(),
+    RLOO(),
+    ReinforcePPBaseline(),
+    ReinforcePPBaseline(token_weighted=True),
+    OPO(),
+    Stratified(key="k", alpha=0.5),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 4),
+            st.one_of(st.none(), st.sampled_from([0.0, 1.0, 0.25, 3.0])),
+            st.integers(1, 9),
+            st.integers(0, 2),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_every_estimator_is_permutation_equivariant_and_masks(rows, rnd):
+    groups = np.array([r[0] for r in rows])
+    rewards = np.array([np.nan if r[1] is None else r[1] for r in rows])
+    metas = [{"completion_tokens": r[2], "k": r[3]} for r in rows]
+    perm = np.array(rnd.sample(range(len(rows)), len(rows)))
+    ctx = make_ctx(groups, metas)
+    ctx_p = make_ctx(groups[perm], [metas[i] for i in perm])
+    for est in ESTIMATORS:
+        adv = est(rewards, ctx)
+        assert_close(est(rewards[perm], ctx_p), adv[perm], atol=1e-9)
+        assert np.isnan(adv[np.isnan(rewards)]).all()
+    comps = {"a": rewards, "b": np.array([float(r[3]) for r in rows])}
+    adv = GDPO()(rewards, ctx, comps, {"b": 0.5})
+    comps_p = {k: v[perm] for k, v in comps.items()}
+    assert_close(GDPO()(rewards[perm], ctx_p, comps_p, {"b": 0.5}), adv[perm], atol=1e-9)

@@ -291,3 +291,10 @@ def test_empty_all_none_and_single_batches(n):
             assert np.isnan(out).all() == bool(np.isnan(values).all()) or n == 0
     with pytest.raises(SpecError, match="no components"):
         WeightedSum()({}, {}, ctx)
+
+
+def test_ensemble_fixed_member_stats():
+    comps = {"rm1": np.array([2.0]), "rm2": np.array([10.0])}
+    ens = Ensemble(stats={"rm1": (1.0, 2.0), "rm2": (10.0, 5.0)}, reduction="mean")
+    z1, z2 = (2.0 - 1.0) / (2.0 + 1e-6), 0.0
+    assert_close(ens(comps, {}, plain_ctx(1)), np.array([(z1 + z2) / 2]))
