@@ -133,6 +133,13 @@ def group_deviation(values: np.ndarray, ctx: BatchContext) -> tuple[np.ndarray, 
     return n[ctx.group_index], dev
 
 
+def inverse_scale(std: np.ndarray, eps: float) -> np.ndarray:
+    """1 / (std + eps), and 0 where std == 0 (all deviations are then exactly 0),
+    so that ``eps = 0`` gives a tied group advantage 0 rather than 0/0 = NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(std == 0.0, 0.0, 1.0 / (std + eps))
+
+
 def _mask_small(adv: np.ndarray, count: np.ndarray) -> np.ndarray:
     """No advantage for members of groups with fewer than two scorable members."""
     adv[count < 2] = np.nan
@@ -196,7 +203,7 @@ class GRPO(AdvantageEstimator):
         idx = ctx.group_index
         ddof = 1 if self.params.unbiased_std else 0
         n, _, std, dev = group_moments(rewards, idx, ctx.n_groups, ddof)
-        scale = 1.0 / (std + self.params.eps)
+        scale = inverse_scale(std, self.params.eps)
         scale[n < 2] = np.nan
         return dev * scale[idx]
 
@@ -269,6 +276,8 @@ def whiten(values: np.ndarray, weights: np.ndarray | None = None, eps: float = 1
         return np.full_like(values, np.nan)
     mean = float(np.dot(w, v) / total)
     var = float(np.dot(w, (v - mean) ** 2) / total) * total / (total - 1.0)
+    if var + eps == 0.0:
+        return np.where(np.isnan(values), np.nan, 0.0)  # all equal: no spread to whiten
     return (values - mean) / np.sqrt(var + eps)
 
 
@@ -358,8 +367,8 @@ class Stratified(AdvantageEstimator):
         nk, _, sigmak, devk = group_moments(rewards, cell, n_cells, ddof)
         sigmak = np.where(nk < 2, 0.0, sigmak)  # singleton stratum: its deviation is 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            san = devk / (sigmak[cell] + p.eps)
-            glob = dev / (sigma[group] + p.eps)
+            san = devk * inverse_scale(sigmak, p.eps)[cell]
+            glob = dev * inverse_scale(sigma, p.eps)[group]
         adv = p.alpha * san + (1.0 - p.alpha) * glob if p.alpha < 1.0 else san
         return _mask_small(adv, n[group])
 
@@ -410,7 +419,7 @@ class GDPO(AdvantageEstimator):
         for name, row in zip(components, matrix, strict=True):  # loop over components only
             ddof = 1 if p.unbiased_std else 0
             n, _, std, dev = group_moments(np.where(ok, row, np.nan), idx, ctx.n_groups, ddof)
-            adv += w.get(name, 1.0) * dev / (std[idx] + p.eps)
+            adv += w.get(name, 1.0) * dev * inverse_scale(std, p.eps)[idx]
             count = n[idx]
         adv[~ok] = np.nan
         adv = _mask_small(adv, count)

@@ -545,3 +545,17 @@ def test_every_estimator_is_permutation_equivariant_and_masks(rows, rnd):
     adv = GDPO()(rewards, ctx, comps, {"b": 0.5})
     comps_p = {k: v[perm] for k, v in comps.items()}
     assert_close(GDPO()(rewards[perm], ctx_p, comps_p, {"b": 0.5}), adv[perm], atol=1e-9)
+
+
+def test_eps_zero_tied_group_is_zero_not_nan():
+    groups = np.array([0, 0, 0, 1, 1])
+    ctx = make_ctx(groups, [{"k": i % 2} for i in range(5)])
+    rewards = np.array([0.3, 0.3, 0.3, 1.0, 0.0])
+    adv = GRPO(eps=0.0)(rewards, ctx)
+    assert_close(
+        adv, np.array([0, 0, 0, 1 / np.std([1, 0], ddof=1) * 0.5, -0.5 / np.std([1, 0], ddof=1)])
+    )
+    assert not np.isnan(Stratified(key="k", eps=0.0, alpha=0.5)(rewards, ctx)).any()
+    assert not np.isnan(GDPO(eps=0.0)(rewards, ctx, {"a": rewards}, {})).any()
+    flat = ReinforcePPBaseline(eps=0.0)(np.array([1.0, 1.0]), make_ctx(np.array([0, 0])))
+    assert_close(flat, np.array([0.0, 0.0]))
