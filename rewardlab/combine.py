@@ -352,7 +352,8 @@ def pareto_fronts(values: np.ndarray, group: np.ndarray) -> np.ndarray:
 
     ``values`` is (n_samples, n_objectives), all maximised. Non-dominated sorting
     as in NSGA-II (Deb et al. 2002): peel front after front; the loop runs once
-    per front (at most the largest group size), never per group.
+    per front (at most the largest group size), never per group. Work and memory
+    grow with the sum of squared group sizes (every ordered pair in a group).
     """
     n = len(values)
     front = np.full(n, -1, dtype=np.int64)

@@ -95,13 +95,18 @@ def ragged_matrix(rows: Sequence[Any], max_cols: int | None = None) -> np.ndarra
     ``None`` entries, and ``None`` items inside a row, become ``NaN`` (absent).
     """
     lists: list[list[float]] = []
-    for row in rows:
+    for i, row in enumerate(rows):
         if row is None:
             lists.append([])
         elif isinstance(row, (int, float)) and not isinstance(row, bool):
             lists.append([float(row)])
         else:
-            lists.append([np.nan if v is None else float(v) for v in row])
+            try:
+                lists.append([np.nan if v is None else float(v) for v in row])
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"sample {i}: expected a list of numbers (or a number), got {row!r:.80}"
+                ) from None
     if max_cols is not None:
         lists = [r[:max_cols] for r in lists]
     width = max((len(r) for r in lists), default=0)
@@ -472,11 +477,16 @@ def read_steps(ctx: BatchContext, key: str = "step_rewards") -> StepRewards:
     A sample without the key (or with ``None``) gets ``None``.
     """
     out: StepRewards = []
-    for row in ctx.meta_column(key):
+    for i, row in enumerate(ctx.meta_column(key)):
         if row is None:
             out.append(None)
-        else:
-            out.append(np.array([np.nan if v is None else v for v in row], dtype=np.float64))
+            continue
+        try:
+            out.append(np.array([np.nan if v is None else float(v) for v in row]))
+        except (TypeError, ValueError):
+            raise InputError(
+                f"sample {i}: meta[{key!r}] must be a list of per-step rewards, got {row!r:.80}"
+            ) from None
     return out
 
 

@@ -351,3 +351,11 @@ def test_empty_and_all_none_batches(n):
     for t in (Normalize(), PAR(), LogSigmoid(), LengthDebias(), Noise(), Affine(), Clip(low=0)):
         out = t(v, ctx)
         assert out.shape == (n,) and np.isnan(out).all()
+
+
+def test_malformed_meta_is_an_input_error():
+    ctx = make_ctx(np.arange(2), [{"ref_rewards": "abc", "step_rewards": 0.5}] * 2)
+    with pytest.raises(InputError, match="list of numbers"):
+        PAR()(np.ones(2), ctx)
+    with pytest.raises(InputError, match="per-step"):
+        read_steps(ctx)
