@@ -535,6 +535,11 @@ class StepTransform(Transform):
     def __call__(  # type: ignore[override]
         self, steps: StepRewards, ctx: BatchContext, outcome: np.ndarray | None = None
     ) -> StepRewards:
+        if isinstance(steps, np.ndarray):
+            raise TypeError(
+                f"transform {self.name!r} is step-level: call it with step rewards "
+                "(a list of per-sample arrays, e.g. read_steps(ctx)), not a reward array"
+            )
         flat, counts, ok = flatten_steps(steps)
         sample_of, last = step_positions(counts)
         shaped = self.params.alpha * self.apply_flat(flat, sample_of, last)

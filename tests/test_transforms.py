@@ -337,6 +337,8 @@ def test_step_helpers_roundtrip_and_meta():
     assert PrmClip.step_level and not Clip.step_level
     with pytest.raises(TypeError, match="step-level"):
         PrmClip(eta=0.5).apply(np.zeros(2), ctx)
+    with pytest.raises(TypeError, match="step-level"):
+        PrmDelta()(np.zeros(3), ctx)  # what a sample-level pipeline stage would pass
 
 
 def test_random_groups_helper_has_singletons():
