@@ -337,9 +337,10 @@ def codes_of(column: list[Any], where: str, key: str) -> np.ndarray:
 class Stratified(AdvantageEstimator):
     """Stratified advantage normalisation (SAN), blended with group normalisation.
 
-    "Stratified GRPO" (arXiv 2510.06214), its SAN and blended estimators: strata B_k are the
-    samples sharing ``meta[key]`` (e.g. the number of tool calls) within a prompt
-    group (``scope="group"``) or within the whole batch (``scope="batch"``);
+    Zhu et al. 2025, "Stratified GRPO" (arXiv 2510.06214), its SAN estimator and
+    its linear blend with the global estimator. Strata B_k are the samples sharing
+    ``meta[key]`` (e.g. the number of tool calls) within a prompt group
+    (``scope="group"``) or within the whole batch (``scope="batch"``);
     A_i = alpha (R_i - mu_k) / (sigma_k + eps) + (1 - alpha) (R_i - mu) / (sigma + eps),
     mu, sigma over the group (or batch), sigma population std by default. A
     stratum with one scorable member has R_i - mu_k = 0, so its SAN term is 0.
