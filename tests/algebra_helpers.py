@@ -48,8 +48,9 @@ def by_group(values: np.ndarray, groups: np.ndarray) -> dict[int, list[int]]:
     return out
 
 
-def assert_close(actual: np.ndarray, expected: np.ndarray, atol: float = 1e-9) -> None:
-    """Equal within atol, NaN in the same places."""
+def assert_close(actual: Any, expected: Any, atol: float = 1e-9) -> None:
+    """Equal within atol, NaN in the same places (``actual`` must not be None)."""
+    assert actual is not None
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     assert actual.shape == expected.shape

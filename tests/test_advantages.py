@@ -473,6 +473,7 @@ def test_renorm_random_steps_bounded(seed):
     ctx = make_ctx(np.arange(n), [{"step_rewards": s} for s in steps])
     out = Renorm().estimate_steps(rewards, ctx, [np.array(s) for s in steps])
     for s, r, a in zip(steps, rewards, out, strict=True):
+        assert a is not None
         assert_close(a, np.array(s) + r - 1.0)
         assert np.all((a >= -1) & (a <= 1))
 

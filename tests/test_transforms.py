@@ -119,7 +119,7 @@ def test_normalize_ema_loop(seed):
                 mean = mean + m * d
                 var = (1 - m) * (var + m * d * d) + m * v.var()
         out = t(b, plain_ctx(len(b)))
-        if mean is not None:
+        if mean is not None and var is not None:
             assert_close(out, np.clip(b / (math.sqrt(var) + 1e-8), -3, 3), atol=1e-6)
 
 
@@ -284,9 +284,9 @@ def test_noise_state_and_freeze():
 # --------------------------------------------------------------------------- step level
 
 
-def random_steps(seed: int):
+def random_steps(seed: int) -> tuple[list[np.ndarray | None], np.ndarray]:
     rng = np.random.default_rng(seed)
-    steps = []
+    steps: list[np.ndarray | None] = []
     for _ in range(25):
         r = rng.random()
         if r < 0.1:
@@ -318,6 +318,7 @@ def test_prm_clip_and_delta_loops(seed, with_outcome):
         if bad:
             assert clip[i] is None and delta[i] is None
             continue
+        assert s is not None
         k = len(s)
         add = [0.0] * (k - 1) + [outcome[i] if with_outcome else 0.0]
         exp_clip = [0.5 * min(s[t] - 0.6, 0.0) + add[t] for t in range(k)]
@@ -329,16 +330,17 @@ def test_prm_clip_and_delta_loops(seed, with_outcome):
 def test_step_helpers_roundtrip_and_meta():
     ctx = make_ctx(np.arange(3), [{"step_rewards": [0.1, None]}, {}, {"step_rewards": [1]}])
     steps = read_steps(ctx)
+    assert steps[0] is not None and steps[2] is not None
     assert steps[1] is None and np.isnan(steps[0][1]) and steps[2].tolist() == [1.0]
     flat, counts, ok = flatten_steps(steps)
     assert counts.tolist() == [2, 0, 1] and ok.tolist() == [False, False, True]
     back = unflatten_steps(flat, counts, ok)
-    assert back[0] is None and back[2].tolist() == [1.0]
+    assert back[0] is None and back[2] is not None and back[2].tolist() == [1.0]
     assert PrmClip.step_level and not Clip.step_level
     with pytest.raises(TypeError, match="step-level"):
         PrmClip(eta=0.5).apply(np.zeros(2), ctx)
     with pytest.raises(TypeError, match="step-level"):
-        PrmDelta()(np.zeros(3), ctx)  # what a sample-level pipeline stage would pass
+        PrmDelta()(np.zeros(3), ctx)  # type: ignore[arg-type]  # what a sample-level pipeline stage would pass
 
 
 def test_random_groups_helper_has_singletons():
