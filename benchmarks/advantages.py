@@ -1,6 +1,6 @@
 """GRPO advantages for a million rollouts: rewardlab against the usual implementations.
 
-    python benchmarks/advantages.py [--n 1000000] [--group-size 8] [--repeats 7]
+    python -m benchmarks.advantages [--n 1000000] [--group-size 8] [--repeats 7]
 
 Peers, on the same rewards in the same run:
 
@@ -23,16 +23,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rewardlab
 
 from rewardlab.advantages import GRPO
 from rewardlab.batch import BatchContext
@@ -94,7 +90,6 @@ def main() -> None:
     est = GRPO(eps=EPS)
 
     print(f"GRPO advantages: {n:,} rollouts in groups of {g} ({n // g:,} groups)")
-    print(f"rewardlab from {Path(sys.modules[GRPO.__module__].__file__ or '').parent}")
     rows: list[tuple[str, float]] = []
     t_rl, adv = best_of(lambda: est(rewards, ctx), args.repeats)
     rows.append(("rewardlab (numpy, bincount)", t_rl))
