@@ -14,6 +14,7 @@ the caller (a trainer with gigabytes of memory and CUDA state).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -125,10 +126,8 @@ class ProcessPool:
     def close(self) -> None:
         with self._lock:
             for w in self._workers:
-                try:
+                with contextlib.suppress(OSError):
                     w.conn.send(("stop",))
-                except OSError:
-                    pass
             for w in self._workers:
                 w.proc.join(timeout=1)
                 if w.proc.is_alive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import cached_property
 
@@ -71,7 +72,7 @@ class Tags(BaseReward):
                 spans.append((opens[0], closes[0].end()))
         checks += 2
         if len(spans) == len(self.params.tags):
-            if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+            if any(a[1] > b[0] for a, b in itertools.pairwise(spans)):
                 problems.append(f"tags not in order {self.params.tags} or overlapping")
             elif not self.params.allow_outside:
                 outside = _outside(text, spans)

@@ -12,6 +12,7 @@ from rewardlab.core import BaseReward, Deps, Sample, Score, Status
 from rewardlab.registry import register
 
 Step = Literal["strip", "lower", "collapse_whitespace", "remove_punctuation", "remove_articles"]
+DEFAULT_STEPS: tuple[Step, ...] = ("strip", "collapse_whitespace")
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.IGNORECASE)
 _PUNCT = str.maketrans("", "", string.punctuation)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
@@ -20,7 +21,8 @@ _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 def normalize_text(text: str, steps: list[Step]) -> str:
     """Apply normalisation steps in order.
 
-    >>> normalize_text("  The  Cat. ", ["lower", "remove_punctuation", "remove_articles", "collapse_whitespace", "strip"])
+    >>> steps = ["lower", "remove_punctuation", "remove_articles", "collapse_whitespace"]
+    >>> normalize_text("  The  Cat. ", steps)
     'cat'
     """
     for step in steps:
@@ -39,7 +41,7 @@ def normalize_text(text: str, steps: list[Step]) -> str:
 
 class ExactMatchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    normalize: list[Step] = Field(default_factory=lambda: ["strip", "collapse_whitespace"])
+    normalize: list[Step] = Field(default_factory=lambda: list(DEFAULT_STEPS))
     extract: Literal["full", "answer_tag"] = "full"
 
 
