@@ -365,6 +365,7 @@ class Evaluator:
         ns: dict[str, Any] = {"__name__": "__rewardlab_test__", spec.entry_point: candidate}
         try:
             exec(_compile_test(test_code), ns)
+            ns[spec.entry_point] = candidate  # the name means the candidate, not a prompt stub
             check = ns.get("check")
             if callable(check):
                 check(candidate)
