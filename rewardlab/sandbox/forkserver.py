@@ -71,9 +71,7 @@ class Server:
             sys.exit(0)
         self.ctx = isolation.make_context(self.feats) if not self.feats.missing else None
         if self.ctx is not None:
-            for threads in (False, True):
-                for processes in (False, True):
-                    self.ctx.seccomp_program(threads, processes)  # built once, before forks
+            isolation.harden_server()
         gc.collect()
         gc.freeze()  # the collector in a child must not touch (and copy) the server's objects
         self.event("hello", features=self.feats.as_dict(), pid=os.getpid())
@@ -133,20 +131,25 @@ class Server:
         finally:
             os.close(to_child_w)
             os.close(from_child_r)
-            self._kill_all(pid)
+            self._kill_all(pid, limits.max_processes > 0)
             shutil.rmtree(scratch, ignore_errors=True)
         # only now, with every process of the run gone, does the caller hear that it ended
         ev, fields = sup.final if sup.final[0] else ("error", {"reason": "supervisor stopped"})
         self.event(ev, fields)
 
-    def _kill_all(self, pid: int) -> None:
-        """Kill the run's process group and cgroup, reap everything (we are a subreaper)."""
+    def _kill_all(self, pid: int, processes: bool) -> None:
+        """Kill the run's process group (and cgroup when it may fork); reap everything.
+
+        We are a child subreaper, so orphans of the run are our children too.
+        """
         for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 target()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
         cg = self.ctx.pids_cgroup if self.ctx else None
-        for _ in range(100):
-            if cg:
+        for _ in range(1000 if processes else 1):
+            if cg and processes:
                 for p in isolation.cgroup_pids(cg):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(p, signal.SIGKILL)
@@ -155,7 +158,7 @@ class Server:
                     pass
             except ChildProcessError:
                 pass
-            if not cg or not isolation.cgroup_pids(cg):
+            if not cg or not processes or not isolation.cgroup_pids(cg):
                 break
             time.sleep(0.001)
 
@@ -342,6 +345,17 @@ def main() -> None:
     cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     server = Server(cfg)
     server.start()
+    if cfg.get("profile"):  # development aid: profile the server's own work
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            server.loop()
+        finally:
+            prof.disable()
+            prof.dump_stats(cfg["profile"])
+        return
     server.loop()
 
 

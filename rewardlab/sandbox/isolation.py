@@ -148,13 +148,14 @@ class ServerContext:
     devnull: int
     baseline_vsz: int
     pids_cgroup: str | None
-    filters: dict[tuple[bool, bool], bytes] = field(default_factory=dict)
+    filters: dict[tuple[bool, bool], seccomp.Prepared] = field(default_factory=dict)
     is_root: bool = False
+    rules: list[Any] = field(default_factory=list)  # prepared landlock rules
 
-    def seccomp_program(self, threads: bool, processes: bool) -> bytes:
+    def seccomp_program(self, threads: bool, processes: bool) -> seccomp.Prepared:
         key = (threads, processes)
         if key not in self.filters:
-            self.filters[key] = seccomp.build_filter(threads, processes)
+            self.filters[key] = seccomp.Prepared(seccomp.build_filter(threads, processes))
         return self.filters[key]
 
 
@@ -189,7 +190,7 @@ def make_context(feats: Features) -> ServerContext:
     read_fds.append((os.open("/dev/null", os.O_PATH | os.O_CLOEXEC), rw))
     with open("/proc/self/statm") as f:
         vsz = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    return ServerContext(
+    ctx = ServerContext(
         abi=feats.landlock_abi,
         read_fds=read_fds,
         devnull=os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC),
@@ -197,6 +198,22 @@ def make_context(feats: Features) -> ServerContext:
         pids_cgroup=feats.pids_cgroup,
         is_root=os.geteuid() == 0,
     )
+    ctx.rules = [landlock.prepared_rule(fd, rights, ctx.abi) for fd, rights in read_fds]
+    for threads in (False, True):
+        for processes in (False, True):
+            ctx.seccomp_program(threads, processes)
+    return ctx
+
+
+def harden_server() -> None:
+    """Once, after setup: no capabilities and no_new_privs for the server and every child.
+
+    The server keeps what it needs without capabilities (it owns its tmpfs, its cgroup
+    directory and its children).
+    """
+    if os.geteuid() == 0:
+        kernel.drop_all_capabilities()
+    kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
 
 
 def _set_rlimits(limits: Limits, ctx: ServerContext) -> None:
@@ -241,10 +258,11 @@ def confine(
 ) -> None:
     """Restrict the current (freshly forked, single-threaded) process. Irreversible."""
     os.setsid()
-    _join_cgroup(ctx, limits)
+    if limits.max_threads or limits.max_processes:  # otherwise seccomp forbids new tasks
+        _join_cgroup(ctx, limits)
     ruleset = landlock.create_ruleset(ctx.abi)
-    for fd, rights in ctx.read_fds:
-        landlock.allow_path(ruleset, fd, rights, ctx.abi)
+    for rule in ctx.rules:
+        landlock.add_rule(ruleset, rule)
     scratch_fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
     landlock.allow_path(ruleset, scratch_fd, landlock.handled_fs(ctx.abi), ctx.abi)
     os.chdir(scratch)
@@ -252,9 +270,7 @@ def confine(
     kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != server_pid:  # the server died between fork and here
         os._exit(70)
-    if ctx.is_root:
-        kernel.drop_all_capabilities()
-    kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
+    # capabilities were dropped and no_new_privs set once in the server (harden_server)
     landlock.restrict_self(ruleset)
     # descriptors: stdio on /dev/null, the channel on 3 and 4, nothing else
     tmp_in, tmp_out = os.dup(ch_in), os.dup(ch_out)
@@ -266,5 +282,4 @@ def confine(
     os.environ.clear()
     os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch,
                        "TMPDIR": scratch, "PYTHONHASHSEED": "0"})
-    threads = limits.max_threads > 0
-    seccomp.install(ctx.seccomp_program(threads, limits.max_processes > 0))
+    ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0).install()

@@ -95,14 +95,26 @@ def create_ruleset(abi: int) -> int:
     )
 
 
+def rule_mask(path_fd: int, access: int, abi: int) -> int:
+    """The rights to grant on ``path_fd``: only file rights make sense on a file."""
+    mask = access & handled_fs(abi)
+    if not _is_dir(path_fd):
+        mask &= FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+    return mask
+
+
+def prepared_rule(path_fd: int, access: int, abi: int) -> ctypes.Structure:
+    """A rule built once (in the fork server) and added by each child."""
+    return _PathBeneath(rule_mask(path_fd, access, abi), path_fd)
+
+
+def add_rule(ruleset_fd: int, rule: ctypes.Structure) -> None:
+    kernel.syscall(kernel.NR_LANDLOCK_ADD_RULE, ruleset_fd, RULE_PATH_BENEATH, ctypes.byref(rule), 0)
+
+
 def allow_path(ruleset_fd: int, path_fd: int, access: int, abi: int) -> None:
     """Grant ``access`` beneath the file or directory open as ``path_fd``."""
-    is_dir = _is_dir(path_fd)
-    mask = access & handled_fs(abi)
-    if not is_dir:  # only file rights make sense on a file
-        mask &= FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
-    rule = _PathBeneath(mask, path_fd)
-    kernel.syscall(kernel.NR_LANDLOCK_ADD_RULE, ruleset_fd, RULE_PATH_BENEATH, ctypes.byref(rule), 0)
+    add_rule(ruleset_fd, prepared_rule(path_fd, access, abi))
 
 
 def _is_dir(fd: int) -> bool:

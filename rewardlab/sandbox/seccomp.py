@@ -154,8 +154,18 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+class Prepared:
+    """A filter laid out in memory once (in the fork server); children only load it."""
+
+    def __init__(self, program: bytes) -> None:
+        self.buf = ctypes.create_string_buffer(program, len(program))
+        self.prog = _SockFprog(len(program) // 8, ctypes.addressof(self.buf))
+        self.address = ctypes.addressof(self.prog)
+
+    def install(self) -> None:
+        """Load the filter into this thread (no_new_privs must already be set)."""
+        kernel.prctl_ptr(kernel.PR_SET_SECCOMP, kernel.SECCOMP_MODE_FILTER, self.address)
+
+
 def install(program: bytes) -> None:
-    """Load the filter into this thread (no_new_privs must already be set)."""
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
-    kernel.prctl_ptr(kernel.PR_SET_SECCOMP, kernel.SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+    Prepared(program).install()
