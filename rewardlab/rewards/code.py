@@ -255,7 +255,7 @@ def _rebuild_exception(error: dict[str, str]) -> Exception:
     if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
         try:
             return cls(message)
-        except Exception:  # noqa: BLE001 - exotic constructor signatures
+        except Exception:
             pass
     return CandidateError(f"{error.get('type', 'Exception')}: {message}")
 
@@ -282,6 +282,7 @@ class _Candidate:
             self.calls += 1
             return out.value
         if out.kind == "exception":
+            self.calls += out.error.get("type") != "UnsupportedArgument"
             if out.error.get("type") == "UnsupportedArgument":
                 raise TypeError(out.error.get("message", ""))
             raise _rebuild_exception(out.error)
@@ -375,7 +376,7 @@ class Evaluator:
             if candidate.ended is None:
                 return TestResult("wrong_answer", f"assertion failed {str(exc)[:80]}".strip(),
                                   candidate.elapsed)
-        except Exception as exc:  # noqa: BLE001 - an error in the candidate, seen by the test
+        except Exception as exc:
             if candidate.ended is None:
                 return TestResult("error", f"{type(exc).__name__}: {str(exc)[:150]}",
                                   candidate.elapsed)
@@ -495,8 +496,8 @@ class Dense(_CodeReward):
 
     For a group of G scorable samples and test j, p_j is the fraction of them passing j,
     w_j = 1 - p_j + 1/(G+1), and a sample's reward is sum_j w_j * pass_ij / sum_j w_j.
-    Hard tests count more; tests everyone passes keep a small weight; a lone sample
-    (G = 1) gets w_j = 1/2 for a passed test and so its plain pass rate.
+    Hard tests count more; tests everyone passes keep a small weight. A group of one
+    carries no difficulty information: its weights are all 1 (the plain pass rate).
     """
 
     name = "code.dense"
@@ -514,7 +515,7 @@ class Dense(_CodeReward):
         members = [p for p in progs if len(p.tests) == n]
         g = len(members)
         rates = [sum(p.passed[j] for p in members) / g for j in range(n)]
-        weights = [1.0 - r + 1.0 / (g + 1) for r in rates]
+        weights = [1.0 - r + 1.0 / (g + 1) if g > 1 else 1.0 for r in rates]
         out: list[Score] = []
         for r in results:
             if isinstance(r, Score):
@@ -596,4 +597,4 @@ class Speedup(_CodeReward):
         return _fan_out(one, samples, self.params.workers)
 
 
-__all__ = ["AllPass", "Dense", "PassRate", "Speedup", "SandboxUnavailable", "parse_reference"]
+__all__ = ["AllPass", "Dense", "PassRate", "SandboxUnavailable", "Speedup", "parse_reference"]

@@ -91,13 +91,13 @@ class Server:
     # --- one program -----------------------------------------------------------------
     def run(self, msg: dict[str, Any]) -> None:
         limits = Limits.from_dict(msg["limits"])
-        if (limits.max_threads or limits.max_processes) and (
-            self.ctx is None or self.ctx.pids_cgroup is None
+        no_cgroup = self.ctx is None or self.ctx.pids_cgroup is None
+        if (limits.max_threads or limits.max_processes) and no_cgroup and not (
+            self.cfg.get("unsafe_weak_isolation")
         ):
-            if not self.cfg.get("unsafe_weak_isolation"):
-                self.event("error", unavailable=True,
-                           reason="threads/processes need a pids cgroup (none here)")
-                return
+            self.event("error", unavailable=True,
+                       reason="threads/processes need a pids cgroup (none here)")
+            return
         self.counter += 1
         scratch = os.path.join(isolation.SCRATCH_BASE, f"run-{self.counter}")
         os.mkdir(scratch, 0o700)
@@ -119,7 +119,7 @@ class Server:
                     _weak_confine(scratch, to_child_r, from_child_w)
                 channel.write_frame(isolation.CHANNEL_OUT, {"confined": True})
                 runner.serve(limits.output_mb << 20)
-            except BaseException as exc:  # noqa: BLE001 - report setup failures on the channel
+            except BaseException as exc:
                 _report_setup_failure(exc)
             finally:
                 os._exit(72)
@@ -333,7 +333,7 @@ def _exit_info(pid: int) -> dict[str, Any]:
         return {"reason": "exited"}
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        names = {signal.SIGXCPU: "cpu limit", signal.SIGXFSZ: "file/output size limit",
+        names: dict[int, str] = {signal.SIGXCPU: "cpu limit", signal.SIGXFSZ: "file/output size limit",
                  signal.SIGKILL: "killed", signal.SIGSYS: "forbidden system call",
                  signal.SIGSEGV: "segmentation fault (e.g. stack overflow)"}
         return {"reason": names.get(sig, f"signal {signal.Signals(sig).name}"), "signal": sig}

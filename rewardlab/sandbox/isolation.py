@@ -14,6 +14,7 @@ inherited descriptor closed; the seccomp deny-list last.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -120,18 +121,14 @@ def _sweep_stale(root: str) -> None:
     for name in names:
         pid = name.split("-", 1)[1]
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(os.path.join(root, name))
-            except OSError:
-                pass
 
 
 def remove_cgroup(path: str | None) -> None:
     if path:
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(path)
-        except OSError:
-            pass
 
 
 def cgroup_pids(path: str) -> list[int]:

@@ -84,7 +84,7 @@ class ForkServer:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.w = self.proc.stdin.fileno()
         self.r = self.proc.stdout.fileno()
-        kind, hello = self.recv(60.0)
+        _kind, hello = self.recv(60.0)
         if hello.get("ev") == "unavailable":
             self.close()
             raise SandboxUnavailable(

@@ -24,12 +24,12 @@ def _exc_info(exc: BaseException) -> dict[str, str]:
     try:
         name = type(exc).__name__
         message = str(exc)[:300]
-    except BaseException:  # noqa: BLE001 - the candidate controls the exception
+    except BaseException:
         name, message = "Exception", "<unprintable>"
     try:
         frames = traceback.extract_tb(exc.__traceback__)
         line = next((f.lineno for f in reversed(frames) if f.filename == "<candidate>"), None)
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         line = None
     return {"type": name, "message": message, "line": str(line) if line else ""}
 
@@ -46,14 +46,14 @@ class Runner:
         source = (req.get("setup") or "") + "\n" + req["code"]
         try:
             self.code = compile(source, "<candidate>", "exec")
-        except BaseException as exc:  # noqa: BLE001 - SyntaxError, MemoryError, RecursionError
+        except BaseException as exc:
             return {"exc": _exc_info(exc)}
         if req.get("mode") == "stdio":
             return {"ok": True}
         self.ns = {"__name__": "__candidate__", "__builtins__": builtins}
         try:
             exec(self.code, self.ns)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             return {"exc": _exc_info(exc)}
         return {"ok": True}
 
@@ -65,7 +65,7 @@ class Runner:
         kwargs = channel.decode(req.get("kwargs", {"d": []}))
         try:
             result = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             return {"exc": _exc_info(exc)}
         try:
             return {"value": channel.encode(result)}
@@ -83,18 +83,18 @@ class Runner:
         os.close(stdin_fd)
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
-        exc_info = None
+        exc_info: dict[str, str] | None = None
         ns = {"__name__": "__main__", "__builtins__": builtins}
         try:
             exec(self.code, ns)
         except SystemExit as exc:
             if exc.code not in (None, 0):
                 exc_info = {"type": "SystemExit", "message": f"exit status {exc.code!r}"[:200]}
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             exc_info = _exc_info(exc)
         try:
             sys.stdout.flush()
-        except BaseException as exc:  # noqa: BLE001 - e.g. the output limit (EFBIG)
+        except BaseException as exc:
             exc_info = exc_info or _exc_info(exc)
         size = os.lseek(out_fd, 0, os.SEEK_END)
         os.lseek(out_fd, 0, os.SEEK_SET)
@@ -114,12 +114,12 @@ def serve(output_limit: int) -> None:
     while True:
         try:
             req = channel.read_frame(CHANNEL_IN)
-        except BaseException:  # noqa: BLE001 - EOF: the server ended the run
+        except BaseException:
             os._exit(0)
         handler = handlers.get(req.get("op", ""))
         try:
-            reply = handler(req) if handler else {"exc": {"type": "ProtocolError"}}
+            reply: dict[str, Any] = handler(req) if handler else {"exc": {"type": "ProtocolError"}}
             reply["id"] = req.get("id")
             channel.write_frame(CHANNEL_OUT, reply)
-        except BaseException:  # noqa: BLE001 - the candidate broke the runner: give up
+        except BaseException:
             os._exit(71)

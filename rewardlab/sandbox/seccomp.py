@@ -46,15 +46,17 @@ TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 
 _ALWAYS_DENIED = (
-    "socket socketpair ptrace process_vm_readv process_vm_writev mount umount2 pivot_root "
-    "chroot unshare setns bpf io_uring_setup io_uring_enter io_uring_register kexec_load "
-    "kexec_file_load init_module finit_module delete_module reboot swapon swapoff "
-    "perf_event_open userfaultfd keyctl add_key request_key acct setsid setpgid "
-    "open_by_handle_at name_to_handle_at shmget shmat shmctl semget semop semctl semtimedop "
-    "msgget msgsnd msgrcv msgctl mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify "
-    "mq_getsetattr fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr quotactl "
-    "syslog kcmp pidfd_getfd"
-).split()
+    "socket", "socketpair", "ptrace", "process_vm_readv", "process_vm_writev", "mount",
+    "umount2", "pivot_root", "chroot", "unshare", "setns", "bpf", "io_uring_setup",
+    "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load", "init_module",
+    "finit_module", "delete_module", "reboot", "swapon", "swapoff", "perf_event_open",
+    "userfaultfd", "keyctl", "add_key", "request_key", "acct", "setsid", "setpgid",
+    "open_by_handle_at", "name_to_handle_at", "shmget", "shmat", "shmctl", "semget", "semop",
+    "semctl", "semtimedop", "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink",
+    "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr", "fsopen", "fsconfig",
+    "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr", "quotactl", "syslog",
+    "kcmp", "pidfd_getfd",
+)
 _PROCESS_CALLS = ("fork", "vfork", "execve", "execveat")
 
 SYSCALLS: dict[str, dict[str, int]] = {

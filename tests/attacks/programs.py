@@ -175,7 +175,8 @@ ATTACKS: list[Attack] = [
            "import os\ndef leak():\n d = open(f'/proc/{os.getppid()}/environ', 'rb').read()\n"
            " return d.split(b'REWARDLAB_TEST_SECRET=')[1].split(b'\\0')[0].decode()"),
     Attack(E, "read_all_proc_environ", "leak",
-           "import os\ndef leak():\n for p in os.listdir('/proc'):\n  try: d = open(f'/proc/{p}/environ', 'rb').read()\n"
+           "import os\ndef leak():\n for p in os.listdir('/proc'):\n"
+           "  try: d = open(f'/proc/{p}/environ', 'rb').read()\n"
            "  except Exception: continue\n  if b'REWARDLAB_TEST_SECRET=' in d:\n"
            "   return d.split(b'REWARDLAB_TEST_SECRET=')[1].split(b'\\0')[0].decode()"),
     Attack(E, "read_etc_shadow", "leak", "def leak(): return open('/etc/shadow').read()"),
@@ -223,7 +224,8 @@ ATTACKS: list[Attack] = [
            "import dataclasses, enum, operator, copy, pprint, struct, zlib, base64, hashlib\n"
            "def square(x): return int(math.pow(x, 2))"),
     Attack(C, "threads_when_allowed", "function",
-           "import threading\ndef square(x):\n out = []\n ts = [threading.Thread(target=lambda: out.append(x * x)) for _ in range(3)]\n"
+           "import threading\ndef square(x):\n out = []\n"
+           " ts = [threading.Thread(target=lambda: out.append(x * x)) for _ in range(3)]\n"
            " [t.start() for t in ts]; [t.join() for t in ts]\n return out[0]", threads=4),
     Attack(C, "scratch_file_io", "function",
            "def square(x):\n with open('tmp.txt', 'w') as f: f.write(str(x * x))\n return int(open('tmp.txt').read())"),

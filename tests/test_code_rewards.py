@@ -1,0 +1,155 @@
+"""Code rewards: test formats, comparison policy, group weighting, speedup, validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rewardlab.core import Sample, Status
+from rewardlab.registry import lookup
+from rewardlab.rewards import code as C
+from rewardlab.sandbox import InfraError
+
+SQUARE_CALLS = {"entry_point": "sq", "calls": [{"args": [2], "expected": 4},
+                                               {"args": [3], "expected": 9},
+                                               {"args": [], "kwargs": {"x": 5}, "expected": 25}]}
+STDIO = {"cases": [{"input": "2\n", "output": "4\n"}, {"input": "3", "output": "9"}]}
+ASSERT = {"entry_point": "sq", "test_code": "def check(candidate):\n    assert candidate(2) == 4\n"}
+MBPP = {"entry_point": "sq", "test_code": ["assert sq(2) == 4", "assert sq(3) == 9"]}
+
+
+def score(reward: Any, completion: str, reference: Any) -> Any:
+    return reward.score_batch([Sample(id="s", completion=completion, reference=reference)], [{}])[0]
+
+
+@pytest.mark.parametrize("name", ["code.pass_rate", "code.all_pass", "code.dense", "code.speedup"])
+def test_registered(name: str) -> None:
+    assert lookup("reward", name).factory().cost.value == "sandbox"
+
+
+def test_function_calls_pass_rate_and_detail() -> None:
+    s = score(C.PassRate(), "def sq(x):\n    return x * x if x != 3 else 0", SQUARE_CALLS)
+    assert s.status is Status.OK and s.value == pytest.approx(2 / 3)
+    assert s.detail["outcomes"] == {"passed": 2, "wrong_answer": 1}
+    assert "expected 9, got 0" in s.detail["tests"][1]["info"]
+    assert score(C.AllPass(), "def sq(x):\n    return x * x if x != 3 else 0", SQUARE_CALLS).value == 0
+    assert score(C.AllPass(), "def sq(x):\n    return x * x", SQUARE_CALLS).value == 1
+
+
+def test_stdio_and_whitespace_policy() -> None:
+    assert score(C.PassRate(), "print(int(input()) ** 2, ' ')\nprint()\n", STDIO).value == 1.0
+    lead = score(C.PassRate(), "print(' ' + str(int(input()) ** 2))", STDIO)
+    assert lead.value == 0.0 and lead.detail["outcomes"] == {"wrong_answer": 2}
+    partial = {"cases": [{"input": "", "output": "1\n2\n"}]}
+    assert score(C.PassRate(), "print(1)", partial).value == 0.0
+    assert score(C.PassRate(), "print(1)\nprint(2)\nprint(3)", partial).value == 0.0
+
+
+def test_assert_style_and_mbpp_lists() -> None:
+    assert score(C.PassRate(), "def sq(x):\n    return x * x", ASSERT).value == 1.0
+    assert score(C.PassRate(), "def sq(x):\n    return 4", MBPP).value == 0.5
+    err = score(C.PassRate(), "def sq(x):\n    raise ValueError('no')", ASSERT)
+    assert err.value == 0.0 and "ValueError" in err.detail["tests"][0]["info"]
+
+
+def test_assert_test_can_expect_builtin_exceptions() -> None:
+    ref = {"entry_point": "f", "test_code":
+           "def check(candidate):\n    try:\n        candidate(-1)\n    except ValueError:\n"
+           "        pass\n    else:\n        raise AssertionError('no error')\n"}
+    good = "def f(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x"
+    assert score(C.PassRate(), good, ref).value == 1.0
+    assert score(C.PassRate(), "def f(x):\n    return x", ref).value == 0.0
+
+
+def test_numeric_tolerance_and_exact_comparison() -> None:
+    ref = {"entry_point": "f", "calls": [{"args": [], "expected": 0.3}], "compare": "numeric"}
+    assert score(C.PassRate(), "def f():\n    return 0.1 + 0.2", ref).value == 1.0
+    exact = dict(ref, compare="exact")
+    assert score(C.PassRate(), "def f():\n    return 0.1 + 0.2", exact).value == 0.0
+
+
+def test_comparison_policy_units() -> None:
+    assert C.values_equal([1, [2.0]], [1, [2]], False, 0, 0)
+    assert not C.values_equal(True, 1, False, 0, 0)
+    assert not C.values_equal(1, True, True, 1e-6, 1e-9)
+    assert C.values_equal(float("nan"), float("nan"), False, 0, 0)
+    assert not C.values_equal({"a": 1}, {"a": 1, "b": 2}, False, 0, 0)
+    assert C._lists((1, (2, 3))) == [1, [2, 3]]
+    assert C.output_diff("a  \r\nb\n\n", "a\nb") is None
+    assert C.output_diff("a\n", "a\nb") == "expected 2 lines, got 1"
+
+
+def test_timeout_counts_as_failed_test() -> None:
+    reward = C.PassRate(timeout=0.3)
+    s = score(reward, "def sq(x):\n    while x == 3: pass\n    return x * x", SQUARE_CALLS)
+    assert s.status is Status.OK and s.value == pytest.approx(2 / 3)
+    assert s.detail["outcomes"] == {"passed": 2, "timeout": 1}
+
+
+def test_repeated_timeouts_stop_the_program() -> None:
+    reward = C.PassRate(timeout=0.2, max_timeouts=1)
+    s = score(reward, "def sq(x):\n    while True: pass", SQUARE_CALLS)
+    assert s.value == 0.0 and s.detail["outcomes"] == {"timeout": 1, "not_run": 2}
+
+
+def test_no_code_is_no_answer_and_fenced_code_is_extracted() -> None:
+    assert score(C.PassRate(), "   ", SQUARE_CALLS).status is Status.NO_ANSWER
+    fenced = "text\n```python\ndef sq(x):\n    return 0\n```\nmore\n```python\ndef sq(x):\n    return x*x\n```"
+    assert score(C.AllPass(), fenced, SQUARE_CALLS).value == 1.0
+
+
+@pytest.mark.parametrize("ref, problem", [
+    (None, "missing"), ({"calls": []}, "entry_point"),
+    ({"entry_point": "f", "calls": [{"args": [1]}]}, "expected"),
+    ({"entry_point": "f", "test_code": "def check(:"}, "compile"),
+    ({"cases": [{"input": "1"}]}, "output"),
+    ({"entry_point": "f", "calls": [{"expected": 1}], "cases": []}, "exactly one"),
+    ({"entry_point": "f", "calls": [{"expected": 1}], "compare": "fuzzy"}, "compare"),
+])
+def test_check_names_the_problem(ref: Any, problem: str) -> None:
+    message = C.PassRate().check(Sample(id="x", reference=ref))
+    assert message is not None and problem in message
+    assert score(C.PassRate(), "def f(): pass", ref).status is Status.INVALID_REFERENCE
+
+
+def test_dense_weights_hard_tests_more() -> None:
+    ref = {"entry_point": "f", "calls": [{"args": [i], "expected": i} for i in range(3)]}
+    progs = ["def f(x):\n    return x", "def f(x):\n    return x if x < 2 else -1",
+             "def f(x):\n    return x if x < 1 else -1", "def f(x):\n    return -1"]
+    samples = [Sample(id=str(i), completion=c, reference=ref, group="g") for i, c in enumerate(progs)]
+    scores = C.Dense().score_group(samples, [{}] * 4)
+    g = 4
+    rates = [3 / 4, 2 / 4, 1 / 4]
+    w = [1 - r + 1 / (g + 1) for r in rates]
+    expected = [sum(w) / sum(w), (w[0] + w[1]) / sum(w), w[0] / sum(w), 0.0]
+    assert [s.value for s in scores] == pytest.approx(expected)
+    assert scores[1].value < 2 / 3  # the missed test is the hardest one
+
+
+def test_dense_lone_sample_is_pass_rate() -> None:
+    s = C.Dense().score_group([Sample(id="a", completion="def sq(x):\n    return 4", reference=SQUARE_CALLS)], [{}])
+    assert s[0].value == pytest.approx(1 / 3)
+
+
+def test_speedup() -> None:
+    ref = dict(SQUARE_CALLS, solution="def sq(x):\n    return x * x")
+    slow = "import time\ndef sq(x):\n    time.sleep(0.02)\n    return x * x"
+    reward = C.Speedup(repeats=1, max_speedup=5.0)
+    fast_score, slow_score, wrong = reward.score_batch(
+        [Sample(id="a", completion="def sq(x):\n    return x * x", reference=ref),
+         Sample(id="b", completion=slow, reference=ref),
+         Sample(id="c", completion="def sq(x):\n    return 0", reference=ref)], [{}] * 3)
+    assert 0 < slow_score.value < 1.0 and 0 < fast_score.value <= 5.0
+    assert wrong.value == 0.0 and wrong.status is Status.OK
+    missing = reward.score_batch([Sample(id="d", completion="x", reference=SQUARE_CALLS)], [{}])[0]
+    assert missing.status is Status.INVALID_REFERENCE
+
+
+def test_infrastructure_failure_is_unscorable(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Any, code: str, spec: Any) -> Any:
+        raise InfraError("fork server died")
+
+    monkeypatch.setattr(C.Evaluator, "evaluate", broken)
+    s = score(C.PassRate(), "def sq(x):\n    return x * x", SQUARE_CALLS)
+    assert s.value is None and s.status is Status.ERROR

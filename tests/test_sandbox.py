@@ -1,0 +1,172 @@
+"""The sandbox machinery: channel codec, seccomp program, fail-closed start, limits, runs."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rewardlab.errors import SandboxUnavailable
+from rewardlab.sandbox import Limits, SandboxPool, channel, landlock, seccomp, shared_pool
+
+# --- channel ---------------------------------------------------------------------------------
+plain = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    | st.binary(max_size=20),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5) | st.integers(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(plain)
+def test_codec_roundtrip(value: object) -> None:
+    assert channel.decode(channel.parse(channel.pack({"v": channel.encode(value)})[4:])["v"]) == value
+
+
+def test_codec_special_floats_and_big_ints() -> None:
+    for v in (math.inf, -math.inf, 10**40, -(10**40), {1, 2}, frozenset({3})):
+        assert channel.decode(channel.encode(v)) == v
+    assert math.isnan(channel.decode(channel.encode(math.nan)))
+
+
+@pytest.mark.parametrize("value", [
+    type("I", (int,), {})(3), type("S", (str,), {})("x"), type("L", (list,), {})(),
+    object(), (i for i in []), [type("D", (dict,), {})()],
+])
+def test_codec_refuses_non_plain_data(value: object) -> None:
+    with pytest.raises(channel.EncodeError):
+        channel.encode(value)
+
+
+@pytest.mark.parametrize("bad", [{"x": 1, "y": 2}, {"zz": 1}, {"i": "abc"}, {"d": [[[1], 2]]},
+                                 {"f": "1.5"}, "text-is-fine-but-not-this", {"b": "zz"}])
+def test_decoder_rejects_malformed(bad: object) -> None:
+    if isinstance(bad, str):
+        assert channel.decode(bad) == bad
+        return
+    with pytest.raises(channel.DecodeError):
+        channel.decode(bad)
+
+
+def test_frame_buffer_caps_size() -> None:
+    buf = channel.FrameBuffer(max_bytes=100)
+    with pytest.raises(channel.DecodeError):
+        buf.feed(struct.pack("<I", 1000) + b"x")
+    good = channel.FrameBuffer(max_bytes=100)
+    assert good.feed(channel.pack({"a": 1}) + channel.pack({"b": 2})[:3]) == [b'{"a":1}']
+
+
+# --- kernel policy ------------------------------------------------------------------------------
+def test_seccomp_program_is_well_formed() -> None:
+    for threads in (False, True):
+        for processes in (False, True):
+            prog = seccomp.build_filter(threads, processes, "x86_64")
+            assert len(prog) % 8 == 0 and len(prog) // 8 < 4096
+            last = struct.unpack("HBBI", prog[-8:])
+            assert last == (seccomp.RET_K, 0, 0, seccomp.RET_ALLOW)
+    arm = seccomp.build_filter(False, False, "aarch64")
+    first = struct.unpack("HBBI", arm[8:16])
+    assert first[3] == seccomp.AUDIT_ARCH["aarch64"]
+
+
+def test_landlock_handles_every_right_of_the_abi() -> None:
+    assert landlock.handled_fs(1) == (1 << 13) - 1
+    assert landlock.handled_fs(5) & landlock.FS_IOCTL_DEV
+    assert landlock.abi_version() >= 0
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError):
+        Limits(timeout=0)
+    with pytest.raises(TypeError):
+        Limits(memory_mb="a lot")  # type: ignore[arg-type]
+    assert Limits.from_dict(Limits(cpu_s=5).to_dict()).cpu_s == 5
+
+
+# --- fail closed --------------------------------------------------------------------------------
+def test_missing_kernel_feature_refuses_to_run() -> None:
+    """A kernel without the required Landlock ABI: a clear error naming what and how."""
+    pool = SandboxPool(1, min_landlock_abi=99)
+    with pytest.raises(SandboxUnavailable) as info, pool.run("x = 1", Limits()):
+        pass
+    message = str(info.value)
+    assert "Landlock ABI >= 99" in message and "unsafe_weak_isolation" in message
+    pool.close()
+
+
+def test_unsafe_mode_is_explicit_and_still_runs() -> None:
+    pool = SandboxPool(1, min_landlock_abi=99, unsafe_weak_isolation=True)
+    with pool.run("def f(x):\n    return x + 1\n", Limits()) as run:
+        assert run.call("f", [1]).value == 2
+    pool.close()
+
+
+# --- runs ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pool() -> SandboxPool:
+    return shared_pool(2)
+
+
+def test_call_returns_plain_data(pool: SandboxPool) -> None:
+    with pool.run("def f(x, y=1):\n    return (x, [y], {'k': {1, 2}})\n", Limits()) as run:
+        out = run.call("f", [1], {"y": 2})
+    assert out.ok and out.value == (1, [2], {"k": {1, 2}})
+
+
+def test_exceptions_and_missing_function(pool: SandboxPool) -> None:
+    with pool.run("def f():\n    raise KeyError('boom')\n", Limits()) as run:
+        out = run.call("f", [])
+        assert out.kind == "exception" and out.error["type"] == "KeyError"
+        missing = run.call("g", [])
+        assert missing.kind == "exception" and missing.error["type"] == "NameError"
+
+
+def test_syntax_error_is_reported_at_init(pool: SandboxPool) -> None:
+    with pool.run("def f(:\n", Limits()) as run:
+        assert run.init.kind == "exception" and run.init.error["type"] == "SyntaxError"
+
+
+def test_timeout_kills_and_later_runs_work(pool: SandboxPool) -> None:
+    with pool.run("def f():\n    while True: pass\n", Limits(timeout=0.3)) as run:
+        assert run.call("f", []).kind == "timeout"
+        assert run.finished
+    with pool.run("def f():\n    return 7\n", Limits()) as run:
+        assert run.call("f", []).value == 7
+
+
+def test_stdio_captures_fd_level_output(pool: SandboxPool) -> None:
+    code = "import os, sys\nn = int(input())\nprint(n)\nsys.stdout.flush()\nos.write(1, b'raw\\n')\n"
+    with pool.run(code, Limits(), mode="stdio") as run:
+        first = run.stdio("5\n")
+        second = run.stdio("6\n")
+    assert first.stdout == "5\nraw\n" and second.stdout == "6\nraw\n"
+
+
+def test_setup_runs_before_the_candidate(pool: SandboxPool) -> None:
+    with pool.run("def f():\n    return helper()\n", Limits(), setup="def helper():\n    return 3") as run:
+        assert run.call("f", []).value == 3
+
+
+def test_scratch_is_fresh_per_run(pool: SandboxPool) -> None:
+    with pool.run("def f():\n    open('state', 'w').write('x')\n    return 1\n", Limits()) as run:
+        assert run.call("f", []).value == 1
+    code = "import os\ndef f():\n    return os.listdir('.')\n"
+    with pool.run(code, Limits()) as run:
+        assert run.call("f", []).value == []
+
+
+def test_environment_is_scrubbed(pool: SandboxPool) -> None:
+    with pool.run("import os\ndef f():\n    return sorted(os.environ)\n", Limits()) as run:
+        assert set(run.call("f", []).value) <= {"PATH", "LANG", "HOME", "TMPDIR", "PYTHONHASHSEED"}
+
+
+def test_output_limit(pool: SandboxPool) -> None:
+    code = "import sys\nsys.stdout.write('x' * (3 << 20))\n"
+    with pool.run(code, Limits(output_mb=1, file_size_mb=1), mode="stdio") as run:
+        out = run.stdio("")
+    assert not out.ok or out.truncated
