@@ -24,6 +24,7 @@ import signal
 import struct
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rewardlab.sandbox import channel, isolation, runner  # runner: imported before any fork
@@ -31,6 +32,17 @@ from rewardlab.sandbox.limits import Limits
 
 _LEN = struct.Struct("<I")
 _SECS = struct.Struct("<d")
+
+
+@dataclass
+class _Child:
+    """A forked child: its pid, channel ends, scratch directory and limits."""
+
+    pid: int
+    w: int
+    r: int
+    scratch: str
+    limits: Limits
 
 
 class Server:
@@ -47,6 +59,7 @@ class Server:
         self.feats = isolation.probe_static(int(cfg.get("min_landlock_abi", 0)))
         self.ctx: isolation.ServerContext | None = None
         self.counter = 0
+        self.spare: _Child | None = None  # a forked, confined child waiting for a program
 
     # --- frames to the caller --------------------------------------------------------
     def event(self, ev: str, fields: dict[str, Any] | None = None, **kw: Any) -> None:
@@ -86,6 +99,8 @@ class Server:
                 self.run(msg)
             elif msg.get("op") == "ping":
                 self.event("pong")
+        if self.spare is not None:
+            self._discard(self.spare)
         isolation.remove_cgroup(self.feats.pids_cgroup)
 
     # --- one program -----------------------------------------------------------------
@@ -98,6 +113,24 @@ class Server:
             self.event("error", unavailable=True,
                        reason="threads/processes need a pids cgroup (none here)")
             return
+        child = self.spare if self.spare is not None and self.spare.limits == limits else None
+        if self.spare is not None and child is None:
+            self._discard(self.spare)
+        self.spare = None
+        child = child or self._spawn(limits)
+        sup = Supervisor(self, child.pid, child.w, child.r, limits, msg["init"])
+        try:
+            sup.run()
+        finally:
+            self._discard(child)
+        # only now, with every process of the run gone, does the caller hear that it ended
+        ev, fields = sup.final if sup.final[0] else ("error", {"reason": "supervisor stopped"})
+        self.event(ev, fields)
+        # fork and confine the next run's process now, off the caller's critical path
+        self.spare = self._spawn(limits)
+
+    def _spawn(self, limits: Limits) -> _Child:
+        """Fork a child that confines itself, says so, and waits for its program."""
         self.counter += 1
         scratch = os.path.join(isolation.SCRATCH_BASE, f"run-{self.counter}")
         os.mkdir(scratch, 0o700)
@@ -125,17 +158,15 @@ class Server:
                 os._exit(72)
         os.close(to_child_r)
         os.close(from_child_w)
-        sup = Supervisor(self, pid, to_child_w, from_child_r, limits, msg["init"])
-        try:
-            sup.run()
-        finally:
-            os.close(to_child_w)
-            os.close(from_child_r)
-            self._kill_all(pid, limits.max_processes > 0)
-            shutil.rmtree(scratch, ignore_errors=True)
-        # only now, with every process of the run gone, does the caller hear that it ended
-        ev, fields = sup.final if sup.final[0] else ("error", {"reason": "supervisor stopped"})
-        self.event(ev, fields)
+        return _Child(pid, to_child_w, from_child_r, scratch, limits)
+
+    def _discard(self, child: _Child) -> None:
+        """Kill a child and everything it started; remove its scratch directory."""
+        for fd in (child.w, child.r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._kill_all(child.pid, child.limits.max_processes > 0)
+        shutil.rmtree(child.scratch, ignore_errors=True)
 
     def _kill_all(self, pid: int, processes: bool) -> None:
         """Kill the run's process group (and cgroup when it may fork); reap everything.
