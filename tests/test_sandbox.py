@@ -170,3 +170,12 @@ def test_output_limit(pool: SandboxPool) -> None:
     with pool.run(code, Limits(output_mb=1, file_size_mb=1), mode="stdio") as run:
         out = run.stdio("")
     assert not out.ok or out.truncated
+
+
+def test_run_process_is_gone_when_the_run_ends(pool: SandboxPool) -> None:
+    import os
+
+    with pool.run("import os\ndef f():\n    return os.getpid()\n", Limits()) as run:
+        pid = run.call("f", []).value
+        assert os.path.exists(f"/proc/{pid}")
+    assert not os.path.exists(f"/proc/{pid}")
