@@ -178,4 +178,16 @@ def test_run_process_is_gone_when_the_run_ends(pool: SandboxPool) -> None:
     with pool.run("import os\ndef f():\n    return os.getpid()\n", Limits()) as run:
         pid = run.call("f", []).value
         assert os.path.exists(f"/proc/{pid}")
-    assert not os.path.exists(f"/proc/{pid}")
+    import time
+
+    deadline = time.monotonic() + 2.0  # SIGKILLed before the caller hears the run ended
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"run process {pid} still alive ({state})")

@@ -122,10 +122,15 @@ class Server:
         try:
             sup.run()
         finally:
-            self._discard(child)
-        # only now, with every process of the run gone, does the caller hear that it ended
+            self._signal(child)
+            if limits.max_processes:  # a run that may fork: everything reaped before we report
+                self._discard(child)
+        # The run's process is SIGKILLed (it runs no more code) and, if it could fork, every
+        # process it started is reaped; only now does the caller hear that the run ended.
         ev, fields = sup.final if sup.final[0] else ("error", {"reason": "supervisor stopped"})
         self.event(ev, fields)
+        if not limits.max_processes:
+            self._discard(child)
         # fork and confine the next run's process now, off the caller's critical path
         self.spare = self._spawn(limits)
 
@@ -160,11 +165,22 @@ class Server:
         os.close(from_child_w)
         return _Child(pid, to_child_w, from_child_r, scratch, limits)
 
+    @staticmethod
+    def _signal(child: _Child) -> None:
+        """SIGKILL the run's process group and process (idempotent)."""
+        for target in (lambda: os.killpg(child.pid, signal.SIGKILL),
+                       lambda: os.kill(child.pid, signal.SIGKILL)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                target()
+
     def _discard(self, child: _Child) -> None:
-        """Kill a child and everything it started; remove its scratch directory."""
+        """Kill a child and everything it started, reap them; remove its scratch directory."""
+        if child.w < 0:
+            return
         for fd in (child.w, child.r):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        child.w = child.r = -1
         self._kill_all(child.pid, child.limits.max_processes > 0)
         shutil.rmtree(child.scratch, ignore_errors=True)
 
@@ -327,8 +343,7 @@ class Supervisor:
             os.killpg(self.pid, signal.SIGKILL)
             sys.exit(0)
         if msg.get("op") == "end":
-            usage = _child_cpu(self.pid)
-            self._end("done", **usage)
+            self._end("done")
             return False
         if msg.get("op") == "req":
             self.pending_id = msg["req"].get("id")
@@ -345,16 +360,6 @@ def _frame_id(body: bytes) -> Any:
         return channel.parse(body).get("id")
     except channel.DecodeError:
         return None
-
-
-def _child_cpu(pid: int) -> dict[str, Any]:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return {"cpu_s": (int(fields[11]) + int(fields[12])) / ticks}
-    except (OSError, IndexError, ValueError):
-        return {}
 
 
 def _exit_info(pid: int) -> dict[str, Any]:
