@@ -1,15 +1,16 @@
 """The fork server: a small pre-started interpreter that forks once per program.
 
 It is started with a scrubbed environment by :mod:`rewardlab.sandbox.pool` (never
-forked from the caller) and speaks length-prefixed frames on its stdin/stdout:
+forked from the caller) and speaks length-prefixed JSON frames on a unix socket:
 
-caller -> server: ``{"op": "run", "limits": {...}, "init": {...}}``, then
-``{"op": "req", "req": {...}}`` any number of times, then ``{"op": "end"}``.
+caller -> server: ``{"op": "run", "limits": {...}}`` then ``{"op": "end", "reason": ...}``.
+server -> caller: ``started`` (with the run's two channel descriptors attached, so the
+caller then talks to the confined child directly), and a final event once the run's
+processes are killed: ``done``, ``timeout`` or ``exit`` (the child died; why).
 
-server -> caller: ``E`` frames (JSON events: started, timeout, exit, done, error) and
-``R`` frames (a child's reply, forwarded as raw JSON with the server-measured seconds).
-
-The server never receives expected outputs or test code, so no fork can inherit them.
+The server enforces the run's wall-clock limit and kills; the caller enforces the
+per-test limit by ending the run. The server never receives expected outputs, test
+code or the program's requests, so no fork can inherit them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import struct
 import sys
 import time
@@ -31,7 +33,6 @@ from rewardlab.sandbox import channel, isolation, runner  # runner: imported bef
 from rewardlab.sandbox.limits import Limits
 
 _LEN = struct.Struct("<I")
-_SECS = struct.Struct("<d")
 
 
 @dataclass
@@ -50,11 +51,11 @@ class Server:
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
-        self.in_fd = os.dup(0)
-        self.out_fd = os.dup(1)
+        self.sock = socket.socket(fileno=int(cfg["sock_fd"]))
+        self.in_fd = self.out_fd = self.sock.fileno()
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
-        os.dup2(null, 1)  # nothing but frames may reach the caller's pipe
+        os.dup2(null, 1)  # nothing may print into the caller's pipes
         os.close(null)
         self.feats = isolation.probe_static(int(cfg.get("min_landlock_abi", 0)))
         self.ctx: isolation.ServerContext | None = None
@@ -118,16 +119,19 @@ class Server:
             self._discard(self.spare)
         self.spare = None
         child = child or self._spawn(limits)
-        sup = Supervisor(self, child.pid, child.w, child.r, limits, msg["init"])
+        body = b"E" + json.dumps({"ev": "started", "pid": child.pid}).encode()
+        socket.send_fds(self.sock, [_LEN.pack(len(body)) + body], [child.w, child.r])
+        for fd in (child.w, child.r):  # the caller holds the only ends now
+            os.close(fd)
+        child.w = child.r = -1
         try:
-            sup.run()
+            ev, fields = Watcher(self, child.pid, limits).run()
         finally:
             self._signal(child)
             if limits.max_processes:  # a run that may fork: everything reaped before we report
                 self._discard(child)
         # The run's process is SIGKILLed (it runs no more code) and, if it could fork, every
         # process it started is reaped; only now does the caller hear that the run ended.
-        ev, fields = sup.final if sup.final[0] else ("error", {"reason": "supervisor stopped"})
         self.event(ev, fields)
         if not limits.max_processes:
             self._discard(child)
@@ -175,14 +179,16 @@ class Server:
 
     def _discard(self, child: _Child) -> None:
         """Kill a child and everything it started, reap them; remove its scratch directory."""
-        if child.w < 0:
+        if child.scratch == "":
             return
         for fd in (child.w, child.r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         child.w = child.r = -1
         self._kill_all(child.pid, child.limits.max_processes > 0)
         shutil.rmtree(child.scratch, ignore_errors=True)
+        child.scratch = ""
 
     def _kill_all(self, pid: int, processes: bool) -> None:
         """Kill the run's process group (and cgroup when it may fork); reap everything.
@@ -229,137 +235,62 @@ def _weak_confine(scratch: str, ch_in: int, ch_out: int) -> None:
     os.closerange(isolation.CHANNEL_OUT + 1, 1 << 20)
 
 
-class Supervisor:
-    """Relays one run's requests and replies and enforces its wall-time limits."""
+class Watcher:
+    """Enforces one run's wall-clock limit while the caller talks to the child."""
 
-    def __init__(
-        self, server: Server, pid: int, w: int, r: int, limits: Limits, init: dict[str, Any]
-    ) -> None:
-        self.server, self.pid, self.w, self.r, self.limits = server, pid, w, r, limits
-        self.pidfd = os.pidfd_open(pid)
-        self.frames = channel.FrameBuffer((limits.output_mb << 20) + (1 << 20))
-        self.outbox = bytearray(channel.pack({"op": "init", "id": 0, **init}))
-        self.run_deadline = time.monotonic() + limits.run_timeout
-        self.req_deadline: float | None = time.monotonic() + limits.timeout
-        self.req_started = time.monotonic()
-        self.final: tuple[str, dict[str, Any]] = ("", {})
-        self.pending_id: Any = 0  # the init request
-        self.confined = False  # set by the child's first frame, sent before any candidate code
-        os.set_blocking(w, False)
+    def __init__(self, server: Server, pid: int, limits: Limits) -> None:
+        self.server, self.pid, self.limits = server, pid, limits
+        self.deadline = time.monotonic() + limits.run_timeout
+        self.exited: dict[str, Any] | None = None
+        self.killed = False
 
-    def _end(self, ev: str, **fields: Any) -> None:
-        if self.final[0] == "":
-            self.final = (ev, fields)
-
-    def run(self) -> None:
+    def run(self) -> tuple[str, dict[str, Any]]:
+        pidfd = os.pidfd_open(self.pid)
         try:
-            self._loop()
+            return self._loop(pidfd)
         finally:
-            os.close(self.pidfd)
+            os.close(pidfd)
 
-    def _loop(self) -> None:
+    def _loop(self, pidfd: int) -> tuple[str, dict[str, Any]]:
         while True:
-            now = time.monotonic()
-            deadline = min(self.run_deadline, self.req_deadline or self.run_deadline)
-            if now >= deadline:
-                self._end("timeout", scope="test" if self.req_deadline else "run")
-                return
-            rlist = [self.r, self.pidfd] + ([self.server.in_fd] if not self.req_deadline else [])
-            wlist = [self.w] if self.outbox else []
-            readable, writable, _ = select.select(rlist, wlist, [], deadline - now)
-            if writable:
-                self._flush()
-            if self.r in readable and not self._read_child():
-                return
-            if self.server.in_fd in readable and not self._read_caller():
-                return
-            if self.pidfd in readable and self.r not in readable:
-                self._drain_child()
-                if self.confined:
-                    self._end("exit", **_exit_info(self.pid))
-                else:
-                    self._end("error", reason=f"sandbox setup: {_exit_info(self.pid)}")
-                return
+            wait = None if self.killed else max(0.0, self.deadline - time.monotonic())
+            rlist = [self.server.in_fd] + ([pidfd] if self.exited is None else [])
+            readable = select.select(rlist, [], [], wait)[0]
+            if not readable and not self.killed:  # the run's wall-clock limit
+                for kill in (os.killpg, os.kill):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        kill(self.pid, signal.SIGKILL)
+                self.killed = True
+            if pidfd in readable and self.exited is None:
+                self.exited = _exit_info(self.pid)
+            if self.server.in_fd in readable:
+                return self._on_caller()
 
-    def _flush(self) -> None:
-        try:
-            n = os.write(self.w, self.outbox)
-            del self.outbox[:n]
-        except BlockingIOError:
-            pass
-        except BrokenPipeError:
-            self.outbox.clear()
-
-    def _read_child(self) -> bool:
-        data = os.read(self.r, 1 << 20)
-        if not data:  # the child closed its end: wait for its exit
-            return self._wait_exit()
-        return self._handle(data)
-
-    def _handle(self, data: bytes) -> bool:
-        """Split the child's bytes into frames; the first must be the confinement ack."""
-        try:
-            bodies = self.frames.feed(data)
-            if bodies and not self.confined:
-                first = channel.parse(bodies.pop(0))
-                if first.get("confined") is not True:
-                    self._end("error", reason=f"sandbox setup failed: {first}"[:600])
-                    return False
-                self.confined = True
-        except channel.DecodeError as exc:
-            self._end("error" if not self.confined else "exit",
-                              reason=f"result channel: {exc}")
-            return False
-        for body in bodies:
-            if self.req_deadline is None or _frame_id(body) != self.pending_id:
-                continue  # not a reply to the pending request: dropped
-            elapsed = time.monotonic() - self.req_started
-            self.server._send(b"R" + _SECS.pack(elapsed) + body)
-            self.req_deadline = None
-        return True
-
-    def _drain_child(self) -> None:
-        with contextlib.suppress(OSError):
-            while select.select([self.r], [], [], 0)[0]:
-                data = os.read(self.r, 1 << 20)
-                if not data or not self._handle(data):
-                    break
-
-    def _wait_exit(self) -> bool:
-        if not self.confined:
-            self._end("error", reason="sandbox setup: the child died before confinement")
-            return False
-        remaining = max(0.0, min(self.run_deadline, time.monotonic() + 1.0) - time.monotonic())
-        if select.select([self.pidfd], [], [], remaining)[0]:
-            self._end("exit", **_exit_info(self.pid))
-        else:
-            self._end("exit", reason="closed its result channel")
-        return False
-
-    def _read_caller(self) -> bool:
+    def _on_caller(self) -> tuple[str, dict[str, Any]]:
         try:
             msg = channel.read_frame(self.server.in_fd)
         except (EOFError, OSError, channel.DecodeError):
-            os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
             sys.exit(0)
-        if msg.get("op") == "end":
-            self._end("done")
-            return False
-        if msg.get("op") == "req":
-            self.pending_id = msg["req"].get("id")
-            self.outbox += channel.pack(msg["req"])
-            timeout = min(float(msg.get("timeout", self.limits.timeout)), self.limits.timeout)
-            self.req_started = time.monotonic()
-            self.req_deadline = self.req_started + timeout
-            self._flush()
-        return True
-
-
-def _frame_id(body: bytes) -> Any:
-    try:
-        return channel.parse(body).get("id")
-    except channel.DecodeError:
-        return None
+        reason = msg.get("reason", "done")
+        if self.killed:
+            return "timeout", {"scope": "run"}
+        if reason == "timeout":
+            return "timeout", {"scope": "test"}
+        if reason == "eof" and self.exited is None:  # closed its channel: did it exit?
+            with contextlib.suppress(OSError):
+                pidfd = os.pidfd_open(self.pid)
+                if select.select([pidfd], [], [], 0.5)[0]:
+                    self.exited = _exit_info(self.pid)
+                os.close(pidfd)
+            if self.exited is None:
+                return "exit", {"reason": "closed its result channel"}
+        if self.exited is not None:
+            return "exit", self.exited
+        if reason != "done":
+            return "exit", {"reason": str(reason)[:200]}
+        return "done", {}
 
 
 def _exit_info(pid: int) -> dict[str, Any]:

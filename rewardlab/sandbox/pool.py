@@ -14,10 +14,12 @@ import json
 import os
 import queue
 import select
+import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +29,6 @@ from rewardlab.sandbox import channel
 from rewardlab.sandbox.limits import Limits
 
 _LEN = struct.Struct("<I")
-_SECS = struct.Struct("<d")
 GRACE_S = 10.0  # how long past a run's own deadline the server may take to answer
 
 DEFAULT_PRELOAD = (
@@ -59,10 +60,9 @@ class Outcome:
 
 
 class ForkServer:
-    """Handle on one fork-server process."""
+    """Handle on one fork-server process (control messages over a unix socket)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
         # Load only the sandbox modules: stub packages keep rewardlab/__init__ (and pydantic)
         # out of the server, whose size every fork pays for.
         boot = (
@@ -77,14 +77,16 @@ class ForkServer:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.config = dict(config, sock_fd=theirs.fileno())
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", boot, json.dumps(config), root],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", close_fds=True,
+            [sys.executable, "-I", "-c", boot, json.dumps(self.config), root],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env, cwd="/",
+            close_fds=True, pass_fds=(theirs.fileno(),),
         )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.w = self.proc.stdin.fileno()
-        self.r = self.proc.stdout.fileno()
-        _kind, hello = self.recv(60.0)
+        theirs.close()
+        self.fd = self.sock.fileno()
+        hello = self.recv(60.0)
         if hello.get("ev") == "unavailable":
             self.close()
             raise SandboxUnavailable(
@@ -100,30 +102,35 @@ class ForkServer:
 
     def send(self, message: dict[str, Any]) -> None:
         try:
-            data = channel.pack(message)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.w, view) :]
+            self.sock.sendall(channel.pack(message))
         except OSError as exc:
             raise InfraError(f"fork server is gone: {exc}") from None
 
-    def recv(self, timeout: float) -> tuple[str, dict[str, Any]]:
-        """One frame: ('E', event) or ('R', {"elapsed": s, "reply": {...}})."""
-        if not select.select([self.r], [], [], timeout)[0]:
+    def recv(self, timeout: float) -> dict[str, Any]:
+        """One event frame from the server."""
+        if not select.select([self.fd], [], [], timeout)[0]:
             raise InfraError(f"fork server did not answer within {timeout:.1f} s")
         try:
-            (size,) = _LEN.unpack(channel.read_exact(self.r, _LEN.size))
-            body = channel.read_exact(self.r, size)
+            (size,) = _LEN.unpack(channel.read_exact(self.fd, _LEN.size))
+            body = channel.read_exact(self.fd, size)
         except (EOFError, OSError) as exc:
             raise InfraError(f"fork server died: {exc}") from None
-        if body[:1] == b"E":
-            return "E", json.loads(body[1:])
-        (elapsed,) = _SECS.unpack_from(body, 1)
+        return dict(json.loads(body[1:]))
+
+    def recv_started(self, timeout: float) -> tuple[dict[str, Any], list[int]]:
+        """The ``started`` event with the run's channel descriptors attached."""
+        if not select.select([self.fd], [], [], timeout)[0]:
+            raise InfraError(f"fork server did not answer within {timeout:.1f} s")
         try:
-            reply = channel.parse(body[1 + _SECS.size :])
-        except channel.DecodeError as exc:
-            reply = {"exc": {"type": "ChannelError", "message": str(exc)[:200]}}
-        return "R", {"elapsed": elapsed, "reply": reply}
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 2)
+            if not data:
+                raise EOFError("closed")
+            (size,) = _LEN.unpack_from(data)
+            if len(data) < _LEN.size + size:
+                data += channel.read_exact(self.fd, _LEN.size + size - len(data))
+        except (EOFError, OSError) as exc:
+            raise InfraError(f"fork server died: {exc}") from None
+        return dict(json.loads(data[_LEN.size + 1 : _LEN.size + size])), list(fds)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -131,51 +138,114 @@ class ForkServer:
     def close(self) -> None:
         """EOF first (the server removes its cgroup and exits), then SIGKILL."""
         with contextlib.suppress(Exception):
-            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.sock.shutdown(socket.SHUT_WR)
             self.proc.wait(1.0)
         with contextlib.suppress(Exception):
             self.proc.kill()
         with contextlib.suppress(Exception):
             self.proc.wait(5)
-        for f in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(Exception):
-                f.close()  # type: ignore[union-attr]
+        with contextlib.suppress(Exception):
+            self.sock.close()
 
 
 class Run:
-    """One program in one fresh fork. Requests are answered in order."""
+    """One program in one fresh fork; the caller talks to the confined child directly.
 
-    def __init__(self, server: ForkServer, limits: Limits, init_outcome: Outcome) -> None:
-        self.server = server
-        self.limits = limits
+    Requests go down one pipe, replies come up the other as plain-data frames whose id
+    must match the pending request (anything else is dropped). The per-test deadline is
+    enforced here by ending the run (the server then SIGKILLs it); the run's total
+    wall-clock limit is enforced by the server.
+    """
+
+    def __init__(self, server: ForkServer, limits: Limits, w: int, r: int) -> None:
+        self.server, self.limits, self.w, self.r = server, limits, w, r
+        self.frames = channel.FrameBuffer((limits.output_mb << 20) + (1 << 20))
+        self.pending: list[dict[str, Any]] = []
+        self.confined = False
         self.finished = False
-        self.init = init_outcome
+        self.final: dict[str, Any] = {}
         self.next_id = 1
-        if init_outcome.kind != "ok":
-            self.finished = init_outcome.kind in ("timeout", "crash")
+        os.set_blocking(w, False)
+        self.init = Outcome("ok")
 
-    def _request(self, req: dict[str, Any], timeout: float | None) -> Outcome:
+    def start(self, init: dict[str, Any]) -> None:
+        self.init = self._exchange({"op": "init", "id": 0, **init}, self.limits.timeout)
+
+    # --- the channel -----------------------------------------------------------------------
+    def _write(self, data: bytes, deadline: float) -> bool:
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([], [self.w], [], remaining)[1]:
+                return False
+            try:
+                view = view[os.write(self.w, view) :]
+            except BlockingIOError:
+                continue
+            except BrokenPipeError:
+                return True  # the child is gone; reading will see EOF
+        return True
+
+    def _exchange(self, req: dict[str, Any], timeout: float) -> Outcome:
+        """Send one request and wait for its reply, or end the run (timeout, crash)."""
         if self.finished:
             return Outcome("crash", error={"type": "NotRun", "message": "the run already ended"})
+        started = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        if not self._write(channel.pack(req), deadline):
+            return self._end_with("timeout")
+        while True:
+            for body in self.pending:
+                reply = channel.parse(body) if isinstance(body, bytes) else body
+                if not self.confined:
+                    if reply.get("confined") is not True:
+                        self._finish("setup")
+                        raise InfraError(f"sandbox setup failed: {str(reply)[:300]}")
+                    self.confined = True
+                    continue
+                if reply.get("id") == req["id"]:
+                    self.pending = []
+                    return _reply_outcome(reply, time.perf_counter() - started)
+            self.pending = []
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.r], [], [], remaining)[0]:
+                return self._end_with("timeout")
+            data = os.read(self.r, 1 << 20)
+            if not data:
+                if not self.confined:
+                    self._finish("setup")
+                    raise InfraError(f"sandbox setup failed: {self.final}")
+                return self._end_with("eof")
+            try:
+                self.pending = [channel.parse(b) for b in self.frames.feed(data)]
+            except channel.DecodeError as exc:
+                return self._end_with(f"result channel: {exc}")
+
+    def _end_with(self, reason: str) -> Outcome:
+        ev = self._finish(reason)
+        if ev.get("ev") == "timeout":
+            return Outcome("timeout", error={"type": "Timeout", "message": ev.get("scope", "")})
+        if ev.get("ev") == "exit":
+            return Outcome("crash", error={"type": "Crash", "message": ev.get("reason", "")})
+        raise InfraError(f"unexpected event from the fork server: {ev}")
+
+    def _finish(self, reason: str) -> dict[str, Any]:
+        """End the run: the server kills it and reports how it ended."""
+        if self.finished:
+            return self.final
+        self.finished = True
+        for fd in (self.w, self.r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.server.send({"op": "end", "reason": reason})
+        self.final = self.server.recv(GRACE_S)
+        return self.final
+
+    # --- requests ----------------------------------------------------------------------------
+    def _request(self, req: dict[str, Any], timeout: float | None) -> Outcome:
         req["id"] = self.next_id
         self.next_id += 1
-        t = min(timeout or self.limits.timeout, self.limits.timeout)
-        self.server.send({"op": "req", "req": req, "timeout": t})
-        return self._await(t)
-
-    def _await(self, timeout: float) -> Outcome:
-        kind, msg = self.server.recv(timeout + GRACE_S)
-        if kind == "R":
-            return _reply_outcome(msg["reply"], msg["elapsed"])
-        self.finished = True
-        ev = msg.get("ev")
-        if ev == "timeout":
-            return Outcome("timeout", error={"type": "Timeout", "message": msg.get("scope", "")})
-        if ev == "exit":
-            return Outcome("crash", error={"type": "Crash", "message": msg.get("reason", "")})
-        if ev == "error":
-            raise InfraError(msg.get("reason", "fork server error"))
-        raise InfraError(f"unexpected event from the fork server: {msg}")
+        return self._exchange(req, min(timeout or self.limits.timeout, self.limits.timeout))
 
     def call(self, fn: str, args: list[Any], kwargs: dict[str, Any] | None = None,
              timeout: float | None = None) -> Outcome:
@@ -192,14 +262,7 @@ class Run:
         return self._request({"op": "stdio", "input": text}, timeout)
 
     def end(self) -> dict[str, Any]:
-        if self.finished:
-            return {}
-        self.finished = True
-        self.server.send({"op": "end"})
-        kind, msg = self.server.recv(GRACE_S)
-        while kind == "R":  # late replies of an abandoned request
-            kind, msg = self.server.recv(GRACE_S)
-        return msg
+        return self._finish("done")
 
 
 def _reply_outcome(reply: dict[str, Any], elapsed: float) -> Outcome:
@@ -285,23 +348,19 @@ class SandboxPool:
     def run(self, code: str, limits: Limits, setup: str = "", mode: str = "function") -> Iterator[Run]:
         """One program in a fresh fork; all its tests are requests on the yielded :class:`Run`."""
         with self._server() as server:
-            server.send({"op": "run", "limits": limits.to_dict(),
-                         "init": {"code": code, "setup": setup, "mode": mode}})
-            kind, msg = server.recv(limits.timeout + GRACE_S)
-            if kind == "E" and msg.get("ev") == "error":
+            server.send({"op": "run", "limits": limits.to_dict()})
+            msg, fds = server.recv_started(GRACE_S)
+            if msg.get("ev") == "error":
                 if msg.get("unavailable"):
                     raise SandboxUnavailable(msg.get("reason", ""))
                 raise InfraError(msg.get("reason", "sandbox refused the run"))
-            if kind == "R":
-                init = _reply_outcome(msg["reply"], msg["elapsed"])
-            elif msg.get("ev") == "timeout":
-                init = Outcome("timeout", error={"type": "Timeout", "message": "while loading"})
-            elif msg.get("ev") == "exit":
-                init = Outcome("crash", error={"type": "Crash", "message": msg.get("reason", "")})
-            else:
+            if msg.get("ev") != "started" or len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
                 raise InfraError(f"unexpected event from the fork server: {msg}")
-            handle = Run(server, limits, init)
+            handle = Run(server, limits, fds[0], fds[1])
             try:
+                handle.start({"code": code, "setup": setup, "mode": mode})
                 yield handle
             finally:
                 handle.end()
