@@ -1,9 +1,11 @@
 """Caller side: a pool of fork servers and the :class:`Run` handle for one program.
 
 The servers are fresh interpreters (``python -I``) started with a scrubbed
-environment; programs are forked from them, never from the caller. A server that
-stops answering is killed and replaced, and the affected run reports an
-infrastructure error (unscorable), never a verdict.
+environment; programs are forked from them, never from the caller. For each run a
+server hands over the confined child's two pipes, and the caller exchanges requests
+and plain-data replies with the child directly. A server that stops answering is
+killed and replaced, and the affected run reports an infrastructure error
+(unscorable), never a verdict.
 """
 
 from __future__ import annotations
