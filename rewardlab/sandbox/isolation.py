@@ -6,8 +6,8 @@ tmpfs on ``/tmp`` that holds the scratch directories (disk use is bounded), a pi
 cgroup when available (thread/process counts), subreaper + parent-death signal.
 
 Once per program, in the freshly forked child (:func:`confine`), in this order:
-new session; cgroup; rlimits; parent-death signal; all capabilities dropped;
-no_new_privs; Landlock (read-only interpreter libraries, read-write scratch, no TCP,
+new session; cgroup (if threads/processes are allowed); rlimits; parent-death
+signal; Landlock (read-only interpreter libraries, read-write scratch, no TCP,
 scoped signals and abstract unix sockets); stdio on /dev/null and every other
 inherited descriptor closed; the seccomp deny-list last.
 """
@@ -276,7 +276,5 @@ def confine(
     os.dup2(tmp_in, CHANNEL_IN)
     os.dup2(tmp_out, CHANNEL_OUT)
     os.closerange(CHANNEL_OUT + 1, 1 << 20)
-    os.environ.clear()
-    os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch,
-                       "TMPDIR": scratch, "PYTHONHASHSEED": "0"})
+    # the environment is the fork server's, already scrubbed by the caller (see pool.py)
     ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0).install()
