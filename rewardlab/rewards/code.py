@@ -539,8 +539,8 @@ class SpeedupParams(CodeParams):
 class Speedup(_CodeReward):
     """For correct programs: reference runtime / candidate runtime, capped (0.0 if incorrect).
 
-    Runtimes are the fork server's wall-clock measure of the test requests (not of
-    loading the program), best of ``repeats`` runs; the reference program is
+    Runtimes are the caller's wall-clock measure of the test requests (not of loading
+    the program; the program cannot forge it), best of ``repeats`` runs; the reference program is
     ``reference["solution"]`` run on the same tests in the same pool.
     """
 

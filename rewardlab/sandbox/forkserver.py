@@ -312,17 +312,6 @@ def main() -> None:
     cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     server = Server(cfg)
     server.start()
-    if cfg.get("profile"):  # development aid: profile the server's own work
-        import cProfile
-
-        prof = cProfile.Profile()
-        prof.enable()
-        try:
-            server.loop()
-        finally:
-            prof.disable()
-            prof.dump_stats(cfg["profile"])
-        return
     server.loop()
 
 
