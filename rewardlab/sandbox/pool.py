@@ -33,10 +33,12 @@ from rewardlab.sandbox.limits import Limits
 _LEN = struct.Struct("<I")
 GRACE_S = 10.0  # how long past a run's own deadline the server may take to answer
 
+# Pre-imported by each fork server. Every megabyte here is paid by every fork (page
+# tables, copy-on-write, teardown): hashlib (OpenSSL, ~4 MB) is left to lazy import.
 DEFAULT_PRELOAD = (
     "math", "cmath", "re", "string", "collections", "collections.abc", "itertools",
     "functools", "operator", "heapq", "bisect", "random", "statistics", "fractions",
-    "decimal", "typing", "dataclasses", "copy", "json", "datetime", "hashlib", "enum",
+    "decimal", "typing", "dataclasses", "copy", "json", "datetime", "enum",
     "array", "numbers", "textwrap", "unicodedata", "io", "sys", "os", "time",
 )
 
