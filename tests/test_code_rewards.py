@@ -172,3 +172,10 @@ def test_humaneval_canonical_pass_and_wrong_variants_fail() -> None:
     for row, s in zip(rows, scores, strict=True):
         assert s.status is Status.OK, (row.id, s.detail)
         assert s.value == (1.0 if row.meta["should_pass"] else 0.0), (row.id, s.detail)
+
+
+def test_large_legal_output_passes() -> None:
+    n = 150_000
+    ref = {"cases": [{"input": str(n), "output": "".join(f"{i}\n" for i in range(n))}]}
+    code = "import sys\nn = int(input())\nsys.stdout.write(''.join(f'{i}\\n' for i in range(n)))"
+    assert score(C.PassRate(), code, ref).value == 1.0

@@ -383,7 +383,7 @@ _pools_lock = threading.Lock()
 
 def shared_pool(size: int = 2, unsafe_weak_isolation: bool = False) -> SandboxPool:
     """A process-wide pool per configuration, closed at exit."""
-    key = (size, unsafe_weak_isolation)
+    key = (size, unsafe_weak_isolation, os.getpid())  # a forked caller gets its own servers
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None or pool.closed:
@@ -393,5 +393,6 @@ def shared_pool(size: int = 2, unsafe_weak_isolation: bool = False) -> SandboxPo
 
 @atexit.register
 def _close_pools() -> None:
-    for pool in list(_pools.values()):
-        pool.close()
+    for key, pool in list(_pools.items()):
+        if key[-1] == os.getpid():
+            pool.close()
