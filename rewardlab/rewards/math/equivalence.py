@@ -1,0 +1,400 @@
+"""Parse an answer or a reference once (cached) and decide whether two are equivalent.
+
+Parsing goes: cheap guards (length, nesting, power towers) → placeholder and
+multiple-choice detection → the exact no-sympy number fast path → math-verify's
+LaTeX normaliser and ``latex2sympy2_extended``. Comparison goes: string equality →
+exact numbers → hack guards (several candidates, inequalities) → numeric and
+random-point probes → math-verify's structural comparison (sets, tuples,
+intervals, matrices, equations). See ``docs/math.md`` for the policy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, Literal
+
+from rewardlab.rewards.math.extract import last_boxed
+from rewardlab.rewards.math.normalize import Num, parse_number, strip_wrappers, unwrap_text
+
+Kind = Literal["empty", "placeholder", "choice", "number", "expr", "unparsable", "too_complex"]
+
+MAX_ANSWER_CHARS = 1000
+MAX_BRACE_DEPTH = 24
+MAX_FRACS = 30
+MAX_POWER_DEPTH = 3
+PROBE_POINTS = (Fraction(-13, 10), Fraction(7, 10), Fraction(29, 10))
+
+_PLACEHOLDERS = frozenset(
+    {
+        "", "?", "??", "...", "\\ldots", "\\dots", "\\cdots", "…", "_", "__", "___",
+        "answer", "the answer", "final answer", "the final answer", "your answer", "ans",
+        "answer here", "blank", "n/a", "tbd", "todo", "<answer>", "[answer]", "x", "y", "n",
+    }
+)
+_CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
+_CHOICE_WITH_TEXT = re.compile(r"^(?:option|choice|answer)?\s*\(?\s*([A-J])\s*(?:\)|\.|:)\s+\S")
+_TOWER = re.compile(r"\^\s*\{?[^{}^]*\^")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One side of a comparison, parsed once and cached."""
+
+    text: str
+    kind: Kind
+    num: Num | None = None
+    letter: str | None = None
+    expr: Any = field(default=None, compare=False)
+    reason: str = ""
+
+    def describe(self) -> str:
+        """A short human-readable form for ``detail``."""
+        if self.kind == "number" and self.num is not None:
+            return _fraction_str(self.num.value) + ("%" if self.num.percent else "")
+        if self.kind == "choice":
+            return f"choice {self.letter}"
+        if self.kind == "expr":
+            return _safe_str(self.expr)
+        return self.kind if not self.text else f"{self.kind}: {self.text[:80]}"
+
+
+def _fraction_str(v: Fraction) -> str:
+    return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+
+
+def _safe_str(expr: Any) -> str:
+    try:
+        s = str(expr)
+    except Exception:  # huge integers refuse str()
+        return type(expr).__name__
+    return s if len(s) <= 200 else s[:200] + "…"
+
+
+def complexity_problem(s: str) -> str:
+    """Why ``s`` is too costly to hand to sympy, or ``""``."""
+    if len(s) > MAX_ANSWER_CHARS:
+        return f"longer than {MAX_ANSWER_CHARS} characters"
+    depth = best = 0
+    for c in s:
+        if c == "{":
+            depth += 1
+            best = max(best, depth)
+        elif c == "}":
+            depth -= 1
+    if best > MAX_BRACE_DEPTH:
+        return f"braces nested {best} deep"
+    if s.count("\\frac") > MAX_FRACS:
+        return f"more than {MAX_FRACS} fractions"
+    depth = _power_depth(s)
+    if depth >= MAX_POWER_DEPTH or (depth == 2 and re.search(r"\^\s*\{[^{}]*\d{2,}", s)):
+        return "a power tower"
+    if re.search(r"(?:\^|\*\*)\s*\{?\s*[+-]?\d{6,}", s):
+        return "a huge exponent"
+    if re.search(r"\d{400,}", s):
+        return "a number with hundreds of digits"
+    if re.search(r"!\s*!|\)\s*!|\d{3,}\s*!", s):
+        return "a large factorial"
+    return ""
+
+
+def _power_depth(s: str) -> int:
+    """Nesting depth of ``^`` inside exponents (``2^{2^{2}}`` → 2)."""
+    best = 0
+    stack: list[bool] = []  # per open brace: is it an exponent group?
+    level = 0
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == "^":
+            level += 1
+            best = max(best, level)
+            j = i + 1
+            while j < n and s[j] == " ":
+                j += 1
+            if j < n and s[j] == "{":
+                stack.append(True)
+                i = j + 1
+                continue
+            level -= 1  # single-token exponent
+        elif c == "{":
+            stack.append(False)
+        elif c == "}" and stack and stack.pop():
+            level -= 1
+        i += 1
+    if "**" in s:
+        best = max(best, s.count("**"))
+    return best
+
+
+def _is_placeholder(s: str) -> bool:
+    t = unwrap_text(s).strip().strip("$ ").lower()
+    t = re.sub(r"\s+", " ", t)
+    return t in _PLACEHOLDERS or bool(re.fullmatch(r"[_\s.?]*|\\(?:square|box|blank)\b.*", t))
+
+
+def reference_text(ref: str) -> str:
+    """The answer part of a reference: the last box of a full solution, or after ``####``."""
+    if "\\boxed" in ref or "\\fbox" in ref:
+        boxed, _ = last_boxed(ref)
+        if boxed is not None:
+            return boxed
+    if "####" in ref:
+        return ref.rsplit("####", 1)[1].strip()
+    return ref
+
+
+@lru_cache(maxsize=1 << 16)
+def analyze(raw: str, role: Literal["gold", "pred"]) -> Parsed:
+    """Parse one answer (``pred``) or reference (``gold``) text; cached per worker."""
+    text = reference_text(raw) if role == "gold" else raw
+    s = strip_wrappers(text)
+    problem = complexity_problem(s)
+    if problem:
+        return Parsed(s, "too_complex", reason=problem)
+    if not s.strip("{} "):
+        return Parsed(s, "empty")
+    if role == "pred" and _is_placeholder(s):
+        return Parsed(s, "placeholder")
+    letter = _choice_letter(s, role)
+    if letter is not None:
+        return Parsed(s, "choice", letter=letter)
+    num = parse_number(s)
+    if num is not None:
+        return Parsed(s, "number", num=num)
+    expr, why = _sympy_parse(s)
+    if expr is None:
+        return Parsed(s, "unparsable", reason=why)
+    return Parsed(s, "expr", expr=expr)
+
+
+def _choice_letter(s: str, role: str) -> str | None:
+    t = unwrap_text(s).strip().strip("*").strip()
+    m = _CHOICE.match(t)
+    if m:
+        return m.group(1)
+    if role == "pred":
+        m = _CHOICE_WITH_TEXT.match(t)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _sympy_parse(s: str) -> tuple[Any, str]:
+    """math-verify's normaliser + ``latex2sympy2_extended`` (no signal timeouts)."""
+    from latex2sympy2_extended import NormalizationConfig, latex2sympy
+    from latex2sympy2_extended.latex2sympy2 import normalize_latex
+    from math_verify.grader import should_treat_as_complex
+
+    config = NormalizationConfig(
+        basic_latex=True, units=True, malformed_operators=True, nits=True,
+        boxed="all", equations=False,
+    )
+    try:
+        norm = normalize_latex(s, config)
+        if complexity_problem(norm):
+            return None, "too complex after normalisation"
+        expr = latex2sympy(
+            norm,
+            is_real=not should_treat_as_complex(norm),
+            convert_degrees=False,
+            normalization_config=None,
+        )
+    except Exception as exc:  # the parser raises many types
+        return None, f"{type(exc).__name__}: {str(exc)[:120]}"
+    if expr is None:
+        return None, "parsed to nothing"
+    return expr, ""
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """Numeric tolerance policy (see ``docs/math.md``)."""
+
+    rel_tol: float = 1e-6
+    percent: Literal["both", "strict"] = "both"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether the answer matches, and which comparison decided."""
+
+    correct: bool
+    decided_by: str
+
+
+def compare(gold: Parsed, pred: Parsed, tol: Tolerance = Tolerance()) -> Verdict:
+    """Decide whether ``pred`` is equivalent to ``gold`` (both from :func:`analyze`)."""
+    if pred.kind in ("empty", "placeholder") and pred.text != gold.text:
+        return Verdict(False, pred.kind)
+    if pred.text == gold.text and pred.kind != "empty":
+        return Verdict(True, "string")
+    if pred.kind == "too_complex":
+        return Verdict(False, f"answer too complex ({pred.reason})")
+    if gold.kind == "choice":
+        return Verdict(pred.kind == "choice" and pred.letter == gold.letter, "choice")
+    if pred.kind == "choice" and gold.kind in ("number", "expr"):
+        return Verdict(False, "choice letter for a non-choice reference")
+    if gold.kind == "number" and pred.kind == "number":
+        assert gold.num is not None and pred.num is not None
+        return Verdict(numbers_equal(gold.num, pred.num, tol), "number")
+    return _compare_cached(gold, pred, tol)
+
+
+def numbers_equal(g: Num, p: Num, tol: Tolerance) -> bool:
+    """Exact comparison with the documented percent and decimal policy."""
+    candidates = [p.value]
+    if tol.percent == "both" and g.percent != p.percent:
+        # 50% matches 50 and 0.5; 0.5 matches 50%
+        candidates.append(p.value / 100 if p.percent else p.value * 100)
+    elif tol.percent == "strict" and g.percent != p.percent:
+        return False
+    return any(_close(g.value, c, g.decimal, p.decimal, tol) for c in candidates)
+
+
+def _close(g: Fraction, p: Fraction, g_dec: bool, p_dec: bool, tol: Tolerance) -> bool:
+    if g == p:
+        return True
+    if not (g_dec or p_dec):
+        return False  # two exact values: exact comparison only
+    return abs(g - p) <= Fraction(tol.rel_tol) * max(abs(g), abs(p)) + Fraction(1, 10**12)
+
+
+@lru_cache(maxsize=1 << 16)
+def _compare_cached(gold: Parsed, pred: Parsed, tol: Tolerance) -> Verdict:
+    if gold.kind not in ("number", "expr"):
+        return Verdict(False, f"reference is {gold.kind}")
+    if pred.kind == "unparsable":
+        return Verdict(False, "answer unparsable")
+    if pred.kind not in ("number", "expr"):
+        return Verdict(False, pred.kind)
+    g = _as_sympy(gold)
+    p = _as_sympy(pred)
+    guard = _hack_guard(g, p)
+    if guard:
+        return Verdict(False, guard)
+    pct = [p]
+    if tol.percent == "both":
+        g_pct = gold.num is not None and gold.num.percent
+        p_pct = pred.num is not None and pred.num.percent
+        if g_pct != p_pct:
+            pct.append(p / 100 if p_pct else p * 100)
+    for cand in pct:
+        verdict = _sympy_equal(g, cand, gold, pred, tol)
+        if verdict.correct:
+            return verdict
+    return verdict
+
+
+def _as_sympy(parsed: Parsed) -> Any:
+    import sympy
+
+    if parsed.kind == "number" and parsed.num is not None:
+        return sympy.Rational(parsed.num.value.numerator, parsed.num.value.denominator)
+    return parsed.expr
+
+
+def _hack_guard(g: Any, p: Any) -> str:
+    """Reasons a structurally different answer can never match (hedges, ranges)."""
+    from sympy import FiniteSet, Interval, Union
+    from sympy.core.relational import Equality, Relational
+    from sympy.logic.boolalg import And, Or
+
+    def items(x: Any) -> int:
+        return len(x) if isinstance(x, FiniteSet) else 1
+
+    def inequality(x: Any) -> bool:
+        if isinstance(x, Relational) and not isinstance(x, Equality):
+            return True
+        return isinstance(x, (And, Or))
+
+    if items(p) > 1 and items(g) == 1 and not isinstance(g, (Interval, Union)):
+        return "several candidates for a single value"
+    if isinstance(p, FiniteSet) and any(inequality(a) for a in p.args) and not inequality(g):
+        return "inequality for a value"
+    if inequality(p) and not inequality(g) and not isinstance(g, (Interval, Union)):
+        return "inequality or range for a value"
+    if isinstance(p, (Interval, Union)) and items(g) == 1 and not _is_setlike(g):
+        return "interval for a value"
+    return ""
+
+
+def _is_setlike(x: Any) -> bool:
+    from sympy import Set
+    from sympy.core.relational import Relational
+    from sympy.logic.boolalg import And, Or
+
+    return isinstance(x, (Set, Relational, And, Or))
+
+
+def _numeric(x: Any, subs: dict[Any, Any] | None = None) -> complex | None:
+    """``x`` evaluated to 30 digits, or ``None`` if it is not a finite number."""
+    try:
+        v = x.evalf(30, subs=subs) if subs else x.evalf(30)
+        c = complex(v)
+    except Exception:
+        return None
+    if c != c or abs(c) == float("inf"):
+        return None
+    return c
+
+
+def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> Verdict:
+    from sympy import Basic, Expr, Float
+    from sympy.matrices import MatrixBase
+
+    if isinstance(g, Expr) and isinstance(p, Expr) and not isinstance(g, MatrixBase):
+        g_free, p_free = g.free_symbols, p.free_symbols
+        if not g_free and not p_free:
+            gv, pv = _numeric(g), _numeric(p)
+            if gv is not None and pv is not None:
+                g_dec = g.has(Float) or (gold.num is not None and gold.num.decimal)
+                p_dec = p.has(Float) or (pred.num is not None and pred.num.decimal)
+                if g_dec and not p_dec and gold.num is not None:
+                    places = _decimal_places(gold.text)
+                    if places is not None and abs(pv.imag) < 1e-12:
+                        return Verdict(round(pv.real, places) == round(gv.real, places), "numeric")
+                rel = tol.rel_tol if (g_dec or p_dec) else 1e-20
+                ok = abs(gv - pv) <= rel * max(abs(gv), abs(pv)) + 1e-25
+                return Verdict(ok, "numeric")
+        elif g_free == p_free and len(g_free) <= 4:
+            probe = _probe(g, p, tol)
+            if probe is not None:
+                return Verdict(probe, "random-point probe")
+    if isinstance(g, (Basic, MatrixBase)) and isinstance(p, (Basic, MatrixBase)):
+        return Verdict(_math_verify_eq(g, p), "math-verify")
+    return Verdict(False, "incomparable types")
+
+
+def _decimal_places(text: str) -> int | None:
+    m = re.search(r"\.(\d+)\s*%?$", text)
+    return len(m.group(1)) if m else None
+
+
+def _probe(g: Any, p: Any, tol: Tolerance) -> bool | None:
+    """Compare at fixed rational points; ``None`` if any point fails to evaluate."""
+    from sympy import Rational
+
+    symbols = sorted(g.free_symbols, key=lambda s: s.name)
+    agree = 0
+    for k, base in enumerate(PROBE_POINTS):
+        points = [base + Fraction(i, 7) * (k + 1) for i in range(len(symbols))]
+        subs = {s: Rational(v.numerator, v.denominator) for s, v in zip(symbols, points)}
+        gv, pv = _numeric(g, subs), _numeric(p, subs)
+        if gv is None or pv is None:
+            return None
+        if abs(gv - pv) > max(tol.rel_tol, 1e-9) * max(abs(gv), abs(pv), 1e-12):
+            return False
+        agree += 1
+    return agree == len(PROBE_POINTS)
+
+
+def _math_verify_eq(g: Any, p: Any) -> bool:
+    from math_verify.grader import sympy_expr_eq
+
+    try:
+        return bool(sympy_expr_eq(g, p, float_rounding=6, numeric_precision=15, strict=True))
+    except Exception:
+        return False
