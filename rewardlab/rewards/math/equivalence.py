@@ -95,7 +95,7 @@ def complexity_problem(s: str) -> str:
         return "a huge exponent"
     if re.search(r"\d{400,}", s):
         return "a number with hundreds of digits"
-    if re.search(r"!\s*!|\)\s*!|\d{3,}\s*!", s):
+    if re.search(r"!\s*!|\d{5,}\s*!|\}\s*\)?\s*!", s):
         return "a large factorial"
     return ""
 
@@ -183,13 +183,26 @@ def _choice_letter(s: str, role: str) -> str | None:
 
 
 def _sympy_parse(s: str) -> tuple[Any, str]:
-    """math-verify's normaliser + ``latex2sympy2_extended`` (no signal timeouts)."""
+    """math-verify's normaliser + ``latex2sympy2_extended`` (no signal timeouts).
+
+    Unit stripping is tried first; if that leaves something unparsable (it eats
+    ``\\mathrm{e}``), the text is parsed again without it.
+    """
+    why = ""
+    for units in (True, False):
+        expr, why = _sympy_parse_once(s, units)
+        if expr is not None:
+            return expr, ""
+    return None, why
+
+
+def _sympy_parse_once(s: str, units: bool) -> tuple[Any, str]:
     from latex2sympy2_extended import NormalizationConfig, latex2sympy
     from latex2sympy2_extended.latex2sympy2 import normalize_latex
     from math_verify.grader import should_treat_as_complex
 
     config = NormalizationConfig(
-        basic_latex=True, units=True, malformed_operators=True, nits=True,
+        basic_latex=True, units=units, malformed_operators=True, nits=True,
         boxed="all", equations=False,
     )
     try:
@@ -259,7 +272,7 @@ def _close(g: Fraction, p: Fraction, g_dec: bool, p_dec: bool, tol: Tolerance) -
         return True
     if not (g_dec or p_dec):
         return False  # two exact values: exact comparison only
-    return abs(g - p) <= Fraction(tol.rel_tol) * max(abs(g), abs(p)) + Fraction(1, 10**12)
+    return abs(g - p) <= Fraction(str(tol.rel_tol)) * max(abs(g), abs(p))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -329,20 +342,32 @@ def _is_setlike(x: Any) -> bool:
     return isinstance(x, (Set, Relational, And, Or))
 
 
-def _numeric(x: Any, subs: dict[Any, Any] | None = None) -> complex | None:
-    """``x`` evaluated to 30 digits, or ``None`` if it is not a finite number."""
+def _numeric(x: Any, subs: dict[Any, Any] | None = None) -> Any:
+    """``x`` evaluated to 30 digits (a sympy number), or ``None`` if not a finite number."""
+    from sympy import nan, zoo
+
     try:
         v = x.evalf(30, subs=subs) if subs else x.evalf(30)
-        c = complex(v)
+        if not v.is_number or v.has(nan, zoo) or v.is_finite is False:
+            return None
+        abs(v)
     except Exception:
         return None
-    if c != c or abs(c) == float("inf"):
-        return None
-    return c
+    return v
+
+
+def _near(a: Any, b: Any, rel: float) -> bool:
+    """``|a - b| <= rel * max(|a|, |b|)`` in sympy arithmetic (no float underflow)."""
+    try:
+        diff = abs(a - b)
+        scale = max(abs(a), abs(b))
+        return bool(diff <= rel * scale)
+    except Exception:
+        return False
 
 
 def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> Verdict:
-    from sympy import Basic, Expr, Float
+    from sympy import Basic, Expr, Float, Rational
     from sympy.matrices import MatrixBase
 
     if isinstance(g, Expr) and isinstance(p, Expr) and not isinstance(g, MatrixBase):
@@ -354,11 +379,11 @@ def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> 
                 p_dec = p.has(Float) or (pred.num is not None and pred.num.decimal)
                 if g_dec and not p_dec and gold.num is not None:
                     places = _decimal_places(gold.text)
-                    if places is not None and abs(pv.imag) < 1e-12:
-                        return Verdict(round(pv.real, places) == round(gv.real, places), "numeric")
+                    if places is not None and pv.is_real:
+                        ok = bool(abs(pv - gv) <= Rational(5, 10 ** (places + 1)))
+                        return Verdict(ok, "numeric (rounded to the reference's decimals)")
                 rel = tol.rel_tol if (g_dec or p_dec) else 1e-20
-                ok = abs(gv - pv) <= rel * max(abs(gv), abs(pv)) + 1e-25
-                return Verdict(ok, "numeric")
+                return Verdict(_near(gv, pv, rel), "numeric")
         elif g_free == p_free and len(g_free) <= 4:
             probe = _probe(g, p, tol)
             if probe is not None:
@@ -377,6 +402,8 @@ def _probe(g: Any, p: Any, tol: Tolerance) -> bool | None:
     """Compare at fixed rational points; ``None`` if any point fails to evaluate."""
     from sympy import Rational
 
+    from sympy import Rational
+
     symbols = sorted(g.free_symbols, key=lambda s: s.name)
     agree = 0
     for k, base in enumerate(PROBE_POINTS):
@@ -385,7 +412,7 @@ def _probe(g: Any, p: Any, tol: Tolerance) -> bool | None:
         gv, pv = _numeric(g, subs), _numeric(p, subs)
         if gv is None or pv is None:
             return None
-        if abs(gv - pv) > max(tol.rel_tol, 1e-9) * max(abs(gv), abs(pv), 1e-12):
+        if not _near(gv, pv, max(tol.rel_tol, 1e-9)) and abs(gv - pv) > 1e-20:
             return False
         agree += 1
     return agree == len(PROBE_POINTS)
