@@ -79,13 +79,13 @@ def complexity_problem(s: str) -> str:
         return f"longer than {MAX_ANSWER_CHARS} characters"
     depth = best = 0
     for c in s:
-        if c == "{":
+        if c in "{([":
             depth += 1
             best = max(best, depth)
-        elif c == "}":
+        elif c in "})]":
             depth -= 1
     if best > MAX_BRACE_DEPTH:
-        return f"braces nested {best} deep"
+        return f"brackets nested {best} deep"
     if s.count("\\frac") > MAX_FRACS:
         return f"more than {MAX_FRACS} fractions"
     depth = _power_depth(s)
@@ -156,6 +156,8 @@ def analyze(raw: str, role: Literal["gold", "pred"]) -> Parsed:
         return Parsed(s, "too_complex", reason=problem)
     if not s.strip("{} "):
         return Parsed(s, "empty")
+    if role == "pred" and re.search(r"\\infty\s*\]|\[\s*-\s*\\infty", s):
+        return Parsed(s, "unparsable", reason="an interval closed at infinity")
     if role == "pred" and _is_placeholder(s):
         return Parsed(s, "placeholder")
     letter = _choice_letter(s, role)

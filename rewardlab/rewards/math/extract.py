@@ -137,7 +137,7 @@ def _final_answer(text: str) -> str | None:
     boxed, _ = last_boxed(ans)
     if boxed is not None:
         return boxed
-    ans = re.sub(r"^\*+|\*+$", "", ans).strip()  # markdown bold around the answer
+    ans = re.sub(r"^[\s*]+|[\s*]+$", "", ans)  # markdown bold around the answer
     return trim_sentence(ans)
 
 
@@ -145,9 +145,9 @@ def trim_sentence(ans: str) -> str:
     """Drop a trailing full stop and sentence text after the answer's math."""
     ans = ans.strip()
     if ans.startswith("$"):
-        end = ans.find("$", 1 if not ans.startswith("$$") else 2)
-        if end > 0:
-            return ans[: end + (2 if ans.startswith("$$") else 1)]
+        m = re.match(r"\$\$?(?:\\.|[^$\\])*\$\$?", ans)
+        if m:
+            return m.group(0)
     ans = re.split(r"\.\s+(?=[A-Z])", ans, maxsplit=1)[0]
     return ans.rstrip(" .").strip()
 

@@ -26,7 +26,7 @@ UNITS = frozenset(
     """.split()
 )
 
-_SPACING = re.compile(r"\\[,;:!> ]|\\q?quad|~|\\displaystyle|\\left|\\right|\\big|\\Big")
+_SPACING = re.compile(r"(?<!\\)\\[,;:!> ]|\\q?quad|~|\\displaystyle|\\left|\\right|\\big|\\Big")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|textit|mathit|operatorname)\s*\{")
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
 _DOLLAR_WRAP = re.compile(r"^\$+(.*?)\$+$", re.DOTALL)
@@ -44,6 +44,8 @@ _MIXED = re.compile(
     r"\\[dt]?frac(?P<a1>\d)(?P<b1>\d)|\s(?P<a2>\d+)\s*/\s*(?P<b2>\d+))$"
 )
 _MAX_DIGITS = 4000
+_WORD = r"[A-Za-z/]+(?:\^\{?[23]\}?)?"
+_UNIT_TAIL = re.compile(rf"^([^A-Za-z]*?\d\}}?)\s*({_WORD}(?:\s+{_WORD})*)\s*$")
 
 
 def strip_wrappers(s: str) -> str:
@@ -94,7 +96,7 @@ def strip_units(s: str) -> tuple[str, bool]:
     t = re.sub(r"^\\?\$\s*|^(?:USD|US\$)\s*", "", t)
     t = unwrap_text(t).strip()
     # trailing unit words ("10 cm", "5 square feet", "3 cm^2", "4 dollars")
-    m = re.match(r"^(.*?\d\}?)\s*((?:[A-Za-z/]+(?:\^\{?[23]\}?)?\s*)+)$", t)
+    m = _UNIT_TAIL.match(t)
     if m:
         words = re.sub(r"\^\{?[23]\}?", "", m.group(2)).lower().split()
         if words and all(w in UNITS for w in words):

@@ -40,9 +40,10 @@ class MathParams(BaseModel):
         "both",
         description="both: 50% matches 50 and 0.5; strict: a percent sign must be on both sides.",
     )
-    max_completion_chars: int = Field(
-        200_000, gt=0,
-        description="Only the last this-many characters of a completion are searched.",
+    max_completion_chars: int | None = Field(
+        None, gt=0,
+        description="Search only the last this-many characters of a completion (None: all; "
+        "extraction is linear-time, so long completions are safe).",
     )
 
 
@@ -99,7 +100,9 @@ class MathReward(BaseReward):
         if not golds:
             return Score.unscorable(Status.INVALID_REFERENCE, why)
         gold_detail = " | ".join(g.describe() for g in golds)
-        text = sample.completion_text[-p.max_completion_chars :]
+        text = sample.completion_text
+        if p.max_completion_chars is not None:
+            text = text[-p.max_completion_chars :]
         found = extract_answer(text, p.extract, p.last_number_fallback)
         if found.answer is None:
             return Score.no_answer(p.failure_value, reason=found.reason, reference=gold_detail)
