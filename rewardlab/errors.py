@@ -50,8 +50,10 @@ def validate_params(model: type[M], params: Mapping[str, Any], where: str) -> M:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            if err["type"] == "extra_forbidden":
+            key = ".".join(str(p) for p in err["loc"])
+            if not key:
+                problems.append(f"parameters: {err['msg']} (got {err.get('input')!r})")
+            elif err["type"] == "extra_forbidden":
                 known = ", ".join(sorted(model.model_fields)) or "none"
                 problems.append(f"unknown parameter {key!r} (known parameters: {known})")
             else:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Literal, TypeVar
 
-from rewardlab.errors import unknown_name
+from rewardlab.errors import SpecError, unknown_name
 
 Kind = Literal["reward", "transform", "combiner", "advantage"]
 KINDS: tuple[Kind, ...] = ("reward", "transform", "combiner", "advantage")
 
 # Modules whose import registers the built-ins. One line per module.
 BUILTIN_MODULES: tuple[str, ...] = (
+    "rewardlab.rewards.precomputed",
     "rewardlab.rewards.format",
     "rewardlab.rewards.length",
     "rewardlab.rewards.text",
@@ -101,4 +102,10 @@ def lookup(kind: Kind, name: str, where: str = "") -> Entry:
 
 def create(kind: Kind, name: str, params: dict[str, Any] | None = None, where: str = "") -> Any:
     """Build the registered object ``name`` with ``params`` (validated by the object)."""
-    return lookup(kind, name, where).factory(**(params or {}))
+    entry = lookup(kind, name, where)
+    try:
+        return entry.factory(**(params or {}))
+    except SpecError as exc:
+        if not where:
+            raise
+        raise SpecError(f"{where}: {exc}") from None

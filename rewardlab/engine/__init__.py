@@ -1,0 +1,268 @@
+"""Where rewards run: inline, a warm process pool with hard-kill timeouts, asyncio, batches.
+
+The engine reads a reward's declared cost class:
+
+- ``inline``: called in the caller's process, sample by sample, each failure
+  isolated. Inline rewards must be cheap and total; anything that may hang belongs
+  in ``cpu``.
+- ``cpu``: a warm process pool; each sample has a time limit enforced by the parent,
+  which kills and replaces the worker (status ``timeout``).
+- ``io``: ``ascore_one`` coroutines run concurrently with a per-sample deadline.
+- ``model``: ``score_batch`` in batches, in the caller's process.
+- ``sandbox``: ``score_batch`` in the caller's process; the reward runs its own
+  sandbox pool and enforces its own limits from outside.
+
+For every class but ``inline`` the engine deduplicates identical work in a batch and
+caches scores by content hash of (reward config, the sample fields it reads, deps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rewardlab.core import CostClass, Deps, Sample, Score, Status, content_hash
+from rewardlab.engine.cache import ScoreCache
+from rewardlab.engine.pool import ProcessPool
+from rewardlab.engine.worker import score_safely
+from rewardlab.errors import validate_params
+
+NO_DEPS: Mapping[str, Score] = {}
+
+
+class EngineConfig(BaseModel):
+    """Engine settings; the ``[engine]`` table of a spec."""
+
+    model_config = ConfigDict(extra="forbid")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    timeout: float = Field(10.0, gt=0, description="default per-sample limit, seconds")
+    io_concurrency: int = Field(32, ge=1)
+    model_batch_size: int = Field(64, ge=1)
+    cache_size: int = Field(100_000, ge=0)
+    memory_limit_mb: int | None = Field(None, ge=64)
+    load_timeout: float = Field(120.0, gt=0)
+
+
+class Engine:
+    """Runs rewards where their cost class says; see the module docstring."""
+
+    def __init__(self, **config: Any) -> None:
+        self.config: EngineConfig = validate_params(EngineConfig, config, "engine")
+        self.cache = ScoreCache(self.config.cache_size)
+        self._pool: ProcessPool | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> ProcessPool:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ProcessPool(
+                    self.config.workers, self.config.memory_limit_mb, self.config.load_timeout
+                )
+            return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- entry points --------------------------------------------------------------
+    def run(
+        self,
+        reward: Any,
+        samples: Sequence[Sample],
+        deps: Sequence[Deps] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[Score]:
+        """Score ``samples`` with ``reward``: same length, same order."""
+        n = len(samples)
+        deps = list(deps) if deps is not None else [NO_DEPS] * n
+        if len(deps) != n:
+            raise ValueError(f"got {len(deps)} deps for {n} samples")
+        if not hasattr(reward, "score_one"):  # a bare Reward protocol object
+            return list(reward.score(list(samples)))
+        if getattr(reward, "group_level", False):
+            return self._run_groups(reward, samples, deps)
+        cost = CostClass(getattr(reward, "cost", CostClass.INLINE))
+        if cost is CostClass.INLINE:
+            return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
+        limit = timeout if timeout is not None else self.config.timeout
+        return self._run_deduplicated(reward, cost, samples, deps, limit)
+
+    async def arun(
+        self,
+        reward: Any,
+        samples: Sequence[Sample],
+        deps: Sequence[Deps] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[Score]:
+        """:meth:`run` from a coroutine, without blocking the event loop."""
+        return await asyncio.to_thread(self.run, reward, samples, deps, timeout=timeout)
+
+    # --- dedup + cache -------------------------------------------------------------
+    def _run_deduplicated(
+        self, reward: Any, cost: CostClass, samples: Sequence[Sample], deps: Sequence[Deps],
+        limit: float,
+    ) -> list[Score]:
+        results: list[Score | None] = [None] * len(samples)
+        todo: dict[str, list[int]] = {}
+        for i, (sample, dep) in enumerate(zip(samples, deps, strict=True)):
+            key = reward.key(sample)
+            if dep:
+                key = content_hash(key, {k: v.to_dict() for k, v in dep.items()})
+            cached = self.cache.get(key)
+            if cached is not None:
+                results[i] = cached.with_elapsed(0.0)
+            else:
+                todo.setdefault(key, []).append(i)
+        firsts = [idxs[0] for idxs in todo.values()]
+        computed = self._compute(reward, cost, [samples[i] for i in firsts],
+                                 [deps[i] for i in firsts], limit)
+        for (key, idxs), score in zip(todo.items(), computed, strict=True):
+            self.cache.put(key, score)
+            results[idxs[0]] = score
+            for i in idxs[1:]:
+                results[i] = score.with_elapsed(0.0)  # computed once, reported once
+        return [r for r in results if r is not None]
+
+    def _compute(
+        self, reward: Any, cost: CostClass, samples: list[Sample], deps: list[Deps], limit: float
+    ) -> list[Score]:
+        if not samples:
+            return []
+        if cost is CostClass.CPU:
+            out: list[Score | None] = [None] * len(samples)
+
+            def on_result(slot: int, score: Score) -> None:
+                out[slot] = score
+
+            items = [(i, s, d) for i, (s, d) in enumerate(zip(samples, deps, strict=True))]
+            self.pool.run(reward, items, limit, on_result)
+            return [s if s is not None else _lost() for s in out]
+        if cost is CostClass.IO:
+            return _run_coroutine(lambda: self._gather(reward, samples, deps, limit))
+        size = self.config.model_batch_size if cost is CostClass.MODEL else len(samples)
+        scores: list[Score] = []
+        for start in range(0, len(samples), size):
+            scores.extend(_batch_safely(reward, samples[start:start + size],
+                                        deps[start:start + size]))
+        return scores
+
+    async def _gather(
+        self, reward: Any, samples: list[Sample], deps: list[Deps], limit: float
+    ) -> list[Score]:
+        gate = asyncio.Semaphore(self.config.io_concurrency)
+
+        async def one(sample: Sample, dep: Deps) -> Score:
+            async with gate:
+                start = time.perf_counter()
+                try:
+                    score = await asyncio.wait_for(reward.ascore_one(sample, dep), limit)
+                except asyncio.TimeoutError:
+                    score = Score.unscorable(Status.TIMEOUT, f"exceeded the {limit:g} s limit",
+                                             limit_s=limit)
+                except Exception as exc:
+                    score = Score.unscorable(Status.ERROR, f"{type(exc).__name__}: {exc}",
+                                             exception=type(exc).__name__)
+                return score.with_elapsed(time.perf_counter() - start)
+
+        return list(await asyncio.gather(*(one(s, d) for s, d in zip(samples, deps, strict=True))))
+
+    # --- group-level rewards -------------------------------------------------------
+    def _run_groups(self, reward: Any, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
+        groups: dict[Any, list[int]] = {}
+        for i, s in enumerate(samples):
+            groups.setdefault(s.group if s.group is not None else ("__single__", i), []).append(i)
+        results: list[Score | None] = [None] * len(samples)
+        for idxs in groups.values():
+            start = time.perf_counter()
+            try:
+                scores = reward.score_group([samples[i] for i in idxs], [deps[i] for i in idxs])
+                if len(scores) != len(idxs):
+                    raise ValueError(f"score_group returned {len(scores)} scores for {len(idxs)}")
+            except Exception as exc:
+                err = Score.unscorable(Status.ERROR, f"{type(exc).__name__}: {exc}",
+                                       exception=type(exc).__name__)
+                scores = [err] * len(idxs)
+            per = (time.perf_counter() - start) / len(idxs)
+            for i, score in zip(idxs, scores, strict=True):
+                results[i] = score.with_elapsed(per)
+        return [r if r is not None else _lost() for r in results]
+
+
+def _lost() -> Score:
+    return Score.unscorable(Status.ERROR, "no result came back for this sample")
+
+
+def _batch_safely(reward: Any, samples: list[Sample], deps: list[Deps]) -> list[Score]:
+    """``score_batch``; if the batch raises, fall back to samples one by one."""
+    start = time.perf_counter()
+    try:
+        scores = list(reward.score_batch(samples, deps))
+        if len(scores) != len(samples):
+            raise ValueError(f"score_batch returned {len(scores)} scores for {len(samples)}")
+    except Exception:
+        return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
+    per = (time.perf_counter() - start) / max(1, len(samples))
+    return [s if s.elapsed else s.with_elapsed(per) for s in scores]
+
+
+def _run_coroutine(factory: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion, also when called from inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(factory()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="rewardlab-io")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The process-wide engine used by ``Reward.score`` (created on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Engine()
+            atexit.register(_default.close)
+        return _default
+
+
+def set_default_engine(engine: Engine) -> None:
+    global _default
+    with _default_lock:
+        _default = engine
+
+
+__all__ = ["Engine", "EngineConfig", "default_engine", "set_default_engine"]

@@ -1,0 +1,267 @@
+"""A warm process pool whose per-sample time limits are enforced from outside.
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot kill one stuck task
+(a hung worker stalls the pool, and killing it breaks the executor), and
+``signal.alarm`` timeouts only work in the main thread of the worker's caller. Here
+the parent times every sample itself and SIGKILLs the worker's whole process group
+when a sample runs past its limit, then starts a replacement. The dispatcher only
+waits on pipes, so it behaves the same from the main thread, another thread, an
+asyncio loop (via a thread) or a server.
+
+Workers are started through the ``forkserver`` method: they are never forked from
+the caller (a trainer with gigabytes of memory and CUDA state).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from rewardlab.core import Deps, Sample, Score, Status
+from rewardlab.engine.worker import worker_main
+
+Item = tuple[int, Sample, Deps]
+OnResult = Callable[[int, Score], None]
+
+
+@dataclass
+class _Worker:
+    proc: BaseProcess
+    conn: Connection
+    loaded: str | None = None
+    loading: str | None = None
+    load_deadline: float = 0.0
+    chunk: deque[Item] = field(default_factory=deque)
+    item_started: float = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.chunk) or self.loading is not None
+
+
+def _context() -> Any:
+    methods = mp.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["rewardlab.core", "rewardlab.engine.worker"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def reward_key(reward: Any) -> str:
+    cls = type(reward)
+    return f"{cls.__module__}.{cls.__qualname__}:{getattr(reward, 'config_hash', id(reward))}"
+
+
+class ProcessPool:
+    """``workers`` warm processes; one :meth:`run` at a time (callers queue on a lock)."""
+
+    def __init__(
+        self,
+        workers: int,
+        memory_limit_mb: int | None = None,
+        load_timeout: float = 120.0,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.size = workers
+        self.memory_limit_mb = memory_limit_mb
+        self.load_timeout = load_timeout
+        self._ctx = _context()
+        self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        self.replaced = 0  # workers killed or lost and replaced, for stats and tests
+
+    # --- worker lifecycle ----------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(
+            target=worker_main, args=(child, self.memory_limit_mb), daemon=True,
+            name="rewardlab-worker",
+        )
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def _ensure_workers(self) -> None:
+        while len(self._workers) < self.size:
+            self._workers.append(self._spawn())
+
+    def _kill(self, w: _Worker) -> None:
+        pid = w.proc.pid
+        if pid is not None:
+            for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+                try:
+                    kill()
+                    break
+                except (ProcessLookupError, PermissionError):
+                    continue
+        w.proc.join(timeout=5)
+        w.conn.close()
+
+    def _replace(self, w: _Worker, key: str, blob: bytes) -> None:
+        self._kill(w)
+        self.replaced += 1
+        fresh = self._spawn()
+        self._workers[self._workers.index(w)] = fresh
+        self._send_load(fresh, key, blob)  # warm it up while the others work
+
+    def _send_load(self, w: _Worker, key: str, blob: bytes) -> None:
+        w.conn.send(("load", key, blob))
+        w.loading = key
+        w.load_deadline = time.monotonic() + self.load_timeout
+
+    def close(self) -> None:
+        with self._lock:
+            for w in self._workers:
+                with contextlib.suppress(OSError):
+                    w.conn.send(("stop",))
+            for w in self._workers:
+                w.proc.join(timeout=1)
+                if w.proc.is_alive():
+                    self._kill(w)
+            self._workers = []
+
+    # --- scoring -------------------------------------------------------------------
+    def run(self, reward: Any, items: Sequence[Item], timeout: float, on_result: OnResult) -> None:
+        """Score ``items`` with ``reward.score_one`` in the workers.
+
+        Each item's score is passed to ``on_result(slot, score)``. An item that runs
+        past ``timeout`` seconds gets a ``timeout`` score and its worker is killed and
+        replaced; an item whose worker dies gets an ``error`` score; the other items
+        are re-queued and scored.
+        """
+        if not items:
+            return
+        key = reward_key(reward)
+        blob = pickle.dumps(reward)
+        size = max(1, min(32, math.ceil(len(items) / (4 * self.size))))
+        queue: deque[list[Item]] = deque(
+            list(items[i : i + size]) for i in range(0, len(items), size)
+        )
+        with self._lock:
+            self._ensure_workers()
+            _Dispatch(self, key, blob, queue, timeout, on_result).loop()
+
+
+class _Dispatch:
+    """The state of one :meth:`ProcessPool.run` call."""
+
+    def __init__(
+        self, pool: ProcessPool, key: str, blob: bytes, queue: deque[list[Item]],
+        timeout: float, on_result: OnResult,
+    ) -> None:
+        self.pool, self.key, self.blob, self.queue = pool, key, blob, queue
+        self.timeout, self.on_result = timeout, on_result
+        self.load_failures = 0
+
+    def loop(self) -> None:
+        while self.queue or any(w.chunk for w in self.pool._workers):
+            self._assign()
+            active = [w for w in self.pool._workers if w.busy]
+            if not active:
+                continue
+            now = time.monotonic()
+            deadline = min(self._deadline(w) for w in active)
+            ready = wait([w.conn for w in active], timeout=max(0.0, deadline - now))
+            for conn in ready:
+                self._drain(next(w for w in self.pool._workers if w.conn is conn))
+            now = time.monotonic()
+            for w in list(self.pool._workers):
+                if w.busy and now >= self._deadline(w):
+                    self._expire(w)
+
+    def _deadline(self, w: _Worker) -> float:
+        return w.load_deadline if w.loading else w.item_started + self.timeout
+
+    def _assign(self) -> None:
+        for w in self.pool._workers:
+            if not self.queue:
+                return
+            if w.busy:
+                continue
+            if w.loaded != self.key:
+                self.pool._send_load(w, self.key, self.blob)
+                continue
+            chunk = self.queue.popleft()
+            w.conn.send(("run", self.key, chunk))
+            w.chunk = deque(chunk)
+            w.item_started = time.monotonic()
+
+    def _drain(self, w: _Worker) -> None:
+        try:
+            while w.conn.poll():
+                self._handle(w, w.conn.recv())
+        except (EOFError, OSError):
+            self._died(w)
+
+    def _handle(self, w: _Worker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "loaded":
+            w.loaded, w.loading = message[1], None
+        elif kind == "load_error":
+            w.loading = None
+            self._fail_all(f"the reward could not be loaded in a worker: {message[2]}")
+        elif kind == "result":
+            slot, score = message[1], message[2]
+            if not w.chunk or w.chunk[0][0] != slot:
+                return  # a late answer for an item already failed by _fail_all
+            w.chunk.popleft()
+            self.on_result(slot, score)
+            w.item_started = time.monotonic()
+
+    def _requeue_rest(self, w: _Worker) -> None:
+        if w.chunk:
+            self.queue.appendleft(list(w.chunk))
+        w.chunk = deque()
+
+    def _expire(self, w: _Worker) -> None:
+        if w.loading == self.key:
+            self._fail_all(f"the reward did not load within {self.pool.load_timeout:g} s")
+        elif w.chunk:
+            slot = w.chunk.popleft()[0]
+            self.on_result(slot, Score(
+                None, Status.TIMEOUT,
+                {"reason": f"exceeded the {self.timeout:g} s limit; the worker was killed",
+                 "limit_s": self.timeout},
+                self.timeout,
+            ))
+            self._requeue_rest(w)
+        self.pool._replace(w, self.key, self.blob)
+
+    def _died(self, w: _Worker) -> None:
+        w.proc.join(timeout=5)
+        code = w.proc.exitcode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        if w.loading:
+            self.load_failures += 1
+            w.loading = None
+            if self.load_failures >= 2:
+                self._fail_all(f"workers died while loading the reward ({how})")
+        elif w.chunk:
+            slot = w.chunk.popleft()[0]
+            reason = f"the worker process died while scoring this sample ({how})"
+            self.on_result(slot, Score.unscorable(Status.ERROR, reason))
+            self._requeue_rest(w)
+        self.pool._replace(w, self.key, self.blob)
+
+    def _fail_all(self, reason: str) -> None:
+        items = [it for chunk in self.queue for it in chunk]
+        for w in self.pool._workers:
+            items.extend(w.chunk)
+            w.chunk = deque()
+        self.queue.clear()
+        for slot, _, _ in items:
+            self.on_result(slot, Score.unscorable(Status.ERROR, reason))

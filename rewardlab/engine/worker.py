@@ -1,0 +1,86 @@
+"""The worker side of the process pool: load a reward once, score chunks of samples.
+
+Protocol (parent -> worker): ``("load", key, pickled_reward)`` and
+``("run", [(slot, sample, deps), ...])``. Worker -> parent: ``("loaded", key)``,
+``("load_error", key, message)`` and one ``("result", slot, score)`` per sample, sent
+as soon as it is computed, so the parent can time each sample separately.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import resource
+import signal
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from rewardlab.core import Score, Status
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this worker if its parent goes (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the EOF on the pipe still ends us
+        pass
+
+
+def _error_score(exc: BaseException) -> Score:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else ""
+    return Score.unscorable(
+        Status.ERROR, f"{type(exc).__name__}: {exc}", exception=type(exc).__name__, where=where
+    )
+
+
+def score_safely(reward: Any, sample: Any, deps: Any) -> Score:
+    """Run ``reward.score_one`` and turn any exception into an ``error`` score."""
+    start = time.perf_counter()
+    try:
+        score = reward.score_one(sample, deps)
+        if not isinstance(score, Score):
+            raise TypeError(f"score_one returned {type(score).__name__}, expected Score")
+    except BaseException as exc:  # isolate every failure, KeyboardInterrupt included
+        score = _error_score(exc)
+    return score.with_elapsed(time.perf_counter() - start)
+
+
+def worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
+    """Entry point of a pool worker process."""
+    os.setsid()  # own process group, so the parent can kill anything we start
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if memory_limit_mb:
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    rewards: dict[str, Any] = {}
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind = message[0]
+        if kind == "load":
+            _, key, blob = message
+            try:
+                rewards[key] = pickle.loads(blob)
+                conn.send(("loaded", key))
+            except BaseException as exc:
+                conn.send(("load_error", key, f"{type(exc).__name__}: {exc}"))
+        elif kind == "run":
+            _, key, items = message
+            reward = rewards[key]
+            for slot, sample, deps in items:
+                conn.send(("result", slot, score_safely(reward, sample, deps)))
+        elif kind == "stop":
+            return
+        else:  # pragma: no cover - protocol error
+            print(f"rewardlab worker: unknown message {kind!r}", file=sys.stderr)

@@ -1,0 +1,164 @@
+"""rewards -> per-component transforms -> combination -> transforms -> group advantage.
+
+Stages add columns rather than overwrite them: a row keeps each component's raw
+value and status (``NAME``, ``NAME_status``), its shaped value when it has
+transforms (``NAME_shaped``), the combined ``reward`` and its ``status``, and the
+``advantage`` when an estimator is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.batch import BatchContext, scores_to_array
+from rewardlab.core import Sample, Score, Status, coerce_samples
+from rewardlab.engine import Engine, default_engine
+from rewardlab.results import Results, summarize
+from rewardlab.spec import ComponentSpec, Spec, load_spec, order_components
+
+PRECOMPUTED = "reward"
+
+
+class Pipeline:
+    """A configured reward pipeline; build it with :meth:`from_spec`."""
+
+    def __init__(self, spec: Spec, engine: Engine | None = None) -> None:
+        if not spec.components:
+            from rewardlab.rewards.precomputed import Precomputed
+
+            spec.components = [ComponentSpec(PRECOMPUTED, Precomputed())]
+        self.spec = spec
+        self.components = order_components(spec.components)
+        self.names = [c.name for c in spec.components]  # output order: as written
+        self.weights = {c.name: c.weight for c in spec.components}
+        self._engine = engine if engine is not None else (Engine(**spec.engine) if spec.engine else None)
+
+    @classmethod
+    def from_spec(cls, source: str | Path | Mapping[str, Any], engine: Engine | None = None) -> Pipeline:
+        """Build from a TOML path or a dict; invalid specs raise :class:`SpecError`."""
+        return cls(load_spec(source), engine)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine if self._engine is not None else default_engine()
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+    # --- scoring -------------------------------------------------------------------
+    def score_components(self, samples: Sequence[Sample]) -> dict[str, list[Score]]:
+        """Each component's scores, components run in dependency order."""
+        scores: dict[str, list[Score]] = {}
+        for comp in self.components:
+            needs = comp.reward.requires()
+            deps = [{d: scores[d][i] for d in needs} for i in range(len(samples))] if needs else None
+            scores[comp.name] = self.engine.run(comp.reward, samples, deps, timeout=comp.timeout)
+        return scores
+
+    def run(self, samples: Sequence[Sample | Mapping[str, Any]]) -> Results:
+        """Score, shape, combine and compute advantages for one batch."""
+        batch = coerce_samples(samples)
+        ctx = BatchContext.from_samples(batch, self.spec.length_unit)
+        scores = self.score_components(batch)
+        columns: dict[str, Any] = {}
+        shaped: dict[str, np.ndarray] = {}
+        for comp in self.spec.components:
+            raw = scores_to_array(scores[comp.name])
+            if comp.on_unscorable is not None:
+                raw = np.where(np.isnan(raw), comp.on_unscorable, raw)
+            columns[comp.name] = raw
+            value = raw
+            for transform in comp.transforms:
+                value = transform(value, ctx)
+            if comp.transforms:
+                columns[f"{comp.name}_shaped"] = value
+            shaped[comp.name] = value
+        reward = self.spec.combiner(shaped, self.weights, ctx)
+        for transform in self.spec.transforms:
+            reward = transform(reward, ctx)
+        advantage = (
+            self.spec.advantage(reward, ctx, shaped, self.weights)
+            if self.spec.advantage is not None
+            else None
+        )
+        rows = self._rows(batch, scores, columns, reward, advantage)
+        return Results(rows, summarize(rows, self.names), self.names)
+
+    def _rows(
+        self,
+        batch: list[Sample],
+        scores: dict[str, list[Score]],
+        columns: dict[str, Any],
+        reward: np.ndarray,
+        advantage: np.ndarray | None,
+    ) -> list[dict[str, Any]]:
+        rows = []
+        for i, sample in enumerate(batch):
+            row: dict[str, Any] = {"id": sample.id, "group": sample.group}
+            value = reward[i]
+            row["reward"] = None if np.isnan(value) else float(value)
+            row["status"] = _combined_status(row["reward"], [scores[n][i] for n in self.names])
+            for name in self.names:
+                score = scores[name][i]
+                for col in (name, f"{name}_shaped"):
+                    if col in columns:
+                        v = columns[col][i]
+                        row[col] = None if np.isnan(v) else float(v)
+                row[f"{name}_status"] = score.status.value
+            if advantage is not None:
+                a = advantage[i]
+                row["advantage"] = None if np.isnan(a) else float(a)
+            row["detail"] = {n: dict(scores[n][i].detail) for n in self.names}
+            row["elapsed"] = {n: scores[n][i].elapsed for n in self.names}
+            rows.append(row)
+        return rows
+
+    # --- validation and state ------------------------------------------------------
+    def check(self, samples: Sequence[Sample | Mapping[str, Any]]) -> list[dict[str, str]]:
+        """Problems with references, one dict per (row, component) that cannot be scored."""
+        problems = []
+        for sample in coerce_samples(samples):
+            for comp in self.spec.components:
+                problem = comp.reward.check(sample)
+                if problem:
+                    problems.append({"id": sample.id, "component": comp.name, "problem": problem})
+        return problems
+
+    def _stateful(self) -> dict[str, Any]:
+        items: dict[str, Any] = {}
+        for comp in self.spec.components:
+            for j, t in enumerate(comp.transforms):
+                items[f"rewards.{comp.name}.transforms.{j}"] = t
+        for j, t in enumerate(self.spec.transforms):
+            items[f"transforms.{j}"] = t
+        return items
+
+    def state_dict(self) -> dict[str, Any]:
+        """The transforms' state (running statistics, fits), keyed by their spec path."""
+        return {k: t.state_dict() for k, t in self._stateful().items() if t.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        transforms = self._stateful()
+        for key, value in state.items():
+            if key not in transforms:
+                raise ValueError(f"saved state for {key!r}, which this spec does not have")
+            transforms[key].load_state_dict(value)
+
+    def freeze(self) -> None:
+        """Freeze every stateful transform (evaluation mode)."""
+        for t in self._stateful().values():
+            t.freeze()
+
+
+def _combined_status(reward: float | None, scores: list[Score]) -> str:
+    if reward is not None:
+        return Status.OK.value
+    for score in scores:
+        if not score.status.scored:
+            return score.status.value
+    return Status.ERROR.value  # scored components combined to an undefined value

@@ -1,0 +1,1 @@
+"""Built-in rewards; each module registers its rewards on import."""

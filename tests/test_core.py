@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rewardlab import InputError, Sample, Score, Status
+from rewardlab.core import coerce_samples, content_hash
+
+
+def test_score_requires_value_when_scored() -> None:
+    with pytest.raises(ValueError, match="needs a value"):
+        Score(None, Status.OK)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_score_rejects_non_finite(bad: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        Score(bad)
+
+
+def test_score_rejects_bool_and_text() -> None:
+    with pytest.raises(TypeError):
+        Score(True)
+    with pytest.raises(TypeError):
+        Score("1.0")  # type: ignore[arg-type]
+
+
+def test_unscorable_is_none_with_reason() -> None:
+    s = Score.unscorable(Status.TIMEOUT, "too slow")
+    assert s.value is None and s.status is Status.TIMEOUT and s.detail["reason"] == "too slow"
+    assert not s.status.scored and Status.NO_ANSWER.scored
+
+
+def test_score_roundtrip() -> None:
+    s = Score.ok(0.5, extracted="x")
+    assert Score.from_dict(s.to_dict()) == s
+
+
+def test_sample_coerce_dict_defaults_and_meta() -> None:
+    s = Sample.coerce({"completion": "hi", "reward": 1.0, "extra": 2}, 7)
+    assert s.id == "7" and s.meta == {"reward": 1.0, "extra": 2}
+    assert s.group is None
+
+
+def test_sample_coerce_chat_completion_text() -> None:
+    msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    assert Sample.coerce({"id": 1, "completion": msgs}).completion_text == "a"
+
+
+def test_sample_coerce_errors_name_the_row() -> None:
+    with pytest.raises(InputError, match=r"sample #3.*completion"):
+        coerce_samples([{}, {}, {}, {"completion": 5}])
+    with pytest.raises(InputError, match="meta"):
+        Sample.coerce({"meta": [1]})
+    with pytest.raises(InputError, match="expected a Sample or a dict"):
+        Sample.coerce(42)  # type: ignore[arg-type]
+
+
+def test_content_hash_is_order_independent_for_dicts() -> None:
+    assert content_hash({"a": 1, "b": 2}) == content_hash({"b": 2, "a": 1})
+    assert content_hash("x") != content_hash("y")

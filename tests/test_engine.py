@@ -1,0 +1,159 @@
+"""The engine: hard timeouts from any calling context, isolation, dedup, cache."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rewardlab import Sample, Score, Status
+from rewardlab.core import BaseReward, CostClass, Deps
+from rewardlab.engine import Engine
+from rewardlab.errors import SpecError
+from tests.plugin_rewards import CpuReward, InlineReward
+
+LIMIT = 0.5
+# The limit is enforced from outside; a generous bound only shows that the call
+# returns at all (a hang would fail on pytest-timeout instead). Not a speed check.
+RETURNS_WITHIN = 30.0
+
+
+def _batch(*texts: str) -> list[Sample]:
+    return [Sample(str(i), completion=t) for i, t in enumerate(texts)]
+
+
+def _check_timeout_batch(scores: list[Score]) -> None:
+    assert [s.status for s in scores] == [Status.OK, Status.TIMEOUT, Status.OK, Status.TIMEOUT, Status.OK]
+    assert [s.value for s in scores] == [1.0, None, 2.0, None, 3.0]
+    assert scores[1].detail["limit_s"] == LIMIT
+
+
+TIMEOUT_BATCH = ("a", "hang", "bb", "swallow", "ccc")
+
+
+def test_timeout_from_main_thread(engine: Engine) -> None:
+    start = time.monotonic()
+    scores = engine.run(CpuReward(), _batch(*TIMEOUT_BATCH), timeout=LIMIT)
+    assert time.monotonic() - start < RETURNS_WITHIN
+    _check_timeout_batch(scores)
+
+
+def test_timeout_from_another_thread(engine: Engine) -> None:
+    out: list[list[Score]] = []
+    thread = threading.Thread(target=lambda: out.append(engine.run(CpuReward(), _batch(*TIMEOUT_BATCH),
+                                                                   timeout=LIMIT)))
+    thread.start()
+    thread.join(RETURNS_WITHIN)
+    assert not thread.is_alive()
+    _check_timeout_batch(out[0])
+
+
+def test_timeout_inside_running_asyncio_loop(engine: Engine) -> None:
+    async def main() -> tuple[list[Score], list[Score]]:
+        sync_call = engine.run(CpuReward(), _batch(*TIMEOUT_BATCH), timeout=LIMIT)
+        async_call = await engine.arun(CpuReward(sleep=0.0), _batch(*TIMEOUT_BATCH), timeout=LIMIT)
+        return sync_call, async_call
+
+    a, b = asyncio.run(main())
+    _check_timeout_batch(a)
+    _check_timeout_batch(b)
+
+
+def test_killed_worker_is_replaced_and_pool_keeps_working(engine: Engine) -> None:
+    before = engine.pool.replaced
+    scores = engine.run(CpuReward(), _batch("hang", "die"), timeout=LIMIT)
+    assert [s.status for s in scores] == [Status.TIMEOUT, Status.ERROR]
+    assert "worker process died" in scores[1].detail["reason"]
+    assert engine.pool.replaced >= before + 2
+    after = engine.run(CpuReward(), _batch("x" * 7), timeout=LIMIT)
+    assert after[0].value == 7.0
+
+
+def test_memory_limit_turns_a_memory_bomb_into_an_error() -> None:
+    with Engine(workers=1, timeout=10, memory_limit_mb=512) as eng:
+        scores = eng.run(CpuReward(), _batch("alloc", "abc"))
+    assert scores[0].status is Status.ERROR and "MemoryError" in scores[0].detail["reason"]
+    assert scores[1].value == 3.0
+
+
+def test_exception_is_isolated(engine: Engine) -> None:
+    for reward in (CpuReward(), InlineReward()):
+        scores = engine.run(reward, _batch("a", "boom", "bb"))
+        assert [s.value for s in scores] == [1.0, None, 2.0]
+        assert scores[1].status is Status.ERROR
+        assert "ValueError: boom happened" in scores[1].detail["reason"]
+
+
+def test_duplicates_are_computed_once(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    with Engine(workers=2, timeout=5) as eng:
+        texts = ["x", "y", "x", "x", "z", "y", "x", "x"]
+        scores = eng.run(CpuReward(log=str(log)), _batch(*texts))
+        assert [s.value for s in scores] == [1.0] * 8
+        assert sorted(line.split()[1] for line in log.read_text().splitlines()) == ["x", "y", "z"]
+        # and a second call is served from the cache
+        eng.run(CpuReward(log=str(log)), _batch("x", "y"))
+        assert len(log.read_text().splitlines()) == 3
+        assert eng.cache.hits >= 2
+
+
+def test_timeouts_and_errors_are_not_cached(engine: Engine) -> None:
+    engine.run(CpuReward(), _batch("boom"))
+    assert engine.run(CpuReward(), _batch("boom"))[0].status is Status.ERROR
+    assert engine.cache.get(CpuReward().key(_batch("boom")[0])) is None
+
+
+class Echo(BaseReward):
+    name = "test.io_echo"
+    cost = CostClass.IO
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def ascore_one(self, sample: Sample, deps: Deps) -> Score:
+        self.calls += 1
+        if sample.completion == "slow":
+            await asyncio.sleep(60)
+        await asyncio.sleep(0.01)
+        return Score.ok(float(len(sample.completion_text)))
+
+
+def test_io_rewards_run_concurrently_with_deadline() -> None:
+    with Engine(timeout=0.3) as eng:
+        reward = Echo()
+        scores = eng.run(reward, _batch("a", "slow", "a", "bb"))
+        assert [s.status for s in scores] == [Status.OK, Status.TIMEOUT, Status.OK, Status.OK]
+        assert reward.calls == 3  # the duplicate "a" was computed once
+
+
+def test_io_rewards_from_inside_a_loop() -> None:
+    async def main() -> list[Score]:
+        with Engine(timeout=5) as eng:
+            return eng.run(Echo(), _batch("abc"))
+
+    assert asyncio.run(main())[0].value == 3.0
+
+
+def test_engine_config_is_validated() -> None:
+    with pytest.raises(SpecError, match="engine: parameter 'workers'"):
+        Engine(workers=0)
+    with pytest.raises(SpecError, match="unknown parameter 'threads'"):
+        Engine(threads=3)
+
+
+class Bare:
+    """A reward that implements only the protocol: batch in, batch out."""
+
+    name = "bare"
+    cost = CostClass.INLINE
+
+    def score(self, samples: list[Sample]) -> list[Score]:
+        return [Score.ok(1.0) for _ in samples]
+
+
+def test_protocol_only_rewards_are_accepted(engine: Engine) -> None:
+    assert [s.value for s in engine.run(Bare(), _batch("a", "b"))] == [1.0, 1.0]

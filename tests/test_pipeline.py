@@ -1,0 +1,122 @@
+"""Pipeline end to end: unscorable semantics, precomputed rewards, results table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rewardlab import Sample, Status
+from rewardlab.engine import Engine
+from rewardlab.pipeline import Pipeline
+
+GOOD = "<think>ok</think><answer>4</answer>"
+
+
+def _rows(*completions: str, group: str = "g") -> list[dict[str, Any]]:
+    return [{"id": f"r{i}", "group": group, "completion": c, "reference": "4"} for i, c in enumerate(completions)]
+
+
+def test_weighted_sum_and_columns() -> None:
+    p = Pipeline.from_spec({"rewards": {
+        "fmt": {"type": "format.tags", "weight": 0.5},
+        "em": {"type": "text.exact_match", "extract": "answer_tag", "weight": 2.0},
+    }})
+    res = p.run(_rows(GOOD, "<answer>5</answer>"))
+    assert res.rewards == [2.5, 0.0]
+    row = res[1]
+    assert row["fmt"] == 0.0 and row["em"] == 0.0 and row["fmt_status"] == "ok"
+    assert row["detail"]["em"]["extracted"] == "5"
+    assert "advantage" not in row
+
+
+def test_unscorable_propagates_and_is_excluded_from_stats(engine: Engine) -> None:
+    p = Pipeline.from_spec({
+        "plugins": ["tests.plugin_rewards"],
+        "rewards": {"cpu": {"type": "test.cpu", "timeout": 0.5}, "fmt": {"type": "format.tags"}},
+        "advantage": {"method": "grpo"},
+    }, engine=engine)
+    res = p.run(_rows("aaaa", "hang", "bb", "boom"))
+    assert res.column("cpu") == [4.0, None, 2.0, None]
+    assert res.column("cpu_status") == ["ok", "timeout", "ok", "error"]
+    assert res.rewards == [4.0, None, 2.0, None]
+    assert res.column("status") == ["ok", "timeout", "ok", "error"]
+    adv = res.column("advantage")
+    assert adv[1] is None and adv[3] is None
+    expected = (np.array([4.0, 2.0]) - 3.0) / (np.std([4.0, 2.0], ddof=1) + 1e-6)
+    assert adv[0] == pytest.approx(expected[0]) and adv[2] == pytest.approx(expected[1])
+    stats = res.stats("cpu")
+    assert stats.mean == 3.0 and stats.scored == 2 and stats.unscorable == {"error": 1, "timeout": 1}
+    assert stats.fraction_unscorable == 0.5
+
+
+def test_on_unscorable_maps_to_a_value(engine: Engine) -> None:
+    p = Pipeline.from_spec({
+        "plugins": ["tests.plugin_rewards"],
+        "rewards": {"cpu": {"type": "test.cpu", "on_unscorable": -1.0}},
+    }, engine=engine)
+    res = p.run(_rows("aa", "boom"))
+    assert res.rewards == [2.0, -1.0]
+    assert res.column("cpu_status") == ["ok", "error"]  # the status still says why
+
+
+def test_precomputed_rewards_without_reward_table() -> None:
+    p = Pipeline.from_spec({"advantage": {"method": "grpo"}})
+    rows = [{"id": i, "group": "g", "reward": r} for i, r in enumerate([1.0, 0.0, None, 1.0])]
+    res = p.run(rows)
+    assert res.rewards == [1.0, 0.0, None, 1.0]
+    assert res.column("reward_status") == ["ok", "ok", "missing", "ok"]
+    assert res.column("advantage")[2] is None
+
+
+def test_precomputed_components_by_key() -> None:
+    p = Pipeline.from_spec({"rewards": {
+        "acc": {"type": "precomputed", "key": "acc", "weight": 1.0},
+        "fmt": {"type": "precomputed", "key": "fmt", "weight": 0.5},
+    }})
+    res = p.run([{"id": 1, "rewards": {"acc": 1.0, "fmt": 0.0}}, {"id": 2, "acc": 0.0, "fmt": 1.0}])
+    assert res.rewards == [1.0, 0.5]
+
+
+def test_zero_variance_groups_in_summary() -> None:
+    p = Pipeline.from_spec({"advantage": {"method": "grpo"}})
+    rows = [{"group": "a", "reward": 1.0}, {"group": "a", "reward": 1.0},
+            {"group": "b", "reward": 0.0}, {"group": "b", "reward": 1.0}]
+    res = p.run(rows)
+    assert res.stats("reward").zero_variance_groups == 0.5
+    assert res.column("advantage")[:2] == [0.0, 0.0]
+
+
+def test_dependent_component_receives_scores() -> None:
+    p = Pipeline.from_spec({"rewards": {
+        "len": {"type": "length.cosine", "correctness": "em", "max_tokens": 100},
+        "em": {"type": "text.exact_match", "extract": "answer_tag"},
+    }})
+    res = p.run(_rows(GOOD, "<answer>5</answer>", "none"))
+    assert res.column("len_status") == ["ok", "ok", "ok"]
+    assert res[0]["len"] > 1.0 > 0 > res[1]["len"]
+    assert list(res[0])[:8] == ["id", "group", "reward", "status", "len", "len_status", "em", "em_status"]
+
+
+def test_check_reports_missing_references() -> None:
+    p = Pipeline.from_spec({"rewards": {"em": {"type": "text.exact_match"}}})
+    problems = p.check([{"id": "a", "reference": "x"}, {"id": "b", "reference": ""}, {"id": "c"},
+                        {"id": "d", "reference": {"k": 1}}])
+    assert [(p["id"], p["component"]) for p in problems] == [("b", "em"), ("c", "em"), ("d", "em")]
+    assert "missing or empty" in problems[0]["problem"]
+
+
+def test_samples_may_be_objects_or_dicts() -> None:
+    p = Pipeline.from_spec({"rewards": {"fmt": {"type": "format.tags"}}})
+    res = p.run([Sample("a", completion=GOOD), {"id": "b", "completion": GOOD}])
+    assert res.rewards == [1.0, 1.0] and res.column("id") == ["a", "b"]
+
+
+def test_transforms_add_columns_and_keep_raw() -> None:
+    p = Pipeline.from_spec({"rewards": {"r": {"type": "precomputed", "transforms": [{"type": "clip", "high": 0.5}]}}})
+    res = p.run([{"reward": 2.0}, {"reward": 0.1}, {"reward": None}])
+    assert res.column("r") == [2.0, 0.1, None]
+    assert res.column("r_shaped") == [0.5, 0.1, None]
+    assert res.rewards == [0.5, 0.1, None]
+    assert res.column("status")[2] == Status.MISSING.value
