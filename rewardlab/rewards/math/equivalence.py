@@ -404,13 +404,11 @@ def _probe(g: Any, p: Any, tol: Tolerance) -> bool | None:
     """Compare at fixed rational points; ``None`` if any point fails to evaluate."""
     from sympy import Rational
 
-    from sympy import Rational
-
     symbols = sorted(g.free_symbols, key=lambda s: s.name)
     agree = 0
     for k, base in enumerate(PROBE_POINTS):
         points = [base + Fraction(i, 7) * (k + 1) for i in range(len(symbols))]
-        subs = {s: Rational(v.numerator, v.denominator) for s, v in zip(symbols, points)}
+        subs = {s: Rational(v.numerator, v.denominator) for s, v in zip(symbols, points, strict=True)}
         gv, pv = _numeric(g, subs), _numeric(p, subs)
         if gv is None or pv is None:
             return None

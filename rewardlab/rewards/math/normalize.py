@@ -14,16 +14,18 @@ from fractions import Fraction
 
 # Units dropped after a number (see docs/math.md, "Units"). Lower-case, singular and plural.
 UNITS = frozenset(
-    """
-    cm mm km m meter meters metre metres centimeter centimeters millimeter millimeters
-    kilometer kilometers in inch inches ft foot feet yd yard yards mi mile miles
-    g gram grams kg kilogram kilograms mg lb lbs pound pounds oz ounce ounces ton tons
-    l liter liters litre litres ml gallon gallons quart quarts cup cups
-    s sec secs second seconds min mins minute minutes h hr hrs hour hours day days
-    week weeks month months year years mph kph km/h m/s
-    dollar dollars cent cents usd euro euros unit units sq square cubic degree degrees
-    deg rad radian radians percent cm2 cm3 m2 m3 people students apples marbles
-    """.split()
+    [
+        "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "centimeter", "centimeters",
+        "millimeter", "millimeters", "kilometer", "kilometers", "in", "inch", "inches", "ft", "foot",
+        "feet", "yd", "yard", "yards", "mi", "mile", "miles", "g", "gram", "grams", "kg", "kilogram",
+        "kilograms", "mg", "lb", "lbs", "pound", "pounds", "oz", "ounce", "ounces", "ton", "tons", "l",
+        "liter", "liters", "litre", "litres", "ml", "gallon", "gallons", "quart", "quarts", "cup",
+        "cups", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr",
+        "hrs", "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years",
+        "mph", "kph", "km/h", "m/s", "dollar", "dollars", "cent", "cents", "usd", "euro", "euros",
+        "unit", "units", "sq", "square", "cubic", "degree", "degrees", "deg", "rad", "radian",
+        "radians", "percent", "cm2", "cm3", "m2", "m3", "people", "students", "apples", "marbles",
+    ]
 )
 
 _SPACING = re.compile(r"(?<!\\)\\[,;:!> ]|\\q?quad|~|\\displaystyle|\\left|\\right|\\big|\\Big")
@@ -37,7 +39,10 @@ _SCI_E = re.compile(rf"^[+-]?(?:{_NUM})[eE][+-]?\d{{1,4}}$")
 _SCI_TIMES = re.compile(
     rf"^(?P<m>[+-]?(?:{_NUM}))\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*\{{?\s*(?P<e>[+-]?\d{{1,4}})\s*\}}?$"
 )
-_FRAC = re.compile(r"^(?P<s>[+-]?)\\[dt]?frac\s*(?:\{\s*(?P<a>\d+)\s*\}|(?P<a1>\d))\s*(?:\{\s*(?P<b>\d+)\s*\}|(?P<b1>\d))$")
+_FRAC = re.compile(
+    r"^(?P<s>[+-]?)\\[dt]?frac\s*(?:\{\s*(?P<a>\d+)\s*\}|(?P<a1>\d))"
+    r"\s*(?:\{\s*(?P<b>\d+)\s*\}|(?P<b1>\d))$"
+)
 _SLASH = re.compile(r"^(?P<s>[+-]?)(?P<a>\d+)\s*/\s*(?P<b>\d+)$")
 _MIXED = re.compile(
     r"^(?P<s>[+-]?)(?P<w>\d+)\s*(?:\\[dt]?frac\s*\{\s*(?P<a>\d+)\s*\}\s*\{\s*(?P<b>\d+)\s*\}|"
