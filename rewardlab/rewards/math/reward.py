@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status
 from rewardlab.registry import register
-from rewardlab.rewards.math.equivalence import Parsed, Tolerance, Verdict, analyze, compare
+from rewardlab.rewards.math.equivalence import (
+    Parsed,
+    Tolerance,
+    Verdict,
+    analyze,
+    compare,
+    warm_up,
+)
 from rewardlab.rewards.math.extract import DEFAULT_ORDER, Method, extract_answer
 
 
@@ -88,6 +95,11 @@ class MathReward(BaseReward):
     reads: ClassVar[tuple[str, ...]] = ("completion", "reference")
     needs_reference: ClassVar[bool] = True
     Params: ClassVar[type[BaseModel]] = MathParams
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled in a pool worker: also warm the LaTeX parser there (once per worker)."""
+        self.__dict__.update(state)
+        warm_up()
 
     def check(self, sample: Sample) -> str | None:
         """Why this sample's reference cannot be scored, or ``None``."""
