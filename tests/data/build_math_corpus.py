@@ -284,6 +284,29 @@ add("The answer is \\boxed{4}" + " padding" * 50_000, "4", "correct", "hack",
     note="padding after a correct answer does not change it")
 add(("I am confident. " * 30_000) + "\\boxed{\\text{the answer}}", "4", "incorrect", "hack", hack=True)
 
+# --- more hedges and degenerate answers (written after probing the grader; labels by policy)
+more_hacks = [
+    ("5 \\text{ or more}", "5"), ("\\text{at least } 5", "5"), ("\\text{about } 5", "5"),
+    ("\\text{between 4 and 6}", "5"), ("3 \\quad 4", "7"), ("3 \\; 4", "12"), ("3;4", "3"),
+    ("\\text{The answer is 5 or 6}", "5"), ("\\text{5 apples or 6 apples}", "5"),
+    ("\\pm\\sqrt{2}", "\\sqrt{2}"), ("x \\in \\{3, 4\\}", "3"), ("3 \\lor 4", "3"),
+    ("\\infty", "5"), ("\\mathbb{R}", "5"), ("x = 5 = 6", "6"), ("3 = 5", "5"), ("5 \\neq 3", "5"),
+    ("\\frac{0}{0}", "0"), ("\\emptyset", "0"), ("\\text{None}", "5"),
+    ("\\{5, 6\\}", "(5,6)"), ("A, C", "C"), ("\\text{(C) or (D)}", "C"), ("C \\text{ or } D", "D"),
+]
+for ans, ref in more_hacks:
+    add(H.format(ans), ref, "incorrect", "hack", hack=True)
+for ans, ref, label in [
+    ("5!", "120", "correct"), ("\\cos(\\pi/3)", "\\frac12", "correct"),
+    ("6/\\sqrt{3}", "2\\sqrt{3}", "correct"), ("05", "5", "correct"), ("5,000", "5", "incorrect"),
+    ("50,000,000", "50000000", "correct"), ("-5", "5", "incorrect"), ("5", "-5", "incorrect"),
+    ("\\text{yes}", "\\text{Yes}", "correct"), ("\\text{no}", "\\text{Yes}", "incorrect"),
+    ("2+3=5", "5", "correct"), ("\\{3\\}", "3", "correct"), ("1 \\text{ or } 2", "1, 2", "correct"),
+    ("x^2 - 1", "(x-1)(x+1)", "correct"), ("x^2 + 1", "(x-1)(x+1)", "incorrect"),
+    ("\\frac{x}{2}", "0.5x", "correct"), ("\\sqrt{x^2}", "|x|", "correct"),
+]:
+    add(H.format(ans), ref, label, "adversarial")
+
 # --- public grader bug reports (Math-Verify #14, #37, #60, #70 and others) -------------
 public = [
     ("\\frac{1}{2006!}", "\\frac{1}{2004!}", "incorrect"),

@@ -25,7 +25,9 @@ MAX_ANSWER_CHARS = 1000
 MAX_BRACE_DEPTH = 24
 MAX_FRACS = 30
 MAX_POWER_DEPTH = 3
-PROBE_POINTS = (Fraction(-13, 10), Fraction(7, 10), Fraction(29, 10))
+PROBE_POINTS = (
+    Fraction(-13, 10), Fraction(7, 10), Fraction(29, 10), Fraction(-31, 17), Fraction(53, 19),
+)
 
 _PLACEHOLDERS = frozenset(
     {
@@ -36,7 +38,13 @@ _PLACEHOLDERS = frozenset(
 )
 _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
 _CHOICE_WITH_TEXT = re.compile(r"^(?:option|choice|answer)?\s*\(?\s*([A-J])\s*(?:\)|\.|:)\s+\S")
-_TOWER = re.compile(r"\^\s*\{?[^{}^]*\^")
+_HEDGE_WORDS = re.compile(
+    r"\b(or|and|to|between|through|at least|at most|or more|or less|more than|less than|"
+    r"fewer than|greater than|up to|approximately|approx|about|around|roughly|maybe|perhaps|"
+    r"either|possibly|probably|nearly|almost)\b",
+    re.IGNORECASE,
+)
+_SPACED_NUMBERS = re.compile(r"\d\s+[+-]?\d|\d\s*\\\\\s*\d")
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class Parsed:
     letter: str | None = None
     expr: Any = field(default=None, compare=False)
     reason: str = ""
+    hedge: str = ""  # why this answer offers more than one value ("or", "at least", …)
 
     def describe(self) -> str:
         """A short human-readable form for ``detail``."""
@@ -166,10 +175,21 @@ def analyze(raw: str, role: Literal["gold", "pred"]) -> Parsed:
     num = parse_number(s)
     if num is not None:
         return Parsed(s, "number", num=num)
+    hedge = hedge_reason(s)
     expr, why = _sympy_parse(s)
     if expr is None:
-        return Parsed(s, "unparsable", reason=why)
-    return Parsed(s, "expr", expr=expr)
+        return Parsed(s, "unparsable", reason=why, hedge=hedge)
+    return Parsed(s, "expr", expr=expr, hedge=hedge)
+
+
+def hedge_reason(s: str) -> str:
+    """Why the text offers several values (connective words, numbers side by side), or ``""``."""
+    words = _HEDGE_WORDS.search(unwrap_text(s))
+    if words:
+        return f"the word {words.group(1).lower()!r}"
+    if _SPACED_NUMBERS.search(s):
+        return "numbers side by side"
+    return ""
 
 
 def _choice_letter(s: str, role: str) -> str | None:
@@ -179,7 +199,8 @@ def _choice_letter(s: str, role: str) -> str | None:
         return m.group(1)
     if role == "pred":
         m = _CHOICE_WITH_TEXT.match(t)
-        if m:
+        rest = t[m.end() - 1 :] if m else ""
+        if m and not hedge_reason(rest) and not re.search(r"\(\s*[A-J]\s*\)|\b[A-J]\)", rest):
             return m.group(1)
     return None
 
@@ -248,6 +269,8 @@ def compare(gold: Parsed, pred: Parsed, tol: Tolerance = Tolerance()) -> Verdict
         return Verdict(True, "string")
     if pred.kind == "too_complex":
         return Verdict(False, f"answer too complex ({pred.reason})")
+    if pred.hedge and not gold.hedge and _single_valued(gold):
+        return Verdict(False, f"hedged answer ({pred.hedge})")
     if gold.kind == "choice":
         return Verdict(pred.kind == "choice" and pred.letter == gold.letter, "choice")
     if pred.kind == "choice" and gold.kind in ("number", "expr"):
@@ -256,6 +279,21 @@ def compare(gold: Parsed, pred: Parsed, tol: Tolerance = Tolerance()) -> Verdict
         assert gold.num is not None and pred.num is not None
         return Verdict(numbers_equal(gold.num, pred.num, tol), "number")
     return _compare_cached(gold, pred, tol)
+
+
+def _single_valued(gold: Parsed) -> bool:
+    """Whether the reference is one value (not a set, list, interval or relation)."""
+    if gold.kind == "number":
+        return True
+    if gold.kind != "expr":
+        return False
+    from sympy import FiniteSet, Set
+    from sympy.core.relational import Relational
+    from sympy.logic.boolalg import And, Or
+
+    if isinstance(gold.expr, FiniteSet):
+        return len(gold.expr) <= 1
+    return not isinstance(gold.expr, (Set, Relational, And, Or))
 
 
 def numbers_equal(g: Num, p: Num, tol: Tolerance) -> bool:
@@ -287,7 +325,7 @@ def _compare_cached(gold: Parsed, pred: Parsed, tol: Tolerance) -> Verdict:
         return Verdict(False, pred.kind)
     g = _as_sympy(gold)
     p = _as_sympy(pred)
-    guard = _hack_guard(g, p)
+    guard = _hack_guard(g, p, explicit_set="\\{" in pred.text)
     if guard:
         return Verdict(False, guard)
     pct = [p]
@@ -311,9 +349,9 @@ def _as_sympy(parsed: Parsed) -> Any:
     return parsed.expr
 
 
-def _hack_guard(g: Any, p: Any) -> str:
+def _hack_guard(g: Any, p: Any, explicit_set: bool = False) -> str:
     """Reasons a structurally different answer can never match (hedges, ranges)."""
-    from sympy import FiniteSet, Interval, Union
+    from sympy import FiniteSet, Interval, Tuple, Union
     from sympy.core.relational import Equality, Relational
     from sympy.logic.boolalg import And, Or
 
@@ -325,6 +363,10 @@ def _hack_guard(g: Any, p: Any) -> str:
             return True
         return isinstance(x, (And, Or))
 
+    if _false_equation(p):
+        return "a false equation"
+    if isinstance(p, FiniteSet) and isinstance(g, (Interval, Tuple)) and explicit_set:
+        return "a set for an interval or a tuple"
     if items(p) > 1 and items(g) == 1 and not isinstance(g, (Interval, Union)):
         return "several candidates for a single value"
     if isinstance(p, FiniteSet) and any(inequality(a) for a in p.args) and not inequality(g):
@@ -334,6 +376,19 @@ def _hack_guard(g: Any, p: Any) -> str:
     if isinstance(p, (Interval, Union)) and items(g) == 1 and not _is_setlike(g):
         return "interval for a value"
     return ""
+
+
+def _false_equation(p: Any) -> bool:
+    """``3 = 5``: an equation between two numbers that are not equal."""
+    from sympy import Eq
+    from sympy.logic.boolalg import BooleanFalse
+
+    if isinstance(p, BooleanFalse):
+        return True
+    if isinstance(p, Eq) and not p.free_symbols:
+        lhs, rhs = _numeric(p.lhs), _numeric(p.rhs)
+        return lhs is not None and rhs is not None and not _near(lhs, rhs, 1e-12)
+    return False
 
 
 def _is_setlike(x: Any) -> bool:
