@@ -183,3 +183,25 @@ def test_corpus_covers_every_family() -> None:
                  "hack", "public"]:
         assert families[name] > 0, name
     assert sum(r["hack"] for r in _corpus()) >= 50
+
+
+# --- rewardlab check ---------------------------------------------------------------------
+def test_cli_check_lists_invalid_math_references(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[rewards.correct]\ntype = "math"\n')
+    rows = tmp_path / "rows.jsonl"
+    refs = ["2\\sqrt{3}", "\\frac{", "", "(1,2]", "\\boxed{}"]
+    rows.write_text("\n".join(
+        json.dumps({"id": f"r{i}", "completion": "\\boxed{1}", "reference": ref})
+        for i, ref in enumerate(refs)
+    ))
+    result = CliRunner().invoke(app, ["check", str(rows), "--spec", str(spec)])
+    assert result.exit_code == 1
+    for bad in ("r1", "r2", "r4"):
+        assert bad in result.output
+    for good in ("r0", "r3"):
+        assert f" {good} " not in result.output

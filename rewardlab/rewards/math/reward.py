@@ -76,11 +76,13 @@ def parse_reference(reference: Any) -> tuple[list[Parsed], str]:
     """Parse a reference; returns the parsed alternatives, or ``[]`` and why it is invalid."""
     texts = _reference_texts(reference)
     if texts is None:
-        return [], f"reference is empty or of unsupported type {type(reference).__name__}"
+        if reference is None or isinstance(reference, (str, list, tuple)):
+            return [], "reference is missing or empty"
+        return [], f"reference of unsupported type {type(reference).__name__}"
     parsed = [analyze(t, "gold") for t in texts]
     for t, p in zip(texts, parsed, strict=True):
         if p.kind not in ("number", "expr", "choice"):
-            why = f": {p.reason}" if p.reason else ""
+            why = f": {' '.join(p.reason.split())}" if p.reason else ""
             return [], f"reference {t[:80]!r} is {p.kind}{why}"
     return parsed, ""
 
