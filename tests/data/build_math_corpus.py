@@ -332,9 +332,21 @@ public = [
     ("1", "\\frac{\\sqrt2}{2}", "incorrect"),
     ("5\\sqrt{2}", "\\sqrt{50}", "correct"),
     ("5", "\\sqrt{50}", "incorrect"),
+    ("4\\sqrt(2)", "4", "incorrect"),  # Math-Verify #41
+    ("y = -\\frac{1}{2}x + \\frac{3}{4}", "2x+4y-3=0", "correct"),  # Math-Verify #26
+    ("y = \\frac{1}{2}x + \\frac{3}{4}", "2x+4y-3=0", "incorrect"),
+    ("12:00", "1:00", "incorrect"),  # Math-Verify #14
+    ("1, 3, 5, \\ldots, 2n-1", "1, 2, \\ldots, n", "incorrect"),  # Math-Verify #14
 ]
 for ans, ref, label in public:
     add(H.format(ans), ref, label, "public")
+
+# degenerate long responses (verl PR #6673: one slow normalisation froze training)
+add("The answer is " + "1/2 " * 100_000, "\\frac12", "incorrect", "public",
+    note="degenerate repetition on the answer line")
+add("\\boxed{" + "1+" * 200_000 + "1}", "200001", "incorrect", "public", note="megabyte answer")
+add("So " + "\\frac{1}{" * 5000 + "2" + "}" * 5000 + " and \\boxed{3}", "3", "correct", "public",
+    note="pathological reasoning, clean final answer")
 
 path = Path(__file__).with_name("math_corpus.jsonl")
 with path.open("w") as f:
