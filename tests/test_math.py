@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rewardlab
 from rewardlab.core import Sample, Score, Status
@@ -205,3 +207,21 @@ def test_cli_check_lists_invalid_math_references(tmp_path: Path) -> None:
         assert bad in result.output
     for good in ("r0", "r3"):
         assert f" {good} " not in result.output
+
+
+# --- robustness ----------------------------------------------------------------------------
+TOKENS = ["\\boxed{", "}", "{", "\\frac", "\\sqrt", "^", "1", "2", "x", "(", ")", "[", "]", ",", "=",
+          "<", "\\infty", "\\pi", "\\text{", "or", " ", "-", "+", ".", "%", "\\$", "$", "\\{", "\\}",
+          "\\\\", "&", "<think>", "</think>", "<answer>", "</answer>", "####", "Answer:", "!", "e",
+          "\\cdot", "\\le", "\\pm", "A", "(C)", "\\left(", "\\right)", "|"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=20), st.lists(st.sampled_from(TOKENS), max_size=6))
+def test_any_input_gives_a_valid_score(completion: list[str], reference: list[str]) -> None:
+    s = score("".join(completion), "".join(reference))
+    assert s.status in (Status.OK, Status.NO_ANSWER, Status.INVALID_REFERENCE)
+    if s.status is Status.INVALID_REFERENCE:
+        assert s.value is None
+    else:
+        assert s.value in (0.0, 1.0)
