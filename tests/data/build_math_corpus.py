@@ -304,6 +304,9 @@ for ans, ref, label in [
     ("2+3=5", "5", "correct"), ("\\{3\\}", "3", "correct"), ("1 \\text{ or } 2", "1, 2", "correct"),
     ("x^2 - 1", "(x-1)(x+1)", "correct"), ("x^2 + 1", "(x-1)(x+1)", "incorrect"),
     ("\\frac{x}{2}", "0.5x", "correct"), ("\\sqrt{x^2}", "|x|", "correct"),
+    ("2^{100}+1", "2^{100}", "incorrect"), ("1000000.5", "1000000", "incorrect"),
+    ("1024.0001", "2^{10}", "incorrect"), ("1024.0", "2^{10}", "correct"), ("4.0", "\\sqrt{16}", "correct"),
+    ("3.14159265", "\\pi", "correct"), ("3.14", "\\pi", "incorrect"),
 ]:
     add(H.format(ans), ref, label, "adversarial")
 

@@ -312,6 +312,8 @@ def _close(g: Fraction, p: Fraction, g_dec: bool, p_dec: bool, tol: Tolerance) -
         return True
     if not (g_dec or p_dec):
         return False  # two exact values: exact comparison only
+    if not g_dec and g.denominator == 1:
+        return False  # an integer reference needs the integer (5.0 is fine, 5.0000001 is not)
     return abs(g - p) <= Fraction(str(tol.rel_tol)) * max(abs(g), abs(p))
 
 
@@ -400,11 +402,11 @@ def _is_setlike(x: Any) -> bool:
 
 
 def _numeric(x: Any, subs: dict[Any, Any] | None = None) -> Any:
-    """``x`` evaluated to 30 digits (a sympy number), or ``None`` if not a finite number."""
+    """``x`` evaluated to 50 digits (a sympy number), or ``None`` if not a finite number."""
     from sympy import nan, zoo
 
     try:
-        v = x.evalf(30, subs=subs) if subs else x.evalf(30)
+        v = x.evalf(50, subs=subs) if subs else x.evalf(50)
         if not v.is_number or v.has(nan, zoo) or v.is_finite is False:
             return None
         abs(v)
@@ -430,6 +432,8 @@ def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> 
     if isinstance(g, Expr) and isinstance(p, Expr) and not isinstance(g, MatrixBase):
         g_free, p_free = g.free_symbols, p.free_symbols
         if not g_free and not p_free:
+            if g.is_Rational and p.is_Rational:
+                return Verdict(bool(g == p), "exact")
             gv, pv = _numeric(g), _numeric(p)
             if gv is not None and pv is not None:
                 g_dec = g.has(Float) or (gold.num is not None and gold.num.decimal)
@@ -439,7 +443,9 @@ def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> 
                     if places is not None and pv.is_real:
                         ok = bool(abs(pv - gv) <= Rational(5, 10 ** (places + 1)))
                         return Verdict(ok, "numeric (rounded to the reference's decimals)")
-                rel = tol.rel_tol if (g_dec or p_dec) else 1e-20
+                if not g_dec and g.is_integer is True:  # an integer reference needs the integer
+                    return Verdict(_near(gv, pv, 1e-40), "exact")
+                rel = tol.rel_tol if (g_dec or p_dec) else 1e-40
                 return Verdict(_near(gv, pv, rel), "numeric")
         elif g_free == p_free and len(g_free) <= 4:
             probe = _probe(g, p, tol)
