@@ -225,3 +225,15 @@ def test_any_input_gives_a_valid_score(completion: list[str], reference: list[st
         assert s.value is None
     else:
         assert s.value in (0.0, 1.0)
+
+
+def test_fast_sll_parse_agrees_with_the_library() -> None:
+    from latex2sympy2_extended import latex2sympy
+
+    from rewardlab.rewards.math.equivalence import WARM_UP, _parse_sll
+
+    for text in [*WARM_UP, "x^2+2x+1", "\\frac{a+b}{\\sqrt{c}}", "(1,2]\\cup[3,4)", "\\pi^2"]:
+        fast = _parse_sll(text, True)
+        if fast is not None:  # None: SLL declined, the library's full LL parse is used
+            full = latex2sympy(text, is_real=True, convert_degrees=False, normalization_config=None)
+            assert str(fast) == str(full), text

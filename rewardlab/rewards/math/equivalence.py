@@ -219,6 +219,44 @@ def _sympy_parse(s: str) -> tuple[Any, str]:
     return None, why
 
 
+@lru_cache(maxsize=1)
+def _sll_converter() -> Any:
+    """latex2sympy2_extended's converter with ANTLR's SLL prediction (None if unavailable).
+
+    The standard two-stage ANTLR strategy: the fast SLL mode first; on any syntax
+    error the caller re-parses with the library's default (full LL) mode, so only
+    inputs SLL parses cleanly take the fast path. Built as a subclass: the library
+    itself is not modified (math-verify in the same process is unaffected).
+    """
+    try:
+        from antlr4.atn.PredictionMode import PredictionMode
+        from latex2sympy2_extended import latex2sympy2 as l2s
+    except ImportError:
+        return None
+    base = getattr(l2s, "_Latex2Sympy", None)
+    if base is None or not hasattr(base, "create_parser"):
+        return None
+
+    class SLLConverter(base):  # type: ignore[misc, valid-type]
+        def create_parser(self, latex_str: str) -> Any:
+            parser = super().create_parser(latex_str)
+            parser._interp.predictionMode = PredictionMode.SLL
+            return parser
+
+    return SLLConverter
+
+
+def _parse_sll(norm: str, is_real: bool) -> Any:
+    """Parse with SLL prediction; ``None`` when unavailable or SLL reports an error."""
+    converter = _sll_converter()
+    if converter is None:
+        return None
+    try:
+        return converter(None, is_real, False).parse(norm)
+    except Exception:
+        return None
+
+
 def _sympy_parse_once(s: str, units: bool) -> tuple[Any, str]:
     from latex2sympy2_extended import NormalizationConfig, latex2sympy
     from latex2sympy2_extended.latex2sympy2 import normalize_latex
@@ -232,12 +270,11 @@ def _sympy_parse_once(s: str, units: bool) -> tuple[Any, str]:
         norm = normalize_latex(s, config)
         if complexity_problem(norm):
             return None, "too complex after normalisation"
-        expr = latex2sympy(
-            norm,
-            is_real=not should_treat_as_complex(norm),
-            convert_degrees=False,
-            normalization_config=None,
-        )
+        is_real = not should_treat_as_complex(norm)
+        expr = _parse_sll(norm, is_real)
+        if expr is None:
+            expr = latex2sympy(norm, is_real=is_real, convert_degrees=False,
+                               normalization_config=None)
     except Exception as exc:  # the parser raises many types
         return None, f"{type(exc).__name__}: {str(exc)[:120]}"
     if expr is None:
