@@ -148,8 +148,9 @@ def _number_value(t: str) -> Fraction | None:
         return Fraction(m.group("m")) * Fraction(10) ** int(m.group("e"))
     m = _FRAC.match(t) or _SLASH.match(t)
     if m:
-        a = int(m.group("a") or m.group("a1") if "a1" in m.groupdict() else m.group("a"))
-        b = int(m.group("b") or m.group("b1") if "b1" in m.groupdict() else m.group("b"))
+        groups = m.groupdict()
+        a = int(groups["a"] or groups.get("a1") or 0)
+        b = int(groups["b"] or groups.get("b1") or 0)
         if b == 0:
             return None
         v = Fraction(a, b)

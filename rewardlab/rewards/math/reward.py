@@ -131,10 +131,11 @@ class MathReward(BaseReward):
             "reference": gold_detail,
             "decided_by": verdict.decided_by,
         }
-        if _is_no_answer(pred, golds, verdict):
+        if _is_no_answer(pred, verdict):
             return Score.no_answer(p.failure_value, **detail)
         return Score.ok(p.correct_value if verdict.correct else p.incorrect_value, **detail)
 
 
-def _is_no_answer(pred: Parsed, golds: list[Parsed], verdict: Verdict) -> bool:
+def _is_no_answer(pred: Parsed, verdict: Verdict) -> bool:
+    """An empty or placeholder answer that did not match: the model produced nothing usable."""
     return not verdict.correct and pred.kind in ("empty", "placeholder")
