@@ -25,6 +25,8 @@ sleep = {sleep}
 [rewards.fmt]
 type = "format.tags"
 weight = 0.5
+[[transforms]]
+type = "normalize"   # running statistics: saved with each batch, restored on --resume
 [advantage]
 method = "grpo"
 [run]
