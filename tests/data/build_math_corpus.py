@@ -227,6 +227,16 @@ add([{"role": "user", "content": "What is 6*7?"}, {"role": "assistant", "content
     "42", "correct", "extraction", note="chat completion")
 add("x" * 200_000 + " so \\boxed{9}", "9", "correct", "extraction", note="long completion")
 add("The answer: 12", "12", "correct", "extraction")
+add(R + "\n**Answer**: 12", "12", "correct", "extraction")
+add(R + "\nAnswer: The final answer is 12.", "12", "correct", "extraction")
+add(R + "\nFinal Answer: the answer is $\\frac{3}{4}$", "0.75", "correct", "extraction")
+add("\\boxed{5} is what I first thought.\nFinal answer: 6", "5", "incorrect", "extraction",
+    note="an explicit final answer after the last box is the final answer")
+add("\\boxed{5} is what I first thought.\nFinal answer: 6", "6", "correct", "extraction")
+add("So \\boxed{5}. The answer is the sum of both parts, as shown.", "5", "correct", "extraction",
+    note="a loose 'the answer is' after the box is not a final answer")
+add("So \\boxed{7}.\n\nFinal Answer: The final answer is $\\boxed{7}$", "7", "correct", "extraction")
+add("\\boxed{7}\n#### 8", "8", "correct", "extraction")
 add("Thus, the answer is $\\frac{3}{4}$.", "\\frac34", "correct", "extraction")
 
 # --- reference handling --------------------------------------------------------------

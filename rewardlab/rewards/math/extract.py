@@ -18,7 +18,7 @@ DEFAULT_ORDER: tuple[Method, ...] = ("boxed", "answer_tag", "final_answer", "gsm
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{|\\boxed\s+(?=[^\s{])")
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _FINAL_RE = re.compile(
-    r"(?:final\s+answer\s*(?:is|:|=)|the\s+answer\s+is|\banswer\s*:)\s*[:=]?\s*(?P<ans>[^\n]*)",
+    r"(?:final\s+answer\**\s*(?:is|:|=)|the\s+answer\s+is|\banswer\**\s*:)\s*[:=]?\s*(?P<ans>[^\n]*)",
     re.IGNORECASE,
 )
 _GSM8K_RE = re.compile(r"####\s*(?P<ans>[^\n]*)")
@@ -79,6 +79,12 @@ def last_boxed(text: str) -> tuple[str | None, str]:
     Returns ``(content, reason)``; content is ``None`` if there is no box or the
     last box is never closed (a truncated completion).
     """
+    content, _, reason = _scan_boxes(text)
+    return content, reason
+
+
+def _scan_boxes(text: str) -> tuple[str | None, int, str]:
+    """``(content of the last top-level box, index just after it, reason if none)``."""
     last: str | None = None
     pos = 0
     while True:
@@ -88,7 +94,7 @@ def last_boxed(text: str) -> tuple[str | None, str]:
         if m.group(0).endswith("{"):
             end = match_brace(text, m.end() - 1)
             if end < 0:
-                return None, "the last \\boxed{ is never closed"
+                return None, pos, "the last \\boxed{ is never closed"
             last = text[m.end() : end]
             pos = end + 1
         else:  # "\boxed 5": the argument is the next token
@@ -96,8 +102,8 @@ def last_boxed(text: str) -> tuple[str | None, str]:
             last = tok.group(0) if tok else ""
             pos = m.end() + (tok.end() if tok else 0)
     if last is None:
-        return None, "no \\boxed"
-    return unwrap_boxes(last), ""
+        return None, pos, "no \\boxed"
+    return unwrap_boxes(last), pos, ""
 
 
 def unwrap_boxes(text: str) -> str:
@@ -134,6 +140,11 @@ def _final_answer(text: str) -> str | None:
     if m is None:
         return None
     ans = m.group("ans").strip()
+    for _ in range(3):  # "Answer: the final answer is 5"
+        inner = _last_match(_FINAL_RE, ans)
+        if inner is None:
+            break
+        ans = inner.group("ans").strip()
     boxed, _ = last_boxed(ans)
     if boxed is not None:
         return boxed
@@ -162,6 +173,32 @@ def _last_number(text: str) -> str | None:
     return None if m is None else m.group(0)
 
 
+_EXPLICIT_FINAL_RE = re.compile(
+    r"(?:final\s+answer\**\s*(?:is|:|=)|^[\s*#]*answer\**\s*:)", re.IGNORECASE | re.MULTILINE
+)
+
+
+def _explicit_after(tail: str, methods: Sequence[str]) -> Extraction | None:
+    """An explicit final answer written *after* the last box (it overrides the box).
+
+    Only explicit markers count: an ``<answer>`` block, ``#### N``, a "final answer
+    is/:" or a line starting with "Answer:"; a loose "the answer is" does not.
+    """
+    if "answer_tag" in methods:
+        found = _answer_tag(tail)
+        if found:
+            return Extraction(found, "answer_tag (after the last box)")
+    if "final_answer" in methods and _EXPLICIT_FINAL_RE.search(tail):
+        found = _final_answer(tail)
+        if found:
+            return Extraction(found, "final_answer (after the last box)")
+    if "gsm8k" in methods:
+        found = _gsm8k(tail)
+        if found:
+            return Extraction(found, "gsm8k (after the last box)")
+    return None
+
+
 def extract_answer(
     text: str,
     order: Sequence[Method] = DEFAULT_ORDER,
@@ -176,9 +213,13 @@ def extract_answer(
         methods.append("last_number")
     for method in methods:
         if method == "boxed":
-            found, why = last_boxed(body)
+            found, end, why = _scan_boxes(body)
             if why.startswith("the last"):
                 return Extraction(None, "boxed", why)
+            if found is not None:
+                later = _explicit_after(body[end:], methods)
+                if later is not None:
+                    return later
         elif method == "answer_tag":
             found = _answer_tag(body)
         elif method == "final_answer":
