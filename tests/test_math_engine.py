@@ -29,15 +29,20 @@ def batch() -> list[Sample]:
         Sample(id="hang", completion=HANG, reference="5"),
         Sample(id="wrong", completion="#### 41", reference="42"),
         Sample(id="tower", completion="\\boxed{2^{2^{2^{2^{2^{2}}}}}}", reference="5"),
+        Sample(id="fracs", completion="\\boxed{" + "\\frac{1}{" * 300 + "2" + "}" * 301,
+               reference="5"),
+        Sample(id="huge", completion="7 " * 500_000 + "\\boxed{7}", reference="7"),
     ]
 
 
 def check(scores: list[Score]) -> None:
-    by_id = dict(zip(["ok", "hang", "wrong", "tower"], scores, strict=True))
+    by_id = dict(zip(["ok", "hang", "wrong", "tower", "fracs", "huge"], scores, strict=True))
     assert by_id["ok"].status is Status.OK and by_id["ok"].value == 1.0
     assert by_id["hang"].status is Status.TIMEOUT and by_id["hang"].value is None
     assert by_id["wrong"].status is Status.OK and by_id["wrong"].value == 0.0
     assert by_id["tower"].value == 0.0  # a fast negative, not a hang
+    assert by_id["fracs"].value == 0.0
+    assert by_id["huge"].status is Status.OK and by_id["huge"].value == 1.0
 
 
 def test_timeout_from_a_thread(math_engine: Engine) -> None:
