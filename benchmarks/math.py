@@ -1,13 +1,14 @@
 """rewardlab's ``math`` reward versus the straightforward math-verify loop, in one run.
 
-    python -m benchmarks.math [--problems 200] [--group 8] [--batch 256] [--seed 0]
+    python -m benchmarks.math [--problems 400] [--group 8] [--batch 256] [--seed 0]
 
 Two corpora, both GRPO-shaped (problems with groups of completions, each with a
 long reasoning before its final answer, a mix of plain-number and symbolic
 answers, every row labelled by construction):
 
 - ``grpo``: a realistic share of repeated final answers inside each group (the
-  canonical right answer, an equivalent form, two popular wrong answers);
+  canonical right answer, an equivalent form, two popular wrong answers); every
+  problem has fresh parameters, so answers repeat inside a group, not across;
 - ``unique``: no final answer repeats anywhere in the corpus.
 
 For each, on the same rows, it times rewardlab (``Engine.run`` over batches, warm
@@ -39,22 +40,6 @@ class Problem:
     right: tuple[str, ...]  # equivalent forms of the gold
     wrong: tuple[str, ...]  # popular wrong answers
 
-
-SYMBOLIC = [
-    Problem("2\\sqrt{3}", ("2\\sqrt{3}", "\\sqrt{12}"), ("2", "3\\sqrt{2}", "\\sqrt{6}")),
-    Problem("\\frac{\\sqrt{2}}{2}", ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}"),
-            ("\\sqrt{2}", "\\frac{1}{2}", "1")),
-    Problem("\\frac{\\pi}{4}", ("\\frac{\\pi}{4}", "\\frac{1}{4}\\pi"), ("\\frac{\\pi}{2}", "45", "\\pi")),
-    Problem("(1,2]", ("(1,2]", "(1, 2]"), ("[1,2]", "(1,2)", "1")),
-    Problem("x^2+2x+1", ("(x+1)^2", "x^2+2x+1"), ("x^2+1", "(x-1)^2", "2x+1")),
-    Problem("\\{-2, 3\\}", ("-2, 3", "3, -2"), ("3", "-2", "2, -3")),
-    Problem("(3,-1)", ("(3,-1)", "(3, -1)"), ("(-1,3)", "(3,1)", "3")),
-    Problem("\\frac{3}{4}", ("\\frac{3}{4}", "0.75"), ("\\frac{4}{3}", "0.7", "3")),
-    Problem("4\\pi", ("4\\pi", "\\pi \\cdot 4"), ("4", "2\\pi", "12.56")),
-    Problem("\\begin{pmatrix}1\\\\2\\end{pmatrix}", ("\\begin{pmatrix}1\\\\2\\end{pmatrix}",
-                                                   "\\begin{bmatrix}1\\\\2\\end{bmatrix}"),
-            ("\\begin{pmatrix}2\\\\1\\end{pmatrix}", "3", "(1,2)")),
-]
 
 FILLER = [
     "We first note that the total is the sum of the parts, so we add {a} and {b} to get {c}. ",
@@ -93,6 +78,36 @@ def completion(rng: random.Random, ans: str | None) -> str:
     return text + ending.format(ans=ans)
 
 
+def symbolic_problem(rng: random.Random) -> Problem:
+    """A symbolic problem with fresh parameters: answers repeat inside its group only."""
+    a, b = rng.randint(2, 40), rng.choice([2, 3, 5, 6, 7, 10, 11, 13, 14, 15])
+    c, d = rng.randint(1, 30), rng.randint(31, 60)
+    kind = rng.randrange(8)
+    if kind == 0:
+        return Problem(f"{a}\\sqrt{{{b}}}", (f"{a}\\sqrt{{{b}}}", f"\\sqrt{{{a * a * b}}}"),
+                       (str(a), f"{a + 1}\\sqrt{{{b}}}", f"\\sqrt{{{a * b}}}"))
+    if kind == 1:
+        return Problem(f"\\frac{{\\sqrt{{{b}}}}}{{{a}}}", (f"\\frac{{\\sqrt{{{b}}}}}{{{a}}}",
+                                                    f"\\frac{{{b}}}{{{a}\\sqrt{{{b}}}}}"),
+                       (f"\\frac{{{b}}}{{{a}}}", f"\\sqrt{{{b}}}", f"\\frac{{\\sqrt{{{b + 1}}}}}{{{a}}}"))
+    if kind == 2:
+        return Problem(f"\\frac{{{c}\\pi}}{{{d}}}", (f"\\frac{{{c}\\pi}}{{{d}}}",
+                                                  f"\\frac{{{c}}}{{{d}}}\\pi"),
+                       (f"\\frac{{{c}}}{{{d}}}", f"\\frac{{{d}\\pi}}{{{c}}}", f"{c}\\pi"))
+    if kind == 3:
+        return Problem(f"({c},{d}]", (f"({c},{d}]", f"({c}, {d}]"), (f"[{c},{d}]", f"({c},{d})", str(c)))
+    if kind == 4:
+        return Problem(f"x^2+{2 * c}x+{c * c}", (f"(x+{c})^2", f"x^2+{2 * c}x+{c * c}"),
+                       (f"x^2+{c * c}", f"(x-{c})^2", f"{2 * c}x+{c * c}"))
+    if kind == 5:
+        return Problem(f"\\{{-{c}, {d}\\}}", (f"-{c}, {d}", f"{d}, -{c}"), (str(d), f"-{c}", f"{c}, -{d}"))
+    if kind == 6:
+        return Problem(f"({d},-{c})", (f"({d},-{c})", f"({d}, -{c})"), (f"(-{c},{d})", f"({d},{c})", str(d)))
+    return Problem(f"\\begin{{pmatrix}}{c}\\\\{d}\\end{{pmatrix}}",
+                   (f"\\begin{{pmatrix}}{c}\\\\{d}\\end{{pmatrix}}", f"\\begin{{bmatrix}}{c}\\\\{d}\\end{{bmatrix}}"),
+                   (f"\\begin{{pmatrix}}{d}\\\\{c}\\end{{pmatrix}}", str(c + d), f"({c},{d})"))
+
+
 def numeric_problem(rng: random.Random) -> Problem:
     kind = rng.random()
     if kind < 0.6:
@@ -111,7 +126,7 @@ def grpo_corpus(rng: random.Random, problems: int, group: int) -> list[tuple[Sam
     """Groups with repeated final answers (the usual GRPO picture)."""
     rows: list[tuple[Sample, bool]] = []
     for p in range(problems):
-        prob = rng.choice(SYMBOLIC) if rng.random() < 0.3 else numeric_problem(rng)
+        prob = symbolic_problem(rng) if rng.random() < 0.3 else numeric_problem(rng)
         for k in range(group):
             r = rng.random()
             if r < 0.45:
@@ -228,7 +243,7 @@ def bench(name: str, make: Callable[[], list[tuple[Sample, bool]]], batch: int, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problems", type=int, default=200)
+    ap.add_argument("--problems", type=int, default=400)
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--batch", type=int, default=256, help="rows per Engine.run call")
     ap.add_argument("--workers", type=int, default=None, help="pool workers (default: cores)")

@@ -60,14 +60,19 @@ class Parsed:
     hedge: str = ""  # why this answer offers more than one value ("or", "at least", …)
 
     def describe(self) -> str:
-        """A short human-readable form for ``detail``."""
-        if self.kind == "number" and self.num is not None:
-            return _fraction_str(self.num.value) + ("%" if self.num.percent else "")
-        if self.kind == "choice":
-            return f"choice {self.letter}"
-        if self.kind == "expr":
-            return _safe_str(self.expr)
-        return self.kind if not self.text else f"{self.kind}: {self.text[:80]}"
+        """A short human-readable form for ``detail`` (cached: printing sympy is slow)."""
+        return _describe(self)
+
+
+@lru_cache(maxsize=1 << 16)
+def _describe(parsed: Parsed) -> str:
+    if parsed.kind == "number" and parsed.num is not None:
+        return _fraction_str(parsed.num.value) + ("%" if parsed.num.percent else "")
+    if parsed.kind == "choice":
+        return f"choice {parsed.letter}"
+    if parsed.kind == "expr":
+        return _safe_str(parsed.expr)
+    return parsed.kind if not parsed.text else f"{parsed.kind}: {parsed.text[:80]}"
 
 
 def _fraction_str(v: Fraction) -> str:
@@ -237,11 +242,21 @@ def _sll_converter() -> Any:
     if base is None or not hasattr(base, "create_parser"):
         return None
 
+    from sympy import Integer
+
     class SLLConverter(base):  # type: ignore[misc, valid-type]
         def create_parser(self, latex_str: str) -> Any:
             parser = super().create_parser(latex_str)
             parser._interp.predictionMode = PredictionMode.SLL
             return parser
+
+        def parse_number(self, text: str) -> Any:
+            # The library builds every number through sympify (an eval); digits are
+            # built directly, with the same result. Anything else goes to the library.
+            digits = text.replace(",", "")
+            if digits.isdigit() and digits.isascii():
+                return Integer(int(digits))
+            return super().parse_number(text)
 
     return SLLConverter
 
