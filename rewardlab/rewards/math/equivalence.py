@@ -550,7 +550,8 @@ WARM_UP = (
 )
 
 
+@lru_cache(maxsize=1)
 def warm_up() -> None:
-    """Parse :data:`WARM_UP` (not cached), so a fresh worker's first real answers are fast."""
+    """Parse :data:`WARM_UP` once per process, so a fresh worker's first real answers are fast."""
     for text in WARM_UP:
         _sympy_parse(text)
