@@ -95,7 +95,9 @@ def test_fast_path_leaves_expressions_to_sympy() -> None:
 
 
 # --- references ------------------------------------------------------------------------
-@pytest.mark.parametrize("ref", ["", "  ", None, "\\frac{", "\\boxed{}", [], {"x": 1}, True])
+@pytest.mark.parametrize(
+    "ref", ["", "  ", None, "\\frac{", "\\boxed{}", [], {"x": 1}, True, float("nan"), ["1", None]]
+)
 def test_invalid_reference_is_unscorable_and_checked(ref: Any) -> None:
     s = score("\\boxed{1}", ref)
     assert s.status is Status.INVALID_REFERENCE and s.value is None

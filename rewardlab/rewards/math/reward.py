@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -60,8 +61,10 @@ def _reference_texts(reference: Any) -> list[str] | None:
         reference = reference.get("answer", reference.get("solution"))
     if isinstance(reference, bool) or reference is None:
         return None
-    if isinstance(reference, (int, float)):
-        return [repr(reference) if isinstance(reference, float) else str(reference)]
+    if isinstance(reference, float):
+        return [repr(reference)] if math.isfinite(reference) else None  # NaN: a missing value
+    if isinstance(reference, int):
+        return [str(reference)]
     if isinstance(reference, str):
         return [reference] if reference.strip() else None
     if isinstance(reference, (list, tuple)) and reference:
