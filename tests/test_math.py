@@ -96,7 +96,7 @@ def test_fast_path_leaves_expressions_to_sympy() -> None:
 
 # --- references ------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "ref", ["", "  ", None, "\\frac{", "\\boxed{}", [], {"x": 1}, True, float("nan"), ["1", None]]
+    "ref", ["", "  ", None, "\\frac{", "\\boxed{}", [], {"x": 1}, True, float("nan"), ["1", None], "NaN", "null"]
 )
 def test_invalid_reference_is_unscorable_and_checked(ref: Any) -> None:
     s = score("\\boxed{1}", ref)

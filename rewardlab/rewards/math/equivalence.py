@@ -36,6 +36,7 @@ _PLACEHOLDERS = frozenset(
         "answer here", "blank", "n/a", "tbd", "todo", "<answer>", "[answer]", "x", "y", "n",
     }
 )
+_MISSING_GOLD = frozenset({"nan", "null", "n/a", "?", "tbd", "todo"})
 _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
 _CHOICE_WITH_TEXT = re.compile(r"^(?:option|choice|answer)?\s*\(?\s*([A-J])\s*(?:\)|\.|:)\s+\S")
 _HEDGE_WORDS = re.compile(
@@ -174,6 +175,8 @@ def analyze(raw: str, role: Literal["gold", "pred"]) -> Parsed:
         return Parsed(s, "unparsable", reason="an interval closed at infinity")
     if role == "pred" and _is_placeholder(s):
         return Parsed(s, "placeholder")
+    if role == "gold" and s.strip().lower() in _MISSING_GOLD:
+        return Parsed(s, "empty", reason="a missing-value marker")
     letter = _choice_letter(s, role)
     if letter is not None:
         return Parsed(s, "choice", letter=letter)
