@@ -39,7 +39,7 @@ ALL = list(TEMPLATES)
 rows: list[dict[str, object]] = []
 
 
-def add(completion: str, reference: object, expected: str, family: str,
+def add(completion: str | list[dict[str, str]], reference: object, expected: str, family: str,
         hack: bool = False, note: str = "") -> None:
     rows.append({
         "id": f"{family}-{len(rows):04d}", "completion": completion, "reference": reference,
