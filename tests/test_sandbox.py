@@ -36,7 +36,7 @@ def test_codec_special_floats_and_big_ints() -> None:
 
 @pytest.mark.parametrize("value", [
     type("I", (int,), {})(3), type("S", (str,), {})("x"), type("L", (list,), {})(),
-    object(), (i for i in []), [type("D", (dict,), {})()],
+    object(), iter(()), [type("D", (dict,), {})()],
 ])
 def test_codec_refuses_non_plain_data(value: object) -> None:
     with pytest.raises(channel.EncodeError):
