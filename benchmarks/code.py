@@ -52,7 +52,7 @@ def rewardlab_run(problems: list[dict[str, Any]], workers: int) -> tuple[float, 
                           "test_code": p["prompt"] + "\n\n" + p["test"]})
         for p in problems
     ]
-    reward = AllPass(workers=workers, timeout=3.0)
+    reward = AllPass(workers=workers, test_timeout=3.0)
     start = time.perf_counter()
     scores = reward.score_batch(samples, [{}] * len(samples))
     return time.perf_counter() - start, sum(s.value == 1.0 for s in scores)

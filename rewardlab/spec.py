@@ -177,6 +177,12 @@ def _component(name: str, table: Mapping[str, Any]) -> ComponentSpec:
         spec.on_unscorable = _number(table["on_unscorable"], f"{where}.on_unscorable")
     if "timeout" in table:
         spec.timeout = _number(table["timeout"], f"{where}.timeout", positive=True)
+        cost = getattr(reward, "cost", None)
+        if cost is not None and str(getattr(cost, "value", cost)) not in ("cpu", "io"):
+            raise SpecError(
+                f"{where}.timeout: the engine enforces per-sample limits on cpu and io rewards only; "
+                f"{table['type']!r} runs {getattr(cost, 'value', cost)} (see its own time-limit parameter)"
+            )
     spec.transforms = _transforms(table.get("transforms", []), f"{where}.transforms")
     return spec
 

@@ -81,14 +81,14 @@ def test_comparison_policy_units() -> None:
 
 
 def test_timeout_counts_as_failed_test() -> None:
-    reward = C.PassRate(timeout=0.3)
+    reward = C.PassRate(test_timeout=0.3)
     s = score(reward, "def sq(x):\n    while x == 3: pass\n    return x * x", SQUARE_CALLS)
     assert s.status is Status.OK and s.value == pytest.approx(2 / 3)
     assert s.detail["outcomes"] == {"passed": 2, "timeout": 1}
 
 
 def test_repeated_timeouts_stop_the_program() -> None:
-    reward = C.PassRate(timeout=0.2, max_timeouts=1)
+    reward = C.PassRate(test_timeout=0.2, max_timeouts=1)
     s = score(reward, "def sq(x):\n    while True: pass", SQUARE_CALLS)
     assert s.value == 0.0 and s.detail["outcomes"] == {"timeout": 1, "not_run": 2}
 

@@ -68,7 +68,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _score(attack: Attack, fill: dict[str, Any]) -> Any:
-    reward = PassRate(timeout=1.0, run_timeout=10.0, max_threads=attack.threads, max_timeouts=1)
+    reward = PassRate(test_timeout=1.0, run_timeout=10.0, max_threads=attack.threads, max_timeouts=1)
     code = attack.code
     for key, value in fill.items():
         code = code.replace("{" + key + "}", str(value))

@@ -42,7 +42,7 @@ def _with(**tables: Any) -> dict[str, Any]:
             {"rewards": {"x": {"type": "length.overlong", "max_tokens": 10, "buffer": 20}}},
             r"buffer \(20\) must not exceed",
         ),
-        ({"rewards": {"x": {"type": "format.tags", "timeout": -1}}}, r"rewards\.x\.timeout: must be > 0"),
+        ({"rewards": {"x": {"type": "math", "timeout": -1}}}, r"rewards\.x\.timeout: must be > 0"),
         ({"rewards": {"c": {"type": "length.cosine", "max_tokens": 9}}}, r"rewards\.c: needs component 'correct'"),
         (_with(combine={"method": "avg"}), r"combine: unknown combiner 'avg' \(known combiners: .*weighted_sum"),
         (_with(advantage={"method": "ppo"}), r"advantage: unknown advantage 'ppo'"),
@@ -93,3 +93,9 @@ def test_toml_spec_from_design_doc(tmp_path: Path) -> None:
     assert [c.name for c in spec.components] == ["format", "length"]
     assert spec.components[0].weight == 0.1
     assert spec.components[1].reward.params.max_tokens == 4096
+
+
+def test_timeout_key_only_where_the_engine_enforces_it() -> None:
+    with pytest.raises(SpecError, match=r"rewards\.x\.timeout: the engine enforces per-sample limits on cpu and io"):
+        load_spec({"rewards": {"x": {"type": "format.tags", "timeout": 1.0}}})
+    assert load_spec({"rewards": {"x": {"type": "math", "timeout": 1.0}}}).components[0].timeout == 1.0

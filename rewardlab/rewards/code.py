@@ -391,7 +391,7 @@ class Evaluator:
 class CodeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    timeout: float = Field(3.0, gt=0, le=600, description="wall seconds per test")
+    test_timeout: float = Field(3.0, gt=0, le=600, description="wall seconds per test")
     run_timeout: float = Field(60.0, gt=0, le=3600)
     cpu_s: int = Field(30, ge=1, le=3600)
     memory_mb: int = Field(512, ge=16, le=65536)
@@ -407,7 +407,7 @@ class CodeParams(BaseModel):
     )
 
     def limits(self) -> Limits:
-        return Limits(timeout=self.timeout, run_timeout=self.run_timeout, cpu_s=self.cpu_s,
+        return Limits(timeout=self.test_timeout, run_timeout=self.run_timeout, cpu_s=self.cpu_s,
                       memory_mb=self.memory_mb, max_threads=self.max_threads,
                       max_processes=self.max_processes, output_mb=self.output_mb)
 
