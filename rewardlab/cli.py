@@ -1,4 +1,4 @@
-"""The ``rewardlab`` command line: score, check, list."""
+"""The ``rewardlab`` command line: score, check, serve, list."""
 
 from __future__ import annotations
 
@@ -118,6 +118,31 @@ def check(
         table.add_row(p["id"], p["component"], p["problem"])
     out_console.print(table)
     raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    spec: Annotated[Path, typer.Option("--spec", help="pipeline spec (TOML)")],
+    host: Annotated[str, typer.Option("--host", help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="engine worker processes")] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="samples per engine pass")] = 512,
+    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", min=0, help="micro-batch wait")] = 5.0,
+    max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="queued samples before 429")] = 8192,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="per-request deadline, s")] = 120.0,
+    unscorable_reward: Annotated[float | None, typer.Option(
+        "--unscorable-reward", help="/get_reward value for unscorable rows (default: answer 422)")] = None,
+    graceful_timeout: Annotated[float, typer.Option("--graceful-timeout", min=0)] = 30.0,
+) -> None:
+    """Serve SPEC over HTTP: /score, /get_reward (OpenRLHF), /health, /metrics, /docs."""
+    from rewardlab.serve.run import serve_forever
+
+    try:
+        serve_forever(spec, host=host, port=port, workers=workers, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                      max_queue=max_queue, request_timeout=timeout, unscorable_reward=unscorable_reward,
+                      graceful_timeout=graceful_timeout)
+    except RewardlabError as exc:
+        raise _fail(exc) from None
 
 
 @app.command("list")
