@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,5 +17,5 @@ def serve_forever(spec: str | Path, *, host: str = "127.0.0.1", port: int = 8000
 
     Pipeline.from_spec(spec).close()  # a bad spec fails here, with its message, before binding
     app = create_app(ServerConfig(spec=spec, **options))
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=graceful_timeout,
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=math.ceil(graceful_timeout),
                 access_log=False)
