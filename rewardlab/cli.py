@@ -59,10 +59,20 @@ def score(
     resume: Annotated[bool, typer.Option("--resume", help="continue a killed run")] = False,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="local, or ray: batches across Ray actors")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: start one)")
+                       ] = None,
 ) -> None:
     """Score INPUT with SPEC; crash-safe (resume a killed run with --resume)."""
     from rewardlab.pipeline import Pipeline
     from rewardlab.runner import score_file
+
+    if backend not in ("local", "ray"):
+        raise _fail(ValueError(f"--backend: got {backend!r} (allowed: local, ray)"))
+    if address and backend != "ray":
+        raise _fail(ValueError("--address is for --backend ray"))
+    if backend == "ray":
+        from rewardlab.distributed.ray_backend import RayScorer
 
     out = out or input.with_name(input.stem + ".scored.jsonl")
     try:
@@ -81,7 +91,11 @@ def score(
                 rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
                 progress.update(task, completed=done, total=total, rate=rate)
 
-            report = score_file(input, pipeline, out, resume, batch_size, on_progress)
+            if backend == "ray":
+                with RayScorer(spec, address=address) as scorer:
+                    report = score_file(input, pipeline, out, resume, batch_size, on_progress, scorer=scorer)
+            else:
+                report = score_file(input, pipeline, out, resume, batch_size, on_progress)
     except RewardlabError as exc:
         raise _fail(exc) from None
     finally:
