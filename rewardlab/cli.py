@@ -147,6 +147,8 @@ def serve(
     unscorable_reward: Annotated[float | None, typer.Option(
         "--unscorable-reward", help="/get_reward value for unscorable rows (default: answer 422)")] = None,
     graceful_timeout: Annotated[float, typer.Option("--graceful-timeout", min=0)] = 30.0,
+    isolate: Annotated[bool, typer.Option("--isolate/--no-isolate",
+                                          help="score in a child process (default) or in a thread")] = True,
 ) -> None:
     """Serve SPEC over HTTP: /score, /get_reward (OpenRLHF), /health, /metrics, /docs."""
     from rewardlab.serve.run import serve_forever
@@ -154,7 +156,7 @@ def serve(
     try:
         serve_forever(spec, host=host, port=port, workers=workers, max_batch=max_batch, max_wait_ms=max_wait_ms,
                       max_queue=max_queue, request_timeout=timeout, unscorable_reward=unscorable_reward,
-                      graceful_timeout=graceful_timeout)
+                      graceful_timeout=graceful_timeout, scoring_process=isolate)
     except RewardlabError as exc:
         raise _fail(exc) from None
 

@@ -153,7 +153,7 @@ def test_health_metrics_and_openapi(client: TestClient) -> None:
     assert health["status"] == "ok" and health["components"] == ["fmt", "exact"]
     text = client.get("/metrics").text
     for name in ("rewardlab_requests_total", "rewardlab_request_latency_seconds_bucket", "rewardlab_queue_depth",
-                 'rewardlab_component_reward_count{component="fmt"}', "rewardlab_samples_scored_total"):
+                 'rewardlab_component_reward_scored_total{component="fmt"}', "rewardlab_samples_scored_total"):
         assert name in text
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/score", "/get_reward", "/health", "/metrics"} <= set(paths)
@@ -212,3 +212,18 @@ def test_failed_batch_is_retried_per_request_and_a_bad_request_gets_the_error() 
         await batcher.stop()
 
     asyncio.run(main())
+
+
+def test_scoring_process_death_is_retried_per_request_and_answered() -> None:
+    """An in-process reward that kills the scoring process: its request gets a 500, the others their rows."""
+    spec = {"plugins": ["tests.plugin_rewards"], "rewards": {"len": {"type": "test.inline"}}}
+    with _client(spec, max_wait_ms=200) as c:
+        bodies = [{"samples": [{"completion": "ab"}]}, {"samples": [{"completion": "die"}]},
+                  {"samples": [{"completion": "abcd"}]}]
+        with ThreadPoolExecutor(3) as pool:
+            replies = list(pool.map(lambda b: c.post("/score", json=b), bodies))
+        assert replies[0].status_code == 200 and replies[0].json()["rows"][0]["reward"] == 2.0
+        assert replies[2].status_code == 200 and replies[2].json()["rows"][0]["reward"] == 4.0
+        assert replies[1].status_code == 500 and "scoring process died" in replies[1].json()["message"]
+        assert c.post("/score", json={"samples": [{"completion": "xyz"}]}).json()["rows"][0]["reward"] == 3.0
+        assert "rewardlab_scoring_process_restarts_total 2.0" in c.get("/metrics").text

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,15 +14,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from rewardlab.core import Sample
 from rewardlab.engine import Engine
-from rewardlab.errors import InputError, RewardlabError
-from rewardlab.integrations.openrlhf import UnscorableError, openrlhf_response, openrlhf_samples
+from rewardlab.errors import RewardlabError
+from rewardlab.integrations.openrlhf import openrlhf_samples
 from rewardlab.pipeline import Pipeline
-from rewardlab.results import Results
 from rewardlab.serve.batching import MicroBatcher, QueueFull, ShuttingDown
 from rewardlab.serve.metrics import ServerMetrics
 from rewardlab.serve.schema import (
@@ -30,10 +29,12 @@ from rewardlab.serve.schema import (
     Health,
     OpenRLHFRequest,
     OpenRLHFResponse,
+    SampleIn,
     ScoreRequest,
     ScoreResponse,
 )
-from rewardlab.serve.scoring import score_requests
+from rewardlab.serve.scoring import Answer, Job, answer_jobs, dumps
+from rewardlab.serve.worker import ScoringProcess
 
 log = logging.getLogger("rewardlab.serve")
 ROUTES = ("/score", "/get_reward", "/health", "/metrics")
@@ -50,24 +51,14 @@ class ServerConfig:
     max_queue: int = 8192  # samples queued before new requests get 429
     request_timeout: float = 120.0  # default and maximum per-request deadline, seconds
     unscorable_reward: float | None = None  # /get_reward fallback for unscorable rows; None: 422
+    scoring_process: bool = True  # score in a child process (two cores, survives in-process crashes)
 
 
-def _finite(obj: Any) -> Any:
-    """JSON cannot carry NaN or infinity: they become null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(content), status_code=status, headers=headers, media_type="application/json")
 
 
-def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(_finite(content), status_code=status, headers=headers)
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None, detail: Any = None) -> JSONResponse:
+def _error(status: int, message: str, headers: dict[str, str] | None = None, detail: Any = None) -> Response:
     return _json({"message": message, "detail": detail if detail is not None else message}, status, headers)
 
 
@@ -84,30 +75,46 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def to_sample(s: SampleIn, index: int) -> Sample:
+    """A validated request sample as a :class:`Sample` (what ``Sample.coerce`` gives for the same dict)."""
+    meta = dict(s.meta)
+    for key, value in (s.model_extra or {}).items():
+        meta.setdefault(key, value)
+    return Sample(id=str(index) if s.id is None else str(s.id), prompt=s.prompt if s.prompt is not None else "",
+                  completion=s.completion if s.completion is not None else "", reference=s.reference,
+                  group=None if s.group is None else str(s.group), meta=meta)
+
+
 def create_app(config: ServerConfig) -> FastAPI:
-    """Build the app: one pipeline and one micro-batcher per server process."""
+    """Build the app: one pipeline and one micro-batcher per server."""
     metrics = ServerMetrics()
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         probe = Pipeline.from_spec(config.spec)  # validates the spec before binding anything
-        engine_cfg = dict(probe.spec.engine)
-        if config.workers is not None:
-            engine_cfg["workers"] = config.workers
-        pipeline = Pipeline(probe.spec, Engine(**engine_cfg))
-        batcher: MicroBatcher[list[Sample], Results] = MicroBatcher(
-            lambda reqs: score_requests(pipeline, reqs),
-            max_batch=config.max_batch, max_wait=config.max_wait_ms / 1000, max_queue=config.max_queue,
+        score_many: Callable[[list[Job]], list[Answer]]
+        if config.scoring_process:
+            scorer = await asyncio.to_thread(ScoringProcess, dict(probe.spec.raw), config.workers,
+                                             on_restart=metrics.restarts.inc)
+            score_many, close = scorer.score, scorer.close
+        else:
+            engine_cfg = dict(probe.spec.engine)
+            if config.workers is not None:
+                engine_cfg["workers"] = config.workers
+            pipeline = Pipeline(probe.spec, Engine(**engine_cfg))
+            score_many, close = (lambda jobs: answer_jobs(pipeline, jobs)), pipeline.close
+        batcher: MicroBatcher[Job, Answer] = MicroBatcher(
+            score_many, max_batch=config.max_batch, max_wait=config.max_wait_ms / 1000, max_queue=config.max_queue,
             metrics=metrics,
         )
         await batcher.start()
-        state.update(pipeline=pipeline, batcher=batcher)
+        state.update(pipeline=probe, batcher=batcher)
         try:
             yield
         finally:
             await batcher.stop()  # in-flight and queued requests finish first
-            pipeline.close()
+            await asyncio.to_thread(close)
 
     app = FastAPI(
         title="rewardlab reward server",
@@ -116,64 +123,50 @@ def create_app(config: ServerConfig) -> FastAPI:
         "`/get_reward`: OpenRLHF's remote reward protocol.",
         lifespan=lifespan,
     )
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        route = request.url.path if request.url.path in ROUTES else "other"
-        response = await call_next(request)
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(_Observe, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         parts = []
         for e in errors[:5]:
             where = ".".join(str(p) for p in e.get("loc", ()))
             parts.append(f"{where}: {e.get('msg', 'invalid')}")
-        return _error(422, "invalid request: " + "; ".join(parts), detail=_finite(jsonable(errors)))
+        return _error(422, "invalid request: " + "; ".join(parts), detail=jsonable(errors))
 
-    async def run(samples: list[Sample], timeout: float | None) -> Results | JSONResponse:
-        batcher: MicroBatcher[list[Sample], Results] = state["batcher"]
-        if len(samples) > config.max_queue:
-            return _error(413, f"{len(samples)} samples in one request; this server queues at most "
+    async def run(job: Job, timeout: float | None) -> Response:
+        batcher: MicroBatcher[Job, Answer] = state["batcher"]
+        n = len(job.samples)
+        if n > config.max_queue:
+            return _error(413, f"{n} samples in one request; this server queues at most "
                                f"{config.max_queue}: split the request")
         deadline = min(timeout or config.request_timeout, config.request_timeout)
         try:
-            results = await asyncio.wait_for(batcher.submit(samples, len(samples)), deadline)
+            answer = await asyncio.wait_for(batcher.submit(job, n), deadline)
         except QueueFull as exc:
             metrics.rejected.labels("queue_full").inc()
-            retry = str(math.ceil(exc.retry_after))
-            return _error(429, f"{exc}", {"Retry-After": retry})
+            return _error(429, str(exc), {"Retry-After": str(math.ceil(exc.retry_after))})
         except ShuttingDown as exc:
             metrics.rejected.labels("shutting_down").inc()
             return _error(503, str(exc), {"Retry-After": "5"})
         except asyncio.TimeoutError:
             metrics.rejected.labels("deadline").inc()
-            return _error(504, f"deadline of {deadline:g} s passed before the {len(samples)} samples were scored; "
+            return _error(504, f"deadline of {deadline:g} s passed before the {n} samples were scored; "
                                "retry with a larger 'timeout' or fewer samples")
         except RewardlabError as exc:
             return _error(422, str(exc))
         except Exception as exc:
             log.exception("scoring failed")
             return _error(500, f"scoring failed after one retry: {type(exc).__name__}: {exc}")
-        metrics.observe_rows(results.rows, results.components)
-        return results
+        metrics.observe(answer.observed)
+        if answer.status == 422:
+            metrics.rejected.labels("unscorable").inc()
+        return Response(answer.body, status_code=answer.status, media_type="application/json")
 
     @app.post("/score", response_model=ScoreResponse, responses=ERRORS)
     async def score(body: ScoreRequest) -> Response:
         """Score one batch: rows in request order, the batch's summary, the component names."""
-        try:
-            samples = [Sample.coerce(s.model_dump(exclude_unset=True), i) for i, s in enumerate(body.samples)]
-        except InputError as exc:
-            return _error(422, f"samples: {exc}")
-        results = await run(samples, body.timeout)
-        if isinstance(results, JSONResponse):
-            return results
-        return _json({"rows": results.rows, "summary": [s.to_dict() for s in results.summary],
-                      "components": results.components})
+        return await run(Job([to_sample(s, i) for i, s in enumerate(body.samples)]), body.timeout)
 
     @app.post("/get_reward", response_model=OpenRLHFResponse, responses=ERRORS)
     async def get_reward(body: OpenRLHFRequest) -> Response:
@@ -182,14 +175,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             samples = openrlhf_samples(body.query, body.prompts, body.labels)
         except ValueError as exc:
             return _error(422, str(exc))
-        results = await run(samples, None)
-        if isinstance(results, JSONResponse):
-            return results
-        try:
-            return _json(openrlhf_response(results, config.unscorable_reward))
-        except UnscorableError as exc:
-            metrics.rejected.labels("unscorable").inc()
-            return _error(422, str(exc))
+        return await run(Job(samples, "openrlhf", config.unscorable_reward), None)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health() -> Response:
@@ -209,6 +195,33 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.metrics = metrics
     app.state.rewardlab = state
     return app
+
+
+class _Observe:
+    """Pure ASGI middleware: request counts by route and status, latency (cheaper than ``@app.middleware``)."""
+
+    def __init__(self, app: Any, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        route = scope.get("path", "") if scope.get("path") in ROUTES else "other"
+        code = ["500"]
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                code[0] = str(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.requests.labels(route, code[0]).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 
 def jsonable(obj: Any) -> Any:

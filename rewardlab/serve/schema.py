@@ -14,8 +14,8 @@ class SampleIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     id: str | int | None = None
-    prompt: Text = ""
-    completion: Text = ""
+    prompt: Text | None = ""
+    completion: Text | None = ""
     reference: Any = None
     group: str | int | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
