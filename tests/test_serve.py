@@ -227,3 +227,15 @@ def test_scoring_process_death_is_retried_per_request_and_answered() -> None:
         assert replies[1].status_code == 500 and "scoring process died" in replies[1].json()["message"]
         assert c.post("/score", json={"samples": [{"completion": "xyz"}]}).json()["rows"][0]["reward"] == 3.0
         assert "rewardlab_scoring_process_restarts_total 2.0" in c.get("/metrics").text
+
+
+def test_lone_surrogates_and_odd_values_never_give_a_5xx(client: TestClient) -> None:
+    bad = '{"samples": [{"completion": "\\udbbf x", "meta": {"k": "\\ud800"}, "reference": "\\udc00"}]}'
+    r = client.post("/score", content=bad.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    invalid = '{"samples": [{"completion": 5, "prompt": ["\\udbbf"]}]}'
+    r = client.post("/score", content=invalid.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "completion" in r.json()["message"]
+    r = client.post("/get_reward", content=b'{"query": ["\\ud800"], "labels": {"\\udbbf": 1}}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "labels" in r.json()["message"]

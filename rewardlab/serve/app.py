@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rewardlab.core import Sample
 from rewardlab.engine import Engine
@@ -65,6 +66,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None, det
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": why}
     for code, why in (
+        (400, "the body could not be read as JSON"),
         (413, "request larger than the queue"),
         (422, "malformed request (the message names the field) or unscorable rows without a fallback"),
         (429, "queue full: retry after Retry-After seconds"),
@@ -124,6 +126,10 @@ def create_app(config: ServerConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(_Observe, metrics=metrics)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 Text = str | list[dict[str, Any]]
 
@@ -13,11 +13,11 @@ class SampleIn(BaseModel):
     """One sample, as in input files; unknown keys go to ``meta``."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    id: str | int | None = None
+    id: StrictStr | StrictInt | None = None
     prompt: Text | None = ""
     completion: Text | None = ""
     reference: Any = None
-    group: str | int | None = None
+    group: StrictStr | StrictInt | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -26,7 +26,8 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     samples: list[SampleIn] = Field(min_length=1, description="the samples of one batch")
-    timeout: float | None = Field(None, gt=0, le=3600, description="deadline in seconds (capped by the server's)")
+    timeout: float | None = Field(None, ge=0.5, le=3600,
+                                  description="deadline in seconds (capped by the server's); 504 when it passes")
 
 
 class ColumnSummary(BaseModel):

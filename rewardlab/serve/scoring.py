@@ -51,8 +51,12 @@ class Answer:
 def dumps(content: Any) -> bytes:
     """JSON bytes; NaN and infinity become null (orjson when installed)."""
     if orjson is not None:
-        return bytes(orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY))
-    return json.dumps(finite(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        try:
+            return bytes(orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY))
+        except (TypeError, orjson.JSONEncodeError):  # e.g. lone surrogates in client text: escape them below
+            pass
+    return json.dumps(finite(content), ensure_ascii=True, allow_nan=False, separators=(",", ":"),
+                      default=repr).encode()
 
 
 def finite(obj: Any) -> Any:
