@@ -1,22 +1,31 @@
 """Combiners: many reward components -> one reward per sample.
 
 Input is a mapping of component name -> float array (``NaN`` = unscorable) and
-the spec's weights. Unless a combiner documents otherwise, a sample with any
-unscorable component gets an unscorable (``NaN``) combined reward.
+the spec's weights (a component missing from ``weights`` weighs 1.0). Unless a
+combiner documents otherwise, a sample with any unscorable component gets an
+unscorable (``NaN``) combined reward. Everything is vectorised over the batch.
+
+Registry names: ``weighted_sum``, ``gated``, ``product``, ``logsigmoid_and``,
+``ensemble`` (and its fixed-reduction aliases ``mean``, ``median``, ``min``,
+``mean_minus_std``, ``mean_minus_var``), ``pareto``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.batch import BatchContext
 from rewardlab.core import NoParams
-from rewardlab.errors import validate_params
+from rewardlab.errors import InputError, SpecError, validate_params
 from rewardlab.registry import register
+from rewardlab.transforms import log_sigmoid, ragged_matrix, reference_quantile
+
+EPS = 1e-6
 
 
 class Combiner:
@@ -39,12 +48,28 @@ class Combiner:
         return np.asarray(self.combine(components, weights, ctx), dtype=np.float64)
 
 
-def stack(components: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def stack(
+    components: Mapping[str, np.ndarray], weights: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Components as a (n_components, n_samples) matrix and the weight vector."""
     names = list(components)
+    if not names:
+        return np.zeros((0, 0)), np.zeros(0)  # callers that need components check first
     matrix = np.vstack([np.asarray(components[n], dtype=np.float64) for n in names])
     w = np.array([weights.get(n, 1.0) for n in names], dtype=np.float64)
     return matrix, w
+
+
+def _check_names(names: list[str], components: Mapping[str, np.ndarray], where: str) -> None:
+    unknown = [n for n in names if n not in components]
+    if unknown:
+        raise SpecError(
+            f"{where}: unknown component(s) {unknown} (components: {', '.join(components)})"
+        )
 
 
 @register("combiner", "weighted_sum")
@@ -57,4 +82,322 @@ class WeightedSum(Combiner):
         self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
     ) -> np.ndarray:
         matrix, w = stack(components, weights)
-        return w @ matrix if matrix.size else np.zeros(len(ctx))
+        if not len(components):
+            raise SpecError("combiner 'weighted_sum': no components to combine")
+        return np.asarray(w @ matrix)
+
+
+# --------------------------------------------------------------------------- gated
+
+
+class GatedParams(_Params):
+    gate: str | list[str]
+    threshold: float = 1.0
+    strict: bool = False
+    include_gate: bool = True
+    fail_value: float | None = None
+
+
+@register("combiner", "gated")
+class Gated(Combiner):
+    """Gate: the other components count only when every gate component passes.
+
+    pass = gate >= threshold (``>`` if ``strict``) for each gate. If it passes:
+    sum of w * c over the components (the gates' own terms only if
+    ``include_gate``). If it fails: ``fail_value`` if given, else the gates'
+    weighted terms (``include_gate``) or 0.0. A sample with an unscorable gate is
+    unscorable; one that fails the gate is scored whatever its other components,
+    since they do not count (the format-gate pattern of DeepSeek-R1-style rewards).
+    """
+
+    name = "gated"
+    Params = GatedParams
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        p = self.params
+        gates = [p.gate] if isinstance(p.gate, str) else list(p.gate)
+        _check_names(gates, components, "combiner 'gated'")
+        names = list(components)
+        matrix, w = stack(components, weights)
+        is_gate = np.array([n in gates for n in names])
+        g = matrix[is_gate]
+        with np.errstate(invalid="ignore"):
+            passed = np.all(g > p.threshold if p.strict else g >= p.threshold, axis=0)
+        gate_nan = np.isnan(g).any(axis=0)
+        gate_terms = w[is_gate] @ g
+        others = w[~is_gate] @ matrix[~is_gate] if (~is_gate).any() else np.zeros(matrix.shape[1])
+        on_pass = others + (gate_terms if p.include_gate else 0.0)
+        if p.fail_value is not None:
+            on_fail: np.ndarray | float = p.fail_value
+        else:
+            on_fail = gate_terms if p.include_gate else 0.0
+        out = np.where(passed, on_pass, on_fail)
+        out[gate_nan] = np.nan
+        return np.asarray(out, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- product
+
+
+@register("combiner", "product")
+class Product(Combiner):
+    """Multiplicative combination: r = prod_i c_i ** w_i (weights are exponents; 1 = plain product).
+
+    For multiplicative penalties, as in CaRL (Jaeger et al. 2025, "CaRL: Learning
+    Scalable Planning Policies with Simple Rewards", arXiv 2504.17838): reward =
+    route-completion progress times the product of penalty factors in [0, 1].
+    A negative component with a non-integer exponent is an input error.
+    """
+
+    name = "product"
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        matrix, w = stack(components, weights)
+        if not len(components):
+            raise SpecError("combiner 'product': no components to combine")
+        frac = w != np.round(w)
+        with np.errstate(invalid="ignore"):
+            bad = (matrix[frac] < 0).any()
+        if bad:
+            raise InputError("combiner 'product': negative component with a non-integer weight")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(np.prod(np.power(matrix, w[:, None]), axis=0))
+
+
+# --------------------------------------------------------------------------- logsigmoid_and
+
+
+class LogSigmoidAndParams(_Params):
+    quantile: float = Field(default=0.85, ge=0.0, le=1.0)
+    ref_key: str = "ref_rewards"
+    refs: dict[str, float] | None = None
+
+
+@register("combiner", "logsigmoid_and")
+class LogSigmoidAnd(Combiner):
+    """Soft AND ("good on all"): U = sum_i w_i log sigma(c_i - ref_i(x)).
+
+    Wang et al. 2024, "Transforming and Combining Rewards for Aligning Large
+    Language Models" (arXiv 2402.00742), the "logical AND" combination (the sum of
+    log-sigmoid-centred
+    rewards, a soft AND; the paper sums with unit weights). ref_i is the fixed
+    ``refs[name]`` when given, else the ``quantile`` (default 0.85) of the
+    reference-policy rewards ``meta[ref_key][name]`` (a list, or a float) of the
+    sample's prompt.
+    """
+
+    name = "logsigmoid_and"
+    Params = LogSigmoidAndParams
+
+    def _ref(self, name: str, values: np.ndarray, ctx: BatchContext) -> np.ndarray:
+        p = self.params
+        if p.refs is not None and name in p.refs:
+            return np.full(len(values), float(p.refs[name]))
+        column = ctx.meta_column(p.ref_key)
+        rows = [r.get(name) if isinstance(r, Mapping) else None for r in column]
+        ref = reference_quantile(ragged_matrix(rows), p.quantile)
+        if len(ref) != len(values) or (np.isnan(ref) & ~np.isnan(values)).any():
+            raise InputError(
+                f"combiner 'logsigmoid_and': component {name!r} needs a reference: give "
+                f"refs.{name} or meta[{p.ref_key!r}][{name!r}] for every scorable sample"
+            )
+        return ref
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        if not components:
+            raise SpecError("combiner 'logsigmoid_and': no components to combine")
+        total = np.zeros(len(next(iter(components.values()))))
+        for name, values in components.items():  # loop over components, not samples
+            v = np.asarray(values, dtype=np.float64)
+            total += weights.get(name, 1.0) * log_sigmoid(v - self._ref(name, v, ctx))
+        return total
+
+
+# --------------------------------------------------------------------------- ensembles
+
+Reduction = Literal["mean", "median", "min", "mean_minus_std", "mean_minus_var"]
+
+
+class EnsembleParams(_Params):
+    reduction: Reduction = "mean"
+    lam: float = Field(default=1.0, ge=0.0)
+    standardize: bool = True
+    require_all: bool = True
+    stats: dict[str, tuple[float, float]] | None = None
+
+
+def standardize_rows(
+    matrix: np.ndarray, eps: float = EPS, fixed: list[tuple[float, float] | None] | None = None
+) -> np.ndarray:
+    """Each row (a member) as (c - mean) / (std + eps) over its scorable values.
+
+    ``fixed[i]`` (mean, std), where given, replaces row i's batch statistics.
+    """
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(matrix, axis=1, keepdims=True)
+        std = np.nan_to_num(np.nanstd(matrix, axis=1, keepdims=True), nan=0.0)
+    for i, ms in enumerate(fixed or []):
+        if ms is not None:
+            mean[i, 0], std[i, 0] = ms
+    return np.asarray((matrix - mean) / (std + eps))
+
+
+def reduce_members(z: np.ndarray, reduction: str, lam: float, skip_nan: bool) -> np.ndarray:
+    """Reduce an (members, samples) matrix over members."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(z, axis=0) if skip_nan else z.mean(axis=0)
+        if reduction == "mean":
+            return np.asarray(mean)
+        if reduction == "median":
+            return np.asarray(np.nanmedian(z, axis=0) if skip_nan else np.median(z, axis=0))
+        if reduction == "min":
+            return np.asarray(np.nanmin(z, axis=0) if skip_nan else z.min(axis=0))
+        var = np.nanvar(z, axis=0) if skip_nan else z.var(axis=0)
+    if reduction == "mean_minus_std":
+        return np.asarray(mean - lam * np.sqrt(var))
+    return np.asarray(mean - lam * var)
+
+
+@register("combiner", "ensemble")
+class Ensemble(Combiner):
+    """Reward-model ensemble: standardise each member over the batch, then reduce.
+
+    Coste et al. 2024, "Reward Model Ensembles Help Mitigate Overoptimization"
+    (arXiv 2310.02743): mean, worst-case (``min``) and uncertainty-weighted
+    ``mean_minus_var`` (mean - lam * variance across members); Eisenstein et al.
+    2023, "Helping or Herding?" (arXiv 2312.09244): ``mean``, ``median`` and
+    ``mean_minus_std``. Each member is first standardised over the batch's
+    scorable samples, (c - mean) / (std + 1e-6), population std
+    (``standardize=false`` skips it; ``stats = {member: [mean, std]}`` fixes a
+    member's statistics, e.g. from its calibration set, so that small batches and
+    single requests are standardised the same way); the spread across members is
+    the population std/variance. Members are exchangeable: weights other than 1 are
+    an error. With ``require_all=false`` a sample is reduced over the members
+    that scored it (unscorable only if none did).
+    """
+
+    name = "ensemble"
+    Params = EnsembleParams
+    fixed: ClassVar[Reduction | None] = None
+
+    def __init__(self, **params: Any) -> None:
+        if self.fixed is not None:
+            if "reduction" in params:
+                raise SpecError(f"combiner {self.name!r}: the reduction is fixed; use 'ensemble'")
+            params = {**params, "reduction": self.fixed}
+        super().__init__(**params)
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        matrix, w = stack(components, weights)
+        if not len(components):
+            raise SpecError(f"combiner {self.name!r}: no ensemble members")
+        if np.any(w != 1.0):
+            raise SpecError(f"combiner {self.name!r}: ensemble members take no weights")
+        p = self.params
+        fixed = [p.stats.get(n) if p.stats else None for n in components]
+        z = standardize_rows(matrix, fixed=fixed) if p.standardize else matrix
+        return reduce_members(z, p.reduction, p.lam, skip_nan=not p.require_all)
+
+
+def _alias(reduction: Reduction) -> type[Ensemble]:
+    cls = type(
+        f"Ensemble_{reduction}",
+        (Ensemble,),
+        {
+            "name": reduction,
+            "fixed": reduction,
+            "__doc__": f"Ensemble reduction {reduction!r} after per-member standardisation "
+            "(see 'ensemble').",
+        },
+    )
+    return register("combiner", reduction)(cls)
+
+
+for _r in ("mean", "median", "min", "mean_minus_std", "mean_minus_var"):
+    _alias(_r)
+
+
+# --------------------------------------------------------------------------- pareto
+
+
+def group_pairs(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All ordered pairs (i, j) of positions sharing a group code (i == j included).
+
+    Vectorised: positions are sorted by group, then each i is paired with every
+    position of its group's block.
+    """
+    order = np.argsort(group, kind="stable")
+    g_sorted = group[order]
+    _, start, size = np.unique(g_sorted, return_index=True, return_counts=True)
+    block = np.repeat(np.arange(len(start)), size)  # block of each sorted position
+    reps = size[block]  # how many partners each sorted position has
+    i_sorted = np.repeat(np.arange(len(order)), reps)
+    offset = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+    j_sorted = start[block][i_sorted] + offset
+    return order[i_sorted], order[j_sorted]
+
+
+def pareto_fronts(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Non-dominated front index (0 = Pareto front) of each row within its group.
+
+    ``values`` is (n_samples, n_objectives), all maximised. Non-dominated sorting
+    as in NSGA-II (Deb et al. 2002): peel front after front; the loop runs once
+    per front (at most the largest group size), never per group. Work and memory
+    grow with the sum of squared group sizes (every ordered pair in a group).
+    """
+    n = len(values)
+    front = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return front
+    i, j = group_pairs(group)
+    vi, vj = values[i], values[j]
+    dom = np.all(vj >= vi, axis=1) & np.any(vj > vi, axis=1)  # j dominates i
+    i, j = i[dom], j[dom]
+    remaining = np.bincount(i, minlength=n)
+    level = 0
+    current = remaining == 0
+    while current.any():
+        front[current] = level
+        hit = current[j]  # dominations by the current front are lifted
+        remaining = remaining - np.bincount(i[hit], minlength=n)
+        remaining[front >= 0] = -1
+        current = remaining == 0
+        level += 1
+    return front
+
+
+@register("combiner", "pareto")
+class Pareto(Combiner):
+    """Pareto rank within the group: reward = -(non-dominated front index).
+
+    0 for samples on their group's Pareto front across the components, -1 for
+    the next front, and so on (NSGA-II non-dominated sorting, Deb et al. 2002).
+    Components are maximised; a negative weight minimises that component, a zero
+    weight drops it (magnitudes do not matter). Samples with an unscorable
+    component are unscorable and take no part in the comparison.
+    """
+
+    name = "pareto"
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        matrix, w = stack(components, weights)
+        if not len(components):
+            raise SpecError("combiner 'pareto': no components to combine")
+        objectives = (matrix[w != 0] * np.sign(w[w != 0])[:, None]).T
+        ok = ~np.isnan(objectives).any(axis=1)
+        out = np.full(len(ctx), np.nan)
+        fronts = pareto_fronts(objectives[ok], ctx.group_index[ok])
+        out[ok] = 0.0 - fronts.astype(np.float64) + 0.0
+        return out

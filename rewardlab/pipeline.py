@@ -94,6 +94,7 @@ class Pipeline:
             else None
         )
         rows = self._rows(batch, scores, columns, reward, advantage)
+        self._add_steps(rows, ctx, reward)
         return Results(rows, summarize(rows, self.names), self.names)
 
     def _rows(
@@ -125,6 +126,27 @@ class Pipeline:
             rows.append(row)
         return rows
 
+    def _add_steps(self, rows: list[dict[str, Any]], ctx: BatchContext, reward: np.ndarray) -> None:
+        """Step-level columns: shaped process rewards and step advantages, when configured."""
+        from rewardlab.transforms import read_steps
+
+        steps_spec, estimator = self.spec.steps, self.spec.advantage
+        wants_adv = estimator is not None and getattr(estimator, "step_level", False)
+        if steps_spec is None and not wants_adv:
+            return
+        steps = read_steps(ctx, steps_spec.key) if steps_spec is not None else None
+        if steps_spec is not None and steps is not None:
+            for j, transform in enumerate(steps_spec.transforms):
+                last = j == len(steps_spec.transforms) - 1
+                steps = transform(steps, ctx, reward if (last and steps_spec.add_outcome) else None)
+            for row, s in zip(rows, steps, strict=True):
+                row["step_rewards_shaped"] = None if s is None else s.tolist()
+        if wants_adv:
+            assert estimator is not None
+            step_adv = estimator.estimate_steps(reward, ctx, steps)
+            for row, s in zip(rows, step_adv, strict=True):
+                row["step_advantages"] = None if s is None else s.tolist()
+
     # --- validation and state ------------------------------------------------------
     def check(self, samples: Sequence[Sample | Mapping[str, Any]]) -> list[dict[str, str]]:
         """Problems with references, one dict per (row, component) that cannot be scored."""
@@ -143,6 +165,8 @@ class Pipeline:
                 items[f"rewards.{comp.name}.transforms.{j}"] = t
         for j, t in enumerate(self.spec.transforms):
             items[f"transforms.{j}"] = t
+        for j, t in enumerate(self.spec.steps.transforms if self.spec.steps else []):
+            items[f"steps.transforms.{j}"] = t
         return items
 
     def state_dict(self) -> dict[str, Any]:

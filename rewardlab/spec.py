@@ -7,6 +7,8 @@ precomputed ``reward`` column in the data)::
                         transforms = [{type = "...", ...}], other keys = reward params
     [combine]           method = "<combiner>", other keys = combiner params
     [[transforms]]      transforms applied to the combined reward, in order
+    [steps]             process (step-level) rewards: key = "step_rewards" (meta key),
+                        transforms = [{type = "prm_clip", eta = 0.5}], add_outcome = true
     [advantage]         method = "<estimator>", other keys = estimator params
     [engine]            workers, timeout, cache_size, ... (see EngineConfig)
     [run]               batch_size, length_unit
@@ -33,7 +35,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_LEVEL = ("plugins", "rewards", "combine", "transforms", "advantage", "engine", "run")
+TOP_LEVEL = ("plugins", "rewards", "combine", "transforms", "steps", "advantage", "engine", "run")
 COMPONENT_KEYS = ("type", "weight", "on_unscorable", "timeout", "transforms")
 LENGTH_UNITS = ("auto", "tokens", "words", "chars")
 
@@ -49,12 +51,22 @@ class ComponentSpec:
 
 
 @dataclass
+class StepsSpec:
+    """Step-level process rewards read from ``meta[key]`` and shaped in order."""
+
+    key: str = "step_rewards"
+    transforms: list[Any] = field(default_factory=list)
+    add_outcome: bool = True  # add the combined reward at each sample's last step
+
+
+@dataclass
 class Spec:
     components: list[ComponentSpec]
     combiner: Any
     transforms: list[Any]
     advantage: Any | None
     engine: dict[str, Any]
+    steps: StepsSpec | None = None
     batch_size: int = 1024
     length_unit: str = "auto"
     raw: dict[str, Any] = field(default_factory=dict)
@@ -108,6 +120,7 @@ def parse_spec(data: Mapping[str, Any]) -> Spec:
 
     validate_params(EngineConfig, engine, "engine")
     return Spec(
+        steps=_steps(data["steps"]) if "steps" in data else None,
         components=components,
         combiner=combiner,
         transforms=_transforms(data.get("transforms", []), "transforms"),
@@ -168,7 +181,21 @@ def _component(name: str, table: Mapping[str, Any]) -> ComponentSpec:
     return spec
 
 
-def _transforms(items: Any, where: str) -> list[Any]:
+def _steps(table: Any) -> StepsSpec:
+    if not isinstance(table, Mapping):
+        raise SpecError(f"steps: must be a table, got {type(table).__name__}")
+    unknown = set(table) - {"key", "transforms", "add_outcome"}
+    if unknown:
+        raise SpecError(f"steps: unknown key(s) {sorted(unknown)} (allowed: add_outcome, key, transforms)")
+    key = _str(table.get("key", "step_rewards"), "steps.key")
+    add_outcome = table.get("add_outcome", True)
+    if not isinstance(add_outcome, bool):
+        raise SpecError(f"steps.add_outcome: must be true or false, got {add_outcome!r}")
+    return StepsSpec(key, _transforms(table.get("transforms", []), "steps.transforms", step_level=True),
+                     add_outcome)
+
+
+def _transforms(items: Any, where: str, step_level: bool = False) -> list[Any]:
     if not isinstance(items, list):
         raise SpecError(f"{where}: must be a list of tables like [{{type = \"clip\", low = 0}}]")
     out = []
@@ -176,8 +203,12 @@ def _transforms(items: Any, where: str) -> list[Any]:
         if not isinstance(item, Mapping) or "type" not in item:
             raise SpecError(f"{where}[{i}]: must be a table with a 'type'")
         params = {k: v for k, v in item.items() if k != "type"}
-        out.append(registry.create("transform", _str(item["type"], f"{where}[{i}].type"), params,
-                                   f"{where}[{i}]"))
+        transform = registry.create("transform", _str(item["type"], f"{where}[{i}].type"), params, f"{where}[{i}]")
+        if getattr(transform, "step_level", False) != step_level:
+            hint = "it works on step rewards: put it under [steps] transforms" if not step_level else (
+                "it works on one value per sample: put it in a component's or the top-level transforms")
+            raise SpecError(f"{where}[{i}]: transform {item['type']!r} cannot be used here; {hint}")
+        out.append(transform)
     return out
 
 

@@ -41,6 +41,9 @@ def behave(sample: Sample, params: BehaveParams) -> Score:
                 continue
     if text == "boom":
         raise ValueError("boom happened")
+    if text == "alloc":  # far more memory than the engine's memory limit allows
+        block = bytearray(4 << 30)
+        return Score.ok(float(len(block)))
     if text == "die":
         os._exit(3)
     return Score.ok(float(len(text)))

@@ -25,6 +25,8 @@ sleep = {sleep}
 [rewards.fmt]
 type = "format.tags"
 weight = 0.5
+[[transforms]]
+type = "normalize"   # running statistics: saved with each batch, restored on --resume
 [advantage]
 method = "grpo"
 [run]
@@ -35,7 +37,7 @@ batch_size = {batch}
 def _write_input(path: Path, n: int, group_size: int = 4) -> None:
     with path.open("w") as f:
         for i in range(n):
-            body = "<think>t</think><answer>%d</answer>" % i if i % 3 else "x" * (i % 7 + 1)
+            body = f"<think>t</think><answer>{i}</answer>" if i % 3 else "x" * (i % 7 + 1)
             f.write(json.dumps({"id": f"row{i}", "group": f"g{i // group_size}", "completion": body}) + "\n")
 
 
@@ -56,8 +58,19 @@ def _cli(*args: str) -> list[str]:
 def test_score_writes_every_row_and_a_summary(tmp_path: Path) -> None:
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _write_input(inp, 40)
-    result = CliRunner().invoke(app, ["score", str(inp), "--spec", str(_spec(tmp_path)), "--out", str(out),
-                                      "--summary-json", str(tmp_path / "s.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(inp),
+            "--spec",
+            str(_spec(tmp_path)),
+            "--out",
+            str(out),
+            "--summary-json",
+            str(tmp_path / "s.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [f"row{i}" for i in range(40)]
@@ -77,11 +90,13 @@ def test_score_parquet_output(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     table = pq.read_table(out)
     assert table.num_rows == 12 and {"reward", "status", "len", "len_status", "advantage"} <= set(table.column_names)
-    assert json.loads(table.column("detail")[0].as_py())["fmt"] == {"problems": ["<think> opened 0x and closed 0x "
-                                                                                  "(need 1)", "<answer> opened 0x "
-                                                                                  "and closed 0x (need 1)",
-                                                                                  "order and outside text not "
-                                                                                  "checked: tags missing"]}
+    assert json.loads(table.column("detail")[0].as_py())["fmt"] == {
+        "problems": [
+            "<think> opened 0x and closed 0x (need 1)",
+            "<answer> opened 0x and closed 0x (need 1)",
+            "order and outside text not checked: tags missing",
+        ]
+    }
 
 
 def test_invalid_spec_fails_before_work(tmp_path: Path) -> None:
@@ -142,12 +157,17 @@ def test_sigkill_then_resume_gives_every_row_exactly_once(tmp_path: Path) -> Non
     assert ids == [f"row{i}" for i in range(n)]  # every row, once, in input order
     # the resumed output equals an uninterrupted run
     clean_out = tmp_path / "clean.jsonl"
-    clean = subprocess.run(_cli("score", str(inp), "--spec", str(_spec(tmp_path, batch=8)), "--out", str(clean_out)),
-                           env=_env(), capture_output=True, text=True)
+    clean = subprocess.run(
+        _cli("score", str(inp), "--spec", str(_spec(tmp_path, batch=8)), "--out", str(clean_out)),
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
     assert clean.returncode == 0, clean.stderr
     strip = ("elapsed",)
-    clean_rows = [{k: v for k, v in json.loads(line).items() if k not in strip}
-                  for line in clean_out.read_text().splitlines()]
+    clean_rows = [
+        {k: v for k, v in json.loads(line).items() if k not in strip} for line in clean_out.read_text().splitlines()
+    ]
     assert [{k: v for k, v in r.items() if k not in strip} for r in rows] == clean_rows
 
 
@@ -163,10 +183,12 @@ def test_resume_refuses_another_input(tmp_path: Path) -> None:
 
 def test_check_lists_problems_and_exits_1(tmp_path: Path) -> None:
     inp = tmp_path / "in.jsonl"
-    inp.write_text('{"id": "a", "reference": "x", "completion": "x"}\n'
-                   '{"id": "b", "reference": "", "completion": "x"}\n'
-                   'not json\n'
-                   '{"id": "d", "completion": 5}\n')
+    inp.write_text(
+        '{"id": "a", "reference": "x", "completion": "x"}\n'
+        '{"id": "b", "reference": "", "completion": "x"}\n'
+        "not json\n"
+        '{"id": "d", "completion": 5}\n'
+    )
     spec = tmp_path / "spec.toml"
     spec.write_text('[rewards.em]\ntype = "text.exact_match"\n')
     result = CliRunner().invoke(app, ["check", str(inp), "--spec", str(spec)])
@@ -181,8 +203,17 @@ def test_check_lists_problems_and_exits_1(tmp_path: Path) -> None:
 def test_list_shows_every_kind() -> None:
     result = CliRunner().invoke(app, ["list"])
     assert result.exit_code == 0
-    for name in ("format.tags", "length.overlong", "length.cosine", "length.kimi", "text.exact_match",
-                 "text.reasoning_pattern", "weighted_sum", "grpo", "clip"):
+    for name in (
+        "format.tags",
+        "length.overlong",
+        "length.cosine",
+        "length.kimi",
+        "text.exact_match",
+        "text.reasoning_pattern",
+        "weighted_sum",
+        "grpo",
+        "clip",
+    ):
         assert name in result.output
 
 

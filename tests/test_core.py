@@ -21,7 +21,7 @@ def test_score_rejects_non_finite(bad: float) -> None:
 
 def test_score_rejects_bool_and_text() -> None:
     with pytest.raises(TypeError):
-        Score(True)  # type: ignore[arg-type]
+        Score(True)
     with pytest.raises(TypeError):
         Score("1.0")  # type: ignore[arg-type]
 
@@ -49,7 +49,7 @@ def test_sample_coerce_chat_completion_text() -> None:
 
 
 def test_sample_coerce_errors_name_the_row() -> None:
-    with pytest.raises(InputError, match="sample #3.*completion"):
+    with pytest.raises(InputError, match=r"sample #3.*completion"):
         coerce_samples([{}, {}, {}, {"completion": 5}])
     with pytest.raises(InputError, match="meta"):
         Sample.coerce({"meta": [1]})

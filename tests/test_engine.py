@@ -72,6 +72,13 @@ def test_killed_worker_is_replaced_and_pool_keeps_working(engine: Engine) -> Non
     assert after[0].value == 7.0
 
 
+def test_memory_limit_turns_a_memory_bomb_into_an_error() -> None:
+    with Engine(workers=1, timeout=10, memory_limit_mb=512) as eng:
+        scores = eng.run(CpuReward(), _batch("alloc", "abc"))
+    assert scores[0].status is Status.ERROR and "MemoryError" in scores[0].detail["reason"]
+    assert scores[1].value == 3.0
+
+
 def test_exception_is_isolated(engine: Engine) -> None:
     for reward in (CpuReward(), InlineReward()):
         scores = engine.run(reward, _batch("a", "boom", "bb"))

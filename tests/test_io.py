@@ -10,7 +10,10 @@ from rewardlab.io import read_rows, write_rows
 
 
 def test_jsonl_parquet_json_roundtrip(tmp_path: Path) -> None:
-    rows = [{"id": "1", "reward": 0.5, "detail": {"a": [1, 2]}}, {"id": "2", "reward": None, "detail": {}}]
+    rows: list[dict[str, object]] = [
+        {"id": "1", "reward": 0.5, "detail": {"a": [1, 2]}},
+        {"id": "2", "reward": None, "detail": {}},
+    ]
     for suffix in (".jsonl", ".parquet"):
         path = tmp_path / f"rows{suffix}"
         write_rows(rows, path)
@@ -32,7 +35,7 @@ def test_malformed_jsonl_names_the_line(tmp_path: Path) -> None:
 
 def test_unknown_formats(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("a,b")
-    with pytest.raises(InputError, match="unknown format '.csv'"):
+    with pytest.raises(InputError, match=r"unknown format '\.csv'"):
         read_rows(tmp_path / "x.csv")
     with pytest.raises(InputError, match="unknown format"):
         write_rows([], tmp_path / "x.txt")

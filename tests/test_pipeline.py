@@ -120,3 +120,46 @@ def test_transforms_add_columns_and_keep_raw() -> None:
     assert res.column("r_shaped") == [0.5, 0.1, None]
     assert res.rewards == [0.5, 0.1, None]
     assert res.column("status")[2] == Status.MISSING.value
+
+
+def test_step_level_process_rewards_and_renorm() -> None:
+    p = Pipeline.from_spec({
+        "steps": {"transforms": [{"type": "prm_clip", "eta": 0.5}]},
+        "advantage": {"method": "renorm"},
+    })
+    rows: list[dict[str, Any]] = [
+        {"id": "a", "reward": 1.0, "step_rewards": [0.9, 0.2]},
+        {"id": "b", "reward": 0.0, "step_rewards": [0.6]},
+        {"id": "c", "reward": None, "step_rewards": [0.5]},
+        {"id": "d", "reward": 1.0},
+    ]
+    res = p.run(rows)
+    # prm_clip: min(r - eta, 0), outcome added at the last step
+    assert res.column("step_rewards_shaped") == [pytest.approx([0.0, -0.3 + 1.0]), pytest.approx([0.0]), None, None]
+    # renorm on the shaped steps: r_t + R - 1
+    assert res.column("step_advantages") == [pytest.approx([0.0, -0.3 + 1.0]), pytest.approx([-1.0]), None, None]
+
+
+def test_step_transforms_are_rejected_where_values_are_per_sample() -> None:
+    from rewardlab import SpecError
+
+    with pytest.raises(SpecError, match=r"transforms\[0\]: transform 'prm_clip' cannot be used here.*\[steps\]"):
+        Pipeline.from_spec({"transforms": [{"type": "prm_clip", "eta": 0.1}]})
+    with pytest.raises(SpecError, match=r"steps.transforms\[0\]: transform 'clip' cannot be used here"):
+        Pipeline.from_spec({"steps": {"transforms": [{"type": "clip", "low": 0}]}})
+
+
+def test_stateful_transform_state_roundtrip() -> None:
+    spec = {"rewards": {"r": {"type": "precomputed", "transforms": [{"type": "normalize"}]}}}
+    p = Pipeline.from_spec(spec)
+    p.run([{"reward": v} for v in (1.0, 2.0, 3.0)])
+    state = p.state_dict()
+    assert list(state) == ["rewards.r.transforms.0"]
+    q = Pipeline.from_spec(spec)
+    q.load_state_dict(state)
+    q.freeze()
+    p.freeze()
+    batch = [{"reward": v} for v in (0.0, 5.0)]
+    assert q.run(batch).rewards == p.run(batch).rewards
+    with pytest.raises(ValueError, match="does not have"):
+        q.load_state_dict({"transforms.3": {}})

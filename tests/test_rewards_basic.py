@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -13,9 +14,9 @@ from rewardlab.registry import create
 from rewardlab.rewards.length import cosine_schedule, dapo_overlong
 
 
-def one(name: str, completion: str = "", deps: dict[str, Score] | None = None, **params: object) -> Score:
+def one(name: str, completion: str = "", deps: dict[str, Score] | None = None, **params: Any) -> Score:
     sample = Sample("s", completion=completion, reference=params.pop("reference", None),
-                    meta=params.pop("meta", {}))  # type: ignore[arg-type]
+                    meta=params.pop("meta", {}))
     return create("reward", name, dict(params)).score_one(sample, deps or {})
 
 
@@ -128,7 +129,7 @@ def test_kimi_through_engine_groups_by_group() -> None:
         ("42", 42, {}, 1.0),
     ],
 )
-def test_exact_match(completion: str, reference: object, params: dict[str, object], expected: float) -> None:
+def test_exact_match(completion: str, reference: object, params: dict[str, Any], expected: float) -> None:
     assert one("text.exact_match", completion, reference=reference, **params).value == expected
 
 

@@ -23,14 +23,25 @@ def _with(**tables: Any) -> dict[str, Any]:
     [
         ({"rewards": {"x": {"type": "nope"}}}, r"rewards\.x: unknown reward 'nope' \(known rewards: .*format\.tags"),
         ({"rewards": {"x": {}}}, r"rewards\.x: missing 'type'"),
-        ({"rewards": {"x": {"type": "format.tags", "weight": "heavy"}}}, r"rewards\.x\.weight: must be a finite number"),
-        ({"rewards": {"x": {"type": "format.tags", "tagz": ["a"]}}},
-         r"reward 'format\.tags': unknown parameter 'tagz' \(known parameters: allow_outside, partial_credit, tags\)"),
+        (
+            {"rewards": {"x": {"type": "format.tags", "weight": "heavy"}}},
+            r"rewards\.x\.weight: must be a finite number",
+        ),
+        (
+            {"rewards": {"x": {"type": "format.tags", "tagz": ["a"]}}},
+            r"reward 'format\.tags': unknown parameter 'tagz' "
+            r"\(known parameters: allow_outside, partial_credit, tags\)",
+        ),
         ({"rewards": {"x": {"type": "format.tags", "tags": "think"}}}, r"parameter 'tags': .*list"),
-        ({"rewards": {"x": {"type": "text.exact_match", "extract": "last"}}},
-         r"parameter 'extract'.*'full'.*'answer_tag'"),
+        (
+            {"rewards": {"x": {"type": "text.exact_match", "extract": "last"}}},
+            r"parameter 'extract'.*'full'.*'answer_tag'",
+        ),
         ({"rewards": {"x": {"type": "length.overlong", "max_tokens": 10}}}, r"parameter 'buffer': Field required"),
-        ({"rewards": {"x": {"type": "length.overlong", "max_tokens": 10, "buffer": 20}}}, r"buffer \(20\) must not exceed"),
+        (
+            {"rewards": {"x": {"type": "length.overlong", "max_tokens": 10, "buffer": 20}}},
+            r"buffer \(20\) must not exceed",
+        ),
         ({"rewards": {"x": {"type": "format.tags", "timeout": -1}}}, r"rewards\.x\.timeout: must be > 0"),
         ({"rewards": {"c": {"type": "length.cosine", "max_tokens": 9}}}, r"rewards\.c: needs component 'correct'"),
         (_with(combine={"method": "avg"}), r"combine: unknown combiner 'avg' \(known combiners: .*weighted_sum"),
@@ -52,10 +63,12 @@ def test_invalid_spec_names_the_key(spec: dict[str, Any], message: str) -> None:
 
 
 def test_dependency_cycle_is_reported() -> None:
-    spec = {"rewards": {
-        "a": {"type": "length.cosine", "correctness": "b", "max_tokens": 5},
-        "b": {"type": "length.cosine", "correctness": "a", "max_tokens": 5},
-    }}
+    spec = {
+        "rewards": {
+            "a": {"type": "length.cosine", "correctness": "b", "max_tokens": 5},
+            "b": {"type": "length.cosine", "correctness": "a", "max_tokens": 5},
+        }
+    }
     with pytest.raises(SpecError, match="dependency cycle a -> b -> a"):
         load_spec(spec)
 
