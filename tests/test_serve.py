@@ -135,9 +135,9 @@ def test_worker_crash_is_answered_with_an_error_row() -> None:
 
 
 def test_deadline_gives_504_with_a_message() -> None:
-    spec = {"plugins": ["tests.plugin_rewards"], "rewards": {"slow": {"type": "test.inline", "sleep": 1.0}}}
+    spec = {"plugins": ["tests.plugin_rewards"], "rewards": {"slow": {"type": "test.inline", "sleep": 1.5}}}
     with _client(spec) as c:
-        r = c.post("/score", json={"samples": [{"completion": "x"}], "timeout": 0.1})
+        r = c.post("/score", json={"samples": [{"completion": "x"}], "timeout": 0.5})
         assert r.status_code == 504 and "deadline" in r.json()["message"]
 
 
