@@ -127,3 +127,11 @@ def test_scorer_yields_every_batch_once() -> None:
         seen = dict(scorer([coerce_samples(b) for b in batches]))
     assert sorted(seen) == list(range(7))
     assert all(rows[0]["exact"] == 1.0 for rows in seen.values())
+
+
+def test_running_statistics_are_refused_with_a_reason() -> None:
+    from rewardlab.errors import RewardlabError
+
+    spec = {"rewards": {"fmt": {"type": "format.tags", "transforms": [{"type": "normalize"}]}}}
+    with pytest.raises(RewardlabError, match="running state"):
+        RayScorer(spec, num_actors=1)
