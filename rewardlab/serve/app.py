@@ -108,7 +108,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             score_many, close = (lambda jobs: answer_jobs(pipeline, jobs)), pipeline.close
         batcher: MicroBatcher[Job, Answer] = MicroBatcher(
             score_many, max_batch=config.max_batch, max_wait=config.max_wait_ms / 1000, max_queue=config.max_queue,
-            metrics=metrics,
+            max_inflight=2 if config.scoring_process else 1, metrics=metrics,
         )
         await batcher.start()
         state.update(pipeline=probe, batcher=batcher)

@@ -54,9 +54,11 @@ class MicroBatcher(Generic[T, R]):
         max_batch: int = 256,
         max_wait: float = 0.005,
         max_queue: int = 8192,
+        max_inflight: int = 1,
         metrics: ServerMetrics | None = None,
     ) -> None:
         self.score_many = score_many
+        self.max_inflight = max_inflight  # batches scored at once (2 pipelines a scoring process)
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.max_queue = max_queue
@@ -66,6 +68,8 @@ class MicroBatcher(Generic[T, R]):
         self._queue: asyncio.Queue[_Job[T, R] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._rate = 1000.0  # samples per second, smoothed; for Retry-After advice
+        self._running: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max_inflight)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="rewardlab-batcher")
@@ -118,8 +122,12 @@ class MicroBatcher(Generic[T, R]):
 
     async def _loop(self) -> None:
         while True:
+            await self._slots.acquire()
             jobs = await self._take()
             if jobs is None:
+                self._slots.release()
+                if self._running:
+                    await asyncio.gather(*self._running)
                 return
             taken = sum(j.size for j in jobs)
             self.depth -= taken
@@ -128,12 +136,21 @@ class MicroBatcher(Generic[T, R]):
             if len(live) < len(jobs):
                 self.metrics.rejected.labels("deadline_before_scoring").inc(len(jobs) - len(live))
             if not live:
+                self._slots.release()
                 continue
-            await self._run(live)
+            task = asyncio.create_task(self._run_then_release(live))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run_then_release(self, jobs: list[_Job[T, R]]) -> None:
+        try:
+            await self._run(jobs)
+        finally:
+            self._slots.release()
 
     async def _run(self, jobs: list[_Job[T, R]]) -> None:
         size = sum(j.size for j in jobs)
-        self.metrics.inflight.set(size)
+        self.metrics.inflight.inc(size)
         self.metrics.batch_size.observe(size)
         start = time.perf_counter()
         try:
@@ -153,7 +170,7 @@ class MicroBatcher(Generic[T, R]):
                     if not job.future.done():
                         job.future.set_exception(exc)
         finally:
-            self.metrics.inflight.set(0)
+            self.metrics.inflight.dec(size)
             elapsed = time.perf_counter() - start
             if elapsed > 0:
                 self._rate = 0.8 * self._rate + 0.2 * (size / elapsed)

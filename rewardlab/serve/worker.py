@@ -59,7 +59,12 @@ def _serve(conn: Any, spec: dict[str, Any], workers: int | None) -> None:
 
 
 class ScoringProcess:
-    """A child process holding the pipeline; :meth:`score` is blocking and one call at a time."""
+    """A child process holding the pipeline.
+
+    :meth:`score` blocks; two threads may call it at once: the second batch is sent while
+    the first is being scored (the child takes them in order), so the child never waits for
+    the event loop between batches.
+    """
 
     def __init__(
         self, spec: dict[str, Any], workers: int | None = None, start_timeout: float = 120.0,
@@ -71,7 +76,11 @@ class ScoringProcess:
         self.start_timeout = start_timeout
         self.restarts = 0
         self._ctx = mp.get_context("spawn")
-        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._generation = 0  # bumped at each restart: batches sent before it are lost
+        self._next_ticket = 0  # order in which batches were sent
+        self._serving = 0  # ticket whose answer is read next
         self._start()
 
     def _start(self) -> None:
@@ -92,27 +101,52 @@ class ScoringProcess:
             self._proc.join(5)
             raise RewardlabError(f"the scoring process could not build the pipeline: {payload}")
 
+    def _crashed(self, exc: BaseException) -> ScoringCrashed:
+        """Restart the child (caller holds ``_turn``); every batch sent to the dead one is lost."""
+        with self._send_lock:
+            self._proc.join(5)
+            code = self._proc.exitcode
+            self.restarts += 1
+            if self.on_restart is not None:
+                self.on_restart()
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._generation += 1
+            self._next_ticket = self._serving = 0
+            self._start()
+        self._turn.notify_all()
+        return ScoringCrashed(f"the scoring process died (exit code {code}) while scoring this batch; "
+                              f"it was restarted ({type(exc).__name__})")
+
     def score(self, jobs: Sequence[Job]) -> list[Answer]:
         """Answers for a micro-batch of jobs, in order."""
-        with self._lock:
+        with self._send_lock:
+            generation, ticket = self._generation, self._next_ticket
+            self._next_ticket += 1
             try:
                 self._conn.send(list(jobs))
+                sent: BaseException | None = None
+            except (OSError, ValueError) as exc:
+                sent = exc
+        with self._turn:
+            while self._generation == generation and self._serving != ticket:
+                self._turn.wait()
+            if self._generation != generation:
+                raise ScoringCrashed("the scoring process died while this batch was queued; it was restarted")
+            try:
+                if sent is not None:
+                    raise sent
                 status, payload = self._conn.recv()
-            except (EOFError, OSError) as exc:
-                self._proc.join(5)
-                code = self._proc.exitcode
-                self.restarts += 1
-                if self.on_restart is not None:
-                    self.on_restart()
-                self._start()
-                raise ScoringCrashed(f"the scoring process died (exit code {code}) while scoring this batch; "
-                                     "it was restarted") from exc
+            except (EOFError, OSError, ValueError) as exc:
+                raise self._crashed(exc) from exc
+            self._serving += 1
+            self._turn.notify_all()
         if status != "ok":
             raise RuntimeError(payload)
         return list(payload)
 
     def close(self) -> None:
-        with self._lock:
+        with self._turn, self._send_lock:
             with contextlib.suppress(OSError, ValueError):
                 self._conn.send(None)
             self._proc.join(30)
