@@ -239,3 +239,19 @@ def test_lone_surrogates_and_odd_values_never_give_a_5xx(client: TestClient) -> 
     r = client.post("/get_reward", content=b'{"query": ["\\ud800"], "labels": {"\\udbbf": 1}}',
                     headers={"content-type": "application/json"})
     assert r.status_code == 422 and "labels" in r.json()["message"]
+
+
+def test_full_queue_answers_429_with_retry_after_and_loses_nothing() -> None:
+    spec = {"plugins": ["tests.plugin_rewards"], "rewards": {"slow": {"type": "test.inline", "sleep": 0.4}}}
+    with _client(spec, max_queue=2, max_batch=1, max_wait_ms=0) as c:
+        bodies = [{"samples": [{"id": f"s{k}", "completion": "x" * (k + 1)}]} for k in range(8)]
+        with ThreadPoolExecutor(8) as pool:
+            replies = list(pool.map(lambda b: c.post("/score", json=b), bodies))
+        codes = [r.status_code for r in replies]
+        assert set(codes) <= {200, 429} and 429 in codes and 200 in codes
+        for k, r in enumerate(replies):
+            if r.status_code == 200:
+                assert r.json()["rows"][0]["reward"] == k + 1
+            else:
+                assert int(r.headers["Retry-After"]) >= 1 and "retry" in r.json()["message"]
+        assert 'rewardlab_rejected_total{reason="queue_full"}' in c.get("/metrics").text
