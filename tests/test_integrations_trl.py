@@ -31,6 +31,15 @@ def test_one_function_per_component_sharing_one_pipeline_run() -> None:
     assert [0.25 * f + e for f, e in zip(fmt, exact, strict=True)] == pytest.approx(combined)
 
 
+def test_reward_functions_pickle() -> None:
+    import pickle
+
+    rewards = trl_reward_funcs(SPEC)
+    clone = pickle.loads(pickle.dumps(rewards.funcs[1]))
+    assert clone.__name__ == "exact"
+    assert clone(prompts=["p"], completions=["<answer>3</answer>"], solution=["3"]) == [1.0]
+
+
 def test_unscorable_sample_is_none_from_every_function() -> None:
     """TRL masks a row only when every function returns None: never a partial sum, never 0.0."""
     rewards = trl_reward_funcs(SPEC)

@@ -45,6 +45,13 @@ class _SharedBatch:
         self._results: Results | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled as the spec (TRL may ship reward functions to other processes); rebuilt there."""
+        return {"spec": self.pipeline.spec.raw, "reference_key": self.reference_key}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(Pipeline.from_spec(state["spec"]), state["reference_key"])  # type: ignore[misc]
+
     def results(self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]) -> Results:
         columns = {k: v for k, v in kwargs.items() if k not in TRAINER_KWARGS}
         ref_key = self.reference_key or next((k for k in REFERENCE_KEYS if k in columns), None)
