@@ -22,3 +22,11 @@ class CrashReward(BaseReward):
         if MARKER in sample.completion_text:
             os._exit(7)
         return Score.ok(0.0)
+
+
+@register("reward", "bench.crash_inline")
+class InlineCrashReward(CrashReward):
+    """Runs where the pipeline runs (the server's scoring process): the marker kills that process."""
+
+    name = "bench.crash_inline"
+    cost = CostClass.INLINE

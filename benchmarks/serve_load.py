@@ -68,13 +68,14 @@ def dump_spec(spec: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_spec(path: Path, crash: bool, workers: int) -> dict[str, Any]:
+def build_spec(path: Path, crash: bool, workers: int, kind: str = "pool") -> dict[str, Any]:
     import tomllib
 
     spec = tomllib.loads(path.read_text())
     if crash:
         spec["plugins"] = [*spec.get("plugins", []), "benchmarks.crash_plugin"]
-        spec.setdefault("rewards", {})["crash"] = {"type": "bench.crash", "weight": 0.0}
+        reward = "bench.crash" if kind == "pool" else "bench.crash_inline"
+        spec.setdefault("rewards", {})["crash"] = {"type": reward, "weight": 0.0}
     spec.setdefault("engine", {}).setdefault("workers", workers)
     return spec
 
@@ -120,7 +121,7 @@ async def drive(url: str, requests: list[list[dict[str, Any]]], clients: int, ma
     import aiohttp
 
     stats: dict[str, Any] = {"latencies": [], "ok": 0, "failed": 0, "lost": 0, "busy_retries": 0,
-                             "crash_rows": 0, "unexplained_rows": 0, "samples": 0, "failures": []}
+                             "crash_rows": 0, "crash_requests": 0, "unexplained_rows": 0, "samples": 0, "failures": []}
     next_index = 0
     deadline = time.monotonic() + max_seconds
     connector = aiohttp.TCPConnector(limit=clients)
@@ -149,6 +150,10 @@ async def drive(url: str, requests: list[list[dict[str, Any]]], clients: int, ma
                     continue
                 break
             stats["latencies"].append(time.perf_counter() - start)
+            killer = any(MARKER in s["completion"] for s in requests[k])
+            if status == 500 and killer and "scoring process died" in text:
+                stats["crash_requests"] += 1  # explained: this request killed the scoring process
+                return
             if status != 200:
                 stats["failed"] += 1
                 stats["failures"].append(f"request {k}: HTTP {status} {text[:200]}")
@@ -209,14 +214,20 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--samples", type=int, default=16, help="samples per request (one group)")
     ap.add_argument("--crash-every", type=int, default=50, help="0: no injected crashes")
+    ap.add_argument("--crash-kind", choices=["pool", "server"], default="pool",
+                    help="pool: kill an engine pool worker (the row is an error); server: kill the server's "
+                         "scoring process (that request is answered 500 after a retry, the others normally)")
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--workers", type=int, default=1, help="engine workers (server and in-process alike)")
     ap.add_argument("--server-arg", action="append", default=[], help="extra `rewardlab serve` option, repeatable")
     args = ap.parse_args()
 
-    spec = build_spec(args.spec, args.crash_every > 0, args.workers)
+    spec = build_spec(args.spec, args.crash_every > 0, args.workers, args.crash_kind)
     requests = make_requests(args.requests, args.samples, args.crash_every)
-    baseline = in_process(spec, requests)
+    if args.crash_every and args.crash_kind == "server":  # in process the marker would kill this benchmark
+        baseline = in_process(build_spec(args.spec, False, args.workers), requests)
+    else:
+        baseline = in_process(spec, requests)
     print(f"in-process: {baseline:,.0f} samples/s (Pipeline.run per request of {args.samples})", flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="rewardlab-load-"))
@@ -261,13 +272,14 @@ def main() -> int:
     print(f"requests/s {rps:,.1f}   samples/s {sps:,.0f}   latency p50 {p50 * 1000:.1f} ms   p99 {p99 * 1000:.1f} ms")
     print(f"failed {stats['failed']}   lost {stats['lost']}   unexplained bad rows {stats['unexplained_rows']}   "
           f"busy answers retried (429/503) {stats['busy_retries']}")
-    print(f"injected worker crashes {injected}, answered as status=error rows {stats['crash_rows']}")
+    print(f"injected worker crashes {injected}, answered as status=error rows {stats['crash_rows']}, "
+          f"as HTTP 500 'scoring process died' {stats['crash_requests']}")
     print(f"server batches {stats['server_batches']:.0f}, mean {stats['server_samples_per_batch']:.1f} samples/batch")
     print(f"throughput server / in-process: {sps / baseline:.2f}")
     for line in stats["failures"][:10]:
         print("  ", line)
     ok = stats["lost"] == 0 and stats["failed"] == 0 and stats["unexplained_rows"] == 0 and (
-        stats["crash_rows"] == injected)
+        stats["crash_rows"] + stats["crash_requests"] == injected)
     return 0 if ok else 1
 
 

@@ -148,6 +148,26 @@ class MicroBatcher(Generic[T, R]):
         finally:
             self._slots.release()
 
+    async def _retry_alone(self, job: _Job[T, R]) -> None:
+        """Score one request on its own; it gets an error only if it fails by itself.
+
+        A failure marked ``culprit = False`` (the scoring process died on another batch while
+        this one waited) does not count: the request is tried again, up to a few times.
+        """
+        for attempt in range(RETRIES_WHEN_INNOCENT):
+            if job.future.done():
+                return
+            try:
+                (result,) = await asyncio.to_thread(self.score_many, [job.items])
+            except Exception as exc:  # answered with an error, never left hanging
+                if getattr(exc, "culprit", True) or attempt == RETRIES_WHEN_INNOCENT - 1:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                    return
+                continue
+            _resolve(job.future, result)
+            return
+
     async def _run(self, jobs: list[_Job[T, R]]) -> None:
         size = sum(j.size for j in jobs)
         self.metrics.inflight.inc(size)
@@ -157,23 +177,20 @@ class MicroBatcher(Generic[T, R]):
             results = await asyncio.to_thread(self.score_many, [j.items for j in jobs])
             for job, result in zip(jobs, results, strict=True):
                 _resolve(job.future, result)
-        except Exception:
-            log.exception("batch of %d requests failed; retrying each request alone", len(jobs))
+        except Exception as exc:
+            log.warning("batch of %d requests failed (%s: %s); retrying each request alone",
+                        len(jobs), type(exc).__name__, exc)
             self.metrics.retries.inc()
             for job in jobs:
-                if job.future.done():
-                    continue
-                try:
-                    (result,) = await asyncio.to_thread(self.score_many, [job.items])
-                    _resolve(job.future, result)
-                except Exception as exc:  # answered with an error, never left hanging
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                await self._retry_alone(job)
         finally:
             self.metrics.inflight.dec(size)
             elapsed = time.perf_counter() - start
             if elapsed > 0:
                 self._rate = 0.8 * self._rate + 0.2 * (size / elapsed)
+
+
+RETRIES_WHEN_INNOCENT = 5
 
 
 def _resolve(future: asyncio.Future[R], result: R) -> None:

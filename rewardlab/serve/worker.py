@@ -20,7 +20,15 @@ from rewardlab.serve.scoring import Answer, Job
 
 
 class ScoringCrashed(RuntimeError):
-    """The scoring process died while scoring a batch (it has been restarted)."""
+    """The scoring process died (it has been restarted).
+
+    ``culprit`` is True for the batch it was scoring when it died, False for batches that were
+    only queued behind it: those are retried without counting against them.
+    """
+
+    def __init__(self, message: str, culprit: bool) -> None:
+        super().__init__(message)
+        self.culprit = culprit
 
 
 def _serve(conn: Any, spec: dict[str, Any], workers: int | None) -> None:
@@ -116,7 +124,7 @@ class ScoringProcess:
             self._start()
         self._turn.notify_all()
         return ScoringCrashed(f"the scoring process died (exit code {code}) while scoring this batch; "
-                              f"it was restarted ({type(exc).__name__})")
+                              f"it was restarted ({type(exc).__name__})", culprit=True)
 
     def score(self, jobs: Sequence[Job]) -> list[Answer]:
         """Answers for a micro-batch of jobs, in order."""
@@ -132,7 +140,8 @@ class ScoringProcess:
             while self._generation == generation and self._serving != ticket:
                 self._turn.wait()
             if self._generation != generation:
-                raise ScoringCrashed("the scoring process died while this batch was queued; it was restarted")
+                raise ScoringCrashed("the scoring process died while this batch was queued; it was restarted",
+                                     culprit=False)
             try:
                 if sent is not None:
                     raise sent
