@@ -255,3 +255,29 @@ def test_full_queue_answers_429_with_retry_after_and_loses_nothing() -> None:
             else:
                 assert int(r.headers["Retry-After"]) >= 1 and "retry" in r.json()["message"]
         assert 'rewardlab_rejected_total{reason="queue_full"}' in c.get("/metrics").text
+
+
+def test_innocent_request_lost_to_another_crash_is_retried_not_failed() -> None:
+    from rewardlab.serve.worker import ScoringCrashed
+
+    calls: list[list[int]] = []
+
+    def score(xs: list[int]) -> list[int]:
+        calls.append(list(xs))
+        if len(calls) <= 2:  # the batch, then the first lone retry, are lost to someone else's crash
+            raise ScoringCrashed("died while queued", culprit=False)
+        if xs == [-1]:
+            raise ScoringCrashed("died scoring this", culprit=True)
+        return [x * 2 for x in xs]
+
+    async def main() -> None:
+        batcher: MicroBatcher[int, int] = MicroBatcher(score, max_wait=0.05)
+        tasks = [asyncio.create_task(batcher.submit(x, 1)) for x in (1, -1, 3)]
+        await asyncio.sleep(0)
+        await batcher.start()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert done[0] == 2 and done[2] == 6
+        assert isinstance(done[1], ScoringCrashed) and done[1].culprit
+        await batcher.stop()
+
+    asyncio.run(main())
