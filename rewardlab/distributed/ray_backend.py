@@ -100,6 +100,7 @@ class RayScorer:
             cpus = float(ray.cluster_resources().get("CPU", 1.0))
             num_actors = max(1, int(cpus // cpus_per_actor))
         workers = workers_per_actor if workers_per_actor is not None else max(1, int(cpus_per_actor))
+        self.max_restarts = max_restarts
         remote = ray.remote(num_cpus=cpus_per_actor, max_restarts=max_restarts, max_task_retries=max_restarts)(_Actor)
         paths = [p for p in sys.path if p]
         self.actors = [remote.remote(self.spec, workers, paths) for _ in range(num_actors)]
@@ -117,7 +118,13 @@ class RayScorer:
             done, _ = ray.wait(list(pending), num_returns=1)
             k, a = pending.pop(done[0])
             free.append(a)
-            yield k, ray.get(done[0])
+            try:
+                rows = ray.get(done[0])
+            except Exception as exc:
+                raise RewardlabError(
+                    f"batch {k} failed on Ray after {self.max_restarts} retries ({type(exc).__name__}: {exc}); "
+                    "batches already committed are kept: run again with --resume") from exc
+            yield k, rows
 
     def close(self) -> None:
         ray = _ray()
