@@ -87,7 +87,7 @@ def test_malformed_requests_get_422_naming_the_field(client: TestClient, body: d
 
 def test_invalid_json_is_a_4xx(client: TestClient) -> None:
     r = client.post("/score", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "message" in r.json()
+    assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
 
 
 def test_openrlhf_get_reward(client: TestClient) -> None:
