@@ -19,6 +19,7 @@ The pipeline runs once per batch; the per-component functions share that result.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,22 @@ def _components_equivalent(pipeline: Pipeline) -> bool:
     return method == "weighted_sum" and not pipeline.spec.transforms
 
 
+TESTED_TRL = "1.16"
+
+
+def _warn_old_trl() -> None:
+    """TRL releases before the tested one may sum a row of all-None rewards to 0.0 instead of masking it."""
+    try:
+        import trl
+        from packaging.version import Version
+    except ImportError:
+        return
+    if Version(trl.__version__) < Version(TESTED_TRL):
+        warnings.warn(f"TRL {trl.__version__} is older than {TESTED_TRL}, the version rewardlab is tested with; "
+                      "check that it masks completions whose reward functions all return None rather than "
+                      "summing them to 0.0", stacklevel=3)
+
+
 def trl_reward_funcs(
     spec: str | Path | Mapping[str, Any] | Pipeline,
     mode: Literal["auto", "components", "combined"] = "auto",
@@ -136,6 +153,7 @@ def trl_reward_funcs(
     ``reference_key`` names the dataset column with the ground truth; by default the
     first of ``reference, solution, answer, ground_truth, label, labels`` present.
     """
+    _warn_old_trl()
     pipeline = spec if isinstance(spec, Pipeline) else Pipeline.from_spec(spec)
     equivalent = _components_equivalent(pipeline)
     if mode == "components" and not equivalent:
