@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -200,6 +201,24 @@ def _loads(text: str) -> Any:
     return orjson.loads(text)
 
 
+def _cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of the server process and of its children, if psutil is installed."""
+    try:
+        import psutil
+    except ImportError:
+        return {}
+    try:
+        proc = psutil.Process(pid)
+        main = sum(proc.cpu_times()[:2])
+        children = 0.0
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                children += sum(child.cpu_times()[:2])
+    except psutil.Error:
+        return {}
+    return {"http process": main, "scoring process and pool": children}
+
+
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
@@ -253,7 +272,9 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.1)
         httpx.post(url + "/score", json={"samples": requests[0]}, timeout=60)  # warm-up, as in process
+        cpu_before = _cpu(server.pid)
         stats = asyncio.run(drive(url, requests, args.clients, args.max_seconds))
+        cpu_after = _cpu(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -275,6 +296,10 @@ def main() -> int:
     print(f"injected worker crashes {injected}, answered as status=error rows {stats['crash_rows']}, "
           f"as HTTP 500 'scoring process died' {stats['crash_requests']}")
     print(f"server batches {stats['server_batches']:.0f}, mean {stats['server_samples_per_batch']:.1f} samples/batch")
+    if cpu_before and cpu_after:
+        per = {k: (cpu_after.get(k, 0.0) - cpu_before.get(k, 0.0)) for k in cpu_after}
+        print("server CPU seconds during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in per.items())
+              + f"; in-process would need {stats['samples'] / baseline:.1f} s for these samples")
     print(f"throughput server / in-process: {sps / baseline:.2f}")
     for line in stats["failures"][:10]:
         print("  ", line)

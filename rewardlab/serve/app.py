@@ -41,6 +41,7 @@ from rewardlab.serve.worker import ScoringProcess
 
 log = logging.getLogger("rewardlab.serve")
 ROUTES = ("/score", "/get_reward", "/health", "/metrics")
+MAX_BODY = 256 * 1024 * 1024  # bytes
 
 
 @dataclass
@@ -162,7 +163,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         "`/get_reward`: OpenRLHF's remote reward protocol.",
         lifespan=lifespan,
     )
-    app.add_middleware(_Observe, metrics=metrics)
+    state["score_bytes"] = lambda raw: score_bytes(raw)  # the middleware's fast path for POST /score
+    app.add_middleware(_Observe, metrics=metrics, state=state)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -201,11 +203,8 @@ def create_app(config: ServerConfig) -> FastAPI:
             metrics.rejected.labels("unscorable").inc()
         return Response(answer.body, status_code=answer.status, media_type="application/json")
 
-    @app.post("/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=_body_schema(ScoreRequest))
-    async def score(request: Request) -> Response:
-        """Score one batch: rows in request order, the batch's summary, the component names."""
-        # Validated straight from the bytes by pydantic-core (the hot path; same rules, same 422 messages).
-        raw = await request.body()
+    async def score_bytes(raw: bytes) -> Response:
+        """``POST /score`` from the raw body: validated by pydantic-core straight from the bytes."""
         try:
             body = ScoreRequest.model_validate_json(raw)
         except ValidationError as exc:
@@ -221,6 +220,11 @@ def create_app(config: ServerConfig) -> FastAPI:
             except ValidationError as exc2:
                 return _invalid([{**e, "loc": ("body", *e.get("loc", ()))} for e in exc2.errors()])
         return await run(Job([to_sample(s, i) for i, s in enumerate(body.samples)]), body.timeout)
+
+    @app.post("/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=_body_schema(ScoreRequest))
+    async def score(request: Request) -> Response:
+        """Score one batch: rows in request order, the batch's summary, the component names."""
+        return await score_bytes(await request.body())
 
     @app.post("/get_reward", response_model=OpenRLHFResponse, responses=ERRORS)
     async def get_reward(body: OpenRLHFRequest) -> Response:
@@ -253,11 +257,16 @@ def create_app(config: ServerConfig) -> FastAPI:
 
 
 class _Observe:
-    """Pure ASGI middleware: request counts by route and status, latency (cheaper than ``@app.middleware``)."""
+    """Pure ASGI middleware: request counts by route and status, latency.
 
-    def __init__(self, app: Any, metrics: ServerMetrics) -> None:
+    ``POST /score`` (the hot path) is answered here by the same handler the FastAPI route
+    uses, skipping the framework's routing layers; everything else goes through FastAPI.
+    """
+
+    def __init__(self, app: Any, metrics: ServerMetrics, state: dict[str, Any]) -> None:
         self.app = app
         self.metrics = metrics
+        self.state = state
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -273,10 +282,34 @@ class _Observe:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            if route == "/score" and scope.get("method") == "POST" and "batcher" in self.state:
+                response = await self._score(receive)
+                await response(scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
         finally:
             self.metrics.requests.labels(route, code[0]).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+    async def _score(self, receive: Any) -> Response:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return _error(400, "client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                return _error(413, f"body larger than {MAX_BODY} bytes: split the request")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        try:
+            response: Response = await self.state["score_bytes"](b"".join(chunks))
+        except Exception as exc:  # what ServerErrorMiddleware would do, with a message
+            log.exception("POST /score failed")
+            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+        return response
 
 
 def jsonable(obj: Any) -> Any:
