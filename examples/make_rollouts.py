@@ -45,7 +45,8 @@ def wrong_answer(answer: str, rng: random.Random) -> str:
         if "." in answer:
             return f"{float(answer) + rng.choice([0.1, -1, 1.5]):.6g}"
         value = int(answer)
-        return str(rng.choice([value + 1, value - 1, value * 10, -value if value else 2, value + 2]))
+        wrong = [v for v in (value + 1, value - 1, value * 10, -value, value + 2) if v != value]
+        return str(rng.choice(wrong))
     except (ValueError, ZeroDivisionError):
         return answer + "0"
 

@@ -26,6 +26,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.rewards.format",
     "rewardlab.rewards.length",
     "rewardlab.rewards.text",
+    "rewardlab.rewards.math",
     "rewardlab.transforms",
     "rewardlab.combine",
     "rewardlab.advantages",

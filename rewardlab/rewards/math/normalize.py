@@ -1,0 +1,166 @@
+"""Cheap string normalisation of an answer, and the no-sympy fast path for numbers.
+
+Everything here is linear-time string work. :func:`parse_number` turns the common
+answers (integers, decimals, fractions, mixed numbers, percentages, scientific
+notation, thousands separators, currency, units) into exact :class:`Fraction`
+values so that most comparisons never touch sympy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+# Units dropped after a number (see docs/math.md, "Units"). Lower-case, singular and plural.
+UNITS = frozenset(
+    [
+        "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "centimeter", "centimeters",
+        "millimeter", "millimeters", "kilometer", "kilometers", "in", "inch", "inches", "ft", "foot",
+        "feet", "yd", "yard", "yards", "mi", "mile", "miles", "g", "gram", "grams", "kg", "kilogram",
+        "kilograms", "mg", "lb", "lbs", "pound", "pounds", "oz", "ounce", "ounces", "ton", "tons", "l",
+        "liter", "liters", "litre", "litres", "ml", "gallon", "gallons", "quart", "quarts", "cup",
+        "cups", "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr",
+        "hrs", "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years",
+        "mph", "kph", "km/h", "m/s", "dollar", "dollars", "cent", "cents", "usd", "euro", "euros",
+        "unit", "units", "sq", "square", "cubic", "degree", "degrees", "deg", "rad", "radian",
+        "radians", "percent", "cm2", "cm3", "m2", "m3", "people", "students", "apples", "marbles",
+    ]
+)
+
+_SPACING = re.compile(r"(?<!\\)\\[,;:!> ]|\\q?quad|~|\\displaystyle|\\left|\\right|\\big|\\Big")
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|textit|mathit|operatorname)\s*\{")
+_DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
+_DOLLAR_WRAP = re.compile(r"^\$+(.*?)\$+$", re.DOTALL)
+_NUM = r"\d+(?:\.\d*)?|\.\d+"
+_INT_COMMAS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_DECIMAL = re.compile(rf"^[+-]?(?:{_NUM})$")
+_SCI_E = re.compile(rf"^[+-]?(?:{_NUM})[eE][+-]?\d{{1,4}}$")
+_SCI_TIMES = re.compile(
+    rf"^(?P<m>[+-]?(?:{_NUM}))\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*\{{?\s*(?P<e>[+-]?\d{{1,4}})\s*\}}?$"
+)
+_FRAC = re.compile(
+    r"^(?P<s>[+-]?)\\[dt]?frac\s*(?:\{\s*(?P<a>\d+)\s*\}|(?P<a1>\d))"
+    r"\s*(?:\{\s*(?P<b>\d+)\s*\}|(?P<b1>\d))$"
+)
+_SLASH = re.compile(r"^(?P<s>[+-]?)(?P<a>\d+)\s*/\s*(?P<b>\d+)$")
+_MIXED = re.compile(
+    r"^(?P<s>[+-]?)(?P<w>\d+)\s*(?:\\[dt]?frac\s*\{\s*(?P<a>\d+)\s*\}\s*\{\s*(?P<b>\d+)\s*\}|"
+    r"\\[dt]?frac(?P<a1>\d)(?P<b1>\d)|\s(?P<a2>\d+)\s*/\s*(?P<b2>\d+))$"
+)
+_MAX_DIGITS = 4000
+_WORD = r"[A-Za-z/]+(?:\^\{?[23]\}?)?"
+_UNIT_TAIL = re.compile(rf"^([^A-Za-z]*?\d\}}?)\s*({_WORD}(?:\s+{_WORD})*)\s*$")
+
+
+def strip_wrappers(s: str) -> str:
+    """Remove math delimiters, ``\\boxed``, sizing and spacing commands, trailing dots."""
+    s = s.strip()
+    for _ in range(4):
+        before = s
+        m = _DOLLAR_WRAP.match(s)
+        if m and "$" not in m.group(1):
+            s = m.group(1).strip()
+        for a, b in (("\\(", "\\)"), ("\\[", "\\]")):
+            if s.startswith(a) and s.endswith(b):
+                s = s[len(a) : -len(b)].strip()
+        if s.startswith("\\boxed{") and s.endswith("}") and _closes_at_end(s, 6):
+            s = s[7:-1].strip()
+        s = s.rstrip(".").strip()
+        if s == before:
+            break
+    s = _SPACING.sub(" ", s)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _closes_at_end(s: str, open_index: int) -> bool:
+    from rewardlab.rewards.math.extract import match_brace
+
+    return match_brace(s, open_index) == len(s) - 1
+
+
+def unwrap_text(s: str) -> str:
+    """``\\text{abc}`` → ``abc`` (and the other text-like commands), everywhere."""
+    from rewardlab.rewards.math.extract import match_brace
+
+    for _ in range(20):
+        m = _TEXT_CMD.search(s)
+        if m is None:
+            break
+        end = match_brace(s, m.end() - 1)
+        if end < 0:
+            break
+        s = s[: m.start()] + s[m.end() : end] + s[end + 1 :]
+    return s
+
+
+def strip_units(s: str) -> tuple[str, bool]:
+    """Drop degree signs, currency and trailing unit words; report whether any was dropped."""
+    t = _DEGREE.sub("", s)
+    t = re.sub(r"^\\?\$\s*|^(?:USD|US\$)\s*", "", t)
+    t = unwrap_text(t).strip()
+    # trailing unit words ("10 cm", "5 square feet", "3 cm^2", "4 dollars")
+    m = _UNIT_TAIL.match(t)
+    if m:
+        words = re.sub(r"\^\{?[23]\}?", "", m.group(2)).lower().split()
+        if words and all(w in UNITS for w in words):
+            t = m.group(1).strip()
+    t = t.replace("\\%", "%").strip()
+    return t, t != s.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """An exact number from the fast path: value, whether it had ``%``, whether decimal."""
+
+    value: Fraction
+    percent: bool = False
+    decimal: bool = False
+
+
+def parse_number(s: str) -> Num | None:
+    """Parse a plain number (after :func:`strip_wrappers`), or ``None`` if it is not one."""
+    t, _ = strip_units(s)
+    t = t.replace("{,}", ",").replace("\\,", "").replace(" ", "") if "," in t or "{" in t else t
+    percent = t.endswith("%")
+    if percent:
+        t = t[:-1].strip()
+    if len(t) > _MAX_DIGITS or not t:
+        return None
+    value = _number_value(t)
+    if value is None:
+        return None
+    decimal = "." in t or "e" in t.lower()
+    return Num(value, percent, decimal)
+
+
+def _number_value(t: str) -> Fraction | None:
+    t = t.replace("−", "-")
+    if _INT_COMMAS.match(t):
+        return Fraction(t.replace(",", ""))
+    if _DECIMAL.match(t):
+        return Fraction(t)
+    if _SCI_E.match(t):
+        return Fraction(t)
+    m = _SCI_TIMES.match(t)
+    if m:
+        return Fraction(m.group("m")) * Fraction(10) ** int(m.group("e"))
+    m = _FRAC.match(t) or _SLASH.match(t)
+    if m:
+        groups = m.groupdict()
+        a = int(groups["a"] or groups.get("a1") or 0)
+        b = int(groups["b"] or groups.get("b1") or 0)
+        if b == 0:
+            return None
+        v = Fraction(a, b)
+        return -v if m.group("s") == "-" else v
+    m = _MIXED.match(t)
+    if m:
+        a = int(m.group("a") or m.group("a1") or m.group("a2"))
+        b = int(m.group("b") or m.group("b1") or m.group("b2"))
+        if b == 0:
+            return None
+        v = int(m.group("w")) + Fraction(a, b)
+        return -v if m.group("s") == "-" else v
+    return None
