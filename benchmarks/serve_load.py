@@ -1,6 +1,7 @@
+# ruff: noqa: E402
 """Load test for ``rewardlab serve``: concurrent clients on loopback, injected worker crashes.
 
-    python benchmarks/serve_load.py --spec benchmarks/specs/format_exact.toml \\
+    python -m benchmarks.serve_load --spec benchmarks/specs/math_format.toml \\
         --clients 64 --requests 3000 --samples 16 --crash-every 50 --max-seconds 120
 
 1. Scores the same requests in process (``Pipeline.run`` per request) for the baseline.
@@ -18,16 +19,21 @@ answer or missing row is counted as a failure. A request with no answer at all i
 
 from __future__ import annotations
 
+import os
+import sys
+
+# Run as a script, this file's folder would come first on sys.path and benchmarks/math.py would
+# shadow the standard library's math: drop it before anything imports math.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
 import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
