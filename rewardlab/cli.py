@@ -1,4 +1,4 @@
-"""The ``rewardlab`` command line: score, check, list."""
+"""The ``rewardlab`` command line: score, check, serve, list."""
 
 from __future__ import annotations
 
@@ -59,10 +59,20 @@ def score(
     resume: Annotated[bool, typer.Option("--resume", help="continue a killed run")] = False,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="local, or ray: batches across Ray actors")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: start one)")
+                       ] = None,
 ) -> None:
     """Score INPUT with SPEC; crash-safe (resume a killed run with --resume)."""
     from rewardlab.pipeline import Pipeline
     from rewardlab.runner import score_file
+
+    if backend not in ("local", "ray"):
+        raise _fail(ValueError(f"--backend: got {backend!r} (allowed: local, ray)"))
+    if address and backend != "ray":
+        raise _fail(ValueError("--address is for --backend ray"))
+    if backend == "ray":
+        from rewardlab.distributed.ray_backend import RayScorer
 
     out = out or input.with_name(input.stem + ".scored.jsonl")
     try:
@@ -81,7 +91,11 @@ def score(
                 rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
                 progress.update(task, completed=done, total=total, rate=rate)
 
-            report = score_file(input, pipeline, out, resume, batch_size, on_progress)
+            if backend == "ray":
+                with RayScorer(spec, address=address) as scorer:
+                    report = score_file(input, pipeline, out, resume, batch_size, on_progress, scorer=scorer)
+            else:
+                report = score_file(input, pipeline, out, resume, batch_size, on_progress)
     except RewardlabError as exc:
         raise _fail(exc) from None
     finally:
@@ -118,6 +132,33 @@ def check(
         table.add_row(p["id"], p["component"], p["problem"])
     out_console.print(table)
     raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    spec: Annotated[Path, typer.Option("--spec", help="pipeline spec (TOML)")],
+    host: Annotated[str, typer.Option("--host", help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="engine worker processes")] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="samples per engine pass")] = 512,
+    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", min=0, help="micro-batch wait")] = 5.0,
+    max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="queued samples before 429")] = 8192,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="per-request deadline, s")] = 120.0,
+    unscorable_reward: Annotated[float | None, typer.Option(
+        "--unscorable-reward", help="/get_reward value for unscorable rows (default: answer 422)")] = None,
+    graceful_timeout: Annotated[float, typer.Option("--graceful-timeout", min=0)] = 30.0,
+    isolate: Annotated[bool, typer.Option("--isolate/--no-isolate",
+                                          help="score in a child process (default) or in a thread")] = True,
+) -> None:
+    """Serve SPEC over HTTP: /score, /get_reward (OpenRLHF), /health, /metrics, /docs."""
+    from rewardlab.serve.run import serve_forever
+
+    try:
+        serve_forever(spec, host=host, port=port, workers=workers, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                      max_queue=max_queue, request_timeout=timeout, unscorable_reward=unscorable_reward,
+                      graceful_timeout=graceful_timeout, scoring_process=isolate)
+    except RewardlabError as exc:
+        raise _fail(exc) from None
 
 
 @app.command("list")

@@ -63,8 +63,15 @@ class Pipeline:
     def run(self, samples: Sequence[Sample | Mapping[str, Any]]) -> Results:
         """Score, shape, combine and compute advantages for one batch."""
         batch = coerce_samples(samples)
+        return self.assemble(batch, self.score_components(batch))
+
+    def assemble(self, batch: list[Sample], scores: dict[str, list[Score]]) -> Results:
+        """Shape, combine and compute advantages from component scores already computed.
+
+        ``run`` is ``assemble(batch, score_components(batch))``; the server scores many
+        requests in one engine pass, then assembles each request's rows on its own.
+        """
         ctx = BatchContext.from_samples(batch, self.spec.length_unit)
-        scores = self.score_components(batch)
         columns: dict[str, Any] = {}
         shaped: dict[str, np.ndarray] = {}
         for comp in self.spec.components:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,20 @@ def fingerprint(input_path: Path, spec_raw: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+BatchScorer = Callable[[list[list[Sample]]], Iterator[tuple[int, list[dict[str, Any]]]]]
+"""Scores batches and yields ``(batch number, rows)`` as each finishes, in any order."""
+
+
+def local_scorer(pipeline: Pipeline) -> BatchScorer:
+    """The in-process scorer: one batch after another on ``pipeline``."""
+
+    def run(batches: list[list[Sample]]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        for k, batch in enumerate(batches):
+            yield k, pipeline.run(batch).rows
+
+    return run
+
+
 @dataclass
 class RunReport:
     rows: int
@@ -67,10 +81,13 @@ def score_file(
     batch_size: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     store_path: str | Path | None = None,
+    scorer: BatchScorer | None = None,
 ) -> RunReport:
     """Score ``input_path`` into ``out`` through a crash-safe store beside ``out``.
 
     ``on_progress(done_rows, total_rows)`` is called after each committed batch.
+    ``scorer`` runs the batches (default: :func:`local_scorer`; the Ray backend passes
+    its own); each batch is committed as it comes back, whatever the order.
     """
     start = time.perf_counter()
     input_path, out = Path(input_path), Path(out)
@@ -90,10 +107,11 @@ def score_file(
         finished = resumed
         if on_progress:
             on_progress(finished, len(samples))
-        for batch in batches:
+        run = scorer if scorer is not None else local_scorer(pipeline)
+        for k, rows_k in run([[samples[i] for i in batch] for batch in batches]):
+            batch = batches[k]
             todo = [i for i in batch if i not in done]
-            results = pipeline.run([samples[i] for i in batch])
-            by_index = dict(zip(batch, results.rows, strict=True))
+            by_index = dict(zip(batch, rows_k, strict=True))
             store.commit([(i, by_index[i]) for i in todo], pipeline.state_dict())
             finished += len(todo)
             if on_progress:
