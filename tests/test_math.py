@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rewardlab
+from benchmarks.math_corpus import agrees
 from rewardlab.core import Sample, Score, Status
 from rewardlab.errors import SpecError
 from rewardlab.rewards.math import MathReward, analyze, compare, extract_answer
@@ -27,17 +28,6 @@ REWARD = MathReward()
 def score(completion: Any, reference: Any, **params: Any) -> Score:
     reward = MathReward(**params) if params else REWARD
     return reward.score_one(Sample(id="s", completion=completion, reference=reference), {})
-
-
-def agrees(expected: str, s: Score) -> bool:
-    """Whether a score agrees with a corpus label."""
-    if expected == "correct":
-        return s.status is Status.OK and s.value == 1.0
-    if expected == "incorrect":
-        return s.value == 0.0 and s.status in (Status.OK, Status.NO_ANSWER)
-    if expected == "no_answer":
-        return s.status is Status.NO_ANSWER and s.value == 0.0
-    return s.status is Status.INVALID_REFERENCE and s.value is None
 
 
 # --- extraction ------------------------------------------------------------------------
