@@ -22,12 +22,14 @@ def test_one_function_per_component_sharing_one_pipeline_run() -> None:
     assert [f.__name__ for f in rewards.funcs] == ["fmt", "exact"] and rewards.weights == [0.25, 1.0]
     prompts = ["p1", "p1", "p2"]
     completions = ["<think>x</think><answer>4</answer>", "<answer>5</answer>", "<think>y</think><answer>9</answer>"]
-    kwargs = {"solution": ["4", "4", "9"], "trainer_state": object(), "log_extra": None}
+    solution = ["4", "4", "9"]
+    kwargs: dict[str, Any] = {"solution": solution, "trainer_state": object(), "log_extra": None}
     fmt, exact = (f(prompts=prompts, completions=completions, **kwargs) for f in rewards.funcs)
     assert exact == [1.0, 0.0, 1.0]
     assert all(isinstance(v, float) for v in fmt)
     combined = rewards.pipeline.run([{"completion": c, "reference": r} for c, r in
-                                     zip(completions, kwargs["solution"], strict=True)]).rewards
+                                     zip(completions, solution, strict=True)]).rewards
+    assert all(f is not None for f in fmt) and all(e is not None for e in exact)
     assert [0.25 * f + e for f, e in zip(fmt, exact, strict=True)] == pytest.approx(combined)
 
 

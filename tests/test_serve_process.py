@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(url, proc)
-        replies: list[httpx.Response] = []
+        replies: list[Any] = []
         thread = threading.Thread(target=lambda: replies.append(
             httpx.post(url + "/score", json={"samples": [{"completion": "abcd"}]}, timeout=30)))
         thread.start()
