@@ -29,8 +29,8 @@ def test_one_function_per_component_sharing_one_pipeline_run() -> None:
     assert all(isinstance(v, float) for v in fmt)
     combined = rewards.pipeline.run([{"completion": c, "reference": r} for c, r in
                                      zip(completions, solution, strict=True)]).rewards
-    assert all(f is not None for f in fmt) and all(e is not None for e in exact)
-    assert [0.25 * f + e for f, e in zip(fmt, exact, strict=True)] == pytest.approx(combined)
+    expected = [0.25 * float(f or 0.0) + float(e or 0.0) for f, e in zip(fmt, exact, strict=True)]
+    assert None not in fmt and None not in exact and expected == pytest.approx(combined)
 
 
 def test_reward_functions_pickle() -> None:

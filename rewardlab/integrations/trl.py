@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -116,7 +116,7 @@ class _ComponentFunc:
 class TRLRewards:
     """``funcs`` for ``GRPOTrainer(reward_funcs=...)``, ``weights`` for ``GRPOConfig(reward_weights=...)``."""
 
-    funcs: list[Callable[..., list[float | None]]]
+    funcs: list[Any]  # Callable[..., list[float | None]]; Any so it fits TRL's invariant list type
     weights: list[float]
     pipeline: Pipeline
     mode: str
