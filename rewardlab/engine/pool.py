@@ -15,7 +15,6 @@ the caller (a trainer with gigabytes of memory and CUDA state).
 from __future__ import annotations
 
 import contextlib
-import math
 import multiprocessing as mp
 import os
 import pickle
@@ -147,10 +146,7 @@ class ProcessPool:
             return
         key = reward_key(reward)
         blob = pickle.dumps(reward)
-        size = max(1, min(32, math.ceil(len(items) / (4 * self.size))))
-        queue: deque[list[Item]] = deque(
-            list(items[i : i + size]) for i in range(0, len(items), size)
-        )
+        queue: deque[Item] = deque(items)
         with self._lock:
             self._ensure_workers()
             _Dispatch(self, key, blob, queue, timeout, on_result).loop()
@@ -160,7 +156,7 @@ class _Dispatch:
     """The state of one :meth:`ProcessPool.run` call."""
 
     def __init__(
-        self, pool: ProcessPool, key: str, blob: bytes, queue: deque[list[Item]],
+        self, pool: ProcessPool, key: str, blob: bytes, queue: deque[Item],
         timeout: float, on_result: OnResult,
     ) -> None:
         self.pool, self.key, self.blob, self.queue = pool, key, blob, queue
@@ -195,10 +191,18 @@ class _Dispatch:
             if w.loaded != self.key:
                 self.pool._send_load(w, self.key, self.blob)
                 continue
-            chunk = self.queue.popleft()
+            chunk = [self.queue.popleft() for _ in range(self._chunk_size())]
             w.conn.send(("run", self.key, chunk))
             w.chunk = deque(chunk)
             w.item_started = time.monotonic()
+
+    def _chunk_size(self) -> int:
+        """Guided self-scheduling: big chunks while much is left, single items at the end.
+
+        Fewer messages per sample early on, and no worker left idle while another
+        finishes a long last chunk (a tail imbalance of up to one chunk otherwise).
+        """
+        return max(1, min(32, len(self.queue) // (2 * self.pool.size)))
 
     def _drain(self, w: _Worker) -> None:
         try:
@@ -223,8 +227,7 @@ class _Dispatch:
             w.item_started = time.monotonic()
 
     def _requeue_rest(self, w: _Worker) -> None:
-        if w.chunk:
-            self.queue.appendleft(list(w.chunk))
+        self.queue.extendleft(reversed(w.chunk))
         w.chunk = deque()
 
     def _expire(self, w: _Worker) -> None:
@@ -258,7 +261,7 @@ class _Dispatch:
         self.pool._replace(w, self.key, self.blob)
 
     def _fail_all(self, reason: str) -> None:
-        items = [it for chunk in self.queue for it in chunk]
+        items = list(self.queue)
         for w in self.pool._workers:
             items.extend(w.chunk)
             w.chunk = deque()
