@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, computed_field
 
 from rewardlab.batch import BatchContext, group_codes, zero_variance_fraction
 
 
-@dataclass
-class ColumnStats:
-    """Statistics of one column over the scorable rows."""
+class ColumnStats(BaseModel):
+    """Statistics of one column over the scorable rows (also the server's response schema)."""
 
     name: str
     n: int
@@ -27,17 +26,13 @@ class ColumnStats:
     zero_variance_groups: float | None
     time_s: float
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def fraction_unscorable(self) -> float:
         return (self.n - self.scored) / self.n if self.n else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "n": self.n, "scored": self.scored, "mean": self.mean,
-            "std": self.std, "min": self.min, "max": self.max,
-            "fraction_unscorable": self.fraction_unscorable, "unscorable": self.unscorable,
-            "zero_variance_groups": self.zero_variance_groups, "time_s": self.time_s,
-        }
+        return self.model_dump()
 
 
 def _column_stats(

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from rewardlab.results import ColumnStats
+
 Text = str | list[dict[str, Any]]
 
 
@@ -30,25 +32,11 @@ class ScoreRequest(BaseModel):
                                   description="deadline in seconds (capped by the server's); 504 when it passes")
 
 
-class ColumnSummary(BaseModel):
-    name: str
-    n: int
-    scored: int
-    mean: float | None
-    std: float | None
-    min: float | None
-    max: float | None
-    fraction_unscorable: float
-    unscorable: dict[str, int]
-    zero_variance_groups: float | None
-    time_s: float
-
-
 class ScoreResponse(BaseModel):
     """The results table (one row per sample, request order) and its summary."""
 
     rows: list[dict[str, Any]]
-    summary: list[ColumnSummary]
+    summary: list[ColumnStats]
     components: list[str]
 
 
