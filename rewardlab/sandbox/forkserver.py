@@ -187,7 +187,10 @@ class Server:
                     os.close(fd)
         child.w = child.r = -1
         self._kill_all(child.pid, child.limits.max_processes > 0)
-        shutil.rmtree(child.scratch, ignore_errors=True)
+        try:
+            os.rmdir(child.scratch)  # the common case: the program left nothing behind
+        except OSError:
+            shutil.rmtree(child.scratch, ignore_errors=True)
         child.scratch = ""
 
     def _kill_all(self, pid: int, processes: bool) -> None:

@@ -31,7 +31,10 @@ from rewardlab.sandbox import channel
 from rewardlab.sandbox.limits import Limits
 
 _LEN = struct.Struct("<I")
-GRACE_S = 10.0  # how long past a run's own deadline the server may take to answer
+GRACE_S = 10.0
+# Per read from a run's pipe: os.read allocates this much up front, and 1 MiB would be
+# an mmap + munmap per reply; a pipe holds 64 KiB, larger frames take several reads.
+_READ_SIZE = 1 << 16  # how long past a run's own deadline the server may take to answer
 
 # Pre-imported by each fork server. Every megabyte here is paid by every fork (page
 # tables, copy-on-write, teardown): hashlib (OpenSSL, ~4 MB) is left to lazy import.
@@ -178,17 +181,18 @@ class Run:
     # --- the channel -----------------------------------------------------------------------
     def _write(self, data: bytes, deadline: float) -> bool:
         view = memoryview(data)
-        while view:
+        while True:
+            try:  # the fd is non-blocking: try first, wait only when the pipe is full
+                view = view[os.write(self.w, view) :]
+            except BlockingIOError:
+                pass
+            except BrokenPipeError:
+                return True  # the child is gone; reading will see EOF
+            if not view:
+                return True
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([], [self.w], [], remaining)[1]:
                 return False
-            try:
-                view = view[os.write(self.w, view) :]
-            except BlockingIOError:
-                continue
-            except BrokenPipeError:
-                return True  # the child is gone; reading will see EOF
-        return True
 
     def _exchange(self, req: dict[str, Any], timeout: float) -> Outcome:
         """Send one request and wait for its reply, or end the run (timeout, crash)."""
@@ -214,7 +218,7 @@ class Run:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([self.r], [], [], remaining)[0]:
                 return self._end_with("timeout")
-            data = os.read(self.r, 1 << 20)
+            data = os.read(self.r, _READ_SIZE)
             if not data:
                 if not self.confined:
                     self._finish("setup")
@@ -238,10 +242,15 @@ class Run:
         if self.finished:
             return self.final
         self.finished = True
-        for fd in (self.w, self.r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.server.send({"op": "end", "reason": reason})
+        # Tell the server before closing the pipes: closing them first makes the child see
+        # EOF and exit on its own, and the server would then wait for that exit (the
+        # teardown of its memory) before it reads "end" and answers.
+        try:
+            self.server.send({"op": "end", "reason": reason})
+        finally:
+            for fd in (self.w, self.r):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         self.final = self.server.recv(GRACE_S)
         return self.final
 
