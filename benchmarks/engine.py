@@ -68,7 +68,8 @@ def pool_speedup(n: int, workers: int) -> None:
     samples = [Sample(str(i), completion=str(4000 + i)) for i in range(n)]
     reward = PrimeCount()
     with Engine(workers=workers, timeout=60) as engine:
-        engine.run(reward, [Sample("warm", completion="10")] * workers)  # start and load the workers
+        # start every worker and load the reward in each (distinct inputs: duplicates would be computed once)
+        engine.run(reward, [Sample(f"warm{i}", completion=str(10 + i)) for i in range(4 * workers)])
         start = time.perf_counter()
         one = [reward.score_one(s, {}) for s in samples]
         single = time.perf_counter() - start
