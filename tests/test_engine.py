@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from pathlib import Path
@@ -157,3 +158,37 @@ class Bare:
 
 def test_protocol_only_rewards_are_accepted(engine: Engine) -> None:
     assert [s.value for s in engine.run(Bare(), _batch("a", "b"))] == [1.0, 1.0]
+
+
+SCRIPT_WITHOUT_MAIN_GUARD = """
+from rewardlab.core import BaseReward, CostClass, Score
+from rewardlab.pipeline import Pipeline
+
+
+class LocalCpu(BaseReward):  # defined in __main__: reaches the workers by value
+    name = "local.cpu"
+    cost = CostClass.CPU
+    reads = ("completion",)
+
+    def score_one(self, sample, deps):
+        return Score.ok(float(len(sample.completion_text)))
+
+
+print([s.value for s in LocalCpu().score([{"completion": "abc"}, {"completion": "de"}])])
+pipeline = Pipeline.from_spec({"rewards": {"m": {"type": "math"}}})
+print(pipeline.run([{"completion": "\\\\boxed{4}", "reference": "4"}]).rewards)
+"""
+
+
+def test_scripts_without_a_main_guard_work(tmp_path: Path) -> None:
+    """Workers never import the caller's __main__ (a forkserver/spawn pool would re-run it)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT_WITHOUT_MAIN_GUARD)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["[3.0, 2.0]", "[1.0]"]

@@ -8,28 +8,32 @@ when a sample runs past its limit, then starts a replacement. The dispatcher onl
 waits on pipes, so it behaves the same from the main thread, another thread, an
 asyncio loop (via a thread) or a server.
 
-Workers are started through the ``forkserver`` method: they are never forked from
-the caller (a trainer with gigabytes of memory and CUDA state).
+Workers are fresh interpreters (``subprocess``: exec right after the fork, so they
+inherit none of a trainer's memory, threads or CUDA state; started once, and again only
+to replace a killed worker), and they never import the caller's
+``__main__``: a script without an ``if __name__ == "__main__":`` guard works. Rewards
+travel to them with cloudpickle, so one defined in ``__main__`` or a notebook works too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
-import pickle
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from typing import Any
 
+import cloudpickle
+
 from rewardlab.core import Deps, Sample, Score, Status
-from rewardlab.engine.worker import worker_main
 
 Item = tuple[int, Sample, Deps]
 OnResult = Callable[[int, Score], None]
@@ -37,7 +41,7 @@ OnResult = Callable[[int, Score], None]
 
 @dataclass
 class _Worker:
-    proc: BaseProcess
+    proc: subprocess.Popen[bytes]
     conn: Connection
     loaded: str | None = None
     loading: str | None = None
@@ -50,18 +54,23 @@ class _Worker:
         return bool(self.chunk) or self.loading is not None
 
 
-def _context() -> Any:
-    methods = mp.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["rewardlab.core", "rewardlab.engine.worker"])
-        return ctx
-    return mp.get_context("spawn")
+def _worker_env() -> dict[str, str]:
+    """The caller's environment, with its import path, so workers import what it imports."""
+    paths = [p for p in sys.path if p] + [os.getcwd()]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
 
 
 def reward_key(reward: Any) -> str:
     cls = type(reward)
     return f"{cls.__module__}.{cls.__qualname__}:{getattr(reward, 'config_hash', id(reward))}"
+
+
+def _reap(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """Wait up to ``timeout`` s for a worker to end; its exit code (negative: signal) or None."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 class ProcessPool:
@@ -78,21 +87,21 @@ class ProcessPool:
         self.size = workers
         self.memory_limit_mb = memory_limit_mb
         self.load_timeout = load_timeout
-        self._ctx = _context()
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self.replaced = 0  # workers killed or lost and replaced, for stats and tests
 
     # --- worker lifecycle ----------------------------------------------------------
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(
-            target=worker_main, args=(child, self.memory_limit_mb), daemon=True,
-            name="rewardlab-worker",
+        parent, child = socket.socketpair()
+        code = "import sys; from rewardlab.engine.worker import main; main(int(sys.argv[1]), int(sys.argv[2]))"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(child.fileno()), str(self.memory_limit_mb or 0)],
+            pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
+            env=_worker_env(),
         )
-        proc.start()
         child.close()
-        return _Worker(proc, parent)
+        return _Worker(proc, Connection(parent.detach()))
 
     def _ensure_workers(self) -> None:
         while len(self._workers) < self.size:
@@ -107,7 +116,7 @@ class ProcessPool:
                     break
                 except (ProcessLookupError, PermissionError):
                     continue
-        w.proc.join(timeout=5)
+        _reap(w.proc, 5)
         w.conn.close()
 
     def _replace(self, w: _Worker, key: str, blob: bytes) -> None:
@@ -128,8 +137,7 @@ class ProcessPool:
                 with contextlib.suppress(OSError):
                     w.conn.send(("stop",))
             for w in self._workers:
-                w.proc.join(timeout=1)
-                if w.proc.is_alive():
+                if _reap(w.proc, 1) is None:
                     self._kill(w)
             self._workers = []
 
@@ -145,7 +153,7 @@ class ProcessPool:
         if not items:
             return
         key = reward_key(reward)
-        blob = pickle.dumps(reward)
+        blob = cloudpickle.dumps(reward)
         queue: deque[Item] = deque(items)
         with self._lock:
             self._ensure_workers()
@@ -245,8 +253,7 @@ class _Dispatch:
         self.pool._replace(w, self.key, self.blob)
 
     def _died(self, w: _Worker) -> None:
-        w.proc.join(timeout=5)
-        code = w.proc.exitcode
+        code = _reap(w.proc, 5)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         if w.loading:
             self.load_failures += 1

@@ -8,12 +8,13 @@ as soon as it is computed, so the parent can time each sample separately.
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import os
 import pickle
 import resource
 import signal
 import sys
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -21,16 +22,22 @@ from typing import Any
 
 from rewardlab.core import Score, Status
 
-PR_SET_PDEATHSIG = 1
 
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """Exit when the parent goes, even in the middle of a long computation.
 
-def _die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this worker if its parent goes (Linux only)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the EOF on the pipe still ends us
-        pass
+    A thread polling the parent pid, rather than PR_SET_PDEATHSIG: the parent may
+    start workers from a short-lived thread, and PDEATHSIG fires when that *thread*
+    exits.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="rewardlab-parent-watch", daemon=True).start()
 
 
 def _error_score(exc: BaseException) -> Score:
@@ -53,10 +60,16 @@ def score_safely(reward: Any, sample: Any, deps: Any) -> Score:
     return score.with_elapsed(time.perf_counter() - start)
 
 
+def main(fd: int, memory_limit_mb: int) -> None:
+    """Entry point of a pool worker: ``python -c ... main(FD, MB)`` (see the pool)."""
+    worker_main(Connection(fd), memory_limit_mb or None)
+
+
 def worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
-    """Entry point of a pool worker process."""
-    os.setsid()  # own process group, so the parent can kill anything we start
-    _die_with_parent()
+    """Serve load/run requests on ``conn`` until it closes (or ``stop``)."""
+    with contextlib.suppress(OSError):  # the pool starts us as a session leader already
+        os.setsid()  # own process group, so the parent can kill anything we start
+    _watch_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if memory_limit_mb:
         limit = memory_limit_mb * 1024 * 1024
