@@ -47,6 +47,18 @@ def scores_to_array(scores: Sequence[Score]) -> np.ndarray:
     return np.array([np.nan if s.value is None else s.value for s in scores], dtype=np.float64)
 
 
+def group_members(groups: Sequence[str | None]) -> list[list[int]]:
+    """Indices of each group's members, groups in order of first appearance.
+
+    A sample with no group is a group of its own (as in :func:`group_codes`).
+    """
+    codes, n = group_codes(groups)
+    members: list[list[int]] = [[] for _ in range(n)]
+    for i, code in enumerate(codes.tolist()):
+        members[code].append(i)
+    return members
+
+
 def group_codes(groups: Sequence[str | None]) -> tuple[np.ndarray, int]:
     """Integer group code per sample; a sample with no group is a group of its own."""
     codes = np.empty(len(groups), dtype=np.int64)

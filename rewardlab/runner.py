@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardlab.batch import group_members
 from rewardlab.core import Sample
 from rewardlab.io import read_rows, write_rows
 from rewardlab.pipeline import Pipeline
@@ -24,12 +25,9 @@ def plan_batches(groups: Sequence[str | None], batch_size: int) -> list[list[int
     batch; groups are taken in order of first appearance. A group larger than
     ``batch_size`` forms a batch of its own.
     """
-    members: dict[Any, list[int]] = {}
-    for i, g in enumerate(groups):
-        members.setdefault(g if g is not None else ("__row__", i), []).append(i)
     batches: list[list[int]] = []
     current: list[int] = []
-    for idxs in members.values():
+    for idxs in group_members(groups):
         if current and len(current) + len(idxs) > batch_size:
             batches.append(current)
             current = []

@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rewardlab.batch import group_members
 from rewardlab.core import CostClass, Deps, Sample, Score, Status, content_hash
 from rewardlab.engine.cache import ScoreCache
 from rewardlab.engine.pool import ProcessPool
@@ -185,11 +186,8 @@ class Engine:
 
     # --- group-level rewards -------------------------------------------------------
     def _run_groups(self, reward: Any, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
-        groups: dict[Any, list[int]] = {}
-        for i, s in enumerate(samples):
-            groups.setdefault(s.group if s.group is not None else ("__single__", i), []).append(i)
         results: list[Score | None] = [None] * len(samples)
-        for idxs in groups.values():
+        for idxs in group_members([s.group for s in samples]):
             start = time.perf_counter()
             try:
                 scores = reward.score_group([samples[i] for i in idxs], [deps[i] for i in idxs])
