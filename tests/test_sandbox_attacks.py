@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -44,8 +45,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("host")
     sentinel = root / "sentinel.txt"
     sentinel.write_text("original")
+    os.chmod(sentinel, 0o644)
     secret_file = Path.cwd() / f".rewardlab-secret-{uuid.uuid4().hex}"
     secret_file.write_text(SECRET)
+    host_file = Path.cwd() / f".rewardlab-sentinel-{uuid.uuid4().hex}"
+    host_file.write_text("original")
+    os.chmod(host_file, 0o644)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
@@ -59,11 +64,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "secret_file": str(secret_file),
         "pwned": f"/tmp/rewardlab-pwned-{uuid.uuid4().hex}",
         "site": sysconfig.get_paths()["purelib"],
+        "host_file": str(host_file),
     }
-    yield {"fill": fill, "sentinel": sentinel, "listener": listener, "udp": udp}
+    baseline = {"stat": _meta(host_file), "dir": _meta(host_file.parent), "host_file": host_file}
+    yield {"fill": fill, "sentinel": sentinel, "listener": listener, "udp": udp, **baseline}
     listener.close()
     udp.close()
     secret_file.unlink()
+    host_file.unlink()
     os.environ.pop("REWARDLAB_TEST_SECRET", None)
 
 
@@ -76,6 +84,16 @@ def _score(attack: Attack, fill: dict[str, Any]) -> Any:
     return reward.score_batch([sample], [{}])[0]
 
 
+def _meta(path: Path) -> tuple[Any, ...]:
+    """Metadata a run must not change: mode, owner, modification time, extended attributes."""
+    st = os.stat(path)
+    try:
+        xattrs = sorted(os.listxattr(path))
+    except OSError:
+        xattrs = []
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, xattrs)
+
+
 def _children(pid: int) -> list[int]:
     kids: list[int] = []
     for tid in os.listdir(f"/proc/{pid}/task"):
@@ -86,6 +104,8 @@ def _children(pid: int) -> list[int]:
 
 def _contained(env: dict[str, Any]) -> None:
     fill = env["fill"]
+    assert _meta(env["host_file"]) == env["stat"], "a run changed a host file's metadata"
+    assert _meta(env["host_file"].parent) == env["dir"], "a run changed a host directory's metadata"
     assert env["sentinel"].read_text() == "original"
     assert not os.path.exists(fill["pwned"])
     assert not os.path.exists(os.path.join(fill["site"], "rewardlab_pwned.pth"))
@@ -96,6 +116,10 @@ def _contained(env: dict[str, Any]) -> None:
         env["udp"].recv(16)
     for server in shared_pool(2).all:
         assert server.alive(), "an attack killed a fork server"
+        pid = server.proc.pid
+        assert resource.prlimit(pid, resource.RLIMIT_NOFILE)[0] > 5, "a run changed the server's limits"
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 0, "a run reniced the fork server"
+        assert len(os.sched_getaffinity(pid)) == len(os.sched_getaffinity(0)), "a run pinned the server"
         kids = _children(server.proc.pid)
         # the only child allowed is the fresh, pre-forked process for the next run: it is a
         # session leader (or not yet, still in the server's group); anything a run started

@@ -8,13 +8,18 @@ Layout of the program (classic BPF over ``struct seccomp_data``)::
             with CLONE_THREAD deny unless threads are allowed
     clone3: ENOSYS (its flags live in memory BPF cannot read; libc falls back to clone)
     ioctl:  EPERM for TIOCSTI / TIOCLINUX (terminal injection)
+    prlimit64, sched_setaffinity/setscheduler/setparam/setattr: EPERM unless the pid
+            argument is 0 (this process)
     each denied syscall: EPERM
     otherwise: ALLOW
 
 Denied: every socket (socket, socketpair: no network, no unix sockets), ptrace and
 cross-process memory access, mount/namespace/chroot calls, bpf, io_uring, kernel
 modules and kexec, keyrings, perf, userfaultfd, SysV and POSIX message IPC,
-setsid/setpgid (the run stays in its process group), file handles, and
+setsid/setpgid (the run stays in its process group), file handles, metadata changes
+that Landlock does not cover (chmod, chown, utimes, extended attributes: owned by
+uid 0, the run could otherwise change them on any host file it can name),
+setpriority/ioprio_set (they can target other processes and whole users), and
 fork/vfork/execve unless the task opts into processes.
 """
 
@@ -56,7 +61,17 @@ _ALWAYS_DENIED = (
     "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr", "fsopen", "fsconfig",
     "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr", "quotactl", "syslog",
     "kcmp", "pidfd_getfd",
+    # metadata: Landlock has no right for these, so they would reach any host path
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
+    "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
+    # scheduling of other processes or of every process of the user
+    "setpriority", "ioprio_set",
 )
+# Allowed only on the calling process (pid argument 0): rlimits and scheduling of others
+# (e.g. the fork server's RLIMIT_NOFILE) must stay out of reach.
+_SELF_ONLY = ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam",
+              "sched_setattr")
 _PROCESS_CALLS = ("fork", "vfork", "execve", "execveat")
 
 SYSCALLS: dict[str, dict[str, int]] = {
@@ -77,6 +92,13 @@ SYSCALLS: dict[str, dict[str, int]] = {
         "move_mount": 429, "open_tree": 428, "mount_setattr": 442, "quotactl": 179,
         "syslog": 103, "kcmp": 312, "pidfd_getfd": 438, "fork": 57, "vfork": 58,
         "execve": 59, "execveat": 322, "clone": 56, "clone3": 435, "ioctl": 16,
+        "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92,
+        "fchown": 93, "lchown": 94, "fchownat": 260, "utime": 132, "utimes": 235,
+        "futimesat": 261, "utimensat": 280, "setxattr": 188, "lsetxattr": 189,
+        "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
+        "setxattrat": 463, "removexattrat": 466, "setpriority": 141, "ioprio_set": 251,
+        "prlimit64": 302, "sched_setaffinity": 203, "sched_setscheduler": 144,
+        "sched_setparam": 142, "sched_setattr": 314,
     },
     "aarch64": {
         "socket": 198, "socketpair": 199, "ptrace": 117, "process_vm_readv": 270,
@@ -94,6 +116,11 @@ SYSCALLS: dict[str, dict[str, int]] = {
         "fsmount": 432, "fspick": 433, "move_mount": 429, "open_tree": 428,
         "mount_setattr": 442, "quotactl": 60, "syslog": 116, "kcmp": 272, "pidfd_getfd": 438,
         "execve": 221, "execveat": 281, "clone": 220, "clone3": 435, "ioctl": 29,
+        "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "fchownat": 54, "fchown": 55,
+        "utimensat": 88, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14,
+        "lremovexattr": 15, "fremovexattr": 16, "setxattrat": 463, "removexattrat": 466,
+        "setpriority": 140, "ioprio_set": 30, "prlimit64": 261, "sched_setaffinity": 122,
+        "sched_setscheduler": 119, "sched_setparam": 118, "sched_setattr": 274,
     },
 }
 
@@ -146,6 +173,14 @@ def build_filter(
         _stmt(RET_K, RET_ALLOW),
     ]
     prog += [_jump(JEQ_K, table["ioctl"], 0, len(ioctl_body)), *ioctl_body]
+    self_only = [  # pid is argument 0 (low word at offset 16): 0 means this process
+        _stmt(LD_W_ABS, 16),
+        _jump(JEQ_K, 0, 0, 1),
+        _stmt(RET_K, RET_ALLOW),
+        _stmt(RET_K, errno_eperm),
+    ]
+    for name in _SELF_ONLY:
+        prog += [_jump(JEQ_K, table[name], 0, len(self_only)), *self_only]
     for name in deny:
         prog += [_jump(JEQ_K, table[name], 0, 1), _stmt(RET_K, errno_eperm)]
     prog.append(_stmt(RET_K, RET_ALLOW))

@@ -10,7 +10,9 @@ Every attack targets one reference kind (``TASKS`` in ``test_sandbox_attacks.py`
 
 Placeholders filled by the test: ``{port}`` (a loopback listener the test owns),
 ``{sentinel}`` (a host file that must stay unchanged), ``{secret_file}``,
-``{pwned}`` (a host path that must not appear), ``{site}`` (site-packages).
+``{pwned}`` (a host path that must not appear), ``{site}`` (site-packages),
+``{host_file}`` (a host file outside ``/tmp``, in the current directory, whose
+metadata must stay unchanged: the fork servers have their own ``/tmp``).
 """
 
 from __future__ import annotations
@@ -169,6 +171,28 @@ ATTACKS: list[Attack] = [
     Attack(E, "hardlink_out_of_scratch", "function",
            "import os\ndef square(x):\n os.link('{sentinel}', 'l')\n open('l', 'w').write('pwned')\n"
            " return 9"),
+    Attack(E, "chmod_host_file", "function",
+           "import os\ndef square(x):\n os.chmod('{host_file}', 0o777); return 9"),
+    Attack(E, "chmod_host_file_dir", "function",
+           "import os\ndef square(x):\n os.chmod(os.path.dirname('{host_file}'), 0o777); return 9"),
+    Attack(E, "chown_host_file", "function",
+           "import os\ndef square(x):\n os.chown('{host_file}', 4242, 4242); return 9"),
+    Attack(E, "utime_host_file", "function",
+           "import os\ndef square(x):\n os.utime('{host_file}', (1, 1)); return 9"),
+    Attack(E, "setxattr_host_file", "function",
+           "import os\ndef square(x):\n os.setxattr('{host_file}', 'user.pwned', b'x'); return 9"),
+    Attack(E, "ctypes_chmod_host_file", "function",
+           "import ctypes\ndef square(x):\n r = ctypes.CDLL(None).syscall(268, -100, b'{host_file}', 0o777, 0)\n"
+           " return 9 if r == 0 else -1"),
+    Attack(E, "prlimit_fork_server", "function",
+           "import os, resource\ndef square(x):\n"
+           " resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (5, 5)); return 9"),
+    Attack(E, "renice_fork_server", "function",
+           "import os\ndef square(x):\n os.setpriority(os.PRIO_PROCESS, os.getppid(), 19); return 9"),
+    Attack(E, "renice_whole_user", "function",
+           "import os\ndef square(x):\n os.setpriority(os.PRIO_USER, 0, 19); return 9"),
+    Attack(E, "pin_fork_server", "function",
+           "import os\ndef square(x):\n os.sched_setaffinity(os.getppid(), {0}); return 9"),
     Attack(E, "read_secret_file", "leak", "def leak(): return open('{secret_file}').read()"),
     Attack(E, "read_secret_env", "leak", "import os\ndef leak(): return os.environ.get('REWARDLAB_TEST_SECRET')"),
     Attack(E, "read_parent_environ", "leak",
