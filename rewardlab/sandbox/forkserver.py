@@ -3,10 +3,14 @@
 It is started with a scrubbed environment by :mod:`rewardlab.sandbox.pool` (never
 forked from the caller) and speaks length-prefixed JSON frames on a unix socket:
 
-caller -> server: ``{"op": "run", "limits": {...}}`` then ``{"op": "end", "reason": ...}``.
-server -> caller: ``started`` (with the run's two channel descriptors attached, so the
-caller then talks to the confined child directly), and a final event once the run's
-processes are killed: ``done``, ``timeout`` or ``exit`` (the child died; why).
+caller -> server: ``{"op": "run", "limits": {...}}`` asks for a process with these
+limits; ``{"op": "begin"}`` starts a run on the offered one; ``{"op": "end", "reason": ...}``
+ends it.
+server -> caller: ``started`` (an *offer*: a forked, confined process waiting for a
+program, with its two channel descriptors attached, so the caller talks to it
+directly), a final event once a run's processes are killed (``done``, ``timeout`` or
+``exit``: the child died; why), and right after it the offer for the next run, with
+the same limits.
 
 The server enforces the run's wall-clock limit and kills; the caller enforces the
 per-test limit by ending the run. The server never receives expected outputs, test
@@ -37,22 +41,45 @@ _LEN = struct.Struct("<I")
 
 @dataclass
 class _Child:
-    """A forked child: its pid, channel ends, scratch directory and limits."""
+    """A forked child: its pid, channel ends, pidfd, scratch directory and limits."""
 
     pid: int
     w: int
     r: int
+    pidfd: int
     scratch: str
     limits: Limits
+    started: bytes  # the "started" frame, built once the pid is known
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    body = b"E" + json.dumps(event, separators=(",", ":")).encode()
+    return _LEN.pack(len(body)) + body
+
+
+# The frames of the common path, built once: every object the server touches between
+# two forks is a copy-on-write page fault, so the hot path reuses what it can.
+_DONE = _frame({"ev": "done"})
+_TIMEOUT_TEST = _frame({"ev": "timeout", "scope": "test"})
+_TIMEOUT_RUN = _frame({"ev": "timeout", "scope": "run"})
+_END_DONE = channel.pack({"op": "end", "reason": "done"})[_LEN.size:]
+_BEGIN = channel.pack({"op": "begin"})[_LEN.size:]
+_CONFINED = channel.pack({"confined": True})
 
 
 class Server:
-    """One fork server; one run at a time."""
+    """One fork server; one run at a time.
+
+    Every page the server writes while a forked child shares its memory costs a
+    copy-on-write fault, so the loop between two forks is kept small: frames are
+    compared as bytes before any JSON is parsed, limits are parsed once per distinct
+    ``run`` frame, and the replies of the common path are prebuilt.
+    """
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
         self.sock = socket.socket(fileno=int(cfg["sock_fd"]))
-        self.in_fd = self.out_fd = self.sock.fileno()
+        self.fd = self.sock.fileno()
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)  # nothing may print into the caller's pipes
@@ -61,18 +88,37 @@ class Server:
         self.ctx: isolation.ServerContext | None = None
         self.counter = 0
         self.spare: _Child | None = None  # a forked, confined child waiting for a program
+        self.buf = bytearray()
+        self.runs: dict[bytes, Limits | str] = {}  # run frame -> its limits, or why refused
+        self.pids_max = -1
 
-    # --- frames to the caller --------------------------------------------------------
+    # --- frames ------------------------------------------------------------------------
     def event(self, ev: str, fields: dict[str, Any] | None = None, **kw: Any) -> None:
-        body = b"E" + json.dumps({"ev": ev, **(fields or {}), **kw}).encode()
-        self._send(body)
+        self._send(_frame({"ev": ev, **(fields or {}), **kw}))
 
-    def _send(self, body: bytes) -> None:
-        data = memoryview(_LEN.pack(len(body)) + body)
-        while data:
-            data = data[os.write(self.out_fd, data) :]
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
 
-    # --- lifecycle -------------------------------------------------------------------
+    def _body(self) -> bytes:
+        """The next frame body from the caller; EOFError when it is gone."""
+        buf = self.buf
+        while True:
+            if len(buf) >= _LEN.size:
+                size = _LEN.unpack_from(buf)[0]
+                if size > 1 << 20:
+                    raise EOFError("oversized frame from the caller")
+                if len(buf) >= _LEN.size + size:
+                    body = bytes(buf[_LEN.size : _LEN.size + size])
+                    del buf[: _LEN.size + size]
+                    return body
+            data = os.read(self.fd, 1 << 16)
+            if not data:
+                raise EOFError("caller closed the socket")
+            buf += data
+
+    # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         unsafe = bool(self.cfg.get("unsafe_weak_isolation"))
         if not self.feats.missing:
@@ -93,58 +139,144 @@ class Server:
     def loop(self) -> None:
         while True:
             try:
-                msg = channel.read_frame(self.in_fd)
+                body = self._body()
             except (EOFError, OSError):
                 break
-            if msg.get("op") == "run":
-                self.run(msg)
-            elif msg.get("op") == "ping":
-                self.event("pong")
+            if body == _BEGIN:
+                if self.spare is None:
+                    sys.exit(0)  # protocol error: the caller is confused; it will replace us
+                self.run(self.spare)
+                continue
+            limits = self.runs.get(body)
+            if limits is None:
+                limits = self._parse(body)
+            if isinstance(limits, Limits):
+                self.offer(limits)
+            elif limits:
+                self.event("error", unavailable=True, reason=limits)
         if self.spare is not None:
             self._discard(self.spare)
         isolation.remove_cgroup(self.feats.pids_cgroup)
 
-    # --- one program -----------------------------------------------------------------
-    def run(self, msg: dict[str, Any]) -> None:
+    def _parse(self, body: bytes) -> Limits | str | None:
+        """A frame seen for the first time: a run (cached by its bytes) or a ping."""
+        try:
+            msg = channel.parse(body)
+        except channel.DecodeError:
+            return None
+        if msg.get("op") == "ping":
+            self.event("pong")
+            return None
+        if msg.get("op") != "run":
+            return None
         limits = Limits.from_dict(msg["limits"])
         no_cgroup = self.ctx is None or self.ctx.pids_cgroup is None
+        refused: Limits | str = limits
         if (limits.max_threads or limits.max_processes) and no_cgroup and not (
             self.cfg.get("unsafe_weak_isolation")
         ):
-            self.event("error", unavailable=True,
-                       reason="threads/processes need a pids cgroup (none here)")
-            return
-        child = self.spare if self.spare is not None and self.spare.limits == limits else None
-        if self.spare is not None and child is None:
+            refused = "threads/processes need a pids cgroup (none here)"
+        if len(self.runs) < 64:
+            self.runs[body] = refused
+        return refused
+
+    # --- one program -------------------------------------------------------------------
+    def offer(self, limits: Limits) -> None:
+        """Fork and confine the next run's process; hand its channel to the caller now.
+
+        The caller keeps it until it has a program for these limits, so a run starts
+        without a round trip to the server; the run's clock starts at ``begin``.
+        """
+        if self.spare is not None:  # the caller asked for other limits: it dropped this one
             self._discard(self.spare)
-        self.spare = None
-        child = child or self._spawn(limits)
-        body = b"E" + json.dumps({"ev": "started", "pid": child.pid}).encode()
-        socket.send_fds(self.sock, [_LEN.pack(len(body)) + body], [child.w, child.r])
-        for fd in (child.w, child.r):  # the caller holds the only ends now
-            os.close(fd)
+        child = self.spare = self._spawn(limits)
+        socket.send_fds(self.sock, [child.started], [child.w, child.r])
+        os.close(child.w)  # the caller holds the only ends now
+        os.close(child.r)
         child.w = child.r = -1
+
+    def run(self, child: _Child) -> None:
+        """The offered process runs a program: watch it, end it, report, offer the next."""
+        self.spare = None
+        limits = child.limits
         try:
-            ev, fields = Watcher(self, child.pid, limits).run()
+            frame, exited = self._watch(child)
         finally:
-            self._signal(child)
+            # by pidfd: the pid may already be reaped (and, in theory, reused)
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
             if limits.max_processes:  # a run that may fork: everything reaped before we report
-                self._discard(child)
+                self._discard(child, exited)
         # The run's process is SIGKILLed (it runs no more code) and, if it could fork, every
         # process it started is reaped; only now does the caller hear that the run ended.
-        self.event(ev, fields)
+        self._send(frame)
         if not limits.max_processes:
-            self._discard(child)
-        # fork and confine the next run's process now, off the caller's critical path
-        self.spare = self._spawn(limits)
+            self._discard(child, exited)
+        self.offer(limits)  # off the caller's critical path: it reads this at its next run
+
+    def _watch(self, child: _Child) -> tuple[bytes, bool]:
+        """Wait for the caller's ``end`` while enforcing the run's wall-clock limit.
+
+        Returns the frame to report and whether the child was already reaped.
+        """
+        deadline = time.monotonic() + child.limits.run_timeout
+        fds = [self.fd, child.pidfd]
+        exited: dict[str, Any] | None = None
+        killed = False
+        while True:
+            if not self.buf:
+                wait = None if killed else max(0.0, deadline - time.monotonic())
+                ready = select.select(fds, [], [], wait)[0]
+                if not ready and not killed:  # the run's wall-clock limit
+                    _kill_group(child.pid)
+                    killed = True
+                if child.pidfd in ready and exited is None:
+                    exited = _exit_info(child.pid)
+                    fds = [self.fd]
+                if self.fd not in ready:
+                    continue
+            try:
+                body = self._body()
+            except (EOFError, OSError):
+                _kill_group(child.pid)
+                sys.exit(0)
+            if body == _END_DONE and not killed and exited is None:
+                return _DONE, False
+            return self._ended(child, body, killed, exited)
+
+    def _ended(self, child: _Child, body: bytes, killed: bool,
+               exited: dict[str, Any] | None) -> tuple[bytes, bool]:
+        """The report for a run that did not simply finish (timeout, crash, bad frame),
+        and whether the child has been reaped."""
+        try:
+            reason = channel.parse(body).get("reason", "done")
+        except channel.DecodeError:
+            reason = "malformed end"
+        reaped = exited is not None
+        if killed:
+            return _TIMEOUT_RUN, reaped
+        if reason == "timeout":
+            return _TIMEOUT_TEST, reaped
+        if reason == "eof" and exited is None:  # closed its channel: did it exit?
+            if select.select([child.pidfd], [], [], 0.5)[0]:
+                exited = _exit_info(child.pid)
+            if exited is None:
+                return _frame({"ev": "exit", "reason": "closed its result channel"}), False
+        if exited is not None:
+            return _frame({"ev": "exit", **exited}), True
+        if reason != "done":
+            return _frame({"ev": "exit", "reason": str(reason)[:200]}), False
+        return _DONE, False
 
     def _spawn(self, limits: Limits) -> _Child:
         """Fork a child that confines itself, says so, and waits for its program."""
         self.counter += 1
-        scratch = os.path.join(isolation.SCRATCH_BASE, f"run-{self.counter}")
+        scratch = f"{isolation.SCRATCH_BASE}/run-{self.counter}"
         os.mkdir(scratch, 0o700)
-        if self.ctx is not None:
+        tasks = 1 + limits.max_threads + limits.max_processes
+        if self.ctx is not None and tasks > 1 and tasks != self.pids_max:
             isolation.set_cgroup_limit(self.ctx, limits)
+            self.pids_max = tasks
         to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
         from_child_r, from_child_w = os.pipe2(os.O_CLOEXEC)
         server_pid = os.getpid()
@@ -159,7 +291,7 @@ class Server:
                     )
                 else:
                     _weak_confine(scratch, to_child_r, from_child_w)
-                channel.write_frame(isolation.CHANNEL_OUT, {"confined": True})
+                os.write(isolation.CHANNEL_OUT, _CONFINED)
                 runner.serve(limits.output_mb << 20)
             except BaseException as exc:
                 _report_setup_failure(exc)
@@ -167,45 +299,43 @@ class Server:
                 os._exit(72)
         os.close(to_child_r)
         os.close(from_child_w)
-        return _Child(pid, to_child_w, from_child_r, scratch, limits)
+        return _Child(pid, to_child_w, from_child_r, os.pidfd_open(pid), scratch, limits,
+                      _frame({"ev": "started", "pid": pid}))
 
-    @staticmethod
-    def _signal(child: _Child) -> None:
-        """SIGKILL the run's process group and process (idempotent)."""
-        for target in (lambda: os.killpg(child.pid, signal.SIGKILL),
-                       lambda: os.kill(child.pid, signal.SIGKILL)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                target()
-
-    def _discard(self, child: _Child) -> None:
+    def _discard(self, child: _Child, reaped: bool = False) -> None:
         """Kill a child and everything it started, reap them; remove its scratch directory."""
         if child.scratch == "":
             return
-        for fd in (child.w, child.r):
+        if child.limits.max_processes:
+            self._kill_all(child.pid, reaped)
+        elif not reaped:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child.pid, 0)
+        for fd in (child.w, child.r, child.pidfd):
             if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        child.w = child.r = -1
-        self._kill_all(child.pid, child.limits.max_processes > 0)
+                os.close(fd)
+        child.w = child.r = child.pidfd = -1
         try:
             os.rmdir(child.scratch)  # the common case: the program left nothing behind
         except OSError:
             shutil.rmtree(child.scratch, ignore_errors=True)
         child.scratch = ""
 
-    def _kill_all(self, pid: int, processes: bool) -> None:
-        """Kill the run's process group (and cgroup when it may fork); reap everything.
+    def _kill_all(self, pid: int, reaped: bool) -> None:
+        """Kill the run's process group and cgroup (a run that may fork); reap everything.
 
-        We are a child subreaper, so orphans of the run are our children too.
+        We are a child subreaper, so orphans of the run are our children too. The group
+        outlives its leader, so it is killed even when the leader was already reaped.
         """
-        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                target()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        _kill_group(pid, leader=not reaped)
+        if not reaped:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
         cg = self.ctx.pids_cgroup if self.ctx else None
-        for _ in range(1000 if processes else 1):
-            if cg and processes:
+        for _ in range(1000):
+            if cg:
                 for p in isolation.cgroup_pids(cg):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(p, signal.SIGKILL)
@@ -214,9 +344,18 @@ class Server:
                     pass
             except ChildProcessError:
                 pass
-            if not cg or not processes or not isolation.cgroup_pids(cg):
+            if not cg or not isolation.cgroup_pids(cg):
                 break
             time.sleep(0.001)
+
+
+def _kill_group(pid: int, leader: bool = True) -> None:
+    """SIGKILL the run's process group and, unless already reaped, the process itself."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if leader:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _report_setup_failure(exc: BaseException) -> None:
@@ -236,64 +375,6 @@ def _weak_confine(scratch: str, ch_in: int, ch_out: int) -> None:
     os.dup2(ch_in, isolation.CHANNEL_IN)
     os.dup2(ch_out, isolation.CHANNEL_OUT)
     os.closerange(isolation.CHANNEL_OUT + 1, 1 << 20)
-
-
-class Watcher:
-    """Enforces one run's wall-clock limit while the caller talks to the child."""
-
-    def __init__(self, server: Server, pid: int, limits: Limits) -> None:
-        self.server, self.pid, self.limits = server, pid, limits
-        self.deadline = time.monotonic() + limits.run_timeout
-        self.exited: dict[str, Any] | None = None
-        self.killed = False
-
-    def run(self) -> tuple[str, dict[str, Any]]:
-        pidfd = os.pidfd_open(self.pid)
-        try:
-            return self._loop(pidfd)
-        finally:
-            os.close(pidfd)
-
-    def _loop(self, pidfd: int) -> tuple[str, dict[str, Any]]:
-        while True:
-            wait = None if self.killed else max(0.0, self.deadline - time.monotonic())
-            rlist = [self.server.in_fd] + ([pidfd] if self.exited is None else [])
-            readable = select.select(rlist, [], [], wait)[0]
-            if not readable and not self.killed:  # the run's wall-clock limit
-                for kill in (os.killpg, os.kill):
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        kill(self.pid, signal.SIGKILL)
-                self.killed = True
-            if pidfd in readable and self.exited is None:
-                self.exited = _exit_info(self.pid)
-            if self.server.in_fd in readable:
-                return self._on_caller()
-
-    def _on_caller(self) -> tuple[str, dict[str, Any]]:
-        try:
-            msg = channel.read_frame(self.server.in_fd)
-        except (EOFError, OSError, channel.DecodeError):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-            sys.exit(0)
-        reason = msg.get("reason", "done")
-        if self.killed:
-            return "timeout", {"scope": "run"}
-        if reason == "timeout":
-            return "timeout", {"scope": "test"}
-        if reason == "eof" and self.exited is None:  # closed its channel: did it exit?
-            with contextlib.suppress(OSError):
-                pidfd = os.pidfd_open(self.pid)
-                if select.select([pidfd], [], [], 0.5)[0]:
-                    self.exited = _exit_info(self.pid)
-                os.close(pidfd)
-            if self.exited is None:
-                return "exit", {"reason": "closed its result channel"}
-        if self.exited is not None:
-            return "exit", self.exited
-        if reason != "done":
-            return "exit", {"reason": str(reason)[:200]}
-        return "done", {}
 
 
 def _exit_info(pid: int) -> dict[str, Any]:

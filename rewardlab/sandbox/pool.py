@@ -31,6 +31,7 @@ from rewardlab.sandbox import channel
 from rewardlab.sandbox.limits import Limits
 
 _LEN = struct.Struct("<I")
+_BEGIN = channel.pack({"op": "begin"})
 GRACE_S = 10.0
 # Per read from a run's pipe: os.read allocates this much up front, and 1 MiB would be
 # an mmap + munmap per reply; a pipe holds 64 KiB, larger frames take several reads.
@@ -93,6 +94,12 @@ class ForkServer:
         )
         theirs.close()
         self.fd = self.sock.fileno()
+        # Frames the server has sent or will send that are not read yet, in order: the
+        # final event of a run that ended normally ("final") and the next offer ("offer").
+        self.expect: list[str] = []
+        self.offer: tuple[int, int] | None = None  # an offered process's channel (w, r)
+        self.offer_key = b""  # the run frame whose limits the offered process has
+        self.last_key = b""
         hello = self.recv(60.0)
         if hello.get("ev") == "unavailable":
             self.close()
@@ -139,11 +146,68 @@ class ForkServer:
             raise InfraError(f"fork server died: {exc}") from None
         return dict(json.loads(data[_LEN.size + 1 : _LEN.size + size])), list(fds)
 
+    def settle(self) -> None:
+        """Read what the server sent after the last run: its final event, if it was not
+        awaited (a normal end), and the offer of the next process."""
+        while self.expect:
+            if self.expect[0] == "final":
+                self.recv(GRACE_S)
+            else:
+                msg, fds = self.recv_started(GRACE_S)
+                self._keep_offer(msg, fds, self.last_key)
+            self.expect.pop(0)
+
+    def _keep_offer(self, msg: dict[str, Any], fds: list[int], key: bytes) -> None:
+        if msg.get("ev") != "started" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            raise InfraError(f"unexpected event from the fork server: {msg}")
+        self.drop_offer()
+        self.offer, self.offer_key = (fds[0], fds[1]), key
+
+    def drop_offer(self) -> None:
+        """Close our ends of an offered process we will not use (the server kills it)."""
+        if self.offer is not None:
+            for fd in self.offer:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self.offer = None
+
+    def take_offer(self, limits: Limits) -> tuple[int, int]:
+        """The channel of a confined process with these limits, asking for one if the
+        offered process has other limits; the run starts (the server's clock) now."""
+        key = channel.pack({"op": "run", "limits": limits.to_dict()})
+        if self.offer is None or self.offer_key != key:
+            self.drop_offer()
+            try:
+                self.sock.sendall(key)
+            except OSError as exc:
+                raise InfraError(f"fork server is gone: {exc}") from None
+            msg, fds = self.recv_started(GRACE_S)
+            if msg.get("ev") == "error":
+                for fd in fds:
+                    os.close(fd)
+                if msg.get("unavailable"):
+                    raise SandboxUnavailable(msg.get("reason", ""))
+                raise InfraError(msg.get("reason", "sandbox refused the run"))
+            self._keep_offer(msg, fds, key)
+        assert self.offer is not None
+        channel_fds, self.offer = self.offer, None
+        self.last_key = key
+        try:
+            self.sock.sendall(_BEGIN)
+        except OSError as exc:
+            for fd in channel_fds:
+                os.close(fd)
+            raise InfraError(f"fork server is gone: {exc}") from None
+        return channel_fds
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def close(self) -> None:
         """EOF first (the server removes its cgroup and exits), then SIGKILL."""
+        self.drop_offer()
         with contextlib.suppress(Exception):
             self.sock.shutdown(socket.SHUT_WR)
             self.proc.wait(1.0)
@@ -238,7 +302,12 @@ class Run:
         raise InfraError(f"unexpected event from the fork server: {ev}")
 
     def _finish(self, reason: str) -> dict[str, Any]:
-        """End the run: the server kills it and reports how it ended."""
+        """End the run: the server kills it and reports how it ended.
+
+        After a normal end (every reply arrived) nothing in the report can change the
+        outcome, so the caller does not wait for it: the server's next user reads it
+        first (:meth:`ForkServer.settle`). Any other end waits for the report.
+        """
         if self.finished:
             return self.final
         self.finished = True
@@ -251,7 +320,12 @@ class Run:
             for fd in (self.w, self.r):
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self.final = self.server.recv(GRACE_S)
+        if reason == "done":
+            self.server.expect += ["final", "offer"]
+            self.final = {"ev": "done"}
+        else:
+            self.final = self.server.recv(GRACE_S)
+            self.server.expect.append("offer")
         return self.final
 
     # --- requests ----------------------------------------------------------------------------
@@ -336,6 +410,17 @@ class SandboxPool:
                 self.idle.put(server)
 
     def _acquire(self) -> ForkServer:
+        """An idle server whose previous run has been fully reported (or a new one)."""
+        for _ in range(self.size + 1):
+            server = self._take()
+            try:
+                server.settle()
+                return server
+            except InfraError:  # it died after its last run: replace it, do not fail this one
+                self._discard(server)
+        raise InfraError("fork servers keep dying after their runs")
+
+    def _take(self) -> ForkServer:
         with self.lock:
             if self.closed:
                 raise InfraError("sandbox pool is closed")
@@ -361,17 +446,8 @@ class SandboxPool:
     def run(self, code: str, limits: Limits, setup: str = "", mode: str = "function") -> Iterator[Run]:
         """One program in a fresh fork; all its tests are requests on the yielded :class:`Run`."""
         with self._server() as server:
-            server.send({"op": "run", "limits": limits.to_dict()})
-            msg, fds = server.recv_started(GRACE_S)
-            if msg.get("ev") == "error":
-                if msg.get("unavailable"):
-                    raise SandboxUnavailable(msg.get("reason", ""))
-                raise InfraError(msg.get("reason", "sandbox refused the run"))
-            if msg.get("ev") != "started" or len(fds) != 2:
-                for fd in fds:
-                    os.close(fd)
-                raise InfraError(f"unexpected event from the fork server: {msg}")
-            handle = Run(server, limits, fds[0], fds[1])
+            w, r = server.take_offer(limits)
+            handle = Run(server, limits, w, r)
             try:
                 handle.start({"code": code, "setup": setup, "mode": mode})
                 yield handle
