@@ -100,6 +100,7 @@ class ForkServer:
         self.offer: tuple[int, int] | None = None  # an offered process's channel (w, r)
         self.offer_key = b""  # the run frame whose limits the offered process has
         self.last_key = b""
+        self.to_close: tuple[int, ...] = ()  # pipe ends of the last run, closed once it is dead
         hello = self.recv(60.0)
         if hello.get("ev") == "unavailable":
             self.close()
@@ -152,10 +153,16 @@ class ForkServer:
         while self.expect:
             if self.expect[0] == "final":
                 self.recv(GRACE_S)
+                self.close_finished()
             else:
                 msg, fds = self.recv_started(GRACE_S)
                 self._keep_offer(msg, fds, self.last_key)
             self.expect.pop(0)
+
+    def close_finished(self) -> None:
+        """Close the pipe ends of a run the server has reported ended."""
+        fds, self.to_close = self.to_close, ()
+        _close_fds(fds)
 
     def _keep_offer(self, msg: dict[str, Any], fds: list[int], key: bytes) -> None:
         if msg.get("ev") != "started" or len(fds) != 2:
@@ -168,9 +175,7 @@ class ForkServer:
     def drop_offer(self) -> None:
         """Close our ends of an offered process we will not use (the server kills it)."""
         if self.offer is not None:
-            for fd in self.offer:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            _close_fds(self.offer)
             self.offer = None
 
     def take_offer(self, limits: Limits) -> tuple[int, int]:
@@ -208,6 +213,7 @@ class ForkServer:
     def close(self) -> None:
         """EOF first (the server removes its cgroup and exits), then SIGKILL."""
         self.drop_offer()
+        self.close_finished()
         with contextlib.suppress(Exception):
             self.sock.shutdown(socket.SHUT_WR)
             self.proc.wait(1.0)
@@ -316,15 +322,18 @@ class Run:
         # teardown of its memory) before it reads "end" and answers.
         try:
             self.server.send({"op": "end", "reason": reason})
-        finally:
-            for fd in (self.w, self.r):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        except BaseException:
+            _close_fds((self.w, self.r))
+            raise
+        # Our pipe ends are closed once the server has killed the process: closing them
+        # while it still waits on them would wake it (EOF) for nothing.
+        self.server.to_close += (self.w, self.r)
         if reason == "done":
             self.server.expect += ["final", "offer"]
             self.final = {"ev": "done"}
         else:
             self.final = self.server.recv(GRACE_S)
+            self.server.close_finished()
             self.server.expect.append("offer")
         return self.final
 
@@ -350,6 +359,12 @@ class Run:
 
     def end(self) -> dict[str, Any]:
         return self._finish("done")
+
+
+def _close_fds(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _reply_outcome(reply: dict[str, Any], elapsed: float) -> Outcome:
