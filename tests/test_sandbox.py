@@ -152,6 +152,14 @@ def test_setup_runs_before_the_candidate(pool: SandboxPool) -> None:
         assert run.call("f", []).value == 3
 
 
+def test_candidate_compiles_as_plain_python(pool: SandboxPool) -> None:
+    """The runner's own ``from __future__ import annotations`` must not leak into the
+    candidate: its annotations are evaluated objects, as under ``python``."""
+    code = "def f(x: int) -> int:\n    return repr(f.__annotations__['x'])\n"
+    with pool.run(code, Limits()) as run:
+        assert run.call("f", [1]).value == "<class 'int'>"
+
+
 def test_scratch_is_fresh_per_run(pool: SandboxPool) -> None:
     with pool.run("def f():\n    open('state', 'w').write('x')\n    return 1\n", Limits()) as run:
         assert run.call("f", []).value == 1

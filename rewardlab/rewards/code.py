@@ -119,7 +119,7 @@ def _compile_test(code: str) -> Any:
     with _compiled_lock:
         hit = _compiled.get(code)
     if hit is None:
-        hit = compile(code, "<test>", "exec")
+        hit = compile(code, "<test>", "exec", dont_inherit=True)  # not our __future__ flags
         with _compiled_lock:
             if len(_compiled) > 4096:
                 _compiled.clear()

@@ -45,7 +45,8 @@ class Runner:
     def init(self, req: dict[str, Any]) -> dict[str, Any]:
         source = (req.get("setup") or "") + "\n" + req["code"]
         try:
-            self.code = compile(source, "<candidate>", "exec")
+            # dont_inherit: this module's `from __future__ import annotations` must not apply
+            self.code = compile(source, "<candidate>", "exec", dont_inherit=True)
         except BaseException as exc:
             return {"exc": _exc_info(exc)}
         if req.get("mode") == "stdio":
