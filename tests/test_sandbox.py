@@ -200,3 +200,34 @@ def test_run_process_is_gone_when_the_run_ends(pool: SandboxPool) -> None:
             return
         time.sleep(0.01)
     raise AssertionError(f"run process {pid} still alive ({state})")
+
+
+def test_a_server_that_dies_between_runs_is_replaced() -> None:
+    """The report of a normal end is read lazily; a server that died after it must not
+    turn the next run into an error: that run gets a replacement server."""
+    own = SandboxPool(1)
+    try:
+        with own.run("def f():\n    return 1\n", Limits()) as run:
+            assert run.call("f", []).value == 1
+        dead = own.all[0]
+        dead.proc.kill()
+        dead.proc.wait()
+        with own.run("def f():\n    return 2\n", Limits()) as run:
+            assert run.call("f", []).value == 2
+        assert own.all and own.all[0] is not dead
+    finally:
+        own.close()
+
+
+def test_offers_follow_the_limits_asked_for() -> None:
+    """Each run gets a process with its own limits, also when they change between runs
+    (the offered process, forked with the previous limits, is dropped)."""
+    own = SandboxPool(1)
+    code = "import resource\ndef f():\n    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
+    try:
+        for files in (64, 32, 32, 64):
+            with own.run(code, Limits(open_files=files)) as run:
+                assert run.call("f", []).value == files
+        assert len(own.all) == 1  # the same server throughout
+    finally:
+        own.close()
