@@ -194,7 +194,7 @@ def test_run_process_is_gone_when_the_run_ends(pool: SandboxPool) -> None:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone, or going while we read
             return
         if state in ("Z", "X"):
             return
