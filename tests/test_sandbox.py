@@ -231,3 +231,11 @@ def test_offers_follow_the_limits_asked_for() -> None:
         assert len(own.all) == 1  # the same server throughout
     finally:
         own.close()
+
+
+def test_run_pipes_are_not_inherited_by_the_callers_subprocesses(pool: SandboxPool) -> None:
+    import os
+
+    with pool.run("def f():\n    return 1\n", Limits()) as run:
+        assert not os.get_inheritable(run.w) and not os.get_inheritable(run.r)
+        assert run.call("f", []).value == 1

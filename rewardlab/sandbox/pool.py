@@ -10,6 +10,7 @@ killed and replaced, and the affected run reports an infrastructure error
 
 from __future__ import annotations
 
+import array
 import atexit
 import contextlib
 import json
@@ -137,7 +138,7 @@ class ForkServer:
         if not select.select([self.fd], [], [], timeout)[0]:
             raise InfraError(f"fork server did not answer within {timeout:.1f} s")
         try:
-            data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 2)
+            data, fds = _recv_with_fds(self.sock)
             if not data:
                 raise EOFError("closed")
             (size,) = _LEN.unpack_from(data)
@@ -359,6 +360,21 @@ class Run:
 
     def end(self) -> dict[str, Any]:
         return self._finish("done")
+
+
+def _recv_with_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One read from the server, with the descriptors attached to it, close-on-exec.
+
+    Not ``socket.recv_fds``: it does not pass its ``flags`` on (CPython 3.11), and a
+    caller that later starts a subprocess must not hand it a run's pipes.
+    """
+    size = socket.CMSG_LEN(2 * array.array("i").itemsize)
+    data, ancdata, _flags, _addr = sock.recvmsg(1 << 16, size, socket.MSG_CMSG_CLOEXEC)
+    fds = array.array("i")
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
 
 
 def _close_fds(fds: tuple[int, ...]) -> None:
