@@ -19,7 +19,8 @@ modules and kexec, keyrings, perf, userfaultfd, SysV and POSIX message IPC,
 setsid/setpgid (the run stays in its process group), file handles, metadata changes
 that Landlock does not cover (chmod, chown, utimes, extended attributes: owned by
 uid 0, the run could otherwise change them on any host file it can name),
-setpriority/ioprio_set (they can target other processes and whole users), and
+setpriority/ioprio_set (they can target other processes and whole users),
+inotify/fanotify marks (watching host files for accesses), and
 fork/vfork/execve unless the task opts into processes.
 """
 
@@ -67,6 +68,8 @@ _ALWAYS_DENIED = (
     "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat",
     # scheduling of other processes or of every process of the user
     "setpriority", "ioprio_set",
+    # watching host files for accesses (Landlock does not cover it either)
+    "inotify_add_watch", "fanotify_init", "fanotify_mark",
 )
 # Allowed only on the calling process (pid argument 0): rlimits and scheduling of others
 # (e.g. the fork server's RLIMIT_NOFILE) must stay out of reach.
@@ -98,7 +101,8 @@ SYSCALLS: dict[str, dict[str, int]] = {
         "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199,
         "setxattrat": 463, "removexattrat": 466, "setpriority": 141, "ioprio_set": 251,
         "prlimit64": 302, "sched_setaffinity": 203, "sched_setscheduler": 144,
-        "sched_setparam": 142, "sched_setattr": 314,
+        "sched_setparam": 142, "sched_setattr": 314, "inotify_add_watch": 254,
+        "fanotify_init": 300, "fanotify_mark": 301,
     },
     "aarch64": {
         "socket": 198, "socketpair": 199, "ptrace": 117, "process_vm_readv": 270,
@@ -121,6 +125,7 @@ SYSCALLS: dict[str, dict[str, int]] = {
         "lremovexattr": 15, "fremovexattr": 16, "setxattrat": 463, "removexattrat": 466,
         "setpriority": 140, "ioprio_set": 30, "prlimit64": 261, "sched_setaffinity": 122,
         "sched_setscheduler": 119, "sched_setparam": 118, "sched_setattr": 274,
+        "inotify_add_watch": 27, "fanotify_init": 262, "fanotify_mark": 263,
     },
 }
 

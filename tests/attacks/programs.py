@@ -184,6 +184,9 @@ ATTACKS: list[Attack] = [
     Attack(E, "ctypes_chmod_host_file", "function",
            "import ctypes\ndef square(x):\n r = ctypes.CDLL(None).syscall(268, -100, b'{host_file}', 0o777, 0)\n"
            " return 9 if r == 0 else -1"),
+    Attack(E, "inotify_host_file", "function",
+           "import ctypes\ndef square(x):\n libc = ctypes.CDLL(None)\n fd = libc.inotify_init1(0)\n"
+           " return 9 if fd >= 0 and libc.inotify_add_watch(fd, b'{host_file}', 0xfff) >= 0 else -1"),
     Attack(E, "prlimit_fork_server", "function",
            "import os, resource\ndef square(x):\n"
            " resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (5, 5)); return 9"),
