@@ -8,7 +8,9 @@ program still passes right after on the same pool.
 
 from __future__ import annotations
 
+import array
 import contextlib
+import fcntl
 import os
 import resource
 import socket
@@ -65,8 +67,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "pwned": f"/tmp/rewardlab-pwned-{uuid.uuid4().hex}",
         "site": sysconfig.get_paths()["purelib"],
         "host_file": str(host_file),
+        "stdlib_file": os.path.join(sysconfig.get_paths()["stdlib"], "this.py"),
     }
-    baseline = {"stat": _meta(host_file), "dir": _meta(host_file.parent), "host_file": host_file}
+    baseline = {"stat": _meta(host_file), "dir": _meta(host_file.parent), "host_file": host_file,
+                "inode_flags": _inode_flags(fill["stdlib_file"])}
     yield {"fill": fill, "sentinel": sentinel, "listener": listener, "udp": udp, **baseline}
     listener.close()
     udp.close()
@@ -94,6 +98,19 @@ def _meta(path: Path) -> tuple[Any, ...]:
     return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, xattrs)
 
 
+def _inode_flags(path: str) -> int | None:
+    """``lsattr``'s flags (FS_IOC_GETFLAGS), or None where the filesystem has none."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        buf = array.array("l", [0])
+        fcntl.ioctl(fd, 0x80086601, buf, True)
+        return int(buf[0])
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _children(pid: int) -> list[int]:
     kids: list[int] = []
     for tid in os.listdir(f"/proc/{pid}/task"):
@@ -106,6 +123,7 @@ def _contained(env: dict[str, Any]) -> None:
     fill = env["fill"]
     assert _meta(env["host_file"]) == env["stat"], "a run changed a host file's metadata"
     assert _meta(env["host_file"].parent) == env["dir"], "a run changed a host directory's metadata"
+    assert _inode_flags(fill["stdlib_file"]) == env["inode_flags"], "a run changed a file's inode flags"
     assert env["sentinel"].read_text() == "original"
     assert not os.path.exists(fill["pwned"])
     assert not os.path.exists(os.path.join(fill["site"], "rewardlab_pwned.pth"))

@@ -7,7 +7,8 @@ Layout of the program (classic BPF over ``struct seccomp_data``)::
     clone:  KILL namespace flags; without CLONE_THREAD deny unless processes are allowed;
             with CLONE_THREAD deny unless threads are allowed
     clone3: ENOSYS (its flags live in memory BPF cannot read; libc falls back to clone)
-    ioctl:  EPERM for TIOCSTI / TIOCLINUX (terminal injection)
+    ioctl:  EPERM for TIOCSTI / TIOCLINUX (terminal injection) and for the inode-changing
+            commands (chattr flags, fsxattr, version, verity, encryption)
     prlimit64, sched_setaffinity/setscheduler/setparam/setattr: EPERM unless the pid
             argument is 0 (this process)
     each denied syscall: EPERM
@@ -50,6 +51,19 @@ CLONE_THREAD = 0x00010000
 CLONE_NS_FLAGS = 0x7E020000  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
+# ioctls that change a file's inode, allowed by Landlock on any file the run may *read*
+# (its IOCTL_DEV right covers devices only) and by ownership (the run is uid 0). The
+# numbers use the generic _IOC encoding, the same on x86_64 and aarch64.
+_DENIED_IOCTLS = (
+    TIOCSTI, TIOCLINUX,  # terminal injection
+    0x40086602, 0x40046602,  # FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS (chattr)
+    0x401C5820,  # FS_IOC_FSSETXATTR (xflags, project id)
+    0x40087602, 0x40047602,  # FS_IOC_SETVERSION, FS_IOC32_SETVERSION
+    0x40806685,  # FS_IOC_ENABLE_VERITY (makes a file read-only for good)
+    0x800C6613,  # FS_IOC_SET_ENCRYPTION_POLICY
+    0xC0506617, 0xC0406618, 0xC0406619,  # fscrypt add/remove key (filesystem keyring)
+    0x6609, 0x660C,  # EXT4_IOC_MIGRATE, EXT4_IOC_ALLOC_DA_BLKS
+)
 
 _ALWAYS_DENIED = (
     "socket", "socketpair", "ptrace", "process_vm_readv", "process_vm_writev", "mount",
@@ -170,13 +184,13 @@ def build_filter(
     ]
     prog += [_jump(JEQ_K, table["clone"], 0, len(clone_body)), *clone_body]
     prog += [_jump(JEQ_K, table["clone3"], 0, 1), _stmt(RET_K, RET_ERRNO | ENOSYS)]
-    ioctl_body = [
-        _stmt(LD_W_ABS, 24),
-        _jump(JEQ_K, TIOCSTI, 1, 0),
-        _jump(JEQ_K, TIOCLINUX, 0, 1),
-        _stmt(RET_K, errno_eperm),
-        _stmt(RET_K, RET_ALLOW),
-    ]
+    # ioctl(fd, cmd): cmd is argument 1 (low word at offset 24); each denied cmd jumps to
+    # the EPERM at the end of the list, anything else falls through to ALLOW
+    denied = list(_DENIED_IOCTLS)
+    ioctl_body = [_stmt(LD_W_ABS, 24)]
+    for i, cmd in enumerate(denied):
+        ioctl_body.append(_jump(JEQ_K, cmd, len(denied) - i, 0))
+    ioctl_body += [_stmt(RET_K, RET_ALLOW), _stmt(RET_K, errno_eperm)]
     prog += [_jump(JEQ_K, table["ioctl"], 0, len(ioctl_body)), *ioctl_body]
     self_only = [  # pid is argument 0 (low word at offset 16): 0 means this process
         _stmt(LD_W_ABS, 16),

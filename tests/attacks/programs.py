@@ -12,7 +12,8 @@ Placeholders filled by the test: ``{port}`` (a loopback listener the test owns),
 ``{sentinel}`` (a host file that must stay unchanged), ``{secret_file}``,
 ``{pwned}`` (a host path that must not appear), ``{site}`` (site-packages),
 ``{host_file}`` (a host file outside ``/tmp``, in the current directory, whose
-metadata must stay unchanged: the fork servers have their own ``/tmp``).
+metadata must stay unchanged: the fork servers have their own ``/tmp``),
+``{stdlib_file}`` (a file the sandbox may read, whose inode flags must stay unchanged).
 """
 
 from __future__ import annotations
@@ -187,6 +188,10 @@ ATTACKS: list[Attack] = [
     Attack(E, "inotify_host_file", "function",
            "import ctypes\ndef square(x):\n libc = ctypes.CDLL(None)\n fd = libc.inotify_init1(0)\n"
            " return 9 if fd >= 0 and libc.inotify_add_watch(fd, b'{host_file}', 0xfff) >= 0 else -1"),
+    Attack(E, "chattr_stdlib_file", "function",
+           "import os, fcntl, array\ndef square(x):\n fd = os.open('{stdlib_file}', os.O_RDONLY)\n"
+           " flags = array.array('l', [0])\n fcntl.ioctl(fd, 0x80086601, flags, True)\n"
+           " fcntl.ioctl(fd, 0x40086602, array.array('l', [flags[0] | 0x40]), True); return 9"),
     Attack(E, "prlimit_fork_server", "function",
            "import os, resource\ndef square(x):\n"
            " resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (5, 5)); return 9"),
