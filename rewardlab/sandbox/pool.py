@@ -1,11 +1,12 @@
 """Caller side: a pool of fork servers and the :class:`Run` handle for one program.
 
 The servers are fresh interpreters (``python -I``) started with a scrubbed
-environment; programs are forked from them, never from the caller. For each run a
-server hands over the confined child's two pipes, and the caller exchanges requests
-and plain-data replies with the child directly. A server that stops answering is
-killed and replaced, and the affected run reports an infrastructure error
-(unscorable), never a verdict.
+environment; programs are forked from them, never from the caller. After each run a
+server offers the next confined child, handing over its two pipes; the caller keeps
+the offer until its next run on that server and then exchanges requests and
+plain-data replies with the child directly. A server that stops answering is killed
+and replaced, and the affected run reports an infrastructure error (unscorable),
+never a verdict; one that died between runs is replaced before the next run starts.
 """
 
 from __future__ import annotations
