@@ -202,9 +202,7 @@ class Server:
         try:
             frame, exited = self._watch(child)
         finally:
-            # by pidfd: the pid may already be reaped (and, in theory, reused)
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+            _kill(child)
             if limits.max_processes:  # a run that may fork: everything reaped before we report
                 self._discard(child, exited)
         # The run's process is SIGKILLed (it runs no more code) and, if it could fork, every
@@ -228,7 +226,7 @@ class Server:
                 wait = None if killed else max(0.0, deadline - time.monotonic())
                 ready = select.select(fds, [], [], wait)[0]
                 if not ready and not killed:  # the run's wall-clock limit
-                    _kill_group(child.pid)
+                    _kill(child, group=True)
                     killed = True
                 if child.pidfd in ready and exited is None:
                     exited = _exit_info(child.pid)
@@ -238,7 +236,7 @@ class Server:
             try:
                 body = self._body()
             except (EOFError, OSError):
-                _kill_group(child.pid)
+                _kill(child, group=True)
                 sys.exit(0)
             if body == _END_DONE and not killed and exited is None:
                 return _DONE, False
@@ -307,10 +305,9 @@ class Server:
         if child.scratch == "":
             return
         if child.limits.max_processes:
-            self._kill_all(child.pid, reaped)
+            self._kill_all(child, reaped)
         elif not reaped:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+            _kill(child)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(child.pid, 0)
         for fd in (child.w, child.r, child.pidfd):
@@ -323,16 +320,16 @@ class Server:
             shutil.rmtree(child.scratch, ignore_errors=True)
         child.scratch = ""
 
-    def _kill_all(self, pid: int, reaped: bool) -> None:
+    def _kill_all(self, child: _Child, reaped: bool) -> None:
         """Kill the run's process group and cgroup (a run that may fork); reap everything.
 
         We are a child subreaper, so orphans of the run are our children too. The group
         outlives its leader, so it is killed even when the leader was already reaped.
         """
-        _kill_group(pid, leader=not reaped)
+        _kill(child, group=True)
         if not reaped:
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+                os.waitpid(child.pid, 0)
         cg = self.ctx.pids_cgroup if self.ctx else None
         for _ in range(1000):
             if cg:
@@ -349,13 +346,16 @@ class Server:
             time.sleep(0.001)
 
 
-def _kill_group(pid: int, leader: bool = True) -> None:
-    """SIGKILL the run's process group and, unless already reaped, the process itself."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    if leader:
+def _kill(child: _Child, group: bool = False) -> None:
+    """SIGKILL the run's process and, with ``group``, its process group.
+
+    The process by pidfd: once reaped (and its pid perhaps reused) that is a no-op.
+    """
+    if group:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            os.killpg(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
 
 
 def _report_setup_failure(exc: BaseException) -> None:

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,8 +100,9 @@ class ForkServer:
         # final event of a run that ended normally ("final") and the next offer ("offer").
         self.expect: list[str] = []
         self.offer: tuple[int, int] | None = None  # an offered process's channel (w, r)
-        self.offer_key = b""  # the run frame whose limits the offered process has
-        self.last_key = b""
+        # the run frame whose limits the offered process has (or, once a run has started,
+        # the next offer will have: the server offers with the limits of the run it ended)
+        self.offer_key = b""
         self.to_close: tuple[int, ...] = ()  # pipe ends of the last run, closed once it is dead
         hello = self.recv(60.0)
         if hello.get("ev") == "unavailable":
@@ -118,8 +119,11 @@ class ForkServer:
         self.features = hello["features"]
 
     def send(self, message: dict[str, Any]) -> None:
+        self._sendall(channel.pack(message))
+
+    def _sendall(self, frame: bytes) -> None:
         try:
-            self.sock.sendall(channel.pack(message))
+            self.sock.sendall(frame)
         except OSError as exc:
             raise InfraError(f"fork server is gone: {exc}") from None
 
@@ -157,8 +161,7 @@ class ForkServer:
                 self.recv(GRACE_S)
                 self.close_finished()
             else:
-                msg, fds = self.recv_started(GRACE_S)
-                self._keep_offer(msg, fds, self.last_key)
+                self._keep_offer(*self.recv_started(GRACE_S))
             self.expect.pop(0)
 
     def close_finished(self) -> None:
@@ -166,13 +169,12 @@ class ForkServer:
         fds, self.to_close = self.to_close, ()
         _close_fds(fds)
 
-    def _keep_offer(self, msg: dict[str, Any], fds: list[int], key: bytes) -> None:
+    def _keep_offer(self, msg: dict[str, Any], fds: list[int]) -> None:
         if msg.get("ev") != "started" or len(fds) != 2:
-            for fd in fds:
-                os.close(fd)
+            _close_fds(fds)
             raise InfraError(f"unexpected event from the fork server: {msg}")
         self.drop_offer()
-        self.offer, self.offer_key = (fds[0], fds[1]), key
+        self.offer = (fds[0], fds[1])
 
     def drop_offer(self) -> None:
         """Close our ends of an offered process we will not use (the server kills it)."""
@@ -186,27 +188,22 @@ class ForkServer:
         key = channel.pack({"op": "run", "limits": limits.to_dict()})
         if self.offer is None or self.offer_key != key:
             self.drop_offer()
-            try:
-                self.sock.sendall(key)
-            except OSError as exc:
-                raise InfraError(f"fork server is gone: {exc}") from None
+            self._sendall(key)
             msg, fds = self.recv_started(GRACE_S)
             if msg.get("ev") == "error":
-                for fd in fds:
-                    os.close(fd)
+                _close_fds(fds)
                 if msg.get("unavailable"):
                     raise SandboxUnavailable(msg.get("reason", ""))
                 raise InfraError(msg.get("reason", "sandbox refused the run"))
-            self._keep_offer(msg, fds, key)
+            self._keep_offer(msg, fds)
         assert self.offer is not None
         channel_fds, self.offer = self.offer, None
-        self.last_key = key
+        self.offer_key = key  # the offer after this run will have its limits
         try:
-            self.sock.sendall(_BEGIN)
-        except OSError as exc:
-            for fd in channel_fds:
-                os.close(fd)
-            raise InfraError(f"fork server is gone: {exc}") from None
+            self._sendall(_BEGIN)
+        except InfraError:
+            _close_fds(channel_fds)
+            raise
         return channel_fds
 
     def alive(self) -> bool:
@@ -275,8 +272,7 @@ class Run:
         if not self._write(channel.pack(req), deadline):
             return self._end_with("timeout")
         while True:
-            for body in self.pending:
-                reply = channel.parse(body) if isinstance(body, bytes) else body
+            for reply in self.pending:
                 if not self.confined:
                     if reply.get("confined") is not True:
                         self._finish("setup")
@@ -319,16 +315,14 @@ class Run:
         if self.finished:
             return self.final
         self.finished = True
-        # Tell the server before closing the pipes: closing them first makes the child see
-        # EOF and exit on its own, and the server would then wait for that exit (the
-        # teardown of its memory) before it reads "end" and answers.
         try:
             self.server.send({"op": "end", "reason": reason})
         except BaseException:
             _close_fds((self.w, self.r))
             raise
-        # Our pipe ends are closed once the server has killed the process: closing them
-        # while it still waits on them would wake it (EOF) for nothing.
+        # Our pipe ends are closed only once the server has killed the process: closed
+        # earlier, they would wake the child with EOF and it would exit on its own, a
+        # teardown the server then waits for before it answers "end".
         self.server.to_close += (self.w, self.r)
         if reason == "done":
             self.server.expect += ["final", "offer"]
@@ -378,7 +372,7 @@ def _recv_with_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
     return data, list(fds)
 
 
-def _close_fds(fds: tuple[int, ...]) -> None:
+def _close_fds(fds: Iterable[int]) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
             os.close(fd)
