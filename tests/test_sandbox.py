@@ -219,6 +219,25 @@ def test_a_server_that_dies_between_runs_is_replaced() -> None:
         own.close()
 
 
+def test_a_server_that_dies_after_offering_is_replaced() -> None:
+    """A server that dies while the caller holds its offer (it offered the next process,
+    then was killed) must not fail the next run: nothing of that run has reached it."""
+    own = SandboxPool(1)
+    try:
+        with own.run("def f():\n    return 1\n", Limits()) as run:
+            assert run.call("f", []).value == 1
+        assert own.features  # reads the run's report and the next offer
+        dead = own.all[0]
+        assert dead.offer is not None
+        dead.proc.kill()
+        dead.proc.wait()
+        with own.run("def f():\n    return 2\n", Limits()) as run:
+            assert run.call("f", []).value == 2
+        assert own.all and own.all[0] is not dead
+    finally:
+        own.close()
+
+
 def test_offers_follow_the_limits_asked_for() -> None:
     """Each run gets a process with its own limits, also when they change between runs
     (the offered process, forked with the previous limits, is dropped)."""

@@ -53,6 +53,10 @@ class InfraError(RuntimeError):
     """The sandbox machinery (not the program) failed: the sample is unscorable."""
 
 
+class ServerLost(InfraError):
+    """A fork server died or stopped answering."""
+
+
 @dataclass
 class Outcome:
     """What one request produced. ``kind``: ok, exception, timeout, crash."""
@@ -125,23 +129,23 @@ class ForkServer:
         try:
             self.sock.sendall(frame)
         except OSError as exc:
-            raise InfraError(f"fork server is gone: {exc}") from None
+            raise ServerLost(f"fork server is gone: {exc}") from None
 
     def recv(self, timeout: float) -> dict[str, Any]:
         """One event frame from the server."""
         if not select.select([self.fd], [], [], timeout)[0]:
-            raise InfraError(f"fork server did not answer within {timeout:.1f} s")
+            raise ServerLost(f"fork server did not answer within {timeout:.1f} s")
         try:
             (size,) = _LEN.unpack(channel.read_exact(self.fd, _LEN.size))
             body = channel.read_exact(self.fd, size)
         except (EOFError, OSError) as exc:
-            raise InfraError(f"fork server died: {exc}") from None
+            raise ServerLost(f"fork server died: {exc}") from None
         return dict(json.loads(body[1:]))
 
     def recv_started(self, timeout: float) -> tuple[dict[str, Any], list[int]]:
         """The ``started`` event with the run's channel descriptors attached."""
         if not select.select([self.fd], [], [], timeout)[0]:
-            raise InfraError(f"fork server did not answer within {timeout:.1f} s")
+            raise ServerLost(f"fork server did not answer within {timeout:.1f} s")
         try:
             data, fds = _recv_with_fds(self.sock)
             if not data:
@@ -150,7 +154,7 @@ class ForkServer:
             if len(data) < _LEN.size + size:
                 data += channel.read_exact(self.fd, _LEN.size + size - len(data))
         except (EOFError, OSError) as exc:
-            raise InfraError(f"fork server died: {exc}") from None
+            raise ServerLost(f"fork server died: {exc}") from None
         return dict(json.loads(data[_LEN.size + 1 : _LEN.size + size])), list(fds)
 
     def settle(self) -> None:
@@ -417,15 +421,16 @@ class SandboxPool:
 
     @property
     def features(self) -> dict[str, Any]:
-        with self._server() as server:
+        with self._server() as (server, _):
             return dict(server.features)
 
     @contextlib.contextmanager
-    def _server(self) -> Iterator[ForkServer]:
-        server = self._acquire()
+    def _server(self, limits: Limits | None = None) -> Iterator[tuple[ForkServer, tuple[int, int]]]:
+        """A server, and with ``limits`` the channel of a started run on it."""
+        server, fds = self._acquire(limits)
         broken = False
         try:
-            yield server
+            yield server, fds
         except BaseException:
             broken = True
             raise
@@ -435,14 +440,19 @@ class SandboxPool:
             else:
                 self.idle.put(server)
 
-    def _acquire(self) -> ForkServer:
-        """An idle server whose previous run has been fully reported (or a new one)."""
+    def _acquire(self, limits: Limits | None) -> tuple[ForkServer, tuple[int, int]]:
+        """An idle server whose previous run has been fully reported (or a new one), and
+        with ``limits`` a run started on it.
+
+        A server that died after its last run (even after offering the next process) is
+        replaced: nothing of this run has reached it, so this run is not failed.
+        """
         for _ in range(self.size + 1):
             server = self._take()
             try:
                 server.settle()
-                return server
-            except InfraError:  # it died after its last run: replace it, do not fail this one
+                return server, (server.take_offer(limits) if limits is not None else (-1, -1))
+            except ServerLost:
                 self._discard(server)
         raise InfraError("fork servers keep dying after their runs")
 
@@ -471,8 +481,7 @@ class SandboxPool:
     @contextlib.contextmanager
     def run(self, code: str, limits: Limits, setup: str = "", mode: str = "function") -> Iterator[Run]:
         """One program in a fresh fork; all its tests are requests on the yielded :class:`Run`."""
-        with self._server() as server:
-            w, r = server.take_offer(limits)
+        with self._server(limits) as (server, (w, r)):
             handle = Run(server, limits, w, r)
             try:
                 handle.start({"code": code, "setup": setup, "mode": mode})
