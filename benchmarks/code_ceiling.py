@@ -194,6 +194,7 @@ def tests_in_caller(servers: _Servers, problem: dict[str, Any]) -> bool:
 
             ns: dict[str, Any] = {}
             exec(problem["prompt"] + "\n\n" + problem["test"], ns)
+            ns[problem["entry_point"]] = candidate  # the name in the tests means the candidate
             ns["check"](candidate)
             return True
         except Exception:
@@ -220,6 +221,7 @@ def sandbox_only(pool: SandboxPool, problem: dict[str, Any]) -> bool:
         ns: dict[str, Any] = {}
         try:
             exec(problem["prompt"] + "\n\n" + problem["test"], ns)
+            ns[problem["entry_point"]] = candidate
             ns["check"](candidate)
             return True
         except Exception:
