@@ -174,6 +174,18 @@ def tests_in_child(servers: _Servers, problem: dict[str, Any]) -> bool:
         return proc.stdout.read(1) == b"1"
 
 
+def _check(problem: dict[str, Any], candidate: Callable[..., Any]) -> bool:
+    """The dataset's test code, here in the caller, against ``candidate``; True if it passed."""
+    ns: dict[str, Any] = {}
+    try:
+        exec(problem["prompt"] + "\n\n" + problem["test"], ns)
+        ns[problem["entry_point"]] = candidate  # the name in the tests means the candidate
+        ns["check"](candidate)
+        return True
+    except Exception:
+        return False
+
+
 def tests_in_caller(servers: _Servers, problem: dict[str, Any]) -> bool:
     """The candidate in one fork; the test code here, one round trip per call."""
     with servers.server() as (_, sock):
@@ -192,12 +204,8 @@ def tests_in_caller(servers: _Servers, problem: dict[str, Any]) -> bool:
                     raise RuntimeError(value)
                 return value
 
-            ns: dict[str, Any] = {}
-            exec(problem["prompt"] + "\n\n" + problem["test"], ns)
-            ns[problem["entry_point"]] = candidate  # the name in the tests means the candidate
-            ns["check"](candidate)
-            return True
-        except Exception:
+            return _check(problem, candidate)
+        except Exception:  # the init exchange failed
             return False
         finally:
             sock.send(b"e")
@@ -218,14 +226,7 @@ def sandbox_only(pool: SandboxPool, problem: dict[str, Any]) -> bool:
                 raise RuntimeError(out.error)
             return out.value
 
-        ns: dict[str, Any] = {}
-        try:
-            exec(problem["prompt"] + "\n\n" + problem["test"], ns)
-            ns[problem["entry_point"]] = candidate
-            ns["check"](candidate)
-            return True
-        except Exception:
-            return False
+        return _check(problem, candidate)
 
 
 def timed(fn: Callable[[dict[str, Any]], bool], problems: list[dict[str, Any]],

@@ -196,22 +196,30 @@ def test_stop_finishes_queued_work_then_refuses() -> None:
     asyncio.run(main())
 
 
+def _one_batch_of(score: Any) -> list[Any]:
+    """Requests 1, -1 and 3 queued before the batcher starts (so they form one batch);
+    what each request got back, exceptions included."""
+
+    async def main() -> list[Any]:
+        batcher: MicroBatcher[int, int] = MicroBatcher(score, max_wait=0.05)
+        tasks = [asyncio.create_task(batcher.submit(x, 1)) for x in (1, -1, 3)]
+        await asyncio.sleep(0)
+        await batcher.start()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        await batcher.stop()
+        return done
+
+    return asyncio.run(main())
+
+
 def test_failed_batch_is_retried_per_request_and_a_bad_request_gets_the_error() -> None:
     def score(xs: list[int]) -> list[int]:
         if -1 in xs:
             raise RuntimeError("poisoned")
         return [x * 2 for x in xs]
 
-    async def main() -> None:
-        batcher: MicroBatcher[int, int] = MicroBatcher(score, max_wait=0.05)
-        tasks = [asyncio.create_task(batcher.submit(x, 1)) for x in (1, -1, 3)]
-        await asyncio.sleep(0)
-        await batcher.start()
-        done = await asyncio.gather(*tasks, return_exceptions=True)
-        assert done[0] == 2 and done[2] == 6 and isinstance(done[1], RuntimeError)
-        await batcher.stop()
-
-    asyncio.run(main())
+    done = _one_batch_of(score)
+    assert done[0] == 2 and done[2] == 6 and isinstance(done[1], RuntimeError)
 
 
 def test_scoring_process_death_is_retried_per_request_and_answered() -> None:
@@ -270,14 +278,6 @@ def test_innocent_request_lost_to_another_crash_is_retried_not_failed() -> None:
             raise ScoringCrashed("died scoring this", culprit=True)
         return [x * 2 for x in xs]
 
-    async def main() -> None:
-        batcher: MicroBatcher[int, int] = MicroBatcher(score, max_wait=0.05)
-        tasks = [asyncio.create_task(batcher.submit(x, 1)) for x in (1, -1, 3)]
-        await asyncio.sleep(0)
-        await batcher.start()
-        done = await asyncio.gather(*tasks, return_exceptions=True)
-        assert done[0] == 2 and done[2] == 6
-        assert isinstance(done[1], ScoringCrashed) and done[1].culprit
-        await batcher.stop()
-
-    asyncio.run(main())
+    done = _one_batch_of(score)
+    assert done[0] == 2 and done[2] == 6
+    assert isinstance(done[1], ScoringCrashed) and done[1].culprit
