@@ -1,23 +1,42 @@
-"""The result channel: length-prefixed JSON frames and a plain-data codec.
+"""The channels: length-prefixed frames, and the plain-data format of a run's channel.
 
-Values cross the sandbox boundary only as *plain data*: ``None``, ``bool``, ``int``,
-``float`` (NaN and infinities tagged), ``str``, ``bytes``, ``list``, ``tuple``,
-``dict``, ``set``, ``frozenset``. The encoder checks exact types (``type(x) is int``),
-so subclasses with lying ``__eq__``/``__hash__`` are refused rather than called, and
-the decoder in the trusted parent builds fresh builtin objects. Nothing produced by
-the untrusted side is ever unpickled or evaluated.
+Two kinds of frames, each a 4-byte little-endian length and a body:
+
+* control frames between the caller and a fork server (both trusted): compact JSON
+  objects (:func:`pack`, :func:`parse`);
+* a run's channel between the caller and the sandboxed child: ``marshal`` bodies.
+  Requests go down as ``marshal.dumps`` of trusted plain data (:func:`dump_request`),
+  which the child reads with ``marshal.loads``: one C call each way, so the child runs
+  almost no Python of ours (every page of code it runs is a copy-on-write fault).
+  Replies come up as ``marshal.dumps(reply, 2)`` (version 2 has no back-references, so
+  no aliasing or cycles), and the trusted side *never* calls ``marshal.loads`` on them
+  (the format is not safe against crafted input): :func:`load_reply` is a strict
+  decoder, written here, for the plain-data subset only.
+
+Plain data: ``None``, ``bool``, ``int``, ``float`` (NaN and infinities included),
+``complex``, ``str``, ``bytes``, ``list``, ``tuple``, ``dict``, ``set``, ``frozenset``.
+``marshal`` checks exact types, so a subclass with a lying ``__eq__``/``__hash__`` is
+refused in the child; objects with the buffer protocol (``bytearray``, ``array``)
+arrive as ``bytes``. The decoder builds fresh builtin objects, bounds depth, lengths and
+integer size, and refuses code objects and every other type code. Nothing produced by
+the untrusted side is ever unpickled, unmarshalled or evaluated.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import marshal
 import os
 import struct
 from typing import Any
 
 MAX_DEPTH = 100
+MAX_INT_DIGITS = 2000  # 15-bit digits: 30,000 bits, about 9,000 decimal digits
 _HEADER = struct.Struct("<I")
+_I32 = struct.Struct("<i")
+_F64 = struct.Struct("<d")
+_C128 = struct.Struct("<dd")
+_EXACT = frozenset({type(None), bool, int, float, complex, str, bytes})
 
 
 class EncodeError(ValueError):
@@ -25,86 +44,150 @@ class EncodeError(ValueError):
 
 
 class DecodeError(ValueError):
-    """A malformed frame or tagged value from the other side."""
+    """A malformed frame or value from the other side."""
 
 
-def encode(value: Any, depth: int = 0) -> Any:
-    """Plain data -> JSON-able tagged form. Refuses anything that could run user code."""
+def check_plain(value: Any, depth: int = 0) -> None:
+    """Raise EncodeError unless ``value`` is plain data (exact builtin types)."""
     if depth > MAX_DEPTH:
         raise EncodeError("value nested too deeply")
     t = type(value)
-    if value is None or t is bool or t is str:
-        return value
-    if t is int:
-        return value if -(2**53) < value < 2**53 else {"i": str(value)}
-    if t is float:
-        return value if math.isfinite(value) else {"f": repr(value)}
-    if t is list:
-        return [encode(v, depth + 1) for v in value]
-    if t is tuple:
-        return {"t": [encode(v, depth + 1) for v in value]}
-    if t is dict:
-        return {"d": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
-    if t is set or t is frozenset:
-        return {"s" if t is set else "fs": [encode(v, depth + 1) for v in value]}
-    if t is bytes:
-        return {"b": value.hex()}
-    if t is complex:
-        return {"c": [encode(value.real), encode(value.imag)]}
-    raise EncodeError(f"not plain data: {t.__name__}")
+    if t in _EXACT:
+        return
+    if t is list or t is tuple or t is set or t is frozenset:
+        for v in value:
+            check_plain(v, depth + 1)
+    elif t is dict:
+        for k, v in value.items():
+            check_plain(k, depth + 1)
+            check_plain(v, depth + 1)
+    else:
+        raise EncodeError(f"not plain data: {t.__name__}")
 
 
-_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+def frame(body: bytes) -> bytes:
+    return _HEADER.pack(len(body)) + body
 
 
-def decode(obj: Any, depth: int = 0) -> Any:
-    """Tagged form -> fresh builtin objects. Raises DecodeError on anything unexpected."""
-    if depth > MAX_DEPTH + 1:
-        raise DecodeError("value nested too deeply")
-    t = type(obj)
-    if obj is None or t in (bool, str, int, float):
-        return obj
-    if t is list:
-        return [decode(v, depth + 1) for v in obj]
-    if t is not dict or len(obj) != 1:
-        raise DecodeError(f"malformed value of type {t.__name__}")
-    ((tag, body),) = obj.items()
+def dump_request(request: tuple[Any, ...]) -> bytes:
+    """A request frame for the child. Its arguments must have passed :func:`check_plain`."""
+    return frame(marshal.dumps(request))
+
+
+def dump_reply(reply: tuple[Any, ...]) -> bytes:
+    """The child's reply frame: ``(id, kind, payload)``; ValueError if not marshallable."""
+    return frame(marshal.dumps(reply, 2))
+
+
+class _Loader:
+    """Decoder of marshal version 2 restricted to plain data, for untrusted bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if n < 0 or end > len(self.data):
+            raise DecodeError("truncated value")
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def size(self) -> int:
+        (n,) = _I32.unpack(self.take(4))
+        if n < 0 or n > len(self.data) - self.pos:  # every item takes at least one byte
+            raise DecodeError(f"bad length {n}")
+        return n
+
+    def value(self, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise DecodeError("value nested too deeply")
+        code = self.take(1)
+        if code == b"N":
+            return None
+        if code == b"T":
+            return True
+        if code == b"F":
+            return False
+        if code == b"i":
+            return _I32.unpack(self.take(4))[0]
+        if code == b"g":
+            return _F64.unpack(self.take(8))[0]
+        if code == b"u":
+            n = self.size()
+            try:
+                return self.take(n).decode("utf-8", "surrogatepass")
+            except UnicodeDecodeError:
+                raise DecodeError("malformed text") from None
+        if code == b"s":
+            return self.take(self.size())
+        if code == b"l":
+            return self.long()
+        if code == b"y":
+            return complex(*_C128.unpack(self.take(16)))
+        return self.container(code, depth)
+
+    def long(self) -> int:
+        (n,) = _I32.unpack(self.take(4))
+        if abs(n) > MAX_INT_DIGITS:
+            raise DecodeError(f"integer of {abs(n)} digits exceeds {MAX_INT_DIGITS}")
+        digits = struct.unpack(f"<{abs(n)}H", self.take(2 * abs(n)))
+        value = 0
+        for d in reversed(digits):
+            if d >= 1 << 15:
+                raise DecodeError("malformed integer digit")
+            value = (value << 15) | d
+        return -value if n < 0 else value
+
+    def container(self, code: bytes, depth: int) -> Any:
+        if code == b"{":
+            out: dict[Any, Any] = {}
+            while self.data[self.pos : self.pos + 1] != b"0":
+                key = self.value(depth + 1)
+                try:
+                    out[key] = self.value(depth + 1)
+                except TypeError:
+                    raise DecodeError("unhashable dict key") from None
+            self.pos += 1
+            return out
+        kind = {b"[": list, b"(": tuple, b"<": set, b">": frozenset}.get(code)
+        if kind is None:
+            raise DecodeError(f"type code {code!r} is not plain data")
+        items = [self.value(depth + 1) for _ in range(self.size())]
+        try:
+            return items if kind is list else kind(items)
+        except TypeError:
+            raise DecodeError("unhashable set element") from None
+
+
+def load_reply(body: bytes) -> tuple[Any, str, Any]:
+    """``(id, kind, payload)`` of a reply frame from the sandbox.
+
+    The envelope must be well formed (else DecodeError); a payload that is not plain
+    data comes back as the DecodeError itself, so one bad value fails one request.
+    """
+    loader = _Loader(body)
+    if loader.take(5) != b"(\x03\x00\x00\x00":
+        raise DecodeError("reply is not an (id, kind, payload) tuple")
+    rid = loader.value(1)
+    kind = loader.value(1)
+    if not isinstance(kind, str) or not (rid is None or type(rid) is int):
+        raise DecodeError("malformed reply envelope")
+    payload: Any
     try:
-        if tag == "i":
-            return int(body)
-        if tag == "f":
-            return _FLOATS[body]
-        if tag == "t":
-            return tuple(decode(v, depth + 1) for v in body)
-        if tag == "d":
-            return {decode(k, depth + 1): decode(v, depth + 1) for k, v in body}
-        if tag == "s":
-            return {decode(v, depth + 1) for v in body}
-        if tag == "fs":
-            return frozenset(decode(v, depth + 1) for v in body)
-        if tag == "b":
-            return bytes.fromhex(body)
-        if tag == "c":
-            return complex(float(body[0]), float(body[1]))
-    except DecodeError:
-        raise
-    except (TypeError, ValueError, KeyError) as exc:  # unhashable keys, bad hex, bad ints
-        raise DecodeError(f"malformed {tag!r} value: {exc}") from None
-    raise DecodeError(f"unknown tag {tag!r}")
+        payload = loader.value(1)
+    except (DecodeError, RecursionError) as exc:
+        return rid, kind, DecodeError(str(exc)) if isinstance(exc, RecursionError) else exc
+    if loader.pos != len(body):
+        raise DecodeError("trailing bytes after the reply")
+    return rid, kind, payload
 
 
 def pack(message: dict[str, Any]) -> bytes:
     """One frame: 4-byte little-endian length, then compact JSON."""
     body = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
     return _HEADER.pack(len(body)) + body
-
-
-def write_frame(fd: int, message: dict[str, Any]) -> None:
-    """Write a whole frame to a blocking fd."""
-    data = memoryview(pack(message))
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
 
 
 def read_exact(fd: int, n: int) -> bytes:
@@ -117,14 +200,6 @@ def read_exact(fd: int, n: int) -> bytes:
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
-
-
-def read_frame(fd: int, max_bytes: int = 64 << 20) -> dict[str, Any]:
-    """Read one frame from a blocking fd (used by the trusted sides only)."""
-    (size,) = _HEADER.unpack(read_exact(fd, _HEADER.size))
-    if size > max_bytes:
-        raise DecodeError(f"frame of {size} bytes exceeds the {max_bytes}-byte limit")
-    return parse(read_exact(fd, size))
 
 
 def parse(body: bytes) -> dict[str, Any]:

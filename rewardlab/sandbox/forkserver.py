@@ -64,7 +64,7 @@ _TIMEOUT_TEST = _frame({"ev": "timeout", "scope": "test"})
 _TIMEOUT_RUN = _frame({"ev": "timeout", "scope": "run"})
 _END_DONE = channel.pack({"op": "end", "reason": "done"})[_LEN.size:]
 _BEGIN = channel.pack({"op": "begin"})[_LEN.size:]
-_CONFINED = channel.pack({"confined": True})
+_CONFINED = channel.dump_reply((None, "confined", None))
 
 
 class Server:
@@ -363,9 +363,8 @@ def _report_setup_failure(exc: BaseException) -> None:
     import traceback
 
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
-    for fd in (isolation.CHANNEL_OUT,):
-        with contextlib.suppress(OSError):
-            channel.write_frame(fd, {"setup_error": text})
+    with contextlib.suppress(OSError):
+        os.write(isolation.CHANNEL_OUT, channel.dump_reply((None, "setup_error", text)))
 
 
 def _weak_confine(scratch: str, ch_in: int, ch_out: int) -> None:

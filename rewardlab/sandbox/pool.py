@@ -240,7 +240,7 @@ class Run:
     def __init__(self, server: ForkServer, limits: Limits, w: int, r: int) -> None:
         self.server, self.limits, self.w, self.r = server, limits, w, r
         self.frames = channel.FrameBuffer((limits.output_mb << 20) + (1 << 20))
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[bytes] = []
         self.confined = False
         self.finished = False
         self.final: dict[str, Any] = {}
@@ -248,8 +248,9 @@ class Run:
         os.set_blocking(w, False)
         self.init = Outcome("ok")
 
-    def start(self, init: dict[str, Any]) -> None:
-        self.init = self._exchange({"op": "init", "id": 0, **init}, self.limits.timeout)
+    def start(self, source: str, mode: str) -> None:
+        self.init = self._exchange(0, channel.dump_request(("init", 0, source, mode)),
+                                   self.limits.timeout)
 
     # --- the channel -----------------------------------------------------------------------
     def _write(self, data: bytes, deadline: float) -> bool:
@@ -267,25 +268,31 @@ class Run:
             if remaining <= 0 or not select.select([], [self.w], [], remaining)[1]:
                 return False
 
-    def _exchange(self, req: dict[str, Any], timeout: float) -> Outcome:
-        """Send one request and wait for its reply, or end the run (timeout, crash)."""
+    def _exchange(self, rid: int, request: bytes, timeout: float) -> Outcome:
+        """Send one request frame and wait for its reply, or end the run (timeout, crash)."""
         if self.finished:
             return Outcome("crash", error={"type": "NotRun", "message": "the run already ended"})
         started = time.perf_counter()
         deadline = time.monotonic() + timeout
-        if not self._write(channel.pack(req), deadline):
+        if not self._write(request, deadline):
             return self._end_with("timeout")
         while True:
-            for reply in self.pending:
-                if not self.confined:
-                    if reply.get("confined") is not True:
+            for body in self.pending:
+                try:
+                    reply = channel.load_reply(body)
+                except channel.DecodeError as exc:
+                    if not self.confined:
                         self._finish("setup")
-                        raise InfraError(f"sandbox setup failed: {str(reply)[:300]}")
+                        raise InfraError(f"sandbox setup failed: {exc}") from None
+                    return self._end_with(f"result channel: {exc}")
+                if not self.confined:
+                    if reply[1] != "confined":
+                        self._finish("setup")
+                        raise InfraError(f"sandbox setup failed: {str(reply[2])[:300]}")
                     self.confined = True
-                    continue
-                if reply.get("id") == req["id"]:
+                elif reply[0] == rid:
                     self.pending = []
-                    return _reply_outcome(reply, time.perf_counter() - started)
+                    return _reply_outcome(reply[1], reply[2], time.perf_counter() - started)
             self.pending = []
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([self.r], [], [], remaining)[0]:
@@ -297,7 +304,7 @@ class Run:
                     raise InfraError(f"sandbox setup failed: {self.final}")
                 return self._end_with("eof")
             try:
-                self.pending = [channel.parse(b) for b in self.frames.feed(data)]
+                self.pending = self.frames.feed(data)
             except channel.DecodeError as exc:
                 return self._end_with(f"result channel: {exc}")
 
@@ -338,24 +345,26 @@ class Run:
         return self.final
 
     # --- requests ----------------------------------------------------------------------------
-    def _request(self, req: dict[str, Any], timeout: float | None) -> Outcome:
-        req["id"] = self.next_id
+    def _request(self, request: tuple[Any, ...], timeout: float | None) -> Outcome:
+        rid = self.next_id
         self.next_id += 1
-        return self._exchange(req, min(timeout or self.limits.timeout, self.limits.timeout))
+        frame = channel.dump_request((request[0], rid, *request[1:]))
+        return self._exchange(rid, frame, min(timeout or self.limits.timeout, self.limits.timeout))
 
     def call(self, fn: str, args: list[Any], kwargs: dict[str, Any] | None = None,
              timeout: float | None = None) -> Outcome:
         """Call ``fn(*args, **kwargs)`` in the sandbox; the result comes back as plain data."""
+        args, kwargs = list(args), dict(kwargs or {})
         try:
-            payload = {"op": "call", "fn": fn, "args": channel.encode(list(args)),
-                       "kwargs": channel.encode(dict(kwargs or {}))}
+            channel.check_plain(args)
+            channel.check_plain(kwargs)
         except channel.EncodeError as exc:
             return Outcome("exception", error={"type": "UnsupportedArgument", "message": str(exc)})
-        return self._request(payload, timeout)
+        return self._request(("call", fn, args, kwargs), timeout)
 
     def stdio(self, text: str, timeout: float | None = None) -> Outcome:
         """Run the program as ``__main__`` with ``text`` on stdin; capture its stdout."""
-        return self._request({"op": "stdio", "input": text}, timeout)
+        return self._request(("stdio", str(text)), timeout)
 
     def end(self) -> dict[str, Any]:
         return self._finish("done")
@@ -382,25 +391,28 @@ def _close_fds(fds: Iterable[int]) -> None:
             os.close(fd)
 
 
-def _reply_outcome(reply: dict[str, Any], elapsed: float) -> Outcome:
-    exc = reply.get("exc")
-    if exc:
-        err = {k: str(v)[:300] for k, v in exc.items()} if isinstance(exc, dict) else {}
-        return Outcome("exception", error=err, elapsed=elapsed,
-                       stdout=str(reply.get("stdout", "")), truncated=bool(reply.get("truncated")))
-    if "value" in reply:
-        try:
-            return Outcome("ok", value=channel.decode(reply["value"]), elapsed=elapsed)
-        except (channel.DecodeError, RecursionError) as e:
-            return Outcome("exception", error={"type": "ChannelError", "message": str(e)[:200]})
-    if "stdout" in reply:
-        out = reply["stdout"]
-        if not isinstance(out, str):
-            return Outcome("exception", error={"type": "ChannelError", "message": "bad stdout"})
-        return Outcome("ok", stdout=out, truncated=bool(reply.get("truncated")), elapsed=elapsed)
-    if reply.get("ok") is True:
+def _reply_outcome(kind: str, payload: Any, elapsed: float) -> Outcome:
+    """An Outcome from a decoded reply; anything unexpected is a ChannelError."""
+    if isinstance(payload, channel.DecodeError):
+        return Outcome("exception", error={"type": "ChannelError", "message": str(payload)[:200]})
+    if kind == "value":
+        return Outcome("ok", value=payload, elapsed=elapsed)
+    if kind == "ok":
         return Outcome("ok", elapsed=elapsed)
+    if kind == "exc":
+        return Outcome("exception", error=_error_fields(payload), elapsed=elapsed)
+    if kind == "stdio" and type(payload) is tuple and len(payload) == 3:
+        out, truncated, exc = payload
+        if isinstance(out, str):
+            if exc:
+                return Outcome("exception", error=_error_fields(exc), elapsed=elapsed,
+                               stdout=out, truncated=bool(truncated))
+            return Outcome("ok", stdout=out, truncated=bool(truncated), elapsed=elapsed)
     return Outcome("exception", error={"type": "ChannelError", "message": "malformed reply"})
+
+
+def _error_fields(exc: Any) -> dict[str, str]:
+    return {str(k)[:50]: str(v)[:300] for k, v in exc.items()} if isinstance(exc, dict) else {}
 
 
 class SandboxPool:
@@ -484,7 +496,7 @@ class SandboxPool:
         with self._server(limits) as (server, (w, r)):
             handle = Run(server, limits, w, r)
             try:
-                handle.start({"code": code, "setup": setup, "mode": mode})
+                handle.start((setup or "") + "\n" + code, mode)
                 yield handle
             finally:
                 handle.end()

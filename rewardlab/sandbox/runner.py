@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import io
+import marshal
 import os
 import sys
 import traceback
@@ -35,46 +36,42 @@ def _exc_info(exc: BaseException) -> dict[str, str]:
 
 
 class Runner:
-    """State of one program run: its namespace and its compiled code."""
+    """State of one program run: its namespace and its compiled code.
+
+    Each handler takes the request's fields and returns ``(kind, payload)``.
+    """
 
     def __init__(self, output_limit: int) -> None:
         self.ns: dict[str, Any] = {}
         self.code: Any = None
         self.output_limit = output_limit
 
-    def init(self, req: dict[str, Any]) -> dict[str, Any]:
-        source = (req.get("setup") or "") + "\n" + req["code"]
+    def init(self, source: str, mode: str) -> tuple[str, Any]:
         try:
             # dont_inherit: this module's `from __future__ import annotations` must not apply
             self.code = compile(source, "<candidate>", "exec", dont_inherit=True)
         except BaseException as exc:
-            return {"exc": _exc_info(exc)}
-        if req.get("mode") == "stdio":
-            return {"ok": True}
+            return "exc", _exc_info(exc)
+        if mode == "stdio":
+            return "ok", None
         self.ns = {"__name__": "__candidate__", "__builtins__": builtins}
         try:
             exec(self.code, self.ns)
         except BaseException as exc:
-            return {"exc": _exc_info(exc)}
-        return {"ok": True}
+            return "exc", _exc_info(exc)
+        return "ok", None
 
-    def call(self, req: dict[str, Any]) -> dict[str, Any]:
-        fn = self.ns.get(req["fn"])
+    def call(self, fn_name: str, args: Any, kwargs: Any) -> tuple[str, Any]:
+        fn = self.ns.get(fn_name)
         if not callable(fn):
-            return {"exc": {"type": "NameError", "message": f"no function {req['fn']!r}"}}
-        args = channel.decode(req.get("args", []))
-        kwargs = channel.decode(req.get("kwargs", {"d": []}))
+            return "exc", {"type": "NameError", "message": f"no function {fn_name!r}"}
         try:
-            result = fn(*args, **kwargs)
+            return "value", fn(*args, **kwargs)
         except BaseException as exc:
-            return {"exc": _exc_info(exc)}
-        try:
-            return {"value": channel.encode(result)}
-        except (channel.EncodeError, RecursionError) as exc:
-            return {"exc": {"type": "UnsupportedResult", "message": str(exc)[:200]}}
+            return "exc", _exc_info(exc)
 
-    def stdio(self, req: dict[str, Any]) -> dict[str, Any]:
-        data = req.get("input", "").encode()
+    def stdio(self, text: str) -> tuple[str, Any]:
+        data = text.encode()
         stdin_fd = os.memfd_create("stdin")
         os.write(stdin_fd, data)
         os.lseek(stdin_fd, 0, os.SEEK_SET)
@@ -101,26 +98,45 @@ class Runner:
         os.lseek(out_fd, 0, os.SEEK_SET)
         raw = os.read(out_fd, min(size, self.output_limit))
         os.close(out_fd)
-        return {
-            "stdout": raw.decode("utf-8", errors="replace"),
-            "truncated": size > self.output_limit,
-            "exc": exc_info,
-        }
+        return "stdio", (raw.decode("utf-8", errors="replace"), size > self.output_limit, exc_info)
+
+
+def _read_exact(n: int) -> bytes:
+    data = os.read(CHANNEL_IN, n)
+    while len(data) < n:
+        more = os.read(CHANNEL_IN, n - len(data))
+        if not more:
+            raise EOFError
+        data += more
+    return data
 
 
 def serve(output_limit: int) -> None:
-    """Answer requests until the channel closes; then exit without cleanup handlers."""
+    """Answer requests until the channel closes; then exit without cleanup handlers.
+
+    Requests are ``marshal`` tuples from the trusted side: ``("init", id, source, mode)``,
+    ``("call", id, name, args, kwargs)``, ``("stdio", id, text)``. Replies are
+    ``(id, kind, payload)`` in marshal version 2; a result that is not plain data is
+    reported as ``UnsupportedResult``. This loop is kept short: every line of Python the
+    child runs for the first time writes to pages it shares with the fork server.
+    """
     runner = Runner(output_limit)
     handlers = {"init": runner.init, "call": runner.call, "stdio": runner.stdio}
+    size = channel._HEADER
     while True:
         try:
-            req = channel.read_frame(CHANNEL_IN)
+            req = marshal.loads(_read_exact(size.unpack(_read_exact(4))[0]))
         except BaseException:
             os._exit(0)
-        handler = handlers.get(req.get("op", ""))
         try:
-            reply: dict[str, Any] = handler(req) if handler else {"exc": {"type": "ProtocolError"}}
-            reply["id"] = req.get("id")
-            channel.write_frame(CHANNEL_OUT, reply)
+            kind, payload = handlers[req[0]](*req[2:])
+            try:
+                frame = channel.dump_reply((req[1], kind, payload))
+            except ValueError as exc:  # unmarshallable or nested too deeply
+                frame = channel.dump_reply((req[1], "exc", {
+                    "type": "UnsupportedResult", "message": f"not plain data: {exc}"[:200]}))
+            data = memoryview(frame)
+            while data:
+                data = data[os.write(CHANNEL_OUT, data):]
         except BaseException:
             os._exit(71)
