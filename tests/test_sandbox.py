@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 
@@ -97,10 +98,8 @@ def test_a_bad_envelope_is_a_channel_error(body: bytes) -> None:
 @given(st.binary(max_size=64))
 def test_the_decoder_only_raises_decode_errors(junk: bytes) -> None:
     for body in (junk, _reply(junk)):
-        try:
+        with contextlib.suppress(channel.DecodeError):
             channel.load_reply(body)
-        except channel.DecodeError:
-            pass
 
 
 def test_frame_buffer_caps_size() -> None:
@@ -122,6 +121,66 @@ def test_seccomp_program_is_well_formed() -> None:
     arm = seccomp.build_filter(False, False, "aarch64")
     first = struct.unpack("HBBI", arm[8:16])
     assert first[3] == seccomp.AUDIT_ARCH["aarch64"]
+
+
+def _bpf(prog: bytes, nr: int, args: tuple[int, ...], arch: int) -> int:
+    """A classic-BPF interpreter for the opcodes the filter uses, over seccomp_data."""
+    data = struct.pack("<IIQ6Q", nr, arch, 0, *args, *([0] * (6 - len(args))))
+    insns = [struct.unpack("HBBI", prog[i : i + 8]) for i in range(0, len(prog), 8)]
+    pc, acc = 0, 0
+    for _ in range(len(insns)):
+        code, jt, jf, k = insns[pc]
+        if code == seccomp.RET_K:
+            return k
+        if code == seccomp.LD_W_ABS:
+            acc, pc = struct.unpack_from("<I", data, k)[0], pc + 1
+        elif code == seccomp.JA:
+            pc += 1 + k
+        else:
+            taken = {seccomp.JEQ_K: acc == k, seccomp.JGE_K: acc >= k,
+                     seccomp.JSET_K: bool(acc & k)}[code]
+            pc += 1 + (jt if taken else jf)
+    raise AssertionError("the program ran past its end")
+
+
+def _policy(machine: str, threads: bool, processes: bool, nr: int, args: tuple[int, ...]) -> int:
+    """What the filter must decide, written from the tables, not from the program."""
+    table = seccomp.SYSCALLS[machine]
+    names = {v: k for k, v in table.items()}
+    name = names.get(nr, "")
+    eperm = seccomp.RET_ERRNO | seccomp.EPERM
+    if machine == "x86_64" and nr >= 0x40000000:
+        return seccomp.RET_KILL_PROCESS
+    if name == "clone":
+        if args[0] & seccomp.CLONE_NS_FLAGS:
+            return seccomp.RET_KILL_PROCESS
+        allowed = threads if args[0] & seccomp.CLONE_THREAD else processes
+        return seccomp.RET_ALLOW if allowed else eperm
+    if name == "clone3":
+        return seccomp.RET_ERRNO | seccomp.ENOSYS
+    if name == "ioctl":
+        return eperm if args[1] in seccomp._DENIED_IOCTLS else seccomp.RET_ALLOW
+    if name in seccomp._SELF_ONLY:
+        return seccomp.RET_ALLOW if args[0] == 0 else eperm
+    if name in seccomp._ALWAYS_DENIED or (name in seccomp._PROCESS_CALLS and not processes):
+        return eperm
+    return seccomp.RET_ALLOW
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_seccomp_program_decides_every_syscall_as_the_policy_says(machine: str) -> None:
+    arch = seccomp.AUDIT_ARCH[machine]
+    arg_sets = [(0, 0), (1234, 0), (0, seccomp.TIOCSTI), (5, 0x40086602), (seccomp.CLONE_THREAD, 0),
+                (0x10000000, 0), (seccomp.CLONE_THREAD | 0x20000000, 0), (17, 0x5401)]
+    numbers = [*range(0, 480), 0x40000000 + 1, 0xFFFFFFFF]
+    for threads in (False, True):
+        for processes in (False, True):
+            prog = seccomp.build_filter(threads, processes, machine)
+            for nr in numbers:
+                for args in arg_sets:
+                    want = _policy(machine, threads, processes, nr, args)
+                    assert _bpf(prog, nr, args, arch) == want, (machine, threads, processes, nr, args)
+            assert _bpf(prog, 0, (0, 0), arch ^ 1) == seccomp.RET_KILL_PROCESS
 
 
 def test_landlock_handles_every_right_of_the_abi() -> None:
