@@ -14,6 +14,7 @@ import marshal
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from rewardlab.sandbox import channel
@@ -121,7 +122,8 @@ def serve(output_limit: int) -> None:
     child runs for the first time writes to pages it shares with the fork server.
     """
     runner = Runner(output_limit)
-    handlers = {"init": runner.init, "call": runner.call, "stdio": runner.stdio}
+    handlers: dict[str, Callable[..., tuple[str, Any]]] = {
+        "init": runner.init, "call": runner.call, "stdio": runner.stdio}
     size = channel._HEADER
     while True:
         try:
