@@ -80,59 +80,65 @@ def dump_reply(reply: tuple[Any, ...]) -> bytes:
 
 
 class _Loader:
-    """Decoder of marshal version 2 restricted to plain data, for untrusted bytes."""
+    """Decoder of marshal version 2 restricted to plain data, for untrusted bytes.
+
+    Hand-written because ``marshal.loads`` is documented as unsafe on crafted input
+    and no library decodes this subset; every length is checked against the bytes left.
+    """
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
 
-    def take(self, n: int) -> bytes:
-        end = self.pos + n
-        if n < 0 or end > len(self.data):
+    def fixed(self, fmt: struct.Struct) -> Any:
+        pos = self.pos
+        if pos + fmt.size > len(self.data):
             raise DecodeError("truncated value")
-        chunk = self.data[self.pos : end]
-        self.pos = end
-        return chunk
+        self.pos = pos + fmt.size
+        return fmt.unpack_from(self.data, pos)
 
     def size(self) -> int:
-        (n,) = _I32.unpack(self.take(4))
+        (n,) = self.fixed(_I32)
         if n < 0 or n > len(self.data) - self.pos:  # every item takes at least one byte
             raise DecodeError(f"bad length {n}")
         return n
 
+    def raw(self, n: int) -> bytes:
+        self.pos += n
+        return self.data[self.pos - n : self.pos]
+
     def value(self, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise DecodeError("value nested too deeply")
-        code = self.take(1)
-        if code == b"N":
-            return None
-        if code == b"T":
-            return True
-        if code == b"F":
-            return False
-        if code == b"i":
-            return _I32.unpack(self.take(4))[0]
-        if code == b"g":
-            return _F64.unpack(self.take(8))[0]
-        if code == b"u":
-            n = self.size()
+        if self.pos >= len(self.data):
+            raise DecodeError("truncated value")
+        code = self.data[self.pos]
+        self.pos += 1
+        if code == 0x69:  # i: int32
+            return self.fixed(_I32)[0]
+        if code == 0x75:  # u: utf-8 text (surrogates allowed, as marshal writes them)
             try:
-                return self.take(n).decode("utf-8", "surrogatepass")
+                return self.raw(self.size()).decode("utf-8", "surrogatepass")
             except UnicodeDecodeError:
                 raise DecodeError("malformed text") from None
-        if code == b"s":
-            return self.take(self.size())
-        if code == b"l":
+        simple = _CONSTANTS.get(code, _CONSTANTS)
+        if simple is not _CONSTANTS:
+            return simple
+        if code == 0x67:  # g: binary float
+            return self.fixed(_F64)[0]
+        if code == 0x73:  # s: bytes
+            return self.raw(self.size())
+        if code == 0x6C:  # l: int of 15-bit digits
             return self.long()
-        if code == b"y":
-            return complex(*_C128.unpack(self.take(16)))
+        if code == 0x79:  # y: binary complex
+            return complex(*self.fixed(_C128))
         return self.container(code, depth)
 
     def long(self) -> int:
-        (n,) = _I32.unpack(self.take(4))
+        (n,) = self.fixed(_I32)
         if abs(n) > MAX_INT_DIGITS:
             raise DecodeError(f"integer of {abs(n)} digits exceeds {MAX_INT_DIGITS}")
-        digits = struct.unpack(f"<{abs(n)}H", self.take(2 * abs(n)))
+        digits = self.fixed(struct.Struct(f"<{abs(n)}H"))
         value = 0
         for d in reversed(digits):
             if d >= 1 << 15:
@@ -140,8 +146,8 @@ class _Loader:
             value = (value << 15) | d
         return -value if n < 0 else value
 
-    def container(self, code: bytes, depth: int) -> Any:
-        if code == b"{":
+    def container(self, code: int, depth: int) -> Any:
+        if code == 0x7B:  # {: key/value pairs up to a 0
             out: dict[Any, Any] = {}
             while self.data[self.pos : self.pos + 1] != b"0":
                 key = self.value(depth + 1)
@@ -151,14 +157,18 @@ class _Loader:
                     raise DecodeError("unhashable dict key") from None
             self.pos += 1
             return out
-        kind = {b"[": list, b"(": tuple, b"<": set, b">": frozenset}.get(code)
+        kind = _SEQUENCES.get(code)
         if kind is None:
-            raise DecodeError(f"type code {code!r} is not plain data")
+            raise DecodeError(f"type code {chr(code)!r} is not plain data")
         items = [self.value(depth + 1) for _ in range(self.size())]
         try:
             return items if kind is list else kind(items)
         except TypeError:
             raise DecodeError("unhashable set element") from None
+
+
+_CONSTANTS: dict[int, Any] = {0x4E: None, 0x54: True, 0x46: False}  # N T F
+_SEQUENCES: dict[int, type] = {0x5B: list, 0x28: tuple, 0x3C: set, 0x3E: frozenset}  # [ ( < >
 
 
 def load_reply(body: bytes) -> tuple[Any, str, Any]:
@@ -168,8 +178,9 @@ def load_reply(body: bytes) -> tuple[Any, str, Any]:
     data comes back as the DecodeError itself, so one bad value fails one request.
     """
     loader = _Loader(body)
-    if loader.take(5) != b"(\x03\x00\x00\x00":
+    if body[:5] != b"(\x03\x00\x00\x00":
         raise DecodeError("reply is not an (id, kind, payload) tuple")
+    loader.pos = 5
     rid = loader.value(1)
     kind = loader.value(1)
     if not isinstance(kind, str) or not (rid is None or type(rid) is int):

@@ -37,6 +37,8 @@ from rewardlab.sandbox import channel, isolation, runner  # runner: imported bef
 from rewardlab.sandbox.limits import Limits
 
 _LEN = struct.Struct("<I")
+_FDS = struct.Struct("2i")
+_SOL_SOCKET, _SCM_RIGHTS = socket.SOL_SOCKET, socket.SCM_RIGHTS
 
 
 @dataclass
@@ -190,7 +192,7 @@ class Server:
         if self.spare is not None:  # the caller asked for other limits: it dropped this one
             self._discard(self.spare)
         child = self.spare = self._spawn(limits)
-        socket.send_fds(self.sock, [child.started], [child.w, child.r])
+        self.sock.sendmsg([child.started], [(_SOL_SOCKET, _SCM_RIGHTS, _FDS.pack(child.w, child.r))])
         os.close(child.w)  # the caller holds the only ends now
         os.close(child.r)
         child.w = child.r = -1
@@ -297,8 +299,9 @@ class Server:
                 os._exit(72)
         os.close(to_child_r)
         os.close(from_child_w)
+        body = b'E{"ev":"started","pid":%d}' % pid  # what _frame writes, without json
         return _Child(pid, to_child_w, from_child_r, os.pidfd_open(pid), scratch, limits,
-                      _frame({"ev": "started", "pid": pid}))
+                      _LEN.pack(len(body)) + body)
 
     def _discard(self, child: _Child, reaped: bool = False) -> None:
         """Kill a child and everything it started, reap them; remove its scratch directory."""
@@ -308,8 +311,10 @@ class Server:
             self._kill_all(child, reaped)
         elif not reaped:
             _kill(child)
-            with contextlib.suppress(ChildProcessError):
+            try:
                 os.waitpid(child.pid, 0)
+            except ChildProcessError:
+                pass
         for fd in (child.w, child.r, child.pidfd):
             if fd >= 0:
                 os.close(fd)
@@ -354,8 +359,10 @@ def _kill(child: _Child, group: bool = False) -> None:
     if group:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
+    try:  # not contextlib.suppress: the hot path touches as few objects as it can
         signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _report_setup_failure(exc: BaseException) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import array
 import atexit
 import contextlib
+import functools
 import json
 import os
 import queue
@@ -189,7 +190,7 @@ class ForkServer:
     def take_offer(self, limits: Limits) -> tuple[int, int]:
         """The channel of a confined process with these limits, asking for one if the
         offered process has other limits; the run starts (the server's clock) now."""
-        key = channel.pack({"op": "run", "limits": limits.to_dict()})
+        key = _run_frame(limits)
         if self.offer is None or self.offer_key != key:
             self.drop_offer()
             self._sendall(key)
@@ -368,6 +369,12 @@ class Run:
 
     def end(self) -> dict[str, Any]:
         return self._finish("done")
+
+
+@functools.lru_cache(maxsize=64)
+def _run_frame(limits: Limits) -> bytes:
+    """The ``run`` frame for these limits (built once: the caller sends it per program)."""
+    return channel.pack({"op": "run", "limits": limits.to_dict()})
 
 
 def _recv_with_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
