@@ -93,6 +93,7 @@ class Server:
         self.buf = bytearray()
         self.runs: dict[bytes, Limits | str] = {}  # run frame -> its limits, or why refused
         self.pids_max = -1
+        self.plan: isolation.Plan | None = None  # kept until the next fork (see _spawn)
 
     # --- frames ------------------------------------------------------------------------
     def event(self, ev: str, fields: dict[str, Any] | None = None, **kw: Any) -> None:
@@ -277,6 +278,8 @@ class Server:
         if self.ctx is not None and tasks > 1 and tasks != self.pids_max:
             isolation.set_cgroup_limit(self.ctx, limits)
             self.pids_max = tasks
+        self.plan = None  # the last child's plan is freed here, before the fork, not after
+        plan = isolation.plan(self.ctx, limits, scratch) if self.ctx is not None else None
         to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
         from_child_r, from_child_w = os.pipe2(os.O_CLOEXEC)
         server_pid = os.getpid()
@@ -285,10 +288,8 @@ class Server:
             try:
                 os.close(to_child_w)
                 os.close(from_child_r)
-                if self.ctx is not None:
-                    isolation.confine(
-                        self.ctx, limits, scratch, to_child_r, from_child_w, server_pid
-                    )
+                if self.ctx is not None and plan is not None:
+                    isolation.confine(self.ctx, plan, to_child_r, from_child_w, server_pid)
                 else:
                     _weak_confine(scratch, to_child_r, from_child_w)
                 os.write(isolation.CHANNEL_OUT, _CONFINED)
@@ -299,6 +300,9 @@ class Server:
                 os._exit(72)
         os.close(to_child_r)
         os.close(from_child_w)
+        if plan is not None:
+            os.close(plan.scratch_fd)
+        self.plan = plan
         body = b'E{"ev":"started","pid":%d}' % pid  # what _frame writes, without json
         return _Child(pid, to_child_w, from_child_r, os.pidfd_open(pid), scratch, limits,
                       _LEN.pack(len(body)) + body)
@@ -311,7 +315,7 @@ class Server:
             self._kill_all(child, reaped)
         elif not reaped:
             _kill(child)
-            try:
+            try:  # noqa: SIM105 (not contextlib.suppress: see _kill)
                 os.waitpid(child.pid, 0)
             except ChildProcessError:
                 pass
@@ -359,7 +363,7 @@ def _kill(child: _Child, group: bool = False) -> None:
     if group:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGKILL)
-    try:  # not contextlib.suppress: the hot path touches as few objects as it can
+    try:  # noqa: SIM105 (not contextlib.suppress: the hot path touches few objects)
         signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
     except ProcessLookupError:
         pass

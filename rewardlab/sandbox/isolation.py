@@ -15,6 +15,7 @@ inherited descriptor closed; the seccomp deny-list last.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import signal
@@ -148,6 +149,9 @@ class ServerContext:
     filters: dict[tuple[bool, bool], seccomp.Prepared] = field(default_factory=dict)
     is_root: bool = False
     rules: list[Any] = field(default_factory=list)  # prepared landlock rules
+    rule_refs: list[Any] = field(default_factory=list)  # ctypes byref of each rule
+    ruleset_args: tuple[Any, ...] = ()  # landlock_create_ruleset(attr, size, 0)
+    cache: dict[Any, Any] = field(default_factory=dict)  # per-Limits values (rlimits)
 
     def seccomp_program(self, threads: bool, processes: bool) -> seccomp.Prepared:
         key = (threads, processes)
@@ -196,6 +200,8 @@ def make_context(feats: Features) -> ServerContext:
         is_root=os.geteuid() == 0,
     )
     ctx.rules = [landlock.prepared_rule(fd, rights, ctx.abi) for fd, rights in read_fds]
+    ctx.rule_refs = [ctypes.byref(rule) for rule in ctx.rules]
+    ctx.ruleset_args = landlock.ruleset_args(ctx.abi)
     for threads in (False, True):
         for processes in (False, True):
             ctx.seccomp_program(threads, processes)
@@ -213,7 +219,7 @@ def harden_server() -> None:
     kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _set_rlimits(limits: Limits, ctx: ServerContext) -> None:
+def _rlimits(limits: Limits, ctx: ServerContext) -> list[tuple[int, tuple[int, int]]]:
     mb = 1 << 20
     address_space = ctx.baseline_vsz + limits.memory_mb * mb
     address_space += (limits.max_threads + limits.max_processes) * 8 * mb  # thread stacks
@@ -231,16 +237,8 @@ def _set_rlimits(limits: Limits, ctx: ServerContext) -> None:
         pairs[resource.RLIMIT_NPROC] = 0 if limits.max_threads + limits.max_processes == 0 else (
             limits.max_threads + limits.max_processes + 1
         )
-    for res, value in pairs.items():
-        soft, hard = value if isinstance(value, tuple) else (value, value)
-        resource.setrlimit(res, (soft, hard))
-
-
-def _join_cgroup(ctx: ServerContext, limits: Limits) -> None:
-    if ctx.pids_cgroup is None:
-        return
-    with open(os.path.join(ctx.pids_cgroup, "cgroup.procs"), "w") as f:
-        f.write("0")
+    return [(res, value if isinstance(value, tuple) else (value, value))
+            for res, value in pairs.items()]
 
 
 def set_cgroup_limit(ctx: ServerContext, limits: Limits) -> None:
@@ -250,25 +248,58 @@ def set_cgroup_limit(ctx: ServerContext, limits: Limits) -> None:
             f.write(str(1 + limits.max_threads + limits.max_processes))
 
 
-def confine(
-    ctx: ServerContext, limits: Limits, scratch: str, ch_in: int, ch_out: int, server_pid: int
-) -> None:
-    """Restrict the current (freshly forked, single-threaded) process. Irreversible."""
+@dataclass
+class Plan:
+    """Everything one child needs to confine itself, prepared by the server before the
+    fork: work done before the fork is free, while after it every page the child writes
+    (Python writes on every object it touches) is copied for that child."""
+
+    scratch: str
+    scratch_fd: int  # O_PATH, opened by the server; the child adds its Landlock rule
+    scratch_rule: Any  # ctypes byref to the prepared rule
+    rlimits: list[tuple[int, tuple[int, int]]]
+    join_cgroup: str | None  # cgroup.procs of the pids cgroup, when tasks are allowed
+    seccomp: seccomp.Prepared
+
+
+def plan(ctx: ServerContext, limits: Limits, scratch: str) -> Plan:
+    """Server side, before each fork. The caller closes ``scratch_fd`` after the fork."""
+    key = (limits, "rlimits")
+    if key not in ctx.cache:
+        ctx.cache[key] = _rlimits(limits, ctx)
+    fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    rule = landlock.prepared_rule(fd, landlock.handled_fs(ctx.abi), ctx.abi)
+    tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids new tasks
+    return Plan(
+        scratch, fd, ctypes.byref(rule), ctx.cache[key],
+        os.path.join(ctx.pids_cgroup, "cgroup.procs") if tasks and ctx.pids_cgroup else None,
+        ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0),
+    )
+
+
+def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid: int) -> None:
+    """Restrict the current (freshly forked, single-threaded) process. Irreversible.
+
+    Only system calls on arguments prepared before the fork (see :class:`Plan`).
+    """
     os.setsid()
-    if limits.max_threads or limits.max_processes:  # otherwise seccomp forbids new tasks
-        _join_cgroup(ctx, limits)
-    ruleset = landlock.create_ruleset(ctx.abi)
-    for rule in ctx.rules:
-        landlock.add_rule(ruleset, rule)
-    scratch_fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
-    landlock.allow_path(ruleset, scratch_fd, landlock.handled_fs(ctx.abi), ctx.abi)
-    os.chdir(scratch)
-    _set_rlimits(limits, ctx)
+    if plan.join_cgroup is not None:
+        with open(plan.join_cgroup, "w") as f:
+            f.write("0")
+    syscall = kernel.syscall
+    ruleset = syscall(kernel.NR_LANDLOCK_CREATE_RULESET, *ctx.ruleset_args)
+    for rule in ctx.rule_refs:
+        syscall(kernel.NR_LANDLOCK_ADD_RULE, ruleset, landlock.RULE_PATH_BENEATH, rule, 0)
+    syscall(kernel.NR_LANDLOCK_ADD_RULE, ruleset, landlock.RULE_PATH_BENEATH, plan.scratch_rule, 0)
+    os.fchdir(plan.scratch_fd)
+    setrlimit = resource.setrlimit
+    for res, pair in plan.rlimits:
+        setrlimit(res, pair)
     kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != server_pid:  # the server died between fork and here
         os._exit(70)
     # capabilities were dropped and no_new_privs set once in the server (harden_server)
-    landlock.restrict_self(ruleset)
+    syscall(kernel.NR_LANDLOCK_RESTRICT_SELF, ruleset, 0)
     # descriptors: stdio on /dev/null, the channel on 3 and 4, nothing else
     tmp_in, tmp_out = os.dup(ch_in), os.dup(ch_out)
     for target in (0, 1, 2):
@@ -277,4 +308,4 @@ def confine(
     os.dup2(tmp_out, CHANNEL_OUT)
     os.closerange(CHANNEL_OUT + 1, 1 << 20)
     # the environment is the fork server's, already scrubbed by the caller (see pool.py)
-    ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0).install()
+    plan.seccomp.install()

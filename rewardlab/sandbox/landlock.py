@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from typing import Any
 
 from rewardlab.sandbox import kernel
 
@@ -83,16 +84,15 @@ def _attr_size(abi: int) -> int:
     return 8
 
 
-def create_ruleset(abi: int) -> int:
-    """A ruleset fd denying all fs rights, TCP bind/connect (ABI>=4) and, ABI>=6, scoped IPC."""
+def ruleset_args(abi: int) -> tuple[Any, int, int]:
+    """Arguments of ``landlock_create_ruleset`` for a ruleset denying all fs rights, TCP
+    bind/connect (ABI>=4) and, ABI>=6, scoped IPC; built once, used by every child."""
     attr = _RulesetAttr(handled_fs(abi), 0, 0)
     if abi >= 4:
         attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP
     if abi >= 6:
         attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
-    return kernel.syscall(
-        kernel.NR_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), _attr_size(abi), 0
-    )
+    return ctypes.byref(attr), _attr_size(abi), 0
 
 
 def rule_mask(path_fd: int, access: int, abi: int) -> int:
@@ -108,25 +108,7 @@ def prepared_rule(path_fd: int, access: int, abi: int) -> ctypes.Structure:
     return _PathBeneath(rule_mask(path_fd, access, abi), path_fd)
 
 
-def add_rule(ruleset_fd: int, rule: ctypes.Structure) -> None:
-    kernel.syscall(kernel.NR_LANDLOCK_ADD_RULE, ruleset_fd, RULE_PATH_BENEATH, ctypes.byref(rule), 0)
-
-
-def allow_path(ruleset_fd: int, path_fd: int, access: int, abi: int) -> None:
-    """Grant ``access`` beneath the file or directory open as ``path_fd``."""
-    add_rule(ruleset_fd, prepared_rule(path_fd, access, abi))
-
-
 def _is_dir(fd: int) -> bool:
     import stat
 
     return stat.S_ISDIR(os.fstat(fd).st_mode)
-
-
-def restrict_self(ruleset_fd: int) -> None:
-    """Enforce the ruleset on this process and its future children (needs no_new_privs)."""
-    kernel.syscall(kernel.NR_LANDLOCK_RESTRICT_SELF, ruleset_fd, 0)
-
-
-def all_rights(abi: int) -> int:
-    return handled_fs(abi)
