@@ -24,7 +24,6 @@ import gc
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -326,6 +325,8 @@ class Server:
         try:
             os.rmdir(child.scratch)  # the common case: the program left nothing behind
         except OSError:
+            import shutil  # here, not at the top: it loads zlib, bz2 and lzma (30 mappings)
+
             shutil.rmtree(child.scratch, ignore_errors=True)
         child.scratch = ""
 

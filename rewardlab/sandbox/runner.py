@@ -142,3 +142,4 @@ def serve(output_limit: int) -> None:
                 data = data[os.write(CHANNEL_OUT, data):]
         except BaseException:
             os._exit(71)
+
