@@ -128,6 +128,9 @@ class Server:
         for module in self.cfg.get("preload", []):
             with contextlib.suppress(Exception):
                 __import__(module)
+        # pool.py starts us with LD_BIND_NOW so that every symbol is bound here, once,
+        # not in each child (a write to a shared page); the programs do not see it
+        os.environ.pop("LD_BIND_NOW", None)
         if self.feats.missing and not unsafe:
             self.event("unavailable", missing=self.feats.missing)
             sys.exit(0)
