@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -18,7 +17,7 @@ _libc.mount.argtypes = [
     ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p
 ]
 
-MACHINE = platform.machine()
+MACHINE = os.uname().machine
 
 # Landlock syscalls have the same numbers on every architecture (generic table).
 NR_LANDLOCK_CREATE_RULESET = 444
