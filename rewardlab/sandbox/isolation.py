@@ -151,7 +151,8 @@ class ServerContext:
     rules: list[Any] = field(default_factory=list)  # prepared landlock rules
     rule_refs: list[Any] = field(default_factory=list)  # ctypes byref of each rule
     ruleset_args: tuple[Any, ...] = ()  # landlock_create_ruleset(attr, size, 0)
-    cache: dict[Any, Any] = field(default_factory=dict)  # per-Limits values (rlimits)
+    last_limits: Limits | None = None  # the limits of the last plan, and their rlimits
+    last_rlimits: list[tuple[int, tuple[int, int]]] = field(default_factory=list)
 
     def seccomp_program(self, threads: bool, processes: bool) -> seccomp.Prepared:
         key = (threads, processes)
@@ -264,14 +265,13 @@ class Plan:
 
 def plan(ctx: ServerContext, limits: Limits, scratch: str) -> Plan:
     """Server side, before each fork. The caller closes ``scratch_fd`` after the fork."""
-    key = (limits, "rlimits")
-    if key not in ctx.cache:
-        ctx.cache[key] = _rlimits(limits, ctx)
+    if ctx.last_limits is not limits:  # the server keeps one Limits object per run frame
+        ctx.last_limits, ctx.last_rlimits = limits, _rlimits(limits, ctx)
     fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     rule = landlock.prepared_rule(fd, landlock.handled_fs(ctx.abi), ctx.abi)
     tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids new tasks
     return Plan(
-        scratch, fd, ctypes.byref(rule), ctx.cache[key],
+        scratch, fd, ctypes.byref(rule), ctx.last_rlimits,
         os.path.join(ctx.pids_cgroup, "cgroup.procs") if tasks and ctx.pids_cgroup else None,
         ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0),
     )

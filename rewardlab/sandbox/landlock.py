@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 from typing import Any
 
 from rewardlab.sandbox import kernel
@@ -109,6 +110,4 @@ def prepared_rule(path_fd: int, access: int, abi: int) -> ctypes.Structure:
 
 
 def _is_dir(fd: int) -> bool:
-    import stat
-
     return stat.S_ISDIR(os.fstat(fd).st_mode)
