@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import struct
 
 import pytest
@@ -275,6 +276,30 @@ def test_scratch_is_fresh_per_run(pool: SandboxPool) -> None:
     code = "import os\ndef f():\n    return os.listdir('.')\n"
     with pool.run(code, Limits()) as run:
         assert run.call("f", []).value == []
+
+
+def test_scratch_is_emptied_of_everything_a_run_leaves(pool: SandboxPool) -> None:
+    """Each server reuses one scratch directory (its Landlock rule is built once), so
+    what a run leaves there (nested directories, links, a FIFO) must be gone before the
+    next run starts, and removing it must not follow a link out of the scratch."""
+    leave = (
+        "import os\n"
+        "def f():\n"
+        "    os.makedirs('a/b/c')\n"
+        "    open('a/b/c/data', 'w').write('x')\n"
+        "    os.symlink('/usr/lib', 'to_lib')\n"
+        "    os.symlink('a', 'to_a')\n"
+        "    os.mkfifo('fifo')\n"
+        "    return sorted(os.listdir('.'))\n"
+    )
+    listing = "import os\ndef f():\n    return os.listdir('.')\n"
+    for _ in range(2):  # whichever server the next run lands on
+        with pool.run(leave, Limits()) as run:
+            assert run.call("f", []).value == ["a", "fifo", "to_a", "to_lib"]
+        for _ in range(pool.size):
+            with pool.run(listing, Limits()) as run:
+                assert run.call("f", []).value == []
+    assert os.path.isdir("/usr/lib") and os.listdir("/usr/lib")
 
 
 def test_environment_is_scrubbed(pool: SandboxPool) -> None:

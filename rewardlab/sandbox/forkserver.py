@@ -273,15 +273,18 @@ class Server:
 
     def _spawn(self, limits: Limits) -> _Child:
         """Fork a child that confines itself, says so, and waits for its program."""
-        self.counter += 1
-        scratch = f"{isolation.SCRATCH_BASE}/run-{self.counter}"
-        os.mkdir(scratch, 0o700)
+        if self.ctx is not None:
+            scratch = isolation.SCRATCH  # emptied when the last run was discarded
+        else:  # UNSAFE mode: no namespace, so a directory of the host's /tmp per run
+            self.counter += 1
+            scratch = f"{isolation.SCRATCH_BASE}/rewardlab-unsafe-{os.getpid()}-{self.counter}"
+            os.mkdir(scratch, 0o700)
         tasks = 1 + limits.max_threads + limits.max_processes
         if self.ctx is not None and tasks > 1 and tasks != self.pids_max:
             isolation.set_cgroup_limit(self.ctx, limits)
             self.pids_max = tasks
         self.plan = None  # the last child's plan is freed here, before the fork, not after
-        plan = isolation.plan(self.ctx, limits, scratch) if self.ctx is not None else None
+        plan = isolation.plan(self.ctx, limits) if self.ctx is not None else None
         to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
         from_child_r, from_child_w = os.pipe2(os.O_CLOEXEC)
         server_pid = os.getpid()
@@ -302,8 +305,6 @@ class Server:
                 os._exit(72)
         os.close(to_child_r)
         os.close(from_child_w)
-        if plan is not None:
-            os.close(plan.scratch_fd)
         self.plan = plan
         body = b'E{"ev":"started","pid":%d}' % pid  # what _frame writes, without json
         return _Child(pid, to_child_w, from_child_r, os.pidfd_open(pid), scratch, limits,
@@ -325,12 +326,12 @@ class Server:
             if fd >= 0:
                 os.close(fd)
         child.w = child.r = child.pidfd = -1
-        try:
-            os.rmdir(child.scratch)  # the common case: the program left nothing behind
-        except OSError:
-            import shutil  # here, not at the top: it loads zlib, bz2 and lzma (30 mappings)
+        if self.ctx is None:
+            import shutil  # UNSAFE mode only
 
             shutil.rmtree(child.scratch, ignore_errors=True)
+        elif not isolation.empty_scratch():
+            sys.exit(0)  # never start a run in a dirty directory; the caller replaces us
         child.scratch = ""
 
     def _kill_all(self, child: _Child, reaped: bool) -> None:

@@ -28,6 +28,7 @@ from rewardlab.sandbox.limits import Limits
 
 MIN_LANDLOCK_ABI = 6  # filesystem + TCP + scoped signals/abstract sockets (Linux 6.12+)
 SCRATCH_BASE = "/tmp"
+SCRATCH = f"{SCRATCH_BASE}/run"  # the runs' working directory (one run at a time per server)
 CHANNEL_IN = 3
 CHANNEL_OUT = 4
 
@@ -148,9 +149,10 @@ class ServerContext:
     pids_cgroup: str | None
     filters: dict[tuple[bool, bool], seccomp.Prepared] = field(default_factory=dict)
     is_root: bool = False
-    rules: list[Any] = field(default_factory=list)  # prepared landlock rules
-    rule_refs: list[Any] = field(default_factory=list)  # ctypes byref of each rule
-    ruleset_args: tuple[Any, ...] = ()  # landlock_create_ruleset(attr, size, 0)
+    # the Landlock ruleset every child enforces (built once: the read-only roots, the
+    # devices, and read-write the one scratch directory, emptied after each run)
+    ruleset_fd: int = -1
+    scratch_fd: int = -1  # O_PATH descriptor of SCRATCH
     last_limits: Limits | None = None  # the limits of the last plan, and their rlimits
     last_rlimits: list[tuple[int, tuple[int, int]]] = field(default_factory=list)
 
@@ -200,9 +202,14 @@ def make_context(feats: Features) -> ServerContext:
         pids_cgroup=feats.pids_cgroup,
         is_root=os.geteuid() == 0,
     )
-    ctx.rules = [landlock.prepared_rule(fd, rights, ctx.abi) for fd, rights in read_fds]
-    ctx.rule_refs = [ctypes.byref(rule) for rule in ctx.rules]
-    ctx.ruleset_args = landlock.ruleset_args(ctx.abi)
+    os.mkdir(SCRATCH, 0o700)
+    ctx.scratch_fd = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    rules = [landlock.prepared_rule(fd, rights, ctx.abi) for fd, rights in read_fds]
+    rules.append(landlock.prepared_rule(ctx.scratch_fd, landlock.handled_fs(ctx.abi), ctx.abi))
+    ctx.ruleset_fd = kernel.syscall(kernel.NR_LANDLOCK_CREATE_RULESET, *landlock.ruleset_args(ctx.abi))
+    for rule in rules:
+        kernel.syscall(kernel.NR_LANDLOCK_ADD_RULE, ctx.ruleset_fd, landlock.RULE_PATH_BENEATH,
+                       ctypes.byref(rule), 0)
     for threads in (False, True):
         for processes in (False, True):
             ctx.seccomp_program(threads, processes)
@@ -255,23 +262,18 @@ class Plan:
     fork: work done before the fork is free, while after it every page the child writes
     (Python writes on every object it touches) is copied for that child."""
 
-    scratch: str
-    scratch_fd: int  # O_PATH, opened by the server; the child adds its Landlock rule
-    scratch_rule: Any  # ctypes byref to the prepared rule
     rlimits: list[tuple[int, tuple[int, int]]]
     join_cgroup: str | None  # cgroup.procs of the pids cgroup, when tasks are allowed
     seccomp: seccomp.Prepared
 
 
-def plan(ctx: ServerContext, limits: Limits, scratch: str) -> Plan:
-    """Server side, before each fork. The caller closes ``scratch_fd`` after the fork."""
+def plan(ctx: ServerContext, limits: Limits) -> Plan:
+    """Server side, before each fork."""
     if ctx.last_limits is not limits:  # the server keeps one Limits object per run frame
         ctx.last_limits, ctx.last_rlimits = limits, _rlimits(limits, ctx)
-    fd = os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    rule = landlock.prepared_rule(fd, landlock.handled_fs(ctx.abi), ctx.abi)
     tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids new tasks
     return Plan(
-        scratch, fd, ctypes.byref(rule), ctx.last_rlimits,
+        ctx.last_rlimits,
         os.path.join(ctx.pids_cgroup, "cgroup.procs") if tasks and ctx.pids_cgroup else None,
         ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0),
     )
@@ -286,12 +288,7 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid:
     if plan.join_cgroup is not None:
         with open(plan.join_cgroup, "w") as f:
             f.write("0")
-    syscall = kernel.syscall
-    ruleset = syscall(kernel.NR_LANDLOCK_CREATE_RULESET, *ctx.ruleset_args)
-    for rule in ctx.rule_refs:
-        syscall(kernel.NR_LANDLOCK_ADD_RULE, ruleset, landlock.RULE_PATH_BENEATH, rule, 0)
-    syscall(kernel.NR_LANDLOCK_ADD_RULE, ruleset, landlock.RULE_PATH_BENEATH, plan.scratch_rule, 0)
-    os.fchdir(plan.scratch_fd)
+    os.fchdir(ctx.scratch_fd)
     setrlimit = resource.setrlimit
     for res, pair in plan.rlimits:
         setrlimit(res, pair)
@@ -299,7 +296,7 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid:
     if os.getppid() != server_pid:  # the server died between fork and here
         os._exit(70)
     # capabilities were dropped and no_new_privs set once in the server (harden_server)
-    syscall(kernel.NR_LANDLOCK_RESTRICT_SELF, ruleset, 0)
+    kernel.syscall(kernel.NR_LANDLOCK_RESTRICT_SELF, ctx.ruleset_fd, 0)
     # descriptors: stdio on /dev/null, the channel on 3 and 4, nothing else
     tmp_in, tmp_out = os.dup(ch_in), os.dup(ch_out)
     for target in (0, 1, 2):
@@ -309,3 +306,22 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid:
     os.closerange(CHANNEL_OUT + 1, 1 << 20)
     # the environment is the fork server's, already scrubbed by the caller (see pool.py)
     plan.seccomp.install()
+
+
+def empty_scratch() -> bool:
+    """Server side, once a run's processes are all dead: remove what the run left in the
+    scratch directory (the directory itself stays: the ruleset names it). False if
+    something could not be removed: the server must not start another run then."""
+    names = os.listdir(SCRATCH)
+    if not names:
+        return True  # the common case
+    import shutil  # here, not at the top: it loads zlib, bz2 and lzma (30 mappings)
+
+    for name in names:
+        path = os.path.join(SCRATCH, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return not os.listdir(SCRATCH)
