@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status
 from rewardlab.errors import SandboxUnavailable
 from rewardlab.registry import register
+from rewardlab.rewards.call_plan import plan_calls
 from rewardlab.sandbox import InfraError, Limits, Outcome, Run, SandboxPool, shared_pool
 
 DETAIL_TESTS = 20  # per-test outcomes listed in ``detail`` (counts cover all tests)
@@ -294,10 +295,13 @@ class Evaluator:
     """Runs one program against one :class:`TestSpec` on a sandbox pool."""
 
     def __init__(self, pool: SandboxPool, limits: Limits, rel_tol: float, abs_tol: float,
-                 max_timeouts: int) -> None:
+                 max_timeouts: int, batch_calls: bool = True) -> None:
         self.pool, self.limits = pool, limits
         self.rel, self.abs = rel_tol, abs_tol
         self.max_timeouts = max_timeouts
+        # Assert-style tests: send the calls the test code is sure to make first in one
+        # request (call_plan.py). Off where each call is timed (code.speedup).
+        self.batch_calls = batch_calls
 
     def evaluate(self, code: str, spec: TestSpec) -> ProgramResult:
         n = spec.n_tests
@@ -364,6 +368,17 @@ class Evaluator:
         deadline = time.monotonic() + self.limits.timeout
         candidate = _Candidate(run, spec.entry_point, deadline)
         ns: dict[str, Any] = {"__name__": "__rewardlab_test__", spec.entry_point: candidate}
+        if self.batch_calls:
+            run.prefetch(spec.entry_point, plan_calls(test_code, spec.entry_point))
+        try:
+            return self._check(candidate, spec, test_code, ns)
+        finally:
+            if run.prefetched_unused:  # the test stopped early: the child may still be busy
+                run.end()  # with them; the next test starts in a fresh process
+
+    def _check(self, candidate: _Candidate, spec: TestSpec, test_code: str,
+               ns: dict[str, Any]) -> TestResult:
+        """Run the trusted test code against the candidate proxy; its verdict."""
         try:
             exec(_compile_test(test_code), ns)
             ns[spec.entry_point] = candidate  # the name means the candidate, not a prompt stub
@@ -419,6 +434,7 @@ class _CodeReward(BaseReward):
     reads = ("completion", "reference")
     needs_reference = True
     Params: ClassVar[type[BaseModel]] = CodeParams
+    batch_calls: ClassVar[bool] = True  # see Evaluator
 
     def check(self, sample: Sample) -> str | None:
         problem = super().check(sample)
@@ -433,7 +449,7 @@ class _CodeReward(BaseReward):
     def _evaluator(self) -> Evaluator:
         p = self.params
         pool = shared_pool(p.workers, p.unsafe_weak_isolation)
-        return Evaluator(pool, p.limits(), p.rel_tol, p.abs_tol, p.max_timeouts)
+        return Evaluator(pool, p.limits(), p.rel_tol, p.abs_tol, p.max_timeouts, self.batch_calls)
 
     def _results(self, samples: Sequence[Sample]) -> list[ProgramResult | Score]:
         """Run every sample's program; a Score where the sample cannot be evaluated."""
@@ -545,6 +561,7 @@ class Speedup(_CodeReward):
     """
 
     name = "code.speedup"
+    batch_calls = False  # each call is timed on its own round trip
     Params: ClassVar[type[BaseModel]] = SpeedupParams
 
     def check(self, sample: Sample) -> str | None:

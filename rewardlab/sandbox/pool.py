@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import functools
 import json
+import marshal
 import os
 import queue
 import select
@@ -246,6 +247,7 @@ class Run:
         self.finished = False
         self.final: dict[str, Any] = {}
         self.next_id = 1
+        self.batch: _Batch | None = None  # calls sent ahead (prefetch)
         os.set_blocking(w, False)
         self.init = Outcome("ok")
 
@@ -277,8 +279,13 @@ class Run:
         deadline = time.monotonic() + timeout
         if not self._write(request, deadline):
             return self._end_with("timeout")
+        return self._await(rid, deadline, started)
+
+    def _await(self, rid: int, deadline: float, started: float) -> Outcome:
+        """Wait for the reply with id ``rid``: frames before it are dropped (stale), frames
+        after it are kept (the next answers of a batch)."""
         while True:
-            for body in self.pending:
+            for i, body in enumerate(self.pending):
                 try:
                     reply = channel.load_reply(body)
                 except channel.DecodeError as exc:
@@ -292,7 +299,7 @@ class Run:
                         raise InfraError(f"sandbox setup failed: {str(reply[2])[:300]}")
                     self.confined = True
                 elif reply[0] == rid:
-                    self.pending = []
+                    self.pending = self.pending[i + 1 :]
                     return _reply_outcome(reply[1], reply[2], time.perf_counter() - started)
             self.pending = []
             remaining = deadline - time.monotonic()
@@ -361,7 +368,57 @@ class Run:
             channel.check_plain(kwargs)
         except channel.EncodeError as exc:
             return Outcome("exception", error={"type": "UnsupportedArgument", "message": str(exc)})
+        batch = self.batch
+        if batch is not None:
+            if batch.keys and batch.keys[0] == _call_key(fn, args, kwargs):
+                return self._batched(batch, timeout)
+            self.batch = None  # the test went another way: the rest of the batch is dropped
         return self._request(("call", fn, args, kwargs), timeout)
+
+    def prefetch(self, fn: str, calls: list[tuple[list[Any], dict[str, Any]]]) -> None:
+        """Send, in one request, calls the trusted test code is sure to make next, in order.
+
+        The child answers them one frame each and stops at the first exception, as the
+        test code making them one by one would. Nothing is decided here: an answer is
+        used only when the test code then makes that very call (same function, same
+        arguments of the same types; :meth:`call`), so a wrong plan costs time, never a
+        verdict. The candidate sees the same calls in the same order either way.
+        """
+        if self.finished or self.batch is not None or not calls:
+            return
+        try:
+            for args, kwargs in calls:
+                channel.check_plain(args)
+                channel.check_plain(kwargs)
+        except channel.EncodeError:
+            return
+        rid = self.next_id
+        self.next_id += len(calls)
+        frame = channel.dump_request(("calls", rid, fn, calls))
+        if not self._write(frame, time.monotonic() + self.limits.timeout):
+            self._end_with("timeout")
+            return
+        keys = [_call_key(fn, args, kwargs) for args, kwargs in calls]
+        self.batch = _Batch(rid, keys, time.perf_counter())
+
+    @property
+    def prefetched_unused(self) -> bool:
+        """Batched calls were sent that the test code has not made (the child may still be
+        running them)."""
+        return self.batch is not None and bool(self.batch.keys)
+
+    def _batched(self, batch: _Batch, timeout: float | None) -> Outcome:
+        """The answer to the next batched call, timed from the previous answer."""
+        if self.finished:
+            return Outcome("crash", error={"type": "NotRun", "message": "the run already ended"})
+        batch.keys.pop(0)
+        rid, batch.next_id = batch.next_id, batch.next_id + 1
+        limit = min(timeout or self.limits.timeout, self.limits.timeout)
+        out = self._await(rid, time.monotonic() + limit, batch.last)
+        batch.last = time.perf_counter()
+        if out.kind != "ok":
+            self.batch = None  # the child stopped the batch here
+        return out
 
     def stdio(self, text: str, timeout: float | None = None) -> Outcome:
         """Run the program as ``__main__`` with ``text`` on stdin; capture its stdout."""
@@ -369,6 +426,21 @@ class Run:
 
     def end(self) -> dict[str, Any]:
         return self._finish("done")
+
+
+@dataclass
+class _Batch:
+    """Calls sent ahead: the id of the next answer, the keys of the calls not yet made,
+    when the previous answer was used (or the batch sent)."""
+
+    next_id: int
+    keys: list[bytes]
+    last: float
+
+
+def _call_key(fn: str, args: list[Any], kwargs: dict[str, Any]) -> bytes:
+    """A call's identity: marshal version 2 tells ``1``, ``1.0`` and ``True`` apart."""
+    return marshal.dumps((fn, args, kwargs), 2)
 
 
 @functools.lru_cache(maxsize=64)

@@ -112,13 +112,29 @@ def _read_exact(n: int) -> bytes:
     return data
 
 
+def _reply(rid: Any, kind: str, payload: Any) -> str:
+    """Write one reply frame and return its kind; a result that is not plain data is
+    sent as an UnsupportedResult exception."""
+    try:
+        frame = channel.dump_reply((rid, kind, payload))
+    except ValueError as exc:  # unmarshallable or nested too deeply
+        kind = "exc"
+        frame = channel.dump_reply((rid, kind, {
+            "type": "UnsupportedResult", "message": f"not plain data: {exc}"[:200]}))
+    data = memoryview(frame)
+    while data:
+        data = data[os.write(CHANNEL_OUT, data):]
+    return kind
+
+
 def serve(output_limit: int) -> None:
     """Answer requests until the channel closes; then exit without cleanup handlers.
 
     Requests are ``marshal`` tuples from the trusted side: ``("init", id, source, mode)``,
-    ``("call", id, name, args, kwargs)``, ``("stdio", id, text)``. Replies are
-    ``(id, kind, payload)`` in marshal version 2; a result that is not plain data is
-    reported as ``UnsupportedResult``. This loop is kept short: every line of Python the
+    ``("call", id, name, args, kwargs)``, ``("stdio", id, text)``, and a batch
+    ``("calls", id, name, [(args, kwargs), ...])`` answered one frame per call (ids
+    ``id``, ``id + 1``, ...) up to the first exception. Replies are ``(id, kind,
+    payload)`` in marshal version 2. This loop is kept short: every line of Python the
     child runs for the first time writes to pages it shares with the fork server.
     """
     runner = Runner(output_limit)
@@ -131,15 +147,11 @@ def serve(output_limit: int) -> None:
         except BaseException:
             os._exit(0)
         try:
-            kind, payload = handlers[req[0]](*req[2:])
-            try:
-                frame = channel.dump_reply((req[1], kind, payload))
-            except ValueError as exc:  # unmarshallable or nested too deeply
-                frame = channel.dump_reply((req[1], "exc", {
-                    "type": "UnsupportedResult", "message": f"not plain data: {exc}"[:200]}))
-            data = memoryview(frame)
-            while data:
-                data = data[os.write(CHANNEL_OUT, data):]
+            if req[0] == "calls":
+                for k, (args, kwargs) in enumerate(req[3]):
+                    if _reply(req[1] + k, *runner.call(req[2], args, kwargs)) == "exc":
+                        break
+            else:
+                _reply(req[1], *handlers[req[0]](*req[2:]))
         except BaseException:
             os._exit(71)
-
