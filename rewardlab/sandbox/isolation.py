@@ -20,8 +20,7 @@ import os
 import resource
 import signal
 import sys
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from rewardlab.sandbox import kernel, landlock, seccomp
 from rewardlab.sandbox.limits import Limits
@@ -33,15 +32,20 @@ CHANNEL_IN = 3
 CHANNEL_OUT = 4
 
 
-@dataclass
 class Features:
-    """What the kernel offers, and what is missing for a safe sandbox."""
+    """What the kernel offers, and what is missing for a safe sandbox.
 
-    landlock_abi: int = 0
-    seccomp: bool = False
-    namespaces: bool = False
-    pids_cgroup: str | None = None
-    missing: list[str] = field(default_factory=list)
+    Plain classes, not dataclasses, in every module the fork server loads: the
+    ``dataclasses`` module brings ``inspect``, ``ast`` and ``dis`` (1.4 MB) into the
+    server, whose size every fork and every exit pays for.
+    """
+
+    def __init__(self, landlock_abi: int = 0) -> None:
+        self.landlock_abi = landlock_abi
+        self.seccomp = False
+        self.namespaces = False
+        self.pids_cgroup: str | None = None
+        self.missing: list[str] = []
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -138,23 +142,24 @@ def cgroup_pids(path: str) -> list[int]:
         return [int(x) for x in f.read().split()]
 
 
-@dataclass
 class ServerContext:
     """Descriptors and programs the server prepares once and every child reuses."""
 
-    abi: int
-    read_fds: list[tuple[int, int]]  # (O_PATH fd, rights)
-    devnull: int
-    baseline_vsz: int
-    pids_cgroup: str | None
-    filters: dict[tuple[bool, bool], seccomp.Prepared] = field(default_factory=dict)
-    is_root: bool = False
-    # the Landlock ruleset every child enforces (built once: the read-only roots, the
-    # devices, and read-write the one scratch directory, emptied after each run)
-    ruleset_fd: int = -1
-    scratch_fd: int = -1  # O_PATH descriptor of SCRATCH
-    last_limits: Limits | None = None  # the limits of the last plan, and their rlimits
-    last_rlimits: list[tuple[int, tuple[int, int]]] = field(default_factory=list)
+    def __init__(self, abi: int, read_fds: list[tuple[int, int]], devnull: int,
+                 baseline_vsz: int, pids_cgroup: str | None, is_root: bool) -> None:
+        self.abi = abi
+        self.read_fds = read_fds  # (O_PATH fd, rights)
+        self.devnull = devnull
+        self.baseline_vsz = baseline_vsz
+        self.pids_cgroup = pids_cgroup
+        self.is_root = is_root
+        self.filters: dict[tuple[bool, bool], seccomp.Prepared] = {}
+        # the Landlock ruleset every child enforces (built once: the read-only roots,
+        # the devices, and read-write the one scratch directory, emptied after each run)
+        self.ruleset_fd = -1
+        self.scratch_fd = -1  # O_PATH descriptor of SCRATCH
+        self.last_limits: Limits | None = None  # the limits of the last plan, and their rlimits
+        self.last_rlimits: list[tuple[int, tuple[int, int]]] = []
 
     def seccomp_program(self, threads: bool, processes: bool) -> seccomp.Prepared:
         key = (threads, processes)
@@ -256,11 +261,10 @@ def set_cgroup_limit(ctx: ServerContext, limits: Limits) -> None:
             f.write(str(1 + limits.max_threads + limits.max_processes))
 
 
-@dataclass
-class Plan:
+class Plan(NamedTuple):
     """Everything one child needs to confine itself, prepared by the server before the
-    fork: work done before the fork is free, while after it every page the child writes
-    (Python writes on every object it touches) is copied for that child."""
+    fork: after it, every page the child writes (Python writes on every object it
+    touches) is copied for that child, so the child only makes system calls."""
 
     rlimits: list[tuple[int, tuple[int, int]]]
     join_cgroup: str | None  # cgroup.procs of the pids cgroup, when tasks are allowed

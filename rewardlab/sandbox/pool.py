@@ -42,11 +42,12 @@ GRACE_S = 10.0
 _READ_SIZE = 1 << 16  # how long past a run's own deadline the server may take to answer
 
 # Pre-imported by each fork server. Every megabyte here is paid by every fork (page
-# tables, copy-on-write, teardown): hashlib (OpenSSL, ~4 MB) is left to lazy import.
+# tables, copy-on-write, teardown): hashlib (OpenSSL, ~4 MB) and dataclasses (which
+# loads inspect, ast and dis: 1.4 MB) are left to the programs that import them.
 DEFAULT_PRELOAD = (
     "math", "cmath", "re", "string", "collections", "collections.abc", "itertools",
     "functools", "operator", "heapq", "bisect", "random", "statistics", "fractions",
-    "decimal", "typing", "dataclasses", "copy", "json", "datetime", "enum",
+    "decimal", "typing", "copy", "json", "datetime", "enum",
     "array", "numbers", "textwrap", "unicodedata", "io", "sys", "os", "time",
 )
 
