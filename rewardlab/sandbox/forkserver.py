@@ -129,6 +129,7 @@ class Server:
         # pool.py starts us with LD_BIND_NOW so that every symbol is bound here, once,
         # not in each child (a write to a shared page); the programs do not see it
         os.environ.pop("LD_BIND_NOW", None)
+        _warm_typing()
         if self.feats.missing and not unsafe:
             self.event("unavailable", missing=self.feats.missing)
             sys.exit(0)
@@ -356,6 +357,19 @@ class Server:
             if not cg or not isolation.cgroup_pids(cg):
                 break
             time.sleep(0.001)
+
+
+def _warm_typing() -> None:
+    """Build the generic aliases typed programs use most (``List[int]``, ``Tuple[float,
+    float]``...) once, here: ``typing`` caches them, so a child's signature finds them
+    instead of building them in pages it shares with us (about 0.1 ms and 30 page faults
+    less for HumanEval/0, measured in a forked child)."""
+    typing = sys.modules.get("typing")
+    if typing is None:
+        return
+    for t in (int, float, str, bool, typing.Any):
+        typing.List[t], typing.Optional[t], typing.Tuple[t, t], typing.Dict[str, t]
+        typing.List[typing.List[t]]
 
 
 def _kill(child: _Child, group: bool = False) -> None:
