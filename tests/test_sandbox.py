@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
 import struct
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from rewardlab.errors import SandboxUnavailable
 from rewardlab.sandbox import Limits, SandboxPool, channel, landlock, seccomp, shared_pool
+from rewardlab.sandbox.pool import Run, ServerLost
 
 # --- channel ---------------------------------------------------------------------------------
 plain = st.recursive(
@@ -336,11 +339,13 @@ def test_run_process_is_gone_when_the_run_ends(pool: SandboxPool) -> None:
     raise AssertionError(f"run process {pid} still alive ({state})")
 
 
-@pytest.mark.parametrize("offer_held", [False, True], ids=["report-unread", "offer-held"])
-def test_a_server_that_dies_between_runs_is_replaced(offer_held: bool) -> None:
+@pytest.mark.parametrize("offer_held,offered_gone", [(False, False), (True, False), (True, True)],
+                         ids=["report-unread", "offer-held", "offer-held-process-gone"])
+def test_a_server_that_dies_between_runs_is_replaced(offer_held: bool, offered_gone: bool) -> None:
     """A server that died after a run must not turn the next run into an error: that run
     gets a replacement server. Either the run's report was not read yet (it is read
-    lazily), or the caller already holds the server's offer of the next process."""
+    lazily), or the caller already holds the server's offer of the next process (which
+    may be gone too)."""
     own = SandboxPool(1)
     try:
         with own.run("def f():\n    return 1\n", Limits()) as run:
@@ -349,13 +354,58 @@ def test_a_server_that_dies_between_runs_is_replaced(offer_held: bool) -> None:
         if offer_held:
             assert own.features  # reads the run's report and the next offer
             assert dead.offer is not None
+        offered = _children(dead.proc.pid)
         dead.proc.kill()
         dead.proc.wait()
+        if offered_gone:
+            assert offered
+            for pid in offered:
+                os.kill(pid, signal.SIGKILL)
         with own.run("def f():\n    return 2\n", Limits()) as run:
             assert run.call("f", []).value == 2
         assert own.all and own.all[0] is not dead
     finally:
         own.close()
+
+
+@pytest.mark.parametrize("confined", [False, True])
+def test_a_run_whose_server_dies_before_confinement_starts_again(
+    monkeypatch: pytest.MonkeyPatch, confined: bool
+) -> None:
+    """If the server dies while the run's process has not confirmed its confinement
+    (none of the program ran: on a loaded machine the offered process may not have got
+    that far), the run starts again on a new server. Once confined, the loss is the
+    run's error. Under two busy loops the real race made the offer-held case above fail
+    about one time in two before this retry existed."""
+    own = SandboxPool(1)
+    real = Run.start
+    servers: list[Any] = []
+
+    def server_dies_first(self: Run, source: str, mode: str) -> None:
+        servers.append(self.server)
+        if len(servers) == 1:
+            self.server.proc.kill()
+            self.server.proc.wait()
+            self.confined = confined
+            raise ServerLost("fork server is gone: [Errno 32] Broken pipe")
+        real(self, source, mode)
+
+    monkeypatch.setattr(Run, "start", server_dies_first)
+    try:
+        if confined:
+            with pytest.raises(ServerLost), own.run("def f():\n    return 2\n", Limits()):
+                pass
+            return
+        with own.run("def f():\n    return 2\n", Limits()) as run:
+            assert run.call("f", []).value == 2
+        assert len(servers) == 2 and servers[0] is not servers[1]
+    finally:
+        own.close()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
 
 
 def test_offers_follow_the_limits_asked_for() -> None:

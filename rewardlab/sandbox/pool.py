@@ -572,14 +572,28 @@ class SandboxPool:
 
     @contextlib.contextmanager
     def run(self, code: str, limits: Limits, setup: str = "", mode: str = "function") -> Iterator[Run]:
-        """One program in a fresh fork; all its tests are requests on the yielded :class:`Run`."""
-        with self._server(limits) as (server, (w, r)):
-            handle = Run(server, limits, w, r)
-            try:
-                handle.start((setup or "") + "\n" + code, mode)
-                yield handle
-            finally:
-                handle.end()
+        """One program in a fresh fork; all its tests are requests on the yielded :class:`Run`.
+
+        A server that dies before the run's process has confirmed its confinement (so
+        before any of the program ran) is replaced and the run starts again on another.
+        """
+        source = (setup or "") + "\n" + code
+        for _ in range(self.size + 1):
+            with self._server(limits) as (server, (w, r)):
+                handle = Run(server, limits, w, r)
+                try:
+                    handle.start(source, mode)
+                except ServerLost:
+                    if handle.confined:
+                        raise
+                    server.close()  # a closed server is discarded, not put back
+                    continue
+                try:
+                    yield handle
+                finally:
+                    handle.end()
+                return
+        raise InfraError("fork servers keep dying before runs start")
 
     def close(self) -> None:
         with self.lock:
