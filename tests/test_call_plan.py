@@ -104,3 +104,20 @@ def test_verdicts_are_the_same_with_and_without_batching() -> None:
         verdicts[batch] = [(s.value, s.status, s.detail.get("tests")) for s in scores]
     assert verdicts[True] == verdicts[False]
     assert [v[0] for v in verdicts[True]] == [1.0, 0.0, 0.0] * len(problems)
+
+
+def test_a_batch_sent_with_the_program_and_a_second_batch_after_it(pool: SandboxPool) -> None:
+    with pool.run(COUNTER, Limits(), prefetch=("f", [([1], {}), ([2], {})])) as run:
+        assert run.init.ok and run.prefetched_unused
+        assert [run.call("f", [x]).value for x in (1, 2)] == [[1], [1, 2]]
+        assert run.batch is None  # used up: the next test may send its own
+        run.prefetch("f", [([3], {})])
+        assert run.prefetched_unused
+        assert run.call("f", [3]).value == [1, 2, 3]
+
+
+def test_a_batch_sent_with_a_program_that_fails_to_load(pool: SandboxPool) -> None:
+    with pool.run("raise ValueError('no')\n", Limits(), prefetch=("f", [([1], {})])) as run:
+        assert run.init.kind == "exception" and run.init.error["type"] == "ValueError"
+    with pool.run(COUNTER, Limits()) as run:  # the next run is not disturbed
+        assert run.call("f", [7]).value == [7]

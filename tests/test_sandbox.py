@@ -381,14 +381,14 @@ def test_a_run_whose_server_dies_before_confinement_starts_again(
     real = Run.start
     servers: list[Any] = []
 
-    def server_dies_first(self: Run, source: str, mode: str) -> None:
+    def server_dies_first(self: Run, source: str, mode: str, prefetch: Any = None) -> None:
         servers.append(self.server)
         if len(servers) == 1:
             self.server.proc.kill()
             self.server.proc.wait()
             self.confined = confined
             raise ServerLost("fork server is gone: [Errno 32] Broken pipe")
-        real(self, source, mode)
+        real(self, source, mode, prefetch)
 
     monkeypatch.setattr(Run, "start", server_dies_first)
     try:

@@ -315,14 +315,18 @@ class Evaluator:
                     n - len(results)
                 )
                 break
-            with self.pool.run(code, self.limits, spec.setup, mode) as run:
+            first = len(results)
+            prefetch = None
+            if self.batch_calls and spec.mode == "assert":  # the first test's sure calls
+                prefetch = (spec.entry_point, plan_calls(spec.test_code[first], spec.entry_point))
+            with self.pool.run(code, self.limits, spec.setup, mode, prefetch) as run:
                 if run.init.kind != "ok":
                     failed = _terminal(run.init) if run.init.kind != "exception" else TestResult(
                         "error", _error_text(run.init))
                     init_error = failed.info
                     results += [failed] * (n - len(results))
                     break
-                for i in range(len(results), n):
+                for i in range(first, n):
                     res = self._one(run, spec, i)
                     results.append(res)
                     if res.outcome == "timeout":

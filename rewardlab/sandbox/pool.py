@@ -252,9 +252,17 @@ class Run:
         os.set_blocking(w, False)
         self.init = Outcome("ok")
 
-    def start(self, source: str, mode: str) -> None:
-        self.init = self._exchange(0, channel.dump_request(("init", 0, source, mode)),
-                                   self.limits.timeout)
+    def start(self, source: str, mode: str,
+              prefetch: tuple[str, list[tuple[list[Any], dict[str, Any]]]] | None = None) -> None:
+        """Load the program; with ``prefetch``, send that batch of calls in the same write
+        (see :meth:`prefetch`), so the child goes on to them without waiting for us."""
+        frame = channel.dump_request(("init", 0, source, mode))
+        batch = self._batch_frame(*prefetch) if prefetch else None
+        if batch is not None:
+            frame += batch
+        self.init = self._exchange(0, frame, self.limits.timeout)
+        if self.batch is not None:
+            self.batch.last = time.perf_counter()
 
     # --- the channel -----------------------------------------------------------------------
     def _write(self, data: bytes, deadline: float) -> bool:
@@ -385,22 +393,28 @@ class Run:
         arguments of the same types; :meth:`call`), so a wrong plan costs time, never a
         verdict. The candidate sees the same calls in the same order either way.
         """
-        if self.finished or self.batch is not None or not calls:
+        if self.finished:
             return
+        frame = self._batch_frame(fn, calls)
+        if frame is not None and not self._write(frame, time.monotonic() + self.limits.timeout):
+            self._end_with("timeout")
+
+    def _batch_frame(self, fn: str, calls: list[tuple[list[Any], dict[str, Any]]]) -> bytes | None:
+        """The request frame of a batch, now the pending batch; None if there is nothing
+        to send (no calls, a batch already pending, arguments that are not plain data)."""
+        if self.batch is not None or not calls:
+            return None
         try:
             for args, kwargs in calls:
                 channel.check_plain(args)
                 channel.check_plain(kwargs)
         except channel.EncodeError:
-            return
+            return None
         rid = self.next_id
         self.next_id += len(calls)
-        frame = channel.dump_request(("calls", rid, fn, calls))
-        if not self._write(frame, time.monotonic() + self.limits.timeout):
-            self._end_with("timeout")
-            return
         keys = [_call_key(fn, args, kwargs) for args, kwargs in calls]
         self.batch = _Batch(rid, keys, time.perf_counter())
+        return channel.dump_request(("calls", rid, fn, calls))
 
     @property
     def prefetched_unused(self) -> bool:
@@ -414,6 +428,8 @@ class Run:
             return Outcome("crash", error={"type": "NotRun", "message": "the run already ended"})
         batch.keys.pop(0)
         rid, batch.next_id = batch.next_id, batch.next_id + 1
+        if not batch.keys:
+            self.batch = None  # all used: the next test may send its own
         limit = min(timeout or self.limits.timeout, self.limits.timeout)
         out = self._await(rid, time.monotonic() + limit, batch.last)
         batch.last = time.perf_counter()
@@ -571,8 +587,11 @@ class SandboxPool:
                 self.all.remove(server)
 
     @contextlib.contextmanager
-    def run(self, code: str, limits: Limits, setup: str = "", mode: str = "function") -> Iterator[Run]:
+    def run(self, code: str, limits: Limits, setup: str = "", mode: str = "function",
+            prefetch: tuple[str, list[tuple[list[Any], dict[str, Any]]]] | None = None,
+            ) -> Iterator[Run]:
         """One program in a fresh fork; all its tests are requests on the yielded :class:`Run`.
+        ``prefetch``: calls sent right after the program (see :meth:`Run.prefetch`).
 
         A server that dies before the run's process has confirmed its confinement (so
         before any of the program ran) is replaced and the run starts again on another.
@@ -582,7 +601,7 @@ class SandboxPool:
             with self._server(limits) as (server, (w, r)):
                 handle = Run(server, limits, w, r)
                 try:
-                    handle.start(source, mode)
+                    handle.start(source, mode, prefetch)
                 except ServerLost:
                     if handle.confined:
                         raise
