@@ -372,7 +372,7 @@ class Evaluator:
         deadline = time.monotonic() + self.limits.timeout
         candidate = _Candidate(run, spec.entry_point, deadline)
         ns: dict[str, Any] = {"__name__": "__rewardlab_test__", spec.entry_point: candidate}
-        if self.batch_calls:
+        if self.batch_calls and not run.prefetched_unused:  # else sent with the program
             run.prefetch(spec.entry_point, plan_calls(test_code, spec.entry_point))
         try:
             return self._check(candidate, spec, test_code, ns)

@@ -192,6 +192,13 @@ def pack(message: dict[str, Any]) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to a blocking fd (os.write may write part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def read_exact(fd: int, n: int) -> bytes:
     """Read exactly n bytes from a blocking fd; EOFError if the other side is gone."""
     chunks = []

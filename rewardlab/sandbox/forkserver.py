@@ -90,16 +90,13 @@ class Server:
         self.buf = bytearray()
         self.runs: dict[bytes, Limits | str] = {}  # run frame -> its limits, or why refused
         self.pids_max = -1
-        self.plan: isolation.Plan | None = None  # kept until the next fork (see _spawn)
 
     # --- frames ------------------------------------------------------------------------
     def event(self, ev: str, fields: dict[str, Any] | None = None, **kw: Any) -> None:
         self._send(_frame({"ev": ev, **(fields or {}), **kw}))
 
     def _send(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
+        channel.write_all(self.fd, data)
 
     def _body(self) -> bytes:
         """The next frame body from the caller; EOFError when it is gone."""
@@ -282,7 +279,6 @@ class Server:
         if self.ctx is not None and tasks > 1 and tasks != self.pids_max:
             isolation.set_cgroup_limit(self.ctx, limits)
             self.pids_max = tasks
-        self.plan = None  # the last child's plan is freed here, before the fork, not after
         plan = isolation.plan(self.ctx, limits) if self.ctx is not None else None
         to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
         from_child_r, from_child_w = os.pipe2(os.O_CLOEXEC)
@@ -296,7 +292,7 @@ class Server:
                     isolation.confine(self.ctx, plan, to_child_r, from_child_w, server_pid)
                 else:
                     _weak_confine(scratch, to_child_r, from_child_w)
-                os.write(isolation.CHANNEL_OUT, _CONFINED)
+                channel.write_all(isolation.CHANNEL_OUT, _CONFINED)
                 runner.serve(limits.output_mb << 20)
             except BaseException as exc:
                 _report_setup_failure(exc)
@@ -304,13 +300,13 @@ class Server:
                 os._exit(72)
         os.close(to_child_r)
         os.close(from_child_w)
-        self.plan = plan
         body = b'E{"ev":"started","pid":%d}' % pid  # what _frame writes, without json
         return _Child(pid, to_child_w, from_child_r, os.pidfd_open(pid), scratch, limits,
                       _LEN.pack(len(body)) + body)
 
     def _discard(self, child: _Child, reaped: bool = False) -> None:
-        """Kill a child and everything it started, reap them; remove its scratch directory."""
+        """Kill a child and everything it started, reap them; empty the scratch directory
+        (remove the run's own directory in UNSAFE mode)."""
         if child.scratch == "":
             return
         if child.limits.max_processes:
@@ -392,7 +388,7 @@ def _report_setup_failure(exc: BaseException) -> None:
 
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
     with contextlib.suppress(OSError):
-        os.write(isolation.CHANNEL_OUT, channel.dump_reply((None, "setup_error", text)))
+        channel.write_all(isolation.CHANNEL_OUT, channel.dump_reply((None, "setup_error", text)))
 
 
 def _weak_confine(scratch: str, ch_in: int, ch_out: int) -> None:

@@ -1,15 +1,16 @@
 """Isolation: what the fork server sets up once, and what each forked child does to itself.
 
-Once per fork server (:func:`setup_server`): private mount and network namespaces
-(no interface is up, so no packet can leave even if a socket existed), a size-capped
-tmpfs on ``/tmp`` that holds the scratch directories (disk use is bounded), a pids
-cgroup when available (thread/process counts), subreaper + parent-death signal.
+Once per fork server (:func:`setup_server`, :func:`make_context`): private mount and
+network namespaces (no interface is up, so no packet can leave even if a socket
+existed), a size-capped tmpfs on ``/tmp`` that holds the scratch directory (disk use
+is bounded), a pids cgroup when available (thread/process counts), subreaper, and the
+Landlock ruleset (read-only interpreter libraries, read-write scratch, no TCP, scoped
+signals and abstract unix sockets).
 
 Once per program, in the freshly forked child (:func:`confine`), in this order:
 new session; cgroup (if threads/processes are allowed); rlimits; parent-death
-signal; Landlock (read-only interpreter libraries, read-write scratch, no TCP,
-scoped signals and abstract unix sockets); stdio on /dev/null and every other
-inherited descriptor closed; the seccomp deny-list last.
+signal; Landlock enforced; stdio on /dev/null and every other inherited descriptor
+closed; the seccomp deny-list last.
 """
 
 from __future__ import annotations
@@ -145,10 +146,9 @@ def cgroup_pids(path: str) -> list[int]:
 class ServerContext:
     """Descriptors and programs the server prepares once and every child reuses."""
 
-    def __init__(self, abi: int, read_fds: list[tuple[int, int]], devnull: int,
-                 baseline_vsz: int, pids_cgroup: str | None, is_root: bool) -> None:
+    def __init__(self, abi: int, devnull: int, baseline_vsz: int, pids_cgroup: str | None,
+                 is_root: bool) -> None:
         self.abi = abi
-        self.read_fds = read_fds  # (O_PATH fd, rights)
         self.devnull = devnull
         self.baseline_vsz = baseline_vsz
         self.pids_cgroup = pids_cgroup
@@ -158,8 +158,7 @@ class ServerContext:
         # the devices, and read-write the one scratch directory, emptied after each run)
         self.ruleset_fd = -1
         self.scratch_fd = -1  # O_PATH descriptor of SCRATCH
-        self.last_limits: Limits | None = None  # the limits of the last plan, and their rlimits
-        self.last_rlimits: list[tuple[int, tuple[int, int]]] = []
+        self.last_plan: tuple[Limits, Plan] | None = None  # the last run's limits and plan
 
     def seccomp_program(self, threads: bool, processes: bool) -> seccomp.Prepared:
         key = (threads, processes)
@@ -201,7 +200,6 @@ def make_context(feats: Features) -> ServerContext:
         vsz = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     ctx = ServerContext(
         abi=feats.landlock_abi,
-        read_fds=read_fds,
         devnull=os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC),
         baseline_vsz=vsz,
         pids_cgroup=feats.pids_cgroup,
@@ -215,6 +213,8 @@ def make_context(feats: Features) -> ServerContext:
     for rule in rules:
         kernel.syscall(kernel.NR_LANDLOCK_ADD_RULE, ctx.ruleset_fd, landlock.RULE_PATH_BENEATH,
                        ctypes.byref(rule), 0)
+    for fd, _ in read_fds:  # the ruleset holds what they name
+        os.close(fd)
     for threads in (False, True):
         for processes in (False, True):
             ctx.seccomp_program(threads, processes)
@@ -272,15 +272,16 @@ class Plan(NamedTuple):
 
 
 def plan(ctx: ServerContext, limits: Limits) -> Plan:
-    """Server side, before each fork."""
-    if ctx.last_limits is not limits:  # the server keeps one Limits object per run frame
-        ctx.last_limits, ctx.last_rlimits = limits, _rlimits(limits, ctx)
-    tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids new tasks
-    return Plan(
-        ctx.last_rlimits,
-        os.path.join(ctx.pids_cgroup, "cgroup.procs") if tasks and ctx.pids_cgroup else None,
-        ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0),
-    )
+    """Server side, before each fork: built once per Limits object (the server keeps one
+    per distinct run frame), so consecutive runs reuse it."""
+    if ctx.last_plan is None or ctx.last_plan[0] is not limits:
+        tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids them
+        ctx.last_plan = limits, Plan(
+            _rlimits(limits, ctx),
+            os.path.join(ctx.pids_cgroup, "cgroup.procs") if tasks and ctx.pids_cgroup else None,
+            ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0),
+        )
+    return ctx.last_plan[1]
 
 
 def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid: int) -> None:

@@ -36,10 +36,10 @@ from rewardlab.sandbox.limits import Limits
 
 _LEN = struct.Struct("<I")
 _BEGIN = channel.pack({"op": "begin"})
-GRACE_S = 10.0
+GRACE_S = 10.0  # how long past a run's own deadline the server may take to answer
 # Per read from a run's pipe: os.read allocates this much up front, and 1 MiB would be
 # an mmap + munmap per reply; a pipe holds 64 KiB, larger frames take several reads.
-_READ_SIZE = 1 << 16  # how long past a run's own deadline the server may take to answer
+_READ_SIZE = 1 << 16
 
 # Pre-imported by each fork server. Every megabyte here is paid by every fork (page
 # tables, copy-on-write, teardown): hashlib (OpenSSL, ~4 MB) and dataclasses (which
@@ -283,7 +283,7 @@ class Run:
     def _exchange(self, rid: int, request: bytes, timeout: float) -> Outcome:
         """Send one request frame and wait for its reply, or end the run (timeout, crash)."""
         if self.finished:
-            return Outcome("crash", error={"type": "NotRun", "message": "the run already ended"})
+            return _not_run()
         started = time.perf_counter()
         deadline = time.monotonic() + timeout
         if not self._write(request, deadline):
@@ -425,7 +425,7 @@ class Run:
     def _batched(self, batch: _Batch, timeout: float | None) -> Outcome:
         """The answer to the next batched call, timed from the previous answer."""
         if self.finished:
-            return Outcome("crash", error={"type": "NotRun", "message": "the run already ended"})
+            return _not_run()
         batch.keys.pop(0)
         rid, batch.next_id = batch.next_id, batch.next_id + 1
         if not batch.keys:
@@ -505,6 +505,11 @@ def _reply_outcome(kind: str, payload: Any, elapsed: float) -> Outcome:
                                stdout=out, truncated=bool(truncated))
             return Outcome("ok", stdout=out, truncated=bool(truncated), elapsed=elapsed)
     return Outcome("exception", error={"type": "ChannelError", "message": "malformed reply"})
+
+
+def _not_run() -> Outcome:
+    """A request made after the run ended (timeout, crash): it was not sent."""
+    return Outcome("crash", error={"type": "NotRun", "message": "the run already ended"})
 
 
 def _error_fields(exc: Any) -> dict[str, str]:

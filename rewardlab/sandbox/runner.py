@@ -77,7 +77,7 @@ class Runner:
     def stdio(self, text: str) -> tuple[str, Any]:
         data = text.encode()
         stdin_fd = os.memfd_create("stdin")
-        os.write(stdin_fd, data)
+        channel.write_all(stdin_fd, data)
         os.lseek(stdin_fd, 0, os.SEEK_SET)
         out_fd = os.memfd_create("stdout")
         os.dup2(stdin_fd, 0)
@@ -105,16 +105,6 @@ class Runner:
         return "stdio", (raw.decode("utf-8", errors="replace"), size > self.output_limit, exc_info)
 
 
-def _read_exact(n: int) -> bytes:
-    data = os.read(CHANNEL_IN, n)
-    while len(data) < n:
-        more = os.read(CHANNEL_IN, n - len(data))
-        if not more:
-            raise EOFError
-        data += more
-    return data
-
-
 def _reply(rid: Any, kind: str, payload: Any) -> str:
     """Write one reply frame and return its kind; a result that is not plain data is
     sent as an UnsupportedResult exception."""
@@ -124,9 +114,7 @@ def _reply(rid: Any, kind: str, payload: Any) -> str:
         kind = "exc"
         frame = channel.dump_reply((rid, kind, {
             "type": "UnsupportedResult", "message": f"not plain data: {exc}"[:200]}))
-    data = memoryview(frame)
-    while data:
-        data = data[os.write(CHANNEL_OUT, data):]
+    channel.write_all(CHANNEL_OUT, frame)
     return kind
 
 
@@ -146,7 +134,8 @@ def serve(output_limit: int) -> None:
     size = channel._HEADER
     while True:
         try:
-            req = marshal.loads(_read_exact(size.unpack(_read_exact(4))[0]))
+            req = marshal.loads(channel.read_exact(CHANNEL_IN, size.unpack(
+                channel.read_exact(CHANNEL_IN, size.size))[0]))
         except BaseException:
             os._exit(0)
         try:
