@@ -37,6 +37,7 @@ class Status(str, Enum):
     ERROR = "error"
     SANDBOX_UNAVAILABLE = "sandbox_unavailable"
     MISSING = "missing"  # a dependency (another component, a precomputed reward) is absent
+    MISSING_INPUT = "missing_input"  # the row has no completion (missing key or null): not an empty answer
 
     @property
     def scored(self) -> bool:
@@ -110,11 +111,13 @@ class Sample:
 
     ``prompt`` and ``completion`` are text or chat messages; ``reference`` is the
     task's ground truth; ``group`` ties rollouts of the same prompt together.
+    ``completion=None`` means the row has none (a missing input, unscorable by every
+    reward that reads it); ``""`` is an empty answer, scored as such.
     """
 
     id: str
     prompt: str | Messages = ""
-    completion: str | Messages = ""
+    completion: str | Messages | None = ""
     reference: Any = None
     group: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -136,7 +139,8 @@ class Sample:
         """Accept a :class:`Sample` or a plain dict with the same fields.
 
         A dict without ``id`` gets its position as id. Unknown keys other than
-        ``reward`` and ``rewards`` (precomputed scores) go into ``meta``.
+        ``reward`` and ``rewards`` (precomputed scores) go into ``meta``. A missing or
+        null ``completion`` stays ``None`` (see :func:`missing_completion`).
         """
         if isinstance(obj, Sample):
             return obj
@@ -151,10 +155,8 @@ class Sample:
         for key, value in obj.items():
             if key not in SAMPLE_FIELDS:
                 meta.setdefault(key, value)
-        completion = obj.get("completion", "")
-        if completion is None:
-            completion = ""
-        if not isinstance(completion, (str, list)):
+        completion = obj.get("completion")
+        if completion is not None and not isinstance(completion, (str, list)):
             raise InputError(
                 f"sample #{index}: 'completion' must be text or a list of chat messages, "
                 f"got {type(completion).__name__}"
@@ -174,7 +176,9 @@ class Sample:
         )
 
 
-def _as_text(value: str | Messages) -> str:
+def _as_text(value: str | Messages | None) -> str:
+    if value is None:
+        return ""
     if isinstance(value, str):
         return value
     for message in reversed(value):

@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 
 from rewardlab.batch import BatchContext, scores_to_array
-from rewardlab.core import Sample, Score, Status, coerce_samples
+from rewardlab.core import SAMPLE_FIELDS, Sample, Score, Status, coerce_samples
 from rewardlab.engine import Engine, default_engine
+from rewardlab.engine.inputs import reads_completion
+from rewardlab.errors import InputError
 from rewardlab.results import Results, summarize
 from rewardlab.spec import ComponentSpec, Spec, load_spec, order_components
 
 PRECOMPUTED = "reward"
+KNOWN_KEYS = frozenset((*SAMPLE_FIELDS, "reward", "rewards"))  # "reward(s)": precomputed scores
 
 
 class Pipeline:
@@ -148,14 +151,58 @@ class Pipeline:
                 row["step_advantages"] = None if s is None else s.tolist()
 
     # --- validation and state ------------------------------------------------------
+    def reads_completion(self) -> bool:
+        """Whether any component looks at the completion (precomputed rewards do not)."""
+        return any(reads_completion(c.reward) for c in self.spec.components)
+
+    def require_completions(self, rows: Sequence[Sample | Mapping[str, Any]]) -> None:
+        """Refuse, before any work, input in which no row has a completion that the spec would read.
+
+        Raises :class:`InputError` naming the keys the rows do have (``response`` for
+        ``completion``, say). Rows missing it among others are ``missing_input`` when scored.
+        """
+        if not rows or not self.reads_completion() or any(_completion_of(r) is not None for r in rows):
+            return
+        keys = sorted({k for r in rows for k in (["id", *r.meta] if isinstance(r, Sample) else r)})
+        raise InputError(f"no row has a 'completion' (keys found: {', '.join(keys)}); "
+                         "rename the column holding the model's answers to 'completion'")
+
     def check(self, samples: Sequence[Sample | Mapping[str, Any]]) -> list[dict[str, str]]:
-        """Problems with references, one dict per (row, component) that cannot be scored."""
-        problems = []
-        for sample in coerce_samples(samples):
+        """Problems that would make rows unscorable or meaningless, one dict per (row, component).
+
+        Row-level problems (component ``input``): no rows at all, a missing completion
+        (naming the row's unknown keys), a duplicate id, and rows without a ``group`` under
+        an ``[advantage]`` estimator; then each component's reference check.
+        """
+        rows = list(samples)
+        if not rows:
+            return [_problem("-", "input", "the input has no rows")]
+        batch = coerce_samples(rows)
+        problems = self._check_rows(rows, batch)
+        for sample in batch:
             for comp in self.spec.components:
                 problem = comp.reward.check(sample)
                 if problem:
-                    problems.append({"id": sample.id, "component": comp.name, "problem": problem})
+                    problems.append(_problem(sample.id, comp.name, problem))
+        return problems
+
+    def _check_rows(self, rows: list[Sample | Mapping[str, Any]], batch: list[Sample]) -> list[dict[str, str]]:
+        problems = []
+        first: dict[str, int] = {}
+        for i, (row, sample) in enumerate(zip(rows, batch, strict=True)):
+            if sample.completion is None and self.reads_completion():
+                unknown = [] if isinstance(row, Sample) else sorted(k for k in row if k not in KNOWN_KEYS)
+                names = f"; unknown keys: {', '.join(unknown)}" if unknown else ""
+                problems.append(_problem(sample.id, "input", f"no 'completion' (missing or null){names}"))
+            if sample.id in first:
+                problems.append(_problem(sample.id, "input", f"duplicate id (rows {first[sample.id]} and {i})"))
+            else:
+                first[sample.id] = i
+        ungrouped = sum(s.group is None for s in batch)
+        if self.spec.advantage is not None and ungrouped:
+            name = getattr(self.spec.advantage, "name", "advantage")
+            problems.append(_problem("-", "input", f"{ungrouped} of {len(batch)} rows have no 'group': under "
+                                     f"[advantage] {name} each is a group of its own and gets no advantage"))
         return problems
 
     def _stateful(self) -> dict[str, Any]:
@@ -184,6 +231,14 @@ class Pipeline:
         """Freeze every stateful transform (evaluation mode)."""
         for t in self._stateful().values():
             t.freeze()
+
+
+def _problem(row: str, component: str, problem: str) -> dict[str, str]:
+    return {"id": row, "component": component, "problem": problem}
+
+
+def _completion_of(row: Sample | Mapping[str, Any]) -> Any:
+    return row.completion if isinstance(row, Sample) else row.get("completion")
 
 
 def _combined_status(reward: float | None, scores: list[Score]) -> str:

@@ -91,6 +91,7 @@ def score_file(
     input_path, out = Path(input_path), Path(out)
     rows, _ = read_rows(input_path)
     samples = [Sample.coerce(r, i) for i, r in enumerate(rows)]
+    pipeline.require_completions(rows)  # no row with a completion: fail before any work
     store_path = Path(store_path) if store_path else out.with_name(out.name + ".rlstore")
     store = RunStore.open(store_path, fingerprint(input_path, pipeline.spec.raw), resume)
     try:

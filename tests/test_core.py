@@ -43,6 +43,13 @@ def test_sample_coerce_dict_defaults_and_meta() -> None:
     assert s.group is None
 
 
+def test_sample_coerce_keeps_a_missing_completion_apart_from_an_empty_one() -> None:
+    assert Sample.coerce({"id": 1}).completion is None
+    assert Sample.coerce({"id": 1, "completion": None, "response": "x"}).completion is None
+    assert Sample.coerce({"id": 1, "completion": ""}).completion == ""
+    assert Sample.coerce({"id": 1}).completion_text == ""
+
+
 def test_sample_coerce_chat_completion_text() -> None:
     msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
     assert Sample.coerce({"id": 1, "completion": msgs}).completion_text == "a"

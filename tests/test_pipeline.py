@@ -101,8 +101,9 @@ def test_dependent_component_receives_scores() -> None:
 
 def test_check_reports_missing_references() -> None:
     p = Pipeline.from_spec({"rewards": {"em": {"type": "text.exact_match"}}})
-    problems = p.check([{"id": "a", "reference": "x"}, {"id": "b", "reference": ""}, {"id": "c"},
-                        {"id": "d", "reference": {"k": 1}}])
+    rows = [{"id": "a", "reference": "x"}, {"id": "b", "reference": ""}, {"id": "c"},
+            {"id": "d", "reference": {"k": 1}}]
+    problems = p.check([{**r, "completion": "x"} for r in rows])
     assert [(p["id"], p["component"]) for p in problems] == [("b", "em"), ("c", "em"), ("d", "em")]
     assert "missing or empty" in problems[0]["problem"]
 
@@ -163,3 +164,70 @@ def test_stateful_transform_state_roundtrip() -> None:
     assert q.run(batch).rewards == p.run(batch).rewards
     with pytest.raises(ValueError, match="does not have"):
         q.load_state_dict({"transforms.3": {}})
+
+
+# --- inputs: a missing completion is not an empty answer (issue 12, item 1) -------------
+
+READERS: dict[str, Any] = {
+    "fmt": {"type": "format.tags"},
+    "em": {"type": "text.exact_match"},
+    "len": {"type": "length.overlong", "max_tokens": 8, "buffer": 4},
+    "pat": {"type": "text.reasoning_pattern"},
+    "math": {"type": "math"},
+}
+
+
+def test_missing_completion_is_unscorable_for_every_reward_and_gets_no_advantage() -> None:
+    p = Pipeline.from_spec({"rewards": READERS, "advantage": {"method": "grpo"}})
+    rows: list[dict[str, Any]] = [
+        {"id": "a", "group": "g", "completion": GOOD, "reference": "4"},
+        {"id": "b", "group": "g", "completion": "", "reference": "4"},  # an empty answer: scored
+        {"id": "c", "group": "g", "response": GOOD, "reference": "4"},  # the text under another key
+        {"id": "d", "group": "g", "completion": None, "reference": "4"},
+    ]
+    res = p.run(rows)
+    for row in (res[2], res[3]):
+        assert row["status"] == "missing_input" and row["reward"] is None and row["advantage"] is None
+        for name in READERS:
+            assert row[name] is None and row[f"{name}_status"] == "missing_input"
+    assert "response" in res[2]["detail"]["fmt"]["reason"]
+    assert all(res[1][f"{name}_status"] in ("ok", "no_answer") for name in READERS)
+    assert res[0]["advantage"] == pytest.approx(-res[1]["advantage"]) and res[0]["advantage"] > 0
+    reward = next(s for s in res.summary if s.name == "reward")
+    assert reward.unscorable == {"missing_input": 2}
+
+
+def test_missing_completion_through_a_reward_and_precomputed_rewards_unaffected() -> None:
+    from rewardlab import get_reward
+
+    (score,) = get_reward("format.tags").score([{"id": "x", "response": "<think>a</think><answer>1</answer>"}])
+    assert score.value is None and score.status is Status.MISSING_INPUT
+    assert Pipeline.from_spec({}).run([{"id": "a", "reward": 0.5}]).rewards == [0.5]
+
+
+def test_no_row_with_a_completion_fails_before_any_work(tmp_path: Any) -> None:
+    from rewardlab.errors import InputError
+    from rewardlab.runner import score_file
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "response": "x"}\n{"id": "b", "response": "y", "answer": "1"}\n')
+    p = Pipeline.from_spec({"rewards": {"fmt": {"type": "format.tags"}}})
+    with pytest.raises(InputError, match=r"no row has a 'completion' \(keys found: answer, id, response\)"):
+        score_file(src, p, tmp_path / "out.jsonl")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["in.jsonl"]
+    Pipeline.from_spec({}).require_completions([{"id": "a", "reward": 1.0}])  # precomputed: nothing to read
+
+
+def test_check_lists_row_problems() -> None:
+    """Missing completions (naming unknown keys), duplicate ids, no rows, [advantage] rows without group."""
+    p = Pipeline.from_spec({"rewards": {"fmt": {"type": "format.tags"}}, "advantage": {"method": "grpo"}})
+    problems = p.check([{"id": "a", "response": "x", "group": "g"}, {"id": "a", "completion": "y"},
+                        {"id": "c", "completion": "z", "group": "g"}])
+    by_row = [(q["id"], q["component"], q["problem"]) for q in problems]
+    assert by_row[0] == ("a", "input", "no 'completion' (missing or null); unknown keys: response")
+    assert by_row[1] == ("a", "input", "duplicate id (rows 0 and 1)")
+    assert by_row[2][0] == "-" and by_row[2][2].startswith("1 of 3 rows have no 'group'")
+    assert len(by_row) == 3
+    assert p.check([]) == [{"id": "-", "component": "input", "problem": "the input has no rows"}]
+    grouped = Pipeline.from_spec({"rewards": {"fmt": {"type": "format.tags"}}})
+    assert grouped.check([{"id": "a", "completion": "y"}]) == []  # no [advantage]: no group needed

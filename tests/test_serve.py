@@ -90,6 +90,17 @@ def test_invalid_json_is_a_4xx(client: TestClient) -> None:
     assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
 
 
+def test_row_without_completion_is_answered_as_unscorable(client: TestClient) -> None:
+    rows = [*_samples("m", 2), {"id": "x", "group": "g", "response": "<answer>1</answer>", "reference": "1"},
+            {"id": "e", "group": "g", "completion": "", "reference": "1"}]
+    r = client.post("/score", json={"samples": rows})
+    assert r.status_code == 200, r.text
+    got = {row["id"]: row for row in r.json()["rows"]}
+    assert got["x"]["status"] == "missing_input" and got["x"]["reward"] is None and got["x"]["advantage"] is None
+    assert got["x"]["fmt_status"] == got["x"]["exact_status"] == "missing_input"
+    assert got["e"]["status"] == "ok" and got["e"]["reward"] == 0.0  # an empty answer is scored
+
+
 def test_openrlhf_get_reward(client: TestClient) -> None:
     prompts = ["Q1: ", "Q1: ", "Q2: "]
     responses = ["<think>a</think><answer>1</answer>", "<answer>2</answer>", "<think>b</think><answer>3</answer>"]

@@ -12,6 +12,10 @@ The engine reads a reward's declared cost class:
 - ``sandbox``: ``score_batch`` in the caller's process; the reward runs its own
   sandbox pool and enforces its own limits from outside.
 
+Every reward that reads the completion gets it through :mod:`rewardlab.engine.inputs`:
+a row without one is ``missing_input`` (never scored as an empty answer), and the end
+tokens in ``end_tokens`` are stripped from its end (named in ``detail``).
+
 For every class but ``inline`` the engine deduplicates identical work in a batch and
 caches scores by content hash of (reward config, the sample fields it reads, deps).
 """
@@ -31,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rewardlab.batch import group_members
 from rewardlab.core import CostClass, Deps, Sample, Score, Status, content_hash
 from rewardlab.engine.cache import ScoreCache
+from rewardlab.engine.inputs import DEFAULT_END_TOKENS, PreparedBatch, reads_completion
 from rewardlab.engine.pool import ProcessPool
 from rewardlab.engine.worker import score_safely
 from rewardlab.errors import validate_params
@@ -49,6 +54,8 @@ class EngineConfig(BaseModel):
     cache_size: int = Field(100_000, ge=0)
     memory_limit_mb: int | None = Field(None, ge=64)
     load_timeout: float = Field(120.0, gt=0)
+    end_tokens: list[str] = Field(default_factory=lambda: list(DEFAULT_END_TOKENS),
+                                  description="end-of-sequence texts stripped from the end of completions")
 
 
 class Engine:
@@ -94,6 +101,17 @@ class Engine:
         deps = list(deps) if deps is not None else [NO_DEPS] * n
         if len(deps) != n:
             raise ValueError(f"got {len(deps)} deps for {n} samples")
+        if not reads_completion(reward):
+            return self._dispatch(reward, samples, deps, timeout)
+        batch = PreparedBatch.of(samples, self.config.end_tokens)
+        return batch.merge(self._dispatch(reward, batch.samples, [deps[i] for i in batch.kept], timeout))
+
+    def _dispatch(
+        self, reward: Any, samples: Sequence[Sample], deps: Sequence[Deps], timeout: float | None
+    ) -> list[Score]:
+        """Run ``reward`` where its cost class says."""
+        if not samples:
+            return []
         if not hasattr(reward, "score_one"):  # a bare Reward protocol object
             return list(reward.score(list(samples)))
         if getattr(reward, "group_level", False):

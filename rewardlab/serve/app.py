@@ -121,7 +121,7 @@ def to_sample(s: SampleIn, index: int) -> Sample:
     for key, value in (s.model_extra or {}).items():
         meta.setdefault(key, value)
     return Sample(id=str(index) if s.id is None else str(s.id), prompt=s.prompt if s.prompt is not None else "",
-                  completion=s.completion if s.completion is not None else "", reference=s.reference,
+                  completion=s.completion, reference=s.reference,
                   group=None if s.group is None else str(s.group), meta=meta)
 
 

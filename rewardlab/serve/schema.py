@@ -12,12 +12,12 @@ Text = str | list[dict[str, Any]]
 
 
 class SampleIn(BaseModel):
-    """One sample, as in input files; unknown keys go to ``meta``."""
+    """One sample, as in input files; unknown keys go to ``meta``; no ``completion`` (or null): ``missing_input``."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     id: StrictStr | StrictInt | None = None
     prompt: Text | None = ""
-    completion: Text | None = ""
+    completion: Text | None = None
     reference: Any = None
     group: StrictStr | StrictInt | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
