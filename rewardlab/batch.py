@@ -17,24 +17,49 @@ from rewardlab.core import Sample, Score
 LENGTH_META_KEYS = ("completion_tokens", "num_tokens", "response_length", "length")
 
 
+TOKEN_ESTIMATE = "max(words, ceil(chars / 4))"
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free token count: ``max(words, ceil(chars / 4))``.
+
+    About four characters per token is the usual rule for BPE tokenizers on English
+    text; the word count keeps text of very short words from being under-counted, and
+    the character count keeps a long run without spaces (a hash, a repeated symbol)
+    from passing for one word.
+
+    >>> estimate_tokens("a b c"), estimate_tokens("x" * 4000)
+    (3, 1000)
+    """
+    return max(len(text.split()), -(-len(text) // 4))
+
+
+def meta_token_count(sample: Sample) -> int | None:
+    """The trainer's token count from ``meta`` (see ``LENGTH_META_KEYS``), if it gave one."""
+    for key in LENGTH_META_KEYS:
+        value = sample.meta.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value)
+    return None
+
+
 def completion_length(sample: Sample, unit: str = "auto") -> int:
     """Length of a completion.
 
     ``auto`` takes a token count from ``meta`` (``completion_tokens``, ``num_tokens``,
-    ``response_length`` or ``length``) when the trainer supplied one, else counts
-    whitespace-separated words; ``words`` and ``chars`` force those units.
+    ``response_length`` or ``length``) when the trainer supplied one, else the
+    tokenizer-free estimate :func:`estimate_tokens`; ``words`` and ``chars`` force those units.
     """
     if unit in ("auto", "tokens"):
-        for key in LENGTH_META_KEYS:
-            value = sample.meta.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return int(value)
+        count = meta_token_count(sample)
+        if count is not None:
+            return count
         if unit == "tokens":
             raise ValueError(
                 f"sample {sample.id!r}: length unit 'tokens' needs a token count in meta "
                 f"(one of {', '.join(LENGTH_META_KEYS)})"
             )
-        return len(sample.completion_text.split())
+        return estimate_tokens(sample.completion_text)
     if unit == "words":
         return len(sample.completion_text.split())
     if unit == "chars":

@@ -231,3 +231,23 @@ def test_check_lists_row_problems() -> None:
     assert p.check([]) == [{"id": "-", "component": "input", "problem": "the input has no rows"}]
     grouped = Pipeline.from_spec({"rewards": {"fmt": {"type": "format.tags"}}})
     assert grouped.check([{"id": "a", "completion": "y"}]) == []  # no [advantage]: no group needed
+
+
+# --- end-of-sequence text left by trainers (issue 12, item 22) --------------------------
+
+def test_end_tokens_are_stripped_before_rewards_read_the_completion() -> None:
+    tagged = "<think>t</think><answer>4</answer>"
+    spec: dict[str, Any] = {"rewards": {"fmt": {"type": "format.tags"},
+                                        "em": {"type": "text.exact_match", "extract": "full"}}}
+    rows = [{"id": "a", "completion": tagged + "<|im_end|>\n<|endoftext|><|endoftext|>", "reference": tagged},
+            {"id": "b", "completion": [{"role": "assistant", "content": tagged + "</s>"}], "reference": tagged},
+            {"id": "c", "completion": tagged + "</s> trailing", "reference": tagged}]  # not at the end: kept
+    res = Pipeline.from_spec(spec).run(rows)
+    assert [r["fmt"] for r in res] == [1.0, 1.0, 0.0] and [r["em"] for r in res] == [1.0, 1.0, 0.0]
+    assert res[0]["detail"]["fmt"]["stripped_end_tokens"] == ["<|im_end|>", "<|endoftext|>", "<|endoftext|>"]
+    assert res[1]["detail"]["em"]["stripped_end_tokens"] == ["</s>"]
+    assert "stripped_end_tokens" not in res[2]["detail"]["fmt"]
+    custom = Pipeline.from_spec({**spec, "engine": {"end_tokens": ["<END>"]}}).run(
+        [{"id": "a", "completion": tagged + "<END>", "reference": tagged},
+         {"id": "b", "completion": tagged + "</s>", "reference": tagged}])
+    assert [r["fmt"] for r in custom] == [1.0, 0.0]

@@ -63,7 +63,36 @@ def test_overlong_reads_token_counts_from_meta() -> None:
     s = one("length.overlong", "a b c", max_tokens=100, buffer=20, meta={"completion_tokens": 90})
     assert s.value == pytest.approx(-0.5) and s.detail["unit"] == "tokens"
     s = one("length.overlong", "a b c", max_tokens=100, buffer=20)
-    assert s.value == 0.0 and s.detail == {"length": 3, "unit": "words"}
+    assert s.value == 0.0 and s.detail == {"length": 3, "unit": "estimated_tokens",
+                                           "estimate": "max(words, ceil(chars / 4))"}
+
+
+def test_overlong_without_token_count_catches_a_long_completion_without_spaces() -> None:
+    s = one("length.overlong", "x" * 8000, max_tokens=1024, buffer=256)
+    assert s.value == -1.0 and s.detail["length"] == 2000 and s.detail["unit"] == "estimated_tokens"
+    words = one("length.overlong", "x" * 8000, max_tokens=1024, buffer=256, unit="words")
+    assert words.value == 0.0 and words.detail["unit"] == "words"  # what "auto" counted before
+
+
+def test_overlong_counts_with_a_tokenizer_named_in_the_spec(tmp_path: Any) -> None:
+    pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(["ab cd ef gh"] * 4, trainers.BpeTrainer(vocab_size=40, special_tokens=["<unk>"]))
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(tmp_path)
+    text = "abcdefgh ab"  # the estimate says 3 tokens; this tokenizer counts more
+    expected = len(tok.encode(text).ids)
+    assert expected > 3
+    s = one("length.overlong", text, max_tokens=expected + 1, buffer=1, tokenizer=str(tmp_path))
+    assert s.detail == {"length": expected, "unit": "tokens", "tokenizer": str(tmp_path)} and s.value == 0.0
+    assert one("length.overlong", text, max_tokens=expected - 1, buffer=1, tokenizer=str(tmp_path)).value == -1.0
+    s = one("length.overlong", text, max_tokens=100, buffer=1, tokenizer=str(tmp_path), meta={"num_tokens": 7})
+    assert s.detail["length"] == 7  # the trainer's own count comes first
+    with pytest.raises(Exception, match="could not be loaded from a local path"):
+        create("reward", "length.overlong", {"max_tokens": 8, "buffer": 1, "tokenizer": str(tmp_path / "nope")})
 
 
 @given(st.floats(0, 1000), st.floats(1, 1000), st.floats(-10, 10), st.floats(-10, 10))

@@ -4,23 +4,65 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rewardlab.batch import LENGTH_META_KEYS, completion_length
+from rewardlab.batch import TOKEN_ESTIMATE, completion_length, estimate_tokens, meta_token_count
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
+from rewardlab.errors import SpecError
 from rewardlab.registry import register
 
 Unit = Literal["auto", "tokens", "words", "chars"]
+TOKENIZER_HELP = "local path of a Hugging Face tokenizer for exact counts when the trainer gives none"
 
 
-def _length(sample: Sample, unit: str) -> tuple[int, str]:
-    """(length, unit actually used): ``auto`` is tokens from meta when present, else words."""
-    if unit == "auto":
-        has_tokens = any(isinstance(sample.meta.get(k), (int, float)) for k in LENGTH_META_KEYS)
-        return completion_length(sample, "auto"), "tokens" if has_tokens else "words"
-    return completion_length(sample, unit), unit
+class _LengthReward(BaseReward):
+    """A reward on the completion's length, in ``params.unit``.
+
+    ``auto`` and ``tokens``: the trainer's token count from ``meta`` when there is one,
+    else ``params.tokenizer``'s count when one is named; ``auto`` then falls back to the
+    tokenizer-free estimate :func:`~rewardlab.batch.estimate_tokens`. ``detail`` says which.
+    """
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._tokenizer = _load_tokenizer(self.params.tokenizer) if self.params.tokenizer else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_tokenizer": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._tokenizer = _load_tokenizer(self.params.tokenizer) if self.params.tokenizer else None
+
+    def length(self, sample: Sample) -> tuple[int, dict[str, Any]]:
+        """(length, detail naming the unit and how it was counted)."""
+        unit = self.params.unit
+        if unit in ("auto", "tokens"):
+            count = meta_token_count(sample)
+            if count is not None:
+                return count, {"unit": "tokens"}
+            if self._tokenizer is not None:
+                ids = self._tokenizer(sample.completion_text, add_special_tokens=False)["input_ids"]
+                return len(ids), {"unit": "tokens", "tokenizer": self.params.tokenizer}
+            if unit == "auto":
+                return estimate_tokens(sample.completion_text), {"unit": "estimated_tokens",
+                                                                 "estimate": TOKEN_ESTIMATE}
+        return completion_length(sample, unit), {"unit": unit}
+
+
+def _load_tokenizer(path: str) -> Any:
+    """A tokenizer from a local directory (no hub download), or a SpecError saying why not."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise SpecError("tokenizer: needs transformers; install the extra: pip install -e '.[models]'") from None
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as exc:
+        raise SpecError(f"tokenizer {path!r} could not be loaded from a local path: {type(exc).__name__}: {exc}"
+                        ) from None
 
 
 class OverlongParams(BaseModel):
@@ -28,6 +70,7 @@ class OverlongParams(BaseModel):
     max_tokens: int = Field(..., gt=0, description="L_max")
     buffer: int = Field(..., gt=0, description="L_cache, the soft-punishment interval")
     unit: Unit = "auto"
+    tokenizer: str | None = Field(None, description=TOKENIZER_HELP)
 
     @model_validator(mode="after")
     def _fits(self) -> OverlongParams:
@@ -54,17 +97,22 @@ def dapo_overlong(length: int, max_tokens: int, buffer: int) -> float:
 
 
 @register("reward", "length.overlong")
-class Overlong(BaseReward):
-    """DAPO soft overlong punishment: 0 up to L_max - buffer, then linear down to -1."""
+class Overlong(_LengthReward):
+    """DAPO soft overlong punishment: 0 up to L_max - buffer, then linear down to -1.
+
+    Lengths in tokens: the trainer's count (``meta``), else a named ``tokenizer``'s, else
+    the estimate ``max(words, ceil(chars / 4))``, so a long completion without spaces is
+    not one word; ``detail`` says which.
+    """
 
     name = "length.overlong"
     reads = ("completion", "meta")
     Params = OverlongParams
 
     def score_one(self, sample: Sample, deps: Deps) -> Score:
-        length, unit = _length(sample, self.params.unit)
+        length, how = self.length(sample)
         value = dapo_overlong(length, self.params.max_tokens, self.params.buffer)
-        return Score.ok(value, length=length, unit=unit)
+        return Score.ok(value, length=length, **how)
 
 
 def _correctness(sample: Sample, deps: Deps, source: str, threshold: float) -> bool | Score:
@@ -98,6 +146,7 @@ class CosineParams(BaseModel):
     r_wL: float = 0.0
     r_e: float = -10.0
     unit: Unit = "auto"
+    tokenizer: str | None = Field(None, description=TOKENIZER_HELP)
 
 
 def cosine_schedule(t: float, horizon: float, start: float, end: float) -> float:
@@ -112,7 +161,7 @@ def cosine_schedule(t: float, horizon: float, start: float, end: float) -> float
 
 
 @register("reward", "length.cosine")
-class Cosine(BaseReward):
+class Cosine(_LengthReward):
     """Cosine length scaling keyed on correctness (arXiv 2502.03373).
 
     Correct: r_c0 at length 0 down to r_cL at T (shorter is better); wrong: r_w0 at 0
@@ -132,12 +181,12 @@ class Cosine(BaseReward):
         correct = _correctness(sample, deps, p.correctness, p.threshold)
         if isinstance(correct, Score):
             return correct
-        length, unit = _length(sample, p.unit)
+        length, how = self.length(sample)
         if length >= p.max_tokens:
-            return Score.ok(p.r_e, length=length, unit=unit, correct=correct, truncated=True)
+            return Score.ok(p.r_e, length=length, **how, correct=correct, truncated=True)
         start, end = (p.r_c0, p.r_cL) if correct else (p.r_w0, p.r_wL)
         value = cosine_schedule(length, p.max_tokens, start, end)
-        return Score.ok(value, length=length, unit=unit, correct=correct)
+        return Score.ok(value, length=length, **how, correct=correct)
 
 
 class KimiParams(BaseModel):
@@ -145,10 +194,11 @@ class KimiParams(BaseModel):
     correctness: str = Field("correct", description="component (or meta key) saying correct")
     threshold: float = 1.0
     unit: Unit = "auto"
+    tokenizer: str | None = Field(None, description=TOKENIZER_HELP)
 
 
 @register("reward", "length.kimi")
-class KimiLength(BaseReward):
+class KimiLength(_LengthReward):
     """Kimi k1.5 group-relative length reward (arXiv 2501.12599, Sec. 2.3.3).
 
     lambda_i = 0.5 - (len_i - min len) / (max len - min len) over the group's
@@ -167,14 +217,15 @@ class KimiLength(BaseReward):
 
     def score_group(self, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         p = self.params
-        lengths = [_length(s, p.unit)[0] for s in samples]
+        measured = [self.length(s) for s in samples]
+        lengths = [n for n, _ in measured]
         lo, hi = min(lengths), max(lengths)
         out = []
-        for sample, dep, length in zip(samples, deps, lengths, strict=True):
+        for sample, dep, (length, how) in zip(samples, deps, measured, strict=True):
             correct = _correctness(sample, dep, p.correctness, p.threshold)
             if isinstance(correct, Score):
                 out.append(correct)
                 continue
             lam = 0.0 if hi == lo else 0.5 - (length - lo) / (hi - lo)
-            out.append(Score.ok(lam if correct else min(0.0, lam), length=length, correct=correct))
+            out.append(Score.ok(lam if correct else min(0.0, lam), length=length, **how, correct=correct))
         return out
