@@ -38,6 +38,11 @@ else:  # pragma: no cover
 TOP_LEVEL = ("plugins", "rewards", "combine", "transforms", "steps", "advantage", "engine", "run")
 COMPONENT_KEYS = ("type", "weight", "on_unscorable", "timeout", "transforms")
 LENGTH_UNITS = ("auto", "tokens", "words", "chars")
+# Names the results table and the trainer adapters write themselves ("score" is what verl
+# trains on): a component of that name would silently replace them.
+RESERVED_NAMES = ("id", "group", "reward", "status", "advantage", "detail", "elapsed", "score",
+                  "rewardlab_unscorable", "step_rewards_shaped", "step_advantages")
+RESERVED_SUFFIXES = ("_status", "_shaped")  # every component's own extra columns
 
 
 @dataclass
@@ -166,6 +171,10 @@ def _number(value: Any, where: str, positive: bool = False) -> float:
 
 def _component(name: str, table: Mapping[str, Any]) -> ComponentSpec:
     where = f"rewards.{name}"
+    if name in RESERVED_NAMES or name.endswith(RESERVED_SUFFIXES) or "/" in name:
+        raise SpecError(f"{where}: {name!r} is a name rewardlab or a trainer writes itself (reserved: "
+                        f"{', '.join(RESERVED_NAMES)}, names ending in {' or '.join(RESERVED_SUFFIXES)}, "
+                        "names with '/'); rename the component, e.g. [rewards.correct]")
     if "type" not in table:
         raise SpecError(f"{where}: missing 'type' (run `rewardlab list` for the reward types)")
     params = {k: v for k, v in table.items() if k not in COMPONENT_KEYS}

@@ -55,6 +55,9 @@ def _with(**tables: Any) -> dict[str, Any]:
         (_with(transforms=[{"type": "clip"}]), r"transforms\[0\]: .*give at least one of 'low' and 'high'"),
         (_with(transforms={"type": "clip"}), r"transforms: must be a list"),
         (_with(plugins=["no.such.module"]), r"plugins: cannot import 'no\.such\.module'"),
+        ({"rewards": {"score": {"type": "format.tags"}}}, r"rewards\.score: 'score' is a name .*reserved: id"),
+        ({"rewards": {"fmt_status": {"type": "format.tags"}}}, r"rewards\.fmt_status: .*ending in _status"),
+        ({"rewards": {"advantage": {"type": "format.tags"}}}, r"rewards\.advantage: 'advantage' is a name"),
     ],
 )
 def test_invalid_spec_names_the_key(spec: dict[str, Any], message: str) -> None:
