@@ -82,6 +82,48 @@ def test_verl_unscorable_raises_or_uses_the_explicit_fallback(spec: Path) -> Non
     assert out["score"] == -1.0 and out["rewardlab_unscorable"] is True and np.isnan(out["exact"])
 
 
+def _verl_load_async(path: str, name: str, reward_kwargs: dict[str, Any]) -> Any:
+    """get_custom_reward_fn for a coroutine function (verl >= 0.7): reward_kwargs bound the same way."""
+    raw_fn = _verl_load(path, name, {}).args[0]
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await raw_fn(*args, **{**kwargs, **reward_kwargs})
+
+    return call
+
+
+def test_verl_async_calls_that_arrive_together_share_one_run(spec: Path) -> None:
+    """The reward loop gathers run_single for every sample; concurrent calls are one pipeline run."""
+    import asyncio
+
+    from rewardlab.integrations._common import stop_batchers
+
+    spec.write_text(SPEC_TOML + '[rewards.short]\ntype = "length.kimi"\ncorrectness = "exact"\nweight = 0.1\n')
+    compute = _verl_load_async(verl_module.__file__, "compute_score_async", {"spec": str(spec)})
+    texts = ["<answer>1</answer>", "<think>a b c d e f</think><answer>1</answer>", "<answer>1</answer>"]
+
+    async def main() -> list[Any]:
+        calls = [compute(data_source="d", solution_str=t, ground_truth=["1", "1", ""][i], extra_info={"index": 0})
+                 for i, t in enumerate(texts)]
+        out = await asyncio.gather(*calls, return_exceptions=True)
+        await stop_batchers()
+        return out
+
+    first, second, third = asyncio.run(main())
+    assert isinstance(third, UnscorableError)  # unscorable alone: the others still get their scores
+    assert (first["short"], second["short"]) == (0.5, -0.5)  # one group: scored together
+    out = _verl_load(verl_module.__file__, "compute_score", {"spec": str(spec)})(
+        data_source="d", solution_str="<answer>1</answer>", ground_truth="1", response_length=7)
+    assert out["exact"] == 1.0
+
+
+def test_verl_response_length_reaches_length_rewards(spec: Path) -> None:
+    spec.write_text('[rewards.overlong]\ntype = "length.overlong"\nmax_tokens = 1024\nbuffer = 128\n')
+    compute = _verl_load(verl_module.__file__, "compute_score", {"spec": str(spec)})
+    assert compute(data_source="d", solution_str="short", ground_truth="", response_length=1100)["score"] == -1.0
+    assert compute(data_source="d", solution_str="short", ground_truth="")["score"] == 0.0
+
+
 # --- OpenRLHF: RemoteRewardModel / SingleTurnExecutor loading of a .py remote_url -----
 
 def _openrlhf_load(path: str) -> Any:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,38 @@ def apply_fallback(
             "spec, or set an explicit fallback value"
         )
     return [fallback if v is None else float(v) for v in values]  # type: ignore[misc]
+
+
+# Here, not in the adapter files: trainers load those by path, as modules of their own, so
+# state kept there would not be shared with ``import rewardlab.integrations...``.
+_batchers: dict[tuple[str, float | None, float], tuple[asyncio.AbstractEventLoop, Any]] = {}
+
+
+async def loop_batcher(
+    spec: str | Path | Mapping[str, Any] | None, fallback: float | None, wait_ms: float,
+    score_many: Callable[[list[Any]], list[Any]],
+) -> Any:
+    """This event loop's micro-batcher for this spec (started on first use): calls that arrive
+    within ``wait_ms`` are scored together by ``score_many``."""
+    from rewardlab.serve.batching import MicroBatcher
+
+    loop = asyncio.get_running_loop()
+    key = (spec_key(resolve_spec(spec)), fallback, wait_ms)
+    held = _batchers.get(key)
+    if held is None or held[0] is not loop:
+        for k in [k for k, (lp, _) in _batchers.items() if lp.is_closed()]:
+            del _batchers[k]
+        batcher: MicroBatcher[Any, Any] = MicroBatcher(  # a trainer's whole batch at once: groups stay whole
+            score_many, max_wait=wait_ms / 1000, max_batch=1 << 30, max_queue=1 << 30)
+        held = _batchers[key] = (loop, batcher)
+        await batcher.start()
+    return held[1]
+
+
+async def stop_batchers() -> None:
+    """Stop this event loop's micro-batchers (after what they hold), e.g. before closing the loop."""
+    loop = asyncio.get_running_loop()
+    for key, (held_loop, batcher) in list(_batchers.items()):
+        if held_loop is loop:
+            del _batchers[key]
+            await batcher.stop()
