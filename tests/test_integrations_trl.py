@@ -53,6 +53,18 @@ def test_unscorable_sample_is_none_from_every_function() -> None:
     assert logged["rewardlab/unscorable_fraction"] == 0.5
 
 
+def test_completion_ids_give_length_rewards_the_token_count() -> None:
+    """A 1,100-token completion under a 1,024 limit is penalised as in process (not 2 words -> 0.0)."""
+    rewards = trl_reward_funcs({"rewards": {"overlong": {"type": "length.overlong", "max_tokens": 1024,
+                                                         "buffer": 128}}})
+    completions = ["many tokens", "short"]
+    (out,) = [f(prompts=["p", "p"], completions=completions, completion_ids=[[7] * 1100, [7] * 5])
+              for f in rewards.funcs]
+    assert out == [-1.0, 0.0]
+    in_process = rewards.pipeline.run([{"completion": "many tokens", "meta": {"completion_tokens": 1100}}])
+    assert in_process.rewards == [-1.0]
+
+
 def test_chat_completions_and_combined_mode() -> None:
     spec = {**SPEC, "transforms": [{"type": "clip", "high": 0.5}]}  # not a plain weighted sum
     rewards = trl_reward_funcs(spec)

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import rewardlab.integrations.openrlhf_reward_func as openrlhf_file
 import rewardlab.integrations.verl as verl_module
+from rewardlab.errors import RewardlabError
 from rewardlab.integrations.openrlhf import UnscorableError, make_reward_func
 
 SPEC_TOML = """
@@ -98,6 +98,7 @@ def test_verl_async_calls_that_arrive_together_share_one_run(spec: Path) -> None
 
     from rewardlab.integrations._common import stop_batchers
 
+    spec = spec.with_name("kimi.toml")
     spec.write_text(SPEC_TOML + '[rewards.short]\ntype = "length.kimi"\ncorrectness = "exact"\nweight = 0.1\n')
     compute = _verl_load_async(verl_module.__file__, "compute_score_async", {"spec": str(spec)})
     texts = ["<answer>1</answer>", "<think>a b c d e f</think><answer>1</answer>", "<answer>1</answer>"]
@@ -118,6 +119,7 @@ def test_verl_async_calls_that_arrive_together_share_one_run(spec: Path) -> None
 
 
 def test_verl_response_length_reaches_length_rewards(spec: Path) -> None:
+    spec = spec.with_name("overlong.toml")
     spec.write_text('[rewards.overlong]\ntype = "length.overlong"\nmax_tokens = 1024\nbuffer = 128\n')
     compute = _verl_load(verl_module.__file__, "compute_score", {"spec": str(spec)})
     assert compute(data_source="d", solution_str="short", ground_truth="", response_length=1100)["score"] == -1.0
@@ -125,6 +127,10 @@ def test_verl_response_length_reaches_length_rewards(spec: Path) -> None:
 
 
 # --- OpenRLHF: RemoteRewardModel / SingleTurnExecutor loading of a .py remote_url -----
+
+_found = importlib.util.find_spec("rewardlab.integrations.openrlhf_reward_func")
+assert _found is not None and _found.origin is not None
+OPENRLHF_FILE = _found.origin
 
 def _openrlhf_load(path: str) -> Any:
     """What OpenRLHF does when --reward.remote_url (older --remote_rm_url) ends with .py."""
@@ -138,7 +144,7 @@ def _openrlhf_load(path: str) -> Any:
 def test_openrlhf_reward_func_file(spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
     monkeypatch.setenv("REWARDLAB_SPEC", str(spec))
-    reward_func = _openrlhf_load(openrlhf_file.__file__)
+    reward_func = _openrlhf_load(OPENRLHF_FILE)
     prompts = ["<|user|>1+1?<|assistant|>", "<|user|>1+1?<|assistant|>"]
     queries = [prompts[0] + "<think>t</think><answer>2</answer>", prompts[1] + "<answer>3</answer>"]
     out = reward_func(queries, prompts, ["2", "2"])
@@ -155,3 +161,28 @@ def test_openrlhf_unscorable_is_explicit(spec: Path) -> None:
         strict(["p<answer>1</answer>"], ["p"], [None])
     out = make_reward_func(spec, unscorable_reward=-0.5)(["p<answer>1</answer>"], ["p"], [None])
     assert out["rewards"].tolist() == [-0.5] and out["extra_logs"]["rewardlab/unscorable"].tolist() == [1.0]
+
+
+def test_openrlhf_file_without_a_spec_fails_when_loaded(spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REWARDLAB_SPEC", raising=False)
+    with pytest.raises(RewardlabError, match="REWARDLAB_SPEC"):
+        _openrlhf_load(OPENRLHF_FILE)
+    monkeypatch.setenv("REWARDLAB_SPEC", str(spec.with_name("missing.toml")))
+    with pytest.raises(RewardlabError, match=r"missing\.toml"):
+        _openrlhf_load(OPENRLHF_FILE)
+    monkeypatch.setenv("REWARDLAB_SPEC", str(spec))
+    monkeypatch.setenv("REWARDLAB_UNSCORABLE_REWARD", "minus one")
+    with pytest.raises(RewardlabError, match="REWARDLAB_UNSCORABLE_REWARD='minus one' is not a number"):
+        _openrlhf_load(OPENRLHF_FILE)
+
+
+def test_openrlhf_end_token_text_and_token_counts(spec: Path) -> None:
+    """OpenRLHF decodes with special tokens kept: the response ends in the EOS text, stripped before scoring."""
+    pytest.importorskip("torch")
+    prompt = "<|im_start|>user\n1+1?<|im_end|>\n<|im_start|>assistant\n"
+    out = make_reward_func(spec)([prompt + "<think>t</think><answer>2</answer><|im_end|>"], [prompt], ["2"])
+    assert out["extra_logs"]["fmt"].tolist() == [1.0] and out["extra_logs"]["exact"].tolist() == [1.0]
+    overlong = spec.with_name("overlong.toml")
+    overlong.write_text('[rewards.overlong]\ntype = "length.overlong"\nmax_tokens = 1024\nbuffer = 128\n')
+    lengths = make_reward_func(overlong)(["p a", "p b"], ["p", "p"], [None, None], response_lengths=[1100, 3])
+    assert lengths["rewards"].tolist() == [-1.0, 0.0]

@@ -122,9 +122,19 @@ def test_openrlhf_unscorable_is_an_explicit_error_or_the_configured_fallback(cli
     r = client.post("/get_reward", json=body)
     assert r.status_code == 422
     assert "invalid_reference" in r.json()["message"] and "on_unscorable" in r.json()["message"]
+    assert "start the server with --unscorable-reward VALUE" in r.json()["message"]
     with _client(unscorable_reward=-1.0) as c:
         out = c.post("/get_reward", json=body).json()
     assert out["rewards"] == [-1.0] and out["extra_logs"]["rewardlab/unscorable"] == [1.0]
+
+
+def test_openrlhf_unscorable_rows_are_logged_at_warning_with_their_reason(caplog: pytest.LogCaptureFixture) -> None:
+    body = {"query": ["Q<answer>1</answer>", "Q<answer>2</answer>"], "prompts": ["Q", "Q"], "labels": ["1", ""]}
+    with caplog.at_level("WARNING", logger="rewardlab.serve"), _client(scoring_process=False) as c:
+        assert c.post("/get_reward", json=body).status_code == 422
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "/get_reward row" in r.getMessage()]
+    assert len(lines) == 1 and "row 1 unscorable (invalid_reference), answered 422" in lines[0]
+    assert "exact: invalid_reference: reference must be text or a list of texts, got ''" in lines[0]
 
 
 def test_openrlhf_length_mismatch_names_the_field(client: TestClient) -> None:

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.core import Sample
+from rewardlab.errors import RewardlabError
 from rewardlab.integrations._common import UnscorableError, apply_fallback, cached_pipeline
 from rewardlab.results import Results
 
-__all__ = ["UnscorableError", "make_reward_func", "openrlhf_response", "openrlhf_samples", "reward_func"]
+__all__ = ["UnscorableError", "load_reward_func", "make_reward_func", "openrlhf_response", "openrlhf_samples"]
 
 
 def response_text(query: str, prompt: str | None) -> str:
@@ -37,11 +38,16 @@ def response_text(query: str, prompt: str | None) -> str:
 
 
 def openrlhf_samples(
-    queries: Sequence[str], prompts: Sequence[str] | None = None, labels: Sequence[Any] | None = None
+    queries: Sequence[str], prompts: Sequence[str] | None = None, labels: Sequence[Any] | None = None,
+    response_lengths: Sequence[int] | None = None,
 ) -> list[Sample]:
-    """Samples from OpenRLHF's lists; rollouts of the same prompt form one group."""
+    """Samples from OpenRLHF's lists; rollouts of the same prompt form one group.
+
+    ``response_lengths`` (tokens generated per query) reach length rewards when an executor
+    sends them; OpenRLHF's own executors send text only (see docs/integrations.md).
+    """
     n = len(queries)
-    for name, seq in (("prompts", prompts), ("labels", labels)):
+    for name, seq in (("prompts", prompts), ("labels", labels), ("response_lengths", response_lengths)):
         if seq is not None and len(seq) != n:
             raise ValueError(f"'{name}' has {len(seq)} items but 'query' has {n}")
     out = []
@@ -53,6 +59,7 @@ def openrlhf_samples(
             completion=response_text(query, prompt),
             reference=labels[i] if labels is not None else None,
             group=prompt if prompt else None,
+            meta={"response_length": int(response_lengths[i])} if response_lengths is not None else {},
         ))
     return out
 
@@ -74,11 +81,18 @@ def openrlhf_response(results: Results, unscorable_reward: float | None = None) 
 
 
 def make_reward_func(spec: str | Path | Mapping[str, Any] | None = None, unscorable_reward: float | None = None) -> Any:
-    """A ``reward_func(queries, prompts, labels, **kwargs)`` for a spec (default ``$REWARDLAB_SPEC``)."""
+    """A ``reward_func(queries, prompts, labels, **kwargs)`` for a spec (default ``$REWARDLAB_SPEC``).
+
+    The pipeline is built here, so a missing or invalid spec fails when the function is made.
+    ``kwargs["response_lengths"]`` (tokens per response), when an executor passes it, reaches
+    length rewards.
+    """
+    pipeline = cached_pipeline(spec)
 
     def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kwargs: Any) -> dict:
-        pipeline = cached_pipeline(spec)
-        results = pipeline.run(openrlhf_samples(list(queries), list(prompts), list(labels)))
+        lengths = kwargs.get("response_lengths")
+        results = pipeline.run(openrlhf_samples(list(queries), list(prompts), list(labels),
+                                                None if lengths is None else list(lengths)))
         out = openrlhf_response(results, unscorable_reward)
         return _as_tensors(out)
 
@@ -98,10 +112,17 @@ def _as_tensors(out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kwargs: Any) -> dict:
-    """OpenRLHF's entry point, scoring with ``$REWARDLAB_SPEC`` (fallback ``$REWARDLAB_UNSCORABLE_REWARD``)."""
+def load_reward_func() -> Any:
+    """The ``reward_func`` for ``$REWARDLAB_SPEC`` (fallback ``$REWARDLAB_UNSCORABLE_REWARD``), built at load.
+
+    Raises :class:`RewardlabError` when the spec is missing or invalid or the fallback is not a
+    number, so OpenRLHF fails when it loads the file, not on every call.
+    """
     import os
 
     raw = os.environ.get("REWARDLAB_UNSCORABLE_REWARD")
-    fallback = float(raw) if raw not in (None, "") else None
-    return make_reward_func(None, fallback)(queries, prompts, labels, **kwargs)
+    try:
+        fallback = float(raw) if raw not in (None, "") else None
+    except ValueError:
+        raise RewardlabError(f"REWARDLAB_UNSCORABLE_REWARD={raw!r} is not a number (e.g. -1.0)") from None
+    return make_reward_func(None, fallback)

@@ -5,8 +5,12 @@
     --reward.remote_url $(python -c "import rewardlab.integrations.openrlhf_reward_func as m; print(m.__file__)")
 
 OpenRLHF loads this file by path and calls ``reward_func(queries, prompts, labels, **kwargs)``.
+The spec is read and validated when the file is loaded: a missing ``REWARDLAB_SPEC`` or a bad
+spec stops the run there, with its message, instead of failing every call.
 """
 
-from rewardlab.integrations.openrlhf import reward_func
+from rewardlab.integrations.openrlhf import load_reward_func
+
+reward_func = load_reward_func()
 
 __all__ = ["reward_func"]

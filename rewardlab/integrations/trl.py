@@ -13,7 +13,9 @@ unscorable gets ``None`` from *every* function, so TRL masks it instead of summi
 ``mode="combined"`` gives one function returning the spec's combined reward (weight 1.0).
 The spec's ``[advantage]`` is not used: TRL computes its own advantages.
 
-The pipeline runs once per batch; the per-component functions share that result.
+The pipeline runs once per batch; the per-component functions share that result. The
+length of each of TRL's ``completion_ids`` becomes ``meta["completion_tokens"]``, so length
+rewards count the policy's tokens.
 """
 
 from __future__ import annotations
@@ -60,14 +62,15 @@ class _SharedBatch:
             raise RewardlabError(f"reference column {self.reference_key!r} is not in the dataset columns "
                                  f"{sorted(columns)}")
         references = columns.get(ref_key) if ref_key else None
-        key = content_hash(list(prompts), list(completions), references, sorted(columns))
+        token_counts = _token_counts(kwargs.get("completion_ids"), len(completions))
+        key = content_hash(list(prompts), list(completions), references, sorted(columns), token_counts)
         with self._lock:
             if key != self._key or self._results is None:
                 samples = [
                     Sample(id=str(i), prompt=p, completion=c,
                            reference=references[i] if references is not None else None,
                            group=content_hash(p),  # TRL repeats each prompt num_generations times
-                           meta={k: _item(v, i) for k, v in columns.items() if k != ref_key})
+                           meta=_meta(columns, ref_key, i, token_counts))
                     for i, (p, c) in enumerate(zip(prompts, completions, strict=True))
                 ]
                 self._results = self.pipeline.run(samples)
@@ -78,6 +81,20 @@ class _SharedBatch:
             unscorable = sum(r is None for r in results.rewards) / len(results)
             log_metric("rewardlab/unscorable_fraction", unscorable)
         return results
+
+
+def _token_counts(completion_ids: Any, n: int) -> list[int] | None:
+    """Tokens per completion from TRL's ``completion_ids`` (what length rewards should count)."""
+    if completion_ids is None or len(completion_ids) != n:
+        return None
+    return [len(ids) for ids in completion_ids]
+
+
+def _meta(columns: Mapping[str, Any], ref_key: str | None, i: int, token_counts: list[int] | None) -> dict[str, Any]:
+    meta = {k: _item(v, i) for k, v in columns.items() if k != ref_key}
+    if token_counts is not None:
+        meta["completion_tokens"] = token_counts[i]
+    return meta
 
 
 def _item(column: Any, i: int) -> Any:

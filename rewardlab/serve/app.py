@@ -230,7 +230,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def get_reward(body: OpenRLHFRequest) -> Response:
         """OpenRLHF's remote reward protocol (``--reward.remote_url``, older ``--remote_rm_url``)."""
         try:
-            samples = openrlhf_samples(body.query, body.prompts, body.labels)
+            samples = openrlhf_samples(body.query, body.prompts, body.labels, body.response_lengths)
         except ValueError as exc:
             return _error(422, str(exc))
         return await run(Job(samples, "openrlhf", config.unscorable_reward), None)

@@ -47,6 +47,7 @@ class OpenRLHFRequest(BaseModel):
     query: list[str] = Field(min_length=1)
     prompts: list[str] | None = None
     labels: list[Any] | None = None
+    response_lengths: list[int] | None = Field(None, description="tokens per response, for length rewards")
 
 
 class OpenRLHFResponse(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ try:
 except ImportError:  # pragma: no cover - optional speed-up
     orjson = None  # type: ignore[assignment]
 
+log = logging.getLogger("rewardlab.serve")
+SERVER_FALLBACK_FIX = ("start the server with --unscorable-reward VALUE (e.g. --unscorable-reward -1.0): "
+                       "OpenRLHF cannot mask a sample and retries a 422 five times before it gives up")
 SEP = "\x1f"  # joins the request number and a group id: groups of two requests never meet
 REWARD_BUCKETS = (-10.0, -5.0, -2.0, -1.0, -0.5, -0.1, 0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 2.0, 5.0, 10.0)
 Kind = Literal["score", "openrlhf"]
@@ -122,13 +126,29 @@ def encode(results: Results, job: Job) -> Answer:
 
     observed = observe(results)
     if job.kind == "openrlhf":
+        log_unscorable(results, job.unscorable_reward)
         try:
             return Answer(200, dumps(openrlhf_response(results, job.unscorable_reward)), observed)
         except UnscorableError as exc:
-            return Answer(422, dumps({"message": str(exc), "detail": str(exc)}), observed)
+            message = f"{exc}. On this server: {SERVER_FALLBACK_FIX}"
+            return Answer(422, dumps({"message": message, "detail": message}), observed)
     body = {"rows": results.rows, "summary": [s.to_dict() for s in results.summary],
             "components": results.components}
     return Answer(200, dumps(body), observed)
+
+
+def log_unscorable(results: Results, fallback: float | None) -> None:
+    """One WARNING per unscorable row of a ``/get_reward`` request, with its reason, here on the server.
+
+    OpenRLHF logs a refused request at INFO, after its retries, far from the cause.
+    """
+    for row in results.rows:
+        if row["reward"] is not None:
+            continue
+        reasons = [f"{name}: {row.get(f'{name}_status')}: {row['detail'].get(name, {}).get('reason', '')}"
+                   for name in results.components if row.get(name) is None]
+        then = f"given the fallback {fallback:g}" if fallback is not None else "answered 422"
+        log.warning("/get_reward row %s unscorable (%s), %s: %s", row["id"], row["status"], then, "; ".join(reasons))
 
 
 def answer_jobs(pipeline: Pipeline, jobs: Sequence[Job]) -> list[Answer]:
