@@ -101,7 +101,7 @@ def test_dependent_component_receives_scores() -> None:
 
 def test_check_reports_missing_references() -> None:
     p = Pipeline.from_spec({"rewards": {"em": {"type": "text.exact_match"}}})
-    rows = [{"id": "a", "reference": "x"}, {"id": "b", "reference": ""}, {"id": "c"},
+    rows: list[dict[str, Any]] = [{"id": "a", "reference": "x"}, {"id": "b", "reference": ""}, {"id": "c"},
             {"id": "d", "reference": {"k": 1}}]
     problems = p.check([{**r, "completion": "x"} for r in rows])
     assert [(p["id"], p["component"]) for p in problems] == [("b", "em"), ("c", "em"), ("d", "em")]
@@ -239,9 +239,11 @@ def test_end_tokens_are_stripped_before_rewards_read_the_completion() -> None:
     tagged = "<think>t</think><answer>4</answer>"
     spec: dict[str, Any] = {"rewards": {"fmt": {"type": "format.tags"},
                                         "em": {"type": "text.exact_match", "extract": "full"}}}
-    rows = [{"id": "a", "completion": tagged + "<|im_end|>\n<|endoftext|><|endoftext|>", "reference": tagged},
-            {"id": "b", "completion": [{"role": "assistant", "content": tagged + "</s>"}], "reference": tagged},
-            {"id": "c", "completion": tagged + "</s> trailing", "reference": tagged}]  # not at the end: kept
+    rows: list[dict[str, Any]] = [
+        {"id": "a", "completion": tagged + "<|im_end|>\n<|endoftext|><|endoftext|>", "reference": tagged},
+        {"id": "b", "completion": [{"role": "assistant", "content": tagged + "</s>"}], "reference": tagged},
+        {"id": "c", "completion": tagged + "</s> trailing", "reference": tagged},  # not at the end: kept
+    ]
     res = Pipeline.from_spec(spec).run(rows)
     assert [r["fmt"] for r in res] == [1.0, 1.0, 0.0] and [r["em"] for r in res] == [1.0, 1.0, 0.0]
     assert res[0]["detail"]["fmt"]["stripped_end_tokens"] == ["<|im_end|>", "<|endoftext|>", "<|endoftext|>"]

@@ -137,8 +137,6 @@ async def compute_score_async(
     return dict(result)
 
 
-
-
 def compute_score_batch(
     data_sources: Sequence[Any],
     solution_strs: Sequence[str],
@@ -148,7 +146,7 @@ def compute_score_batch(
     unscorable_reward: float | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """verl's batch reward function (``reward_manager=batch``): one pipeline run for the batch."""
+    """verl's legacy batch reward function (``reward_manager=batch``, verl <= 0.6): one pipeline run."""
     n = len(solution_strs)
     extras = list(extra_infos) if extra_infos is not None else [None] * n
     lengths = kwargs.get("response_lengths") or [None] * n
