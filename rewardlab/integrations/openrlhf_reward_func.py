@@ -1,8 +1,9 @@
 """A ready ``--reward.remote_url`` file for OpenRLHF (older flag: ``--remote_rm_url``).
 
-    export REWARDLAB_SPEC=/path/to/spec.toml          # required
-    export REWARDLAB_UNSCORABLE_REWARD=-1.0           # optional explicit fallback
-    --reward.remote_url $(python -c "import rewardlab.integrations.openrlhf_reward_func as m; print(m.__file__)")
+export REWARDLAB_SPEC=/path/to/spec.toml          # required
+export REWARDLAB_UNSCORABLE_REWARD=-1.0           # recommended: OpenRLHF cannot mask a sample
+F=$(python -c "import importlib.util as u; print(u.find_spec('rewardlab.integrations.openrlhf_reward_func').origin)")
+--reward.remote_url $F
 
 OpenRLHF loads this file by path and calls ``reward_func(queries, prompts, labels, **kwargs)``.
 The spec is read and validated when the file is loaded: a missing ``REWARDLAB_SPEC`` or a bad
