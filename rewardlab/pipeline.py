@@ -201,8 +201,8 @@ class Pipeline:
         ungrouped = sum(s.group is None for s in batch)
         if self.spec.advantage is not None and ungrouped:
             name = getattr(self.spec.advantage, "name", "advantage")
-            problems.append(_problem("-", "input", f"{ungrouped} of {len(batch)} rows have no 'group': under "
-                                     f"[advantage] {name} each is a group of its own and gets no advantage"))
+            problems.append(_problem("-", "input", f"{ungrouped} of {len(batch)} rows have no 'group': with "
+                                     f"advantage.method = {name!r} each is a group of its own and gets no advantage"))
         return problems
 
     def _stateful(self) -> dict[str, Any]:
