@@ -195,7 +195,7 @@ def test_check_lists_problems_and_exits_1(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "line 3" in result.output and "line 4" in result.output
     assert "missing or empty reference" in result.output and " b " in result.output
-    inp.write_text('{"id": "a", "reference": "x"}\n')
+    inp.write_text('{"id": "a", "reference": "x", "completion": "x"}\n')
     ok = CliRunner().invoke(app, ["check", str(inp), "--spec", str(spec)])
     assert ok.exit_code == 0 and "no problems" in ok.output
 

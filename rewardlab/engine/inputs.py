@@ -45,32 +45,37 @@ def strip_end_tokens(text: str, tokens: Sequence[str]) -> tuple[str, list[str]]:
     >>> strip_end_tokens("<answer>4</answer><|im_end|>\\n<|endoftext|>", DEFAULT_END_TOKENS)
     ('<answer>4</answer>', ['<|im_end|>', '<|endoftext|>'])
     """
+    return _strip(text, tuple(t for t in tokens if t))
+
+
+def _strip(text: str, tokens: tuple[str, ...]) -> tuple[str, list[str]]:
+    """:func:`strip_end_tokens` for a tuple of non-empty tokens (made once per batch)."""
     removed: list[str] = []
     end = len(text)
-    while True:
+    while tokens:
         j = end
         while j > 0 and text[j - 1].isspace():
             j -= 1
-        token = next((t for t in tokens if t and text.endswith(t, 0, j)), None)
-        if token is None:
+        if not text.endswith(tokens, 0, j):  # one C-level test for the common case: no end token
             break
+        token = next(t for t in tokens if text.endswith(t, 0, j))
         removed.append(token)
         end = j - len(token)
     return (text[:end], removed[::-1]) if removed else (text, [])
 
 
 def _strip_completion(
-    completion: str | Messages, tokens: Sequence[str]
+    completion: str | Messages, tokens: tuple[str, ...]
 ) -> tuple[str | Messages, list[str]]:
     if isinstance(completion, str):
-        return strip_end_tokens(completion, tokens)
+        return _strip(completion, tokens)
     for k in range(len(completion) - 1, -1, -1):  # the last assistant message, as Sample.completion_text
         message = completion[k]
         if isinstance(message, dict) and message.get("role", "assistant") == "assistant":
             content = message.get("content")
             if not isinstance(content, str):
                 break
-            text, removed = strip_end_tokens(content, tokens)
+            text, removed = _strip(content, tokens)
             if removed:
                 return [*completion[:k], {**message, "content": text}, *completion[k + 1:]], removed
             break
@@ -88,6 +93,7 @@ class PreparedBatch:
 
     @classmethod
     def of(cls, samples: Sequence[Sample], tokens: Sequence[str]) -> PreparedBatch:
+        tokens = tuple(t for t in tokens if t)
         out = cls([], [], [], {})
         for i, sample in enumerate(samples):
             if sample.completion is None:
