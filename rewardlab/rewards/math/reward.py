@@ -84,7 +84,7 @@ def parse_reference(reference: Any) -> tuple[list[Parsed], str]:
         return [], f"reference of unsupported type {type(reference).__name__}"
     parsed = [analyze(t, "gold") for t in texts]
     for t, p in zip(texts, parsed, strict=True):
-        if p.kind not in ("number", "expr", "choice"):
+        if p.kind not in ("number", "expr", "choice", "text"):
             why = f": {' '.join(p.reason.split())}" if p.reason else ""
             return [], f"reference {t[:80]!r} is {p.kind}{why}"
     return parsed, ""
