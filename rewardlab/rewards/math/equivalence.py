@@ -289,7 +289,7 @@ def _parse_text(s: str) -> tuple[Any, str]:
     why = ""
     # Unit stripping first only where units are marked up (\\text{cm}, \\mathrm{kg}): on bare
     # letters it eats variables ("2ab" would read as 2, "3 h" as 3).
-    marked = re.search(r"\\(?:text|mathrm|textrm|mbox)\b", s) is not None
+    marked = re.search(r"\\(?:text|math)[a-z]*\s*\{|\\mbox\b", s) is not None
     for units in (marked, not marked):
         expr, why = _sympy_parse_once(s, units)
         if expr is not None:
@@ -410,14 +410,14 @@ def _evaluate_constants(expr: Any) -> Any:
     and it leaves ``Mod`` unevaluated. A final answer in a free variable named ``i`` is rare;
     complex answers are common (math-verify reads a standalone ``i`` as complex too).
     """
-    from sympy import I, Mod
+    from sympy import I, Mod, evaluate
 
     try:
-        found = [s for s in expr.free_symbols if s.name == "i"]
-        if found:
-            expr = expr.xreplace({found[0]: I})
-        if expr.has(Mod):
-            expr = expr.replace(lambda e: isinstance(e, Mod), lambda e: Mod(*e.args))
+        swap: dict[Any, Any] = {m: Mod(*m.args) for m in expr.atoms(Mod)}
+        swap.update({s: I for s in expr.free_symbols if s.name == "i"})
+        if swap:
+            with evaluate(False):  # keep the structure: "e^{i\\pi} = -1" must not become True
+                expr = expr.xreplace(swap)
     except Exception:
         return expr
     return expr
@@ -603,14 +603,15 @@ def _equation_links(x: Any) -> list[Any]:
 
 
 def stated_value(x: Any) -> Any:
-    """The value an equation states when its left side is a closed computation.
+    """The value an equation states when all its sides are closed computations.
 
     ``\\lim_{x\\to 0} \\frac{\\sin x}{x} = 1``, a determinant ``= 3``, ``2+3 = 5`` and the
-    chain ``5+5+1 = 11`` state the value of their last side. Equations with a variable on the
-    left (``x = 2``, ``y = 2x+3``) are left to math-verify's assignment rules.
+    chain ``5+5+1 = 11`` state the value of their last side. Equations with a variable
+    (``x = 2``, ``7 = 11a + c``) are left to math-verify's assignment and equation rules.
     """
     links = _equation_links(x)
-    if links and not links[0].lhs.free_symbols and not _false_equation(x):
+    closed = all(not (e.lhs.free_symbols or e.rhs.free_symbols) for e in links)
+    if links and closed and not _false_equation(x):
         return links[-1].rhs
     return x
 
@@ -667,7 +668,7 @@ def _near(a: Any, b: Any, rel: float) -> bool:
 
 
 def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> Verdict:
-    from sympy import Basic, Expr, Float, Rational
+    from sympy import Basic, Expr, Float
     from sympy.matrices import MatrixBase
 
     if isinstance(g, Expr) and isinstance(p, Expr) and not isinstance(g, MatrixBase):

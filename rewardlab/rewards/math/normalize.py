@@ -40,8 +40,8 @@ _GROUPED = re.compile(r"^[+-]?\d{1,3}(?P<sep>,|\{,\}| )\d{3}(?:(?P=sep)\d{3})*(?
 # A command name written with its backslash doubled (a reference escaped twice: "\\begin",
 # "\\frac"). Only known names: "\\" followed by a letter is otherwise a matrix row break.
 _DOUBLED_COMMAND = re.compile(
-    r"\\\\(?=(?:begin|end|frac|dfrac|tfrac|sqrt|pi|cdot|times|infty|text|left|right|le|ge|leq|geq|"
-    r"neq|pm|mp|boxed|mathrm|mathbf|sin|cos|tan|log|ln|circ|dots|ldots|cup|cap)(?![A-Za-z]))"
+    r"(?<!\\)\\\\(?=(?:begin|end|frac|dfrac|tfrac|sqrt|pi|cdot|times|infty|text|left|right|le|ge|"
+    r"leq|geq|neq|pm|mp|boxed|mathrm|mathbf|sin|cos|tan|log|ln|circ|dots|ldots|cup|cap)(?![A-Za-z]))"
 )
 _DECIMAL = re.compile(rf"^[+-]?(?:{_NUM})$")
 _SCI_E = re.compile(rf"^[+-]?(?:{_NUM})[eE][+-]?\d{{1,4}}$")
@@ -64,7 +64,9 @@ _UNIT_TAIL = re.compile(rf"^([^A-Za-z]*?\d\}}?)\s*({_WORD}(?:\s+{_WORD})*)\s*$")
 
 def strip_wrappers(s: str) -> str:
     """Remove math delimiters, ``\\boxed``, sizing and spacing commands, trailing dots."""
-    s = _DOUBLED_COMMAND.sub(r"\\", s.strip())
+    s = re.sub(r"\\\\\s*(?=\\end\s*\{)", "", s.strip())  # a row break closing a matrix's last row
+    if _DOUBLED_COMMAND.search(s):  # escaped twice: its row breaks are doubled too
+        s = _DOUBLED_COMMAND.sub(r"\\", s).replace("\\\\\\\\", "\\\\")
     s = re.sub(r"(?<!\\)\\$", "", s).strip()  # a stray trailing backslash
     s = re.sub(r",\s*\\!\s*", ",", s)  # "11,\!111": MATH's thousands separator
     s = re.sub(r"\\bmod\b", r"\\mod", s)  # the parser knows \mod, not \bmod
@@ -184,18 +186,27 @@ def _number_value(t: str) -> Fraction | None:
 # Function and constant names written without their backslash ("sin x", "pi"): the parser would
 # read them as products of letters, so they get their backslash back.
 FUNCTION_NAMES = frozenset(
-    "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln exp pi max min gcd lcm"
-    .split()
+    [
+        "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh",
+        "tanh", "log", "ln", "exp", "pi", "max", "min", "gcd", "lcm",
+    ]
 )
 # Names the parser already reads as one thing without a backslash.
-_PARSER_WORDS = frozenset("sqrt infinity inf infty oo".split())
-_CONNECTIVES = frozenset("and or".split())
-_ENGLISH_PAIRS = frozenset("no is if of in on to at an as be by do go it so up us we my me he".split())
+_PARSER_WORDS = frozenset(["sqrt", "infinity", "inf", "infty", "oo"])
+_CONNECTIVES = frozenset(["and", "or"])
+_ENGLISH_PAIRS = frozenset([
+    "no", "is", "if", "of", "in", "on", "to", "at", "an", "as", "be", "by", "do", "go", "it",
+    "so", "up", "us", "we", "my", "me", "he",
+])
 NUMBER_WORDS = frozenset(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty thirty forty fourty fifty sixty seventy eighty "
-    "ninety hundred thousand million billion trillion half halves third thirds quarter quarters "
-    "fourth fourths fifth fifths minus negative point and a an".split()
+    [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+        "nineteen", "twenty", "thirty", "forty", "fourty", "fifty", "sixty", "seventy", "eighty",
+        "ninety", "hundred", "thousand", "million", "billion", "trillion", "half", "halves",
+        "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth", "fifths", "minus",
+        "negative", "point", "and", "a", "an",
+    ]
 )
 # A command with a name-like argument (kept whole), any other command, or a run of letters.
 _WORD_TOKEN = re.compile(
