@@ -139,3 +139,18 @@ def test_notation_of_a_different_value_does_not_match(answer: str, ref: str) -> 
 )
 def test_exact_answers_round_to_a_decimal_reference(answer: str, ref: str, value: float) -> None:
     assert score(answer, ref).value == value
+
+
+# --- found by the peer suites (MARIO_EVAL): times of day ------------------------------------
+@pytest.mark.parametrize(
+    ("answer", "ref", "value"),
+    [("20:34", "20:34:00", 1.0), ("20:34", "08:34 \\text{P.M.}", 1.0), ("12:00", "1:00", 0.0),
+     ("8:34", "08:34 \\text{P.M.}", 0.0), ("20:34", "1234", 0.0), ("1234", "20:34", 0.0)],
+)
+def test_times_of_day_compare_as_times(answer: str, ref: str, value: float) -> None:
+    assert score(answer, ref).value == value
+
+
+@pytest.mark.parametrize(("answer", "ref"), [("7:32", "S_{1}:S_{2} = 7:32"), ("3:4", "3:4")])
+def test_ratios_are_not_times(answer: str, ref: str) -> None:
+    assert score(answer, ref).value == 1.0

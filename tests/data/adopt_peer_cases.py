@@ -81,9 +81,21 @@ def _asserted(fn: ast.FunctionDef, graders: dict[str, Any]) -> Iterator[tuple[An
         elif isinstance(node, ast.Assert):
             yield from _expectation(node.test, graders, env)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            found = _call(node.args[0], graders, env) if node.args else None
-            if found is not None and node.func.attr in ("assertTrue", "assertFalse"):
-                yield found[0], found[1], node.func.attr == "assertTrue"
+            yield from _unittest_assert(node, graders, env)
+        elif isinstance(node, ast.For) and isinstance(node.iter, ast.Name) and isinstance(node.target, ast.Tuple):
+            names = [t.id for t in node.target.elts if isinstance(t, ast.Name)]
+            for item in env.get(node.iter.id) or []:  # for a, b in pairs: self.assertTrue(f(a, b))
+                bound = {**env, **dict(zip(names, item, strict=False))}
+                for sub in _in_order(node):
+                    if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
+                        yield from _unittest_assert(sub, graders, bound)
+
+
+def _unittest_assert(node: ast.Call, graders: dict[str, Any], env: dict[str, Any]) -> Iterator[tuple[Any, Any, Any]]:
+    """``self.assertTrue(grader(a, b))`` / ``self.assertFalse(...)`` with literal arguments."""
+    found = _call(node.args[0], graders, env) if node.args else None
+    if found is not None and isinstance(node.func, ast.Attribute) and node.func.attr in ("assertTrue", "assertFalse"):
+        yield found[0], found[1], node.func.attr == "assertTrue"
 
 
 def _in_order(node: ast.AST) -> Iterator[ast.AST]:

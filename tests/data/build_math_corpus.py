@@ -371,7 +371,7 @@ MARKER = re.compile(r"\\boxed|\\fbox|answer\s*(?:is|:)|final answer|####|<answer
 WORDS = re.compile(r"(?<![\\A-Za-z{])[A-Za-z]{3,}")
 CURRENCY_OR_UNIT = re.compile(
     r"€|£|¥|\\\$|m²|\^\s*\{?\\circ|°|\\degree|\\text\s*\{\s*(?:cm|m|km|kg|g|units?|square|degrees?|inches|"
-    r"feet|dollars?|hours?|minutes?|seconds?|cents?|meters?)\b|\d\s*(?:cm|km|kg|mm|square units|units|"
+    r"feet|dollars?|hours?|minutes?|seconds?|cents?|meters?)\b|\d\s*(?:cm|km|kg|mm|m|square units|units|"
     r"degrees|weeks|days|hours|dollars|cents|inches|feet|meters|miles)\b|\\text\w*\s*\{\s*(?:miles|meters)",
     re.IGNORECASE,
 )

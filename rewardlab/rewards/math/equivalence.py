@@ -479,6 +479,8 @@ def _single_valued(gold: Parsed) -> bool:
 
 def numbers_equal(g: Num, p: Num, tol: Tolerance) -> bool:
     """Exact comparison with the documented percent and decimal policy."""
+    if g.clock or p.clock:
+        return g.clock == p.clock and g.value == p.value  # times of day compare as times
     candidates = [p.value]
     if tol.percent == "both" and g.percent != p.percent:
         # 50% matches 50 and 0.5; 0.5 matches 50%

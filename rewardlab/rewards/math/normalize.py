@@ -58,6 +58,9 @@ _MIXED = re.compile(
     r"\\[dt]?frac(?P<a1>\d)(?P<b1>\d)|\s(?P<a2>\d+)\s*/\s*(?P<b2>\d+))$"
 )
 _MAX_DIGITS = 4000
+_CLOCK = re.compile(
+    r"^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\s*(?P<half>[ap]\.?\s*m\.?)?$", re.IGNORECASE
+)
 _WORD = r"[A-Za-z/]+(?:\^\{?[23]\}?)?"
 _UNIT_TAIL = re.compile(rf"^([^A-Za-z]*?\d\}}?)\s*({_WORD}(?:\s+{_WORD})*)\s*$")
 
@@ -132,6 +135,7 @@ class Num:
     percent: bool = False
     decimal: bool = False
     places: int | None = None  # digits after the point of a plain decimal ("33.30" -> 2)
+    clock: bool = False  # a time of day (value in seconds after midnight): only equals a time
 
 
 def parse_number(s: str) -> Num | None:
@@ -142,12 +146,35 @@ def parse_number(s: str) -> Num | None:
         t = t[:-1].strip()
     if len(t) > _MAX_DIGITS or not t:
         return None
+    seconds = clock_seconds(t)
+    if seconds is not None:
+        return Num(Fraction(seconds), clock=True)
     value = _number_value(t)
     if value is None:
         return None
     decimal = "." in t or "e" in t.lower()
     point = re.fullmatch(r"[^.eE]*\.(\d+)", t)
     return Num(value, percent, decimal, len(point.group(1)) if point else None)
+
+
+def clock_seconds(t: str) -> int | None:
+    """A time of day (``20:34``, ``08:34``, ``20:34:00``, ``8:34 p.m.``) in seconds after midnight.
+
+    ``7:32`` is a ratio, not a time: a time needs seconds, a.m./p.m., an hour past 12 or a
+    leading zero.
+    """
+    m = _CLOCK.match(t)
+    if m is None:
+        return None
+    hours, minutes, secs = int(m.group("h")), int(m.group("m")), int(m.group("s") or 0)
+    half = (m.group("half") or "").lower().replace(".", "").replace(" ", "")
+    if not (half or m.group("s") or hours > 12 or m.group("h").startswith("0")):
+        return None
+    if minutes > 59 or secs > 59 or hours > (12 if half else 24):
+        return None
+    if half:
+        hours = hours % 12 + (12 if half == "pm" else 0)
+    return hours * 3600 + minutes * 60 + secs
 
 
 def _number_value(t: str) -> Fraction | None:
@@ -188,7 +215,7 @@ def _number_value(t: str) -> Fraction | None:
 FUNCTION_NAMES = frozenset(
     [
         "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh",
-        "tanh", "log", "ln", "exp", "pi", "max", "min", "gcd", "lcm",
+        "tanh", "log", "ln", "exp", "pi", "max", "min", "gcd", "lcm", "mod",
     ]
 )
 # Names the parser already reads as one thing without a backslash.
