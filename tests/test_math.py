@@ -199,16 +199,17 @@ def test_cli_check_lists_invalid_math_references(tmp_path: Path) -> None:
     spec = tmp_path / "spec.toml"
     spec.write_text('[rewards.correct]\ntype = "math"\n')
     rows = tmp_path / "rows.jsonl"
-    refs = ["2\\sqrt{3}", "\\frac{", "", "(1,2]", "\\boxed{}"]
+    refs = ["2\\sqrt{3}", "\\frac{", "", "(1,2]", "\\boxed{}", "None", "forty two", "\\text{Monday}"]
     rows.write_text("\n".join(
         json.dumps({"id": f"r{i}", "completion": "\\boxed{1}", "reference": ref})
         for i, ref in enumerate(refs)
     ))
     result = CliRunner().invoke(app, ["check", str(rows), "--spec", str(spec)])
     assert result.exit_code == 1
-    for bad in ("r1", "r2", "r4"):
+    for bad in ("r1", "r2", "r4", "r5", "r6"):
         assert bad in result.output
-    for good in ("r0", "r3"):
+    assert "number written in words" in result.output
+    for good in ("r0", "r3", "r7"):
         assert f" {good} " not in result.output
 
 

@@ -154,3 +154,13 @@ def test_times_of_day_compare_as_times(answer: str, ref: str, value: float) -> N
 @pytest.mark.parametrize(("answer", "ref"), [("7:32", "S_{1}:S_{2} = 7:32"), ("3:4", "3:4")])
 def test_ratios_are_not_times(answer: str, ref: str) -> None:
     assert score(answer, ref).value == 1.0
+
+
+# --- found by the peer suites (math-verify): percent written as a word ----------------------
+@pytest.mark.parametrize(
+    ("answer", "ref", "value"),
+    [("28 pct", "28\\%", 1.0), ("28 percentage", "28\\%", 1.0), ("50 percent", "0.5", 1.0),
+     ("12.5 percent", "\\frac18", 1.0), ("50 \\text{percent}", "50", 1.0), ("5 percent", "0.5", 0.0)],
+)
+def test_a_percent_word_is_a_percent_sign(answer: str, ref: str, value: float) -> None:
+    assert score(answer, ref).value == value

@@ -24,7 +24,7 @@ UNITS = frozenset(
         "hrs", "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year", "years",
         "mph", "kph", "km/h", "m/s", "dollar", "dollars", "cent", "cents", "usd", "euro", "euros",
         "unit", "units", "sq", "square", "cubic", "degree", "degrees", "deg", "rad", "radian",
-        "radians", "percent", "cm2", "cm3", "m2", "m3", "people", "students", "apples", "marbles",
+        "radians", "cm2", "cm3", "m2", "m3", "people", "students", "apples", "marbles",
     ]
 )
 
@@ -117,6 +117,7 @@ def strip_units(s: str) -> tuple[str, bool]:
     t = _DEGREE.sub("", s)
     t = re.sub(r"^\\?\$\s*|^(?:USD|US\$)\s*", "", t)
     t = unwrap_text(t).strip()
+    t = re.sub(r"(?<=\d)\s*(?:percent|percentage|pct)\.?$", "%", t, flags=re.IGNORECASE)  # "28 pct" is 28%
     # trailing unit words ("10 cm", "5 square feet", "3 cm^2", "4 dollars")
     m = _UNIT_TAIL.match(t)
     if m:
