@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rewardlab
-from benchmarks.math_corpus import agrees
+from benchmarks.math_corpus import agrees, false_positive, score_row
 from rewardlab.core import Sample, Score, Status
 from rewardlab.errors import SpecError
 from rewardlab.rewards.math import MathReward, analyze, compare, extract_answer
@@ -155,7 +155,7 @@ def _corpus() -> list[dict[str, Any]]:
 
 
 def test_corpus_agreement_and_zero_hack_false_positives() -> None:
-    rows = _corpus()
+    rows = [r for r in _corpus() if not r.get("peer")]
     assert len(rows) >= 500
     misses: list[str] = []
     hack_fp: list[str] = []
@@ -170,11 +170,22 @@ def test_corpus_agreement_and_zero_hack_false_positives() -> None:
     assert agreement >= 0.99, misses
 
 
+def test_peer_suites_agree_on_cases_that_do_not_depend_on_policy() -> None:
+    """Other projects' grader tests (issue 12, item 9): >= 99% agreement, no false positive."""
+    rows = [r for r in _corpus() if r.get("peer") and r["policy"] is None]
+    assert len(rows) >= 200 and len({r["peer"] for r in rows}) >= 5
+    scores = [score_row(r) for r in rows]
+    misses = [r["id"] for r, s in zip(rows, scores, strict=True) if not agrees(r["expected"], s)]
+    false_positives = [r["id"] for r, s in zip(rows, scores, strict=True) if false_positive(r, s)]
+    assert not false_positives
+    assert 1 - len(misses) / len(rows) >= 0.99, misses
+
+
 def test_corpus_covers_every_family() -> None:
     families = Counter(r["family"] for r in _corpus())
     for name in ["integer", "fraction", "percent", "scientific", "symbolic", "equation", "interval",
                  "set", "tuple", "matrix", "infinity", "choice", "extraction", "reference",
-                 "hack", "public"]:
+                 "hack", "public", "peer"]:
         assert families[name] > 0, name
     assert sum(r["hack"] for r in _corpus()) >= 50
 
@@ -188,16 +199,17 @@ def test_cli_check_lists_invalid_math_references(tmp_path: Path) -> None:
     spec = tmp_path / "spec.toml"
     spec.write_text('[rewards.correct]\ntype = "math"\n')
     rows = tmp_path / "rows.jsonl"
-    refs = ["2\\sqrt{3}", "\\frac{", "", "(1,2]", "\\boxed{}"]
+    refs = ["2\\sqrt{3}", "\\frac{", "", "(1,2]", "\\boxed{}", "None", "forty two", "\\text{Monday}"]
     rows.write_text("\n".join(
         json.dumps({"id": f"r{i}", "completion": "\\boxed{1}", "reference": ref})
         for i, ref in enumerate(refs)
     ))
     result = CliRunner().invoke(app, ["check", str(rows), "--spec", str(spec)])
     assert result.exit_code == 1
-    for bad in ("r1", "r2", "r4"):
+    for bad in ("r1", "r2", "r4", "r5", "r6"):
         assert bad in result.output
-    for good in ("r0", "r3"):
+    assert "number written in words" in result.output
+    for good in ("r0", "r3", "r7"):
         assert f" {good} " not in result.output
 
 
@@ -229,3 +241,12 @@ def test_fast_sll_parse_agrees_with_the_library() -> None:
         if fast is not None:  # None: SLL declined, the library's full LL parse is used
             full = latex2sympy(text, is_real=True, convert_degrees=False, normalization_config=None)
             assert str(fast) == str(full), text
+
+
+# --- lenient extraction (issue 12, item 9) -------------------------------------------------
+def test_lenient_extraction_takes_the_last_expression_and_is_off_by_default() -> None:
+    text = "We find $x = 3$ first, and then the total is $\\frac{1}{2}$ of the pie."
+    assert score(text, "\\frac12").status is Status.NO_ANSWER
+    s = score(text, "\\frac12", lenient=True)
+    assert s.value == 1.0 and s.detail["method"] == "last_expression"
+    assert score("\\boxed{3} and later 7", "3", lenient=True).detail["method"] == "boxed"

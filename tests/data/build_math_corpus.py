@@ -15,6 +15,7 @@ Run ``python tests/data/build_math_corpus.py`` to regenerate.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 REASONING = [
@@ -360,6 +361,151 @@ add("The answer is " + "1/2 " * 100_000, "\\frac12", "incorrect", "public",
 add("\\boxed{" + "1+" * 200_000 + "1}", "200001", "incorrect", "public", note="megabyte answer")
 add("So " + "\\frac{1}{" * 5000 + "2" + "}" * 5000 + " and \\boxed{3}", "3", "correct", "public",
     note="pathological reasoning, clean final answer")
+
+# --- other projects' grader test cases (issue 12, item 9) ----------------------------------
+# peer_cases.jsonl is written by adopt_peer_cases.py from the peers' own test files; every case
+# keeps its source. The label is the peer's verdict; ``policy`` names the grading policy the
+# case depends on (docs/math.md, "Policies beside the peers'"), or is None. Agreement on the
+# non-policy cases is what the test requires (>= 99%, no false positive).
+MARKER = re.compile(r"\\boxed|\\fbox|answer\s*(?:is|:)|final answer|####|<answer>", re.IGNORECASE)
+WORDS = re.compile(r"(?<![\\A-Za-z{])[A-Za-z]{3,}")
+CURRENCY_OR_UNIT = re.compile(
+    r"€|£|¥|\\\$|m²|\^\s*\{?\\circ|°|\\degree|\\text\s*\{\s*(?:cm|m|km|kg|g|units?|square|degrees?|inches|"
+    r"feet|dollars?|hours?|minutes?|seconds?|cents?|meters?)\b|\d\s*(?:cm|km|kg|mm|m|square units|units|"
+    r"degrees|weeks|days|hours|dollars|cents|inches|feet|meters|miles)\b|\\text\w*\s*\{\s*(?:miles|meters)",
+    re.IGNORECASE,
+)
+# Peers whose graders take an unmarked completion's last expression (math-verify's extraction);
+# the others need a marker (a box), as rewardlab does by default.
+LENIENT_PEERS = {"huggingface/Math-Verify", "huggingface/lighteval", "inclusionAI/AReaL",
+                 "NVIDIA/NeMo-Skills", "MARIO-Math-Reasoning/MARIO_EVAL"}
+DECIMAL_COMMA = re.compile(r"(?<![\d,])\d+,(?:\d{1,2}|\d{4,})(?![\d,])|(?<![\d,])0,\d+(?![\d,])")
+# Why a peer's verdict differs by policy, for the cases below (checked by hand).
+POLICY_WHY: dict[str, str] = {
+    'free-text extraction':
+        "the marked final answer is a sentence; the peer takes its last expression",
+    'hack guard':
+        "a chain with a false link (5+5+1 = 7): rewardlab refuses it, the peer takes the last side",
+    'invalid reference':
+        "the reference cannot be read (an unknown command, a form feed from an unescaped \\f in "
+        "the test, empty): unscorable, not 0",
+    'precision':
+        "decimals rounded below six digits inside a matrix, list or expression, or truncated "
+        "(125.663 for 40pi): the peer compares at its test's precision",
+    'bounded cost':
+        "the reference is a power tower (2^{1/2^{1000}}), refused before sympy",
+    'answer form':
+        "slime's sympy grader requires the fraction written the same way (2/4 is not 1/2); rewardlab compares values",
+    'interval or vector':
+        "a bracketed pair [0.5, 1] is an interval to rewardlab (and math-verify), a vector to MARIO_EVAL",
+}
+# Cases whose peer verdict rests on a policy the rules above do not see: (reference[:60],
+# the peer's test, the answer[:60]) -> the policy.
+POLICY_BY_HAND: dict[tuple[str, str, str], str] = {
+    ("Since $25<30<36$, we have $5<\\sqrt{30}<6$. We also know that",
+     "test_latex_notation_math",
+     "We have that \\begin{align*} \\sqrt{30 } + \\sqrt{50 }&=\\sqrt{3"): 'free-text extraction',
+    ("$120$",
+     "test_math_extraction_edge_cases",
+     "We can find the volume of pyramid $ABCH$ by using the formul"): 'free-text extraction',
+    ("$19$",
+     "test_math_extraction_additional_cases",
+     "To find the maximum number of points in the domain of $f(x)$"): 'free-text extraction',
+    ("$34$",
+     "test_math_extraction_additional_cases",
+     "Final Answer: The largest $n$ is 34."): 'free-text extraction',
+    ("$x = 11$",
+     "test_relations_math",
+     "$x = 5+5+1 = 7 =11$"): 'hack guard',
+    ("$x = 1/3$",
+     "test_relations_math",
+     "$x = 5+5+1 = 1/3 \\approx 11$"): 'hack guard',
+    ("$z = 1 + 1 = 2$",
+     "test_relations_math",
+     "$z = 3+3 = 2$"): 'hack guard',
+    ("$1 = \\zzz = x = 0$",
+     "test_relations_math",
+     "$0$"): 'invalid reference',
+    ("$\\begin{pmatrix}-\\\frac{7}{4}&-2\\\\4&\\frac{1}{4}\\\\\\end{pmatrix",
+     "test_complex_math_expressions",
+     "$\\begin{pmatrix}-\\\frac{7}{4}&-2\\\\4&\\frac{1}{4}\\\\\\end{pmatrix"): 'invalid reference',
+    ("",
+     "test_grade_answer_verl_returns_false_on_empty_ground_truth",
+     "\\boxed{42}"): 'invalid reference',
+    ("$(\\begin{pmatrix}\\frac{1}{3}\\\\ \\frac{1}{5} \\end{pmatrix})$",
+     "test_complex_math_expressions",
+     "$\\begin{pmatrix}0.33\\\\0.2 \\end{pmatrix}$"): 'precision',
+    ("x + 1.414I",
+     "test_are_equal_under_sympy",
+     "x + \\sqrt2I"): 'precision',
+    ("1/3, 1.732, 3.1416",
+     "test_is_equiv_real_or_list",
+     "\\frac13, \\sqrt3, \\pi"): 'precision',
+    ("125.663",
+     "test_is_equiv_real_or_list",
+     "40\\pi"): 'precision',
+    ("[2^{\\frac{1}{2^{1000}}}, \\infty)",
+     "test_is_equiv_interval",
+     "[1,+\\infty)"): 'bounded cost',
+    ("\\frac{1}{2}",
+     "test_grade_answer_sympy_fraction_must_match_exactly",
+     "\\frac{2}{4}"): 'answer form',
+    ("[0.5, 1]",
+     "test_is_equiv_matrix",
+     "\\begin{matrix} \\frac12 \\\\ 1 \\end{matrix}"): 'interval or vector',
+
+}
+
+
+def _peer_policy(gold: str, pred: str, test: str, free_text: bool) -> str | None:
+    both = f"{gold} \n {pred}"
+    if pred.count("\\boxed") > 1 or gold.count("\\boxed") > 1:
+        return "several boxes"
+    if "%" in both:
+        return "percent"
+    if CURRENCY_OR_UNIT.search(both):
+        return "units"
+    if DECIMAL_COMMA.search(both):
+        return "decimal comma"
+    if "precision" in test:
+        return "precision"
+    if free_text:
+        return "free-text extraction"
+    return None
+
+
+def _peer_completion(pred: str) -> tuple[str, bool]:
+    """The completion for a peer's answer text, and whether it needs free-text extraction.
+
+    A marked answer is used as written; a bare answer (one ``$…$`` span, or mathematics
+    without words) is put in a box, as a completion would give it; anything else is free text.
+    """
+    text = pred.strip()
+    if MARKER.search(text):
+        return text, False
+    span = re.fullmatch(r"\$+([^$]*)\$+", text)
+    if span:
+        return f"So the final answer is $\\boxed{{{span.group(1).strip()}}}$.", False
+    if text and "$" not in text and not WORDS.search(re.sub(r"\\text\s*\{[^{}]*\}", "", text)):
+        if re.search(r"(?<!\\)(?:\\\\)*\\$", text):  # a trailing backslash would escape the box's brace
+            return f"So the final answer is:\nAnswer: {text}", False
+        return f"So the final answer is $\\boxed{{{text}}}$.", False
+    return text, True
+
+
+for case in (json.loads(line) for line in Path(__file__).with_name("peer_cases.jsonl").open()):
+    completion, free_text = _peer_completion(case["pred"])
+    gold = case["gold"]
+    policy = _peer_policy(str(gold), case["pred"], case["test"], free_text)
+    policy = POLICY_BY_HAND.get((str(gold)[:60], case["test"], case["pred"][:60]), policy)
+    why = POLICY_WHY.get(policy or "", "")
+    rows.append({
+        "id": f"peer-{len(rows):04d}", "completion": completion, "reference": gold,
+        "expected": "correct" if case["peer"] else "incorrect", "family": "peer", "hack": False,
+        "note": why, "peer": case["repo"], "policy": policy,
+        "params": {"lenient": True} if free_text and case["repo"] in LENIENT_PEERS else {},
+        "source": f"{case['repo']}@{case['commit'][:12]}:{case['path']}::{case['test']}",
+    })
 
 path = Path(__file__).with_name("math_corpus.jsonl")
 with path.open("w") as f:

@@ -17,9 +17,17 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from rewardlab.rewards.math.extract import last_boxed
-from rewardlab.rewards.math.normalize import Num, parse_number, strip_wrappers, unwrap_text
+from rewardlab.rewards.math.normalize import (
+    Num,
+    is_number_in_words,
+    parse_number,
+    protect_words,
+    strip_wrappers,
+    text_answer,
+    unwrap_text,
+)
 
-Kind = Literal["empty", "placeholder", "choice", "number", "expr", "unparsable", "too_complex"]
+Kind = Literal["empty", "placeholder", "choice", "number", "text", "expr", "unparsable", "too_complex"]
 
 MAX_ANSWER_CHARS = 1000
 MAX_BRACE_DEPTH = 24
@@ -36,7 +44,8 @@ _PLACEHOLDERS = frozenset(
         "answer here", "blank", "n/a", "tbd", "todo", "<answer>", "[answer]", "x", "y", "n",
     }
 )
-_MISSING_GOLD = frozenset({"nan", "null", "n/a", "?", "tbd", "todo"})
+# Missing-value markers a dataset writes for "no reference" (bare: "\\text{none}" is an answer).
+_MISSING_GOLD = frozenset({"nan", "null", "none", "nil", "n/a", "na", "?", "tbd", "todo", "-"})
 _CHOICE = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
 _CHOICE_WITH_TEXT = re.compile(r"^(?:option|choice|answer)?\s*\(?\s*([A-J])\s*(?:\)|\.|:)\s+\S")
 _HEDGE_WORDS = re.compile(
@@ -45,7 +54,13 @@ _HEDGE_WORDS = re.compile(
     r"either|possibly|probably|nearly|almost)\b",
     re.IGNORECASE,
 )
-_SPACED_NUMBERS = re.compile(r"\d\s+[+-]?\d|\d\s*\\\\\s*\d")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+# The tokens of the side-by-side scan: environment ends, a line break, commands, numbers (with
+# a sign written right after a space: "3 -4"), spaces, any other character.
+_SCAN_TOKEN = re.compile(
+    r"\\(?:begin|end)\s*\{[^{}]*\}|\\\\|\\[A-Za-z]+|\\.|(?<=\s)[+-]\d+(?:\.\d+)?|\d+(?:\.\d+)?|\s+|.",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class Parsed:
     text: str
     kind: Kind
     num: Num | None = None
+    words: str = ""  # the normalised text of a text answer (kind "text")
     letter: str | None = None
     expr: Any = field(default=None, compare=False)
     reason: str = ""
@@ -71,6 +87,8 @@ def _describe(parsed: Parsed) -> str:
         return _fraction_str(parsed.num.value) + ("%" if parsed.num.percent else "")
     if parsed.kind == "choice":
         return f"choice {parsed.letter}"
+    if parsed.kind == "text":
+        return f"text {parsed.words!r}"
     if parsed.kind == "expr":
         return _safe_str(parsed.expr)
     return parsed.kind if not parsed.text else f"{parsed.kind}: {parsed.text[:80]}"
@@ -183,6 +201,11 @@ def analyze(raw: str, role: Literal["gold", "pred"]) -> Parsed:
     num = parse_number(s)
     if num is not None:
         return Parsed(s, "number", num=num)
+    words = text_answer(s)
+    if words is not None:
+        if role == "gold" and is_number_in_words(words):
+            return Parsed(s, "unparsable", reason="a number written in words; write it in digits")
+        return Parsed(s, "text", words=words)
     hedge = hedge_reason(s)
     expr, why = _sympy_parse(s)
     if expr is None:
@@ -191,13 +214,50 @@ def analyze(raw: str, role: Literal["gold", "pred"]) -> Parsed:
 
 
 def hedge_reason(s: str) -> str:
-    """Why the text offers several values (connective words, numbers side by side), or ``""``."""
-    words = _HEDGE_WORDS.search(unwrap_text(s))
+    """Why the text offers several values (connective words, numbers side by side), or ``""``.
+
+    Command names are not words (``\\to`` is not "to").
+    """
+    words = _HEDGE_WORDS.search(_COMMAND.sub(" ", unwrap_text(s)))
     if words:
         return f"the word {words.group(1).lower()!r}"
-    if _SPACED_NUMBERS.search(s):
+    if numbers_side_by_side(s):
         return "numbers side by side"
     return ""
+
+
+def numbers_side_by_side(s: str) -> bool:
+    """Whether two numbers stand next to each other with only a space or line break between.
+
+    A scan of the LaTeX's structure, because the parser reads ``3 4`` as 7 and ``3 \\quad 4``
+    alike, so its result cannot show the juxtaposition. A number that is a sub- or superscript
+    (``\\log_2 8``, ``2^6 3^5``) or a braced group's content does not count, and inside an
+    environment (a matrix, a determinant) ``\\\\`` and ``&`` are its structure, not separators.
+    """
+    env = 0
+    last = "other"  # the previous token: a plain number, a script, or anything else
+    gap = False  # a space (or a line break outside environments) since that token
+    prev = ""
+    groups: list[bool] = []  # per open brace: is it a script's argument?
+    for m in _SCAN_TOKEN.finditer(s):
+        tok = m.group(0)
+        if tok.isspace() or (tok == "\\\\" and env == 0):
+            gap = True
+            continue
+        if tok[0].isdigit() or (tok[0] in "+-" and len(tok) > 1):
+            if last == "number" and gap:
+                return True
+            last = "script" if prev in ("^", "_") else "number"
+        elif tok == "{":
+            groups.append(prev in ("^", "_"))
+            last = "other"
+        elif tok == "}":
+            last = "script" if groups and groups.pop() else "other"
+        else:
+            env += tok.startswith("\\begin") - tok.startswith("\\end")
+            last = "other"
+        prev, gap = tok, False
+    return False
 
 
 def _choice_letter(s: str, role: str) -> str | None:
@@ -216,15 +276,58 @@ def _choice_letter(s: str, role: str) -> str | None:
 def _sympy_parse(s: str) -> tuple[Any, str]:
     """math-verify's normaliser + ``latex2sympy2_extended`` (no signal timeouts).
 
-    Unit stripping is tried first; if that leaves something unparsable (it eats
-    ``\\mathrm{e}``), the text is parsed again without it.
+    Unit stripping is tried first where units are marked up; if that leaves something
+    unparsable (it eats ``\\mathrm{e}``), the text is parsed again the other way.
     """
+    s = protect_words(s)
+    if _nested_pm(s):
+        return _parse_pm(s)
+    return _parse_text(s)
+
+
+def _parse_text(s: str) -> tuple[Any, str]:
     why = ""
-    for units in (True, False):
+    # Unit stripping first only where units are marked up (\\text{cm}, \\mathrm{kg}): on bare
+    # letters it eats variables ("2ab" would read as 2, "3 h" as 3).
+    marked = re.search(r"\\(?:text|math)[a-z]*\s*\{|\\mbox\b", s) is not None
+    for units in (marked, not marked):
         expr, why = _sympy_parse_once(s, units)
         if expr is not None:
             return expr, ""
     return None, why
+
+
+def _nested_pm(s: str) -> bool:
+    """Whether a ``\\pm`` (or ``\\mp``) stands inside brackets (``\\frac{-1 \\pm \\sqrt5}{2}``,
+    ``(\\pm 1, 0)``), where the parser cannot read it; at the top level (``\\pm 2, 5``) it can."""
+    depth = 0
+    for m in re.finditer(r"\\[pm]m\b|\\[{}]|[{(\[]|[})\]]", s):
+        tok = m.group(0)
+        if tok in ("\\pm", "\\mp"):
+            if depth > 0:
+                return True
+        elif tok[-1] in "{([":
+            depth += 1
+        else:
+            depth -= 1
+    return False
+
+
+def _parse_pm(s: str) -> tuple[Any, str]:
+    """``a \\pm b`` as the set of its two readings (every ``\\pm`` one sign, ``\\mp`` the other)."""
+    from sympy import FiniteSet
+
+    readings = []
+    for plus, minus in (("+", "-"), ("-", "+")):
+        text = re.sub(r"\\mp\b", minus, re.sub(r"\\pm\b", plus, s))
+        expr, why = _parse_text(text)
+        if expr is None:
+            return None, why
+        readings.append(expr)
+    try:
+        return FiniteSet(*readings), ""
+    except Exception as exc:  # a reading that cannot be a set element (a relation, a matrix)
+        return None, f"{type(exc).__name__}: {str(exc)[:120]}"
 
 
 @lru_cache(maxsize=1)
@@ -297,7 +400,27 @@ def _sympy_parse_once(s: str, units: bool) -> tuple[Any, str]:
         return None, f"{type(exc).__name__}: {str(exc)[:120]}"
     if expr is None:
         return None, "parsed to nothing"
-    return expr, ""
+    return _evaluate_constants(expr), ""
+
+
+def _evaluate_constants(expr: Any) -> Any:
+    """Read a free symbol ``i`` as the imaginary unit and evaluate ``a \\bmod b``.
+
+    The parser keeps ``i`` a plain (often real) symbol, so ``i(2-i)`` would not equal ``1+2i``,
+    and it leaves ``Mod`` unevaluated. A final answer in a free variable named ``i`` is rare;
+    complex answers are common (math-verify reads a standalone ``i`` as complex too).
+    """
+    from sympy import I, Mod, evaluate
+
+    try:
+        swap: dict[Any, Any] = {m: Mod(*m.args) for m in expr.atoms(Mod)}
+        swap.update({s: I for s in expr.free_symbols if s.name == "i"})
+        if swap:
+            with evaluate(False):  # keep the structure: "e^{i\\pi} = -1" must not become True
+                expr = expr.xreplace(swap)
+    except Exception:
+        return expr
+    return expr
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +451,9 @@ def compare(gold: Parsed, pred: Parsed, tol: Tolerance = Tolerance()) -> Verdict
         return Verdict(False, f"hedged answer ({pred.hedge})")
     if gold.kind == "choice":
         return Verdict(pred.kind == "choice" and pred.letter == gold.letter, "choice")
+    if gold.kind == "text" or pred.kind == "text":
+        same = gold.kind == pred.kind == "text" and gold.words == pred.words
+        return Verdict(same, "text (compared as normalised text)")
     if pred.kind == "choice" and gold.kind in ("number", "expr"):
         return Verdict(False, "choice letter for a non-choice reference")
     if gold.kind == "number" and pred.kind == "number":
@@ -353,23 +479,33 @@ def _single_valued(gold: Parsed) -> bool:
 
 def numbers_equal(g: Num, p: Num, tol: Tolerance) -> bool:
     """Exact comparison with the documented percent and decimal policy."""
+    if g.clock or p.clock:
+        return g.clock == p.clock and g.value == p.value  # times of day compare as times
     candidates = [p.value]
     if tol.percent == "both" and g.percent != p.percent:
         # 50% matches 50 and 0.5; 0.5 matches 50%
         candidates.append(p.value / 100 if p.percent else p.value * 100)
     elif tol.percent == "strict" and g.percent != p.percent:
         return False
-    return any(_close(g.value, c, g.decimal, p.decimal, tol) for c in candidates)
+    return any(_close(g.value, c, g, p, tol) for c in candidates)
 
 
-def _close(g: Fraction, p: Fraction, g_dec: bool, p_dec: bool, tol: Tolerance) -> bool:
+def _close(g: Fraction, p: Fraction, gold: Num, pred: Num, tol: Tolerance) -> bool:
     if g == p:
         return True
-    if not (g_dec or p_dec):
+    if not (gold.decimal or pred.decimal):
         return False  # two exact values: exact comparison only
-    if not g_dec and g.denominator == 1:
+    if not gold.decimal and g.denominator == 1:
         return False  # an integer reference needs the integer (5.0 is fine, 5.0000001 is not)
+    if gold.places is not None and not pred.decimal:
+        return rounds_to(p, g, gold.places)
     return abs(g - p) <= Fraction(str(tol.rel_tol)) * max(abs(g), abs(p))
+
+
+def rounds_to(exact: Any, reference: Any, places: int) -> bool:
+    """The rounding rule: an exact answer matches a decimal reference written with ``places``
+    decimals when it rounds to it (``\\frac{100}{3}`` matches ``33.3``, ``\\sqrt2`` ``1.414``)."""
+    return bool(abs(exact - reference) <= Fraction(5, 10 ** (places + 1)))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -380,9 +516,11 @@ def _compare_cached(gold: Parsed, pred: Parsed, tol: Tolerance) -> Verdict:
         return Verdict(False, "answer unparsable")
     if pred.kind not in ("number", "expr"):
         return Verdict(False, pred.kind)
-    g = _as_sympy(gold)
+    g = stated_value(_as_sympy(gold))
     p = _as_sympy(pred)
     guard = _hack_guard(g, p, explicit_set="\\{" in pred.text)
+    if not guard:
+        g, p = definition_sides(g, stated_value(p))
     if guard:
         return Verdict(False, guard)
     pct = [p]
@@ -413,11 +551,15 @@ def _hack_guard(g: Any, p: Any, explicit_set: bool = False) -> str:
     from sympy.logic.boolalg import And, Or
 
     def items(x: Any) -> int:
+        if isinstance(x, Equality) and isinstance(x.rhs, FiniteSet):
+            x = x.rhs  # x = \\pm 2: the values of x
         return len(x) if isinstance(x, FiniteSet) else 1
 
     def inequality(x: Any) -> bool:
         if isinstance(x, Relational) and not isinstance(x, Equality):
             return True
+        if isinstance(x, And) and all(isinstance(a, Equality) for a in x.args):
+            return False  # a chain of equations: x = 5+5+1 = 11
         return isinstance(x, (And, Or))
 
     if _false_equation(p):
@@ -436,16 +578,63 @@ def _hack_guard(g: Any, p: Any, explicit_set: bool = False) -> str:
 
 
 def _false_equation(p: Any) -> bool:
-    """``3 = 5``: an equation between two numbers that are not equal."""
+    """``3 = 5`` or ``x = 5 = 6``: an equation (or a link of a chain) between unequal numbers."""
     from sympy import Eq
     from sympy.logic.boolalg import BooleanFalse
 
     if isinstance(p, BooleanFalse):
         return True
-    if isinstance(p, Eq) and not p.free_symbols:
-        lhs, rhs = _numeric(p.lhs), _numeric(p.rhs)
-        return lhs is not None and rhs is not None and not _near(lhs, rhs, 1e-12)
+    for link in _equation_links(p):
+        if isinstance(link, Eq) and not link.lhs.free_symbols and not link.rhs.free_symbols:
+            lhs, rhs = _numeric(link.lhs), _numeric(link.rhs)
+            if lhs is not None and rhs is not None and not _near(lhs, rhs, 1e-12):
+                return True
     return False
+
+
+def _equation_links(x: Any) -> list[Any]:
+    """The equations of an equation or of a chain ``a = b = c`` (``And`` of equations), else []."""
+    from sympy import Eq
+    from sympy.logic.boolalg import And
+
+    if isinstance(x, Eq):
+        return [x]
+    if isinstance(x, And) and x.args and all(isinstance(a, Eq) for a in x._unsorted_args):
+        return list(x._unsorted_args)
+    return []
+
+
+def stated_value(x: Any) -> Any:
+    """The value an equation states when all its sides are closed computations.
+
+    ``\\lim_{x\\to 0} \\frac{\\sin x}{x} = 1``, a determinant ``= 3``, ``2+3 = 5`` and the
+    chain ``5+5+1 = 11`` state the value of their last side. Equations with a variable
+    (``x = 2``, ``7 = 11a + c``) are left to math-verify's assignment and equation rules.
+    """
+    links = _equation_links(x)
+    closed = all(not (e.lhs.free_symbols or e.rhs.free_symbols) for e in links)
+    if links and closed and not _false_equation(x):
+        return links[-1].rhs
+    return x
+
+
+def definition_sides(g: Any, p: Any) -> tuple[Any, Any]:
+    """``f(x) = 2x+3`` and ``y = 2x+3`` both define the same function: compare right sides.
+
+    Applies when both are equations whose left sides are names (a symbol or an undefined
+    function applied to arguments), the same name or one of them a function's.
+    """
+    from sympy import Eq, Symbol
+    from sympy.core.function import AppliedUndef
+
+    if not (isinstance(g, Eq) and isinstance(p, Eq)):
+        return g, p
+    names = (Symbol, AppliedUndef)
+    if not (isinstance(g.lhs, names) and isinstance(p.lhs, names)):
+        return g, p
+    if g.lhs == p.lhs or isinstance(g.lhs, AppliedUndef) or isinstance(p.lhs, AppliedUndef):
+        return g.rhs, p.rhs
+    return g, p
 
 
 def _is_setlike(x: Any) -> bool:
@@ -481,7 +670,7 @@ def _near(a: Any, b: Any, rel: float) -> bool:
 
 
 def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> Verdict:
-    from sympy import Basic, Expr, Float, Rational
+    from sympy import Basic, Expr, Float
     from sympy.matrices import MatrixBase
 
     if isinstance(g, Expr) and isinstance(p, Expr) and not isinstance(g, MatrixBase):
@@ -494,9 +683,9 @@ def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> 
                 g_dec = g.has(Float) or (gold.num is not None and gold.num.decimal)
                 p_dec = p.has(Float) or (pred.num is not None and pred.num.decimal)
                 if g_dec and not p_dec and gold.num is not None:
-                    places = _decimal_places(gold.text)
+                    places = gold.num.places
                     if places is not None and pv.is_real:
-                        ok = bool(abs(pv - gv) <= Rational(5, 10 ** (places + 1)))
+                        ok = rounds_to(pv, gv, places)
                         return Verdict(ok, "numeric (rounded to the reference's decimals)")
                 if not g_dec and g.is_integer is True:  # an integer reference needs the integer
                     return Verdict(_near(gv, pv, 1e-40), "exact")
@@ -509,11 +698,6 @@ def _sympy_equal(g: Any, p: Any, gold: Parsed, pred: Parsed, tol: Tolerance) -> 
     if isinstance(g, (Basic, MatrixBase)) and isinstance(p, (Basic, MatrixBase)):
         return Verdict(_math_verify_eq(g, p), "math-verify")
     return Verdict(False, "incomparable types")
-
-
-def _decimal_places(text: str) -> int | None:
-    m = re.search(r"\.(\d+)\s*%?$", text)
-    return len(m.group(1)) if m else None
 
 
 def _probe(g: Any, p: Any, tol: Tolerance) -> bool | None:

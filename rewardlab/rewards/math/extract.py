@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Method = Literal["boxed", "answer_tag", "final_answer", "gsm8k", "last_number"]
+Method = Literal["boxed", "answer_tag", "final_answer", "gsm8k", "last_number", "last_expression"]
 DEFAULT_ORDER: tuple[Method, ...] = ("boxed", "answer_tag", "final_answer", "gsm8k")
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{|\\boxed\s+(?=[^\s{])")
@@ -173,6 +173,24 @@ def _last_number(text: str) -> str | None:
     return None if m is None else m.group(0)
 
 
+def _last_expression(text: str) -> str | None:
+    """The last mathematical expression of an unmarked completion, found by math-verify's own
+    extraction (``$…$`` and ``\\[…\\]`` spans, then plain expressions), as math-verify grades.
+
+    Its signal-based timeout is off (it fails in threads); the engine's hard limit bounds it.
+    """
+    import logging
+
+    from math_verify import parse
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout is disabled" notice
+    try:
+        found = parse(text, parsing_timeout=None)
+    except Exception:  # the extractor raises many types on odd text
+        return None
+    return found[1] if len(found) > 1 and isinstance(found[1], str) and found[1].strip() else None
+
+
 _EXPLICIT_FINAL_RE = re.compile(
     r"(?:final\s+answer\**\s*(?:is|:|=)|^[\s*#]*answer\**\s*:)", re.IGNORECASE | re.MULTILINE
 )
@@ -203,14 +221,20 @@ def extract_answer(
     text: str,
     order: Sequence[Method] = DEFAULT_ORDER,
     last_number_fallback: bool = False,
+    lenient: bool = False,
 ) -> Extraction:
-    """Find the final answer in ``text`` by the first method in ``order`` that finds one."""
+    """Find the final answer in ``text`` by the first method in ``order`` that finds one.
+
+    ``lenient`` adds ``last_expression`` (math-verify's extraction of the last expression) and
+    ``last_number_fallback`` adds ``last_number``, after the marked methods.
+    """
     body = strip_reasoning(text)
     if body is None:
         return Extraction(None, "", "completion ends inside <think> (no final answer)")
     methods = list(order)
-    if last_number_fallback and "last_number" not in methods:
-        methods.append("last_number")
+    for wanted, method in ((lenient, "last_expression"), (last_number_fallback, "last_number")):
+        if wanted and method not in methods:
+            methods.append(method)  # type: ignore[arg-type]
     for method in methods:
         if method == "boxed":
             found, end, why = _scan_boxes(body)
@@ -226,6 +250,8 @@ def extract_answer(
             found = _final_answer(body)
         elif method == "gsm8k":
             found = _gsm8k(body)
+        elif method == "last_expression":
+            found = _last_expression(body)
         else:
             found = _last_number(body)
         if found is not None:

@@ -30,7 +30,13 @@ class MathParams(BaseModel):
         default_factory=lambda: list(DEFAULT_ORDER),
         description="Answer extractors, in order of preference: boxed (last \\boxed{}), "
         "answer_tag (<answer>…</answer>), final_answer ('final answer is …', 'Answer: …'), "
-        "gsm8k ('#### N'), last_number.",
+        "gsm8k ('#### N'), last_number, last_expression (math-verify's extraction).",
+    )
+    lenient: bool = Field(
+        False,
+        description="Lenient extraction: when no marker is found, take the last mathematical "
+        "expression of the completion, as math-verify does (off: an unmarked completion is "
+        "no_answer; on, stray expressions in the reasoning can be taken as the answer).",
     )
     last_number_fallback: bool = Field(
         False, description="Fall back to the last number in the completion (off: it rewards guessing)."
@@ -84,7 +90,7 @@ def parse_reference(reference: Any) -> tuple[list[Parsed], str]:
         return [], f"reference of unsupported type {type(reference).__name__}"
     parsed = [analyze(t, "gold") for t in texts]
     for t, p in zip(texts, parsed, strict=True):
-        if p.kind not in ("number", "expr", "choice"):
+        if p.kind not in ("number", "expr", "choice", "text"):
             why = f": {' '.join(p.reason.split())}" if p.reason else ""
             return [], f"reference {t[:80]!r} is {p.kind}{why}"
     return parsed, ""
@@ -120,7 +126,7 @@ class MathReward(BaseReward):
         text = sample.completion_text
         if p.max_completion_chars is not None:
             text = text[-p.max_completion_chars :]
-        found = extract_answer(text, p.extract, p.last_number_fallback)
+        found = extract_answer(text, p.extract, p.last_number_fallback, p.lenient)
         if found.answer is None:
             return Score.no_answer(p.failure_value, reason=found.reason, reference=gold_detail)
         pred = analyze(found.answer, "pred")
