@@ -9,6 +9,7 @@ import pytest
 from rewardlab.core import Sample, Status
 from rewardlab.registry import lookup
 from rewardlab.rewards import code as C
+from rewardlab.rewards import code_verdicts as V
 from rewardlab.sandbox import InfraError
 
 SQUARE_CALLS = {"entry_point": "sq", "calls": [{"args": [2], "expected": 4},
@@ -70,14 +71,35 @@ def test_numeric_tolerance_and_exact_comparison() -> None:
 
 
 def test_comparison_policy_units() -> None:
-    assert C.values_equal([1, [2.0]], [1, [2]], False, 0, 0)
-    assert not C.values_equal(True, 1, False, 0, 0)
-    assert not C.values_equal(1, True, True, 1e-6, 1e-9)
-    assert C.values_equal(float("nan"), float("nan"), False, 0, 0)
-    assert not C.values_equal({"a": 1}, {"a": 1, "b": 2}, False, 0, 0)
-    assert C._lists((1, (2, 3))) == [1, [2, 3]]
-    assert C.output_diff("a  \r\nb\n\n", "a\nb") is None
-    assert C.output_diff("a\n", "a\nb") == "expected 2 lines, got 1"
+    eq = V.values_equal
+    assert eq([1, (2, "a")], [1, [2, "a"]])  # tuples and lists are one kind (JSON has no tuples)
+    assert not eq([1, [2.0]], [1, [2]])  # exact: int is not float
+    assert not eq(True, 1) and not eq([True], [1]) and not eq({True}, {1}) and not eq({True: 0}, {1: 0})
+    assert not eq(1, True, "numeric") and not eq(True, 1.0, "numeric")
+    assert eq(float("nan"), float("nan")) and not eq({"a": 1}, {"a": 1, "b": 2})
+    assert eq({(1, "a"): [1.5]}, {(1, "a"): [1.5]}) and not eq({(True, "a"): 0}, {(1, "a"): 0})
+    assert V.output_diff("a  \r\nb\n\n", "a\nb") is None
+    assert V.output_diff("a\n", "a\nb") == "expected 2 lines, got 1"
+
+
+def test_numeric_policy_integers_exact_floats_relative_to_expected() -> None:
+    eq = V.values_equal
+    assert not eq(10**16, 10**16 + 1, "numeric") and not eq(1e16, 10**16 + 1, "numeric")
+    assert eq(4.0, 4, "numeric") and eq(4, 4.0, "numeric") and not eq(4.0, 4)
+    assert eq(0.30000000000000004, 0.3, "numeric") and not eq(0.30001, 0.3, "numeric")
+    assert eq(1e-10, 0.0, "numeric") and not eq(1e-10, 0.0, "numeric", abs_tol=0.0)
+    assert not eq(1e-300, 0.0, "numeric", 1e-6, 0.0) and not eq(2e-12, 1e-12, "numeric", 1e-6, 0.0)
+    assert not eq(float("inf"), 1e308, "numeric") and eq(float("inf"), float("inf"), "numeric")
+    assert not eq(10**5000, 1.0, "numeric") and not eq([10**5000], [1.0], "numeric")
+    assert eq(True, 1, "loose") and eq(1.0000001, 1, "loose") and eq({True}, {1}, "loose")
+
+
+def test_hostile_result_is_its_own_failed_test() -> None:
+    """Results that cannot be shown or converted fail their test, with bounded text."""
+    r = V.compare_result(10**5000, 9, "exact", 1e-6, 1e-9, 0.0)
+    assert r.outcome == "wrong_answer" and "<int of about 5001 digits>" in r.info
+    r = V.compare_result({1: [10**5000]}, 0.5, "numeric", 1e-6, 1e-9, 0.0)
+    assert r.outcome == "wrong_answer" and len(r.info) <= 200
 
 
 def test_timeout_counts_as_failed_test() -> None:

@@ -1,0 +1,58 @@
+"""Attacks on verdicts (tests/attacks/spoilers.py): one sample must never spoil its batch
+or its group, and no answer may be credited by a loose comparison or by control flow.
+
+Each attack is scored through the engine (``reward.score``), the path the CLI and the
+trainers take, beside correct programs for the same task.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from rewardlab.core import Sample, Score, Status
+from rewardlab.rewards.code import Dense, PassRate
+from tests.attacks.spoilers import ALL, GOOD, SPOILERS, TASKS, VERDICTS, Spoiler
+
+LIMITS = {"test_timeout": 2.0, "run_timeout": 10.0, "max_timeouts": 1}
+
+
+def _batch(attack: Spoiler, reward: Any, group: str | None = None) -> list[Score]:
+    """The attack between two correct programs for its task, in one batch."""
+    ref = TASKS[attack.task]
+    codes = [GOOD[attack.task], attack.code, GOOD[attack.task]]
+    samples = [Sample(id=f"{attack.name}-{i}", completion=c, reference=ref, group=group)
+               for i, c in enumerate(codes)]
+    return reward.score(samples)
+
+
+@pytest.mark.parametrize("attack", SPOILERS, ids=lambda a: a.name)
+def test_spoiler_fails_alone(attack: Spoiler) -> None:
+    good, bad, good2 = _batch(attack, PassRate(**LIMITS, **attack.params))
+    assert bad.status is Status.OK and bad.value == 0.0, bad.detail
+    for s in (good, good2):
+        assert s.status is Status.OK and s.value == 1.0, s.detail
+
+
+@pytest.mark.parametrize("attack", [a for a in SPOILERS if a.task == "function"][:4],
+                         ids=lambda a: a.name)
+def test_spoiler_keeps_its_group(attack: Spoiler) -> None:
+    """code.dense scores a whole group at once: the hostile member must not sink it."""
+    scores = _batch(attack, Dense(**LIMITS), group="g")
+    assert [s.status for s in scores] == [Status.OK] * 3, [s.detail for s in scores]
+    assert scores[1].value == 0.0 and scores[0].value == scores[2].value == 1.0
+
+
+@pytest.mark.parametrize("attack", VERDICTS, ids=lambda a: a.name)
+def test_verdict_attack_is_a_scored_failure(attack: Spoiler) -> None:
+    good, bad, _ = _batch(attack, PassRate(**LIMITS, **attack.params))
+    assert bad.status is Status.OK and bad.value == 0.0, bad.detail
+    assert good.status is Status.OK and good.value == 1.0, good.detail
+
+
+def test_suite_size() -> None:
+    counts = Counter(a.family for a in ALL)
+    assert counts["spoilers"] >= 10 and counts["verdicts"] >= 10, counts
+    assert len({a.name for a in ALL}) == len(ALL)
