@@ -7,6 +7,7 @@ trainers take, beside correct programs for the same task.
 
 from __future__ import annotations
 
+import marshal
 from collections import Counter
 from typing import Any
 
@@ -14,7 +15,8 @@ import pytest
 
 from rewardlab.core import Sample, Score, Status
 from rewardlab.rewards.code import Dense, PassRate
-from tests.attacks.spoilers import ALL, GOOD, SPOILERS, TASKS, VERDICTS, Spoiler
+from rewardlab.sandbox import channel
+from tests.attacks.spoilers import ALL, GOOD, M61, SPOILERS, TASKS, VERDICTS, Spoiler
 
 LIMITS = {"test_timeout": 2.0, "run_timeout": 10.0, "max_timeouts": 1}
 
@@ -56,3 +58,31 @@ def test_suite_size() -> None:
     counts = Counter(a.family for a in ALL)
     assert counts["spoilers"] >= 10 and counts["verdicts"] >= 10, counts
     assert len({a.name for a in ALL}) == len(ALL)
+
+
+def _reply(payload: Any, kind: str = "value") -> Any:
+    return channel.load_reply(marshal.dumps((1, kind, payload), 2))[2]
+
+
+def test_decoder_refuses_keys_built_to_collide() -> None:
+    """A set or dict whose keys share hashes would cost quadratic time to build."""
+    colliding = [i * M61 for i in range(1, 1000)]
+    for value in (set(colliding), frozenset(colliding), dict.fromkeys(colliding, 0),
+                  [{(0, k): 1 for k in colliding}]):
+        assert isinstance(_reply(value), channel.DecodeError)
+    ordinary = [set(range(50_000)) | {-1, -2}, {str(i): i for i in range(50_000)},
+                {(i, -1): 0 for i in range(5_000)}, {0.5 * i for i in range(5_000)}]
+    for value in ordinary:
+        assert _reply(value) == value
+    assert isinstance(_reply({1: 2, 0: 3}), dict)
+
+
+def test_decoder_checks_the_runners_reply_shapes() -> None:
+    """An ``exc`` is a dict of text, a ``stdio`` reply (text, bool, exc or None)."""
+    for bad in ({"type": 10**5000}, {10**5000: "x"}, ["x"], {"type": ["x"]}):
+        assert isinstance(_reply(bad, "exc"), channel.DecodeError)
+    assert _reply({"type": "ValueError", "message": "m"}, "exc") == {"type": "ValueError", "message": "m"}
+    for bad in ((10**5000, False, None), ("x", 1, None), ("x", False, {"m": 10**5000}), ("x", False)):
+        assert isinstance(_reply(bad, "stdio"), channel.DecodeError)
+    assert _reply(("out", True, None), "stdio") == ("out", True, None)
+    assert _reply(10**5000) == 10**5000  # a value may be any plain data
