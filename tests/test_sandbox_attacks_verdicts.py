@@ -67,10 +67,11 @@ def _reply(payload: Any, kind: str = "value") -> Any:
 def test_decoder_refuses_keys_built_to_collide() -> None:
     """A set or dict whose keys share hashes would cost quadratic time to build."""
     colliding = [i * M61 for i in range(1, 1000)]
-    for value in (set(colliding), frozenset(colliding), dict.fromkeys(colliding, 0),
-                  [{(0, k): 1 for k in colliding}]):
+    hostile: list[Any] = [set(colliding), frozenset(colliding), dict.fromkeys(colliding, 0),
+                           [{(0, k): 1 for k in colliding}]]
+    for value in hostile:
         assert isinstance(_reply(value), channel.DecodeError)
-    ordinary = [set(range(50_000)) | {-1, -2}, {str(i): i for i in range(50_000)},
+    ordinary: list[Any] = [set(range(50_000)) | {-1, -2}, {str(i): i for i in range(50_000)},
                 {(i, -1): 0 for i in range(5_000)}, {0.5 * i for i in range(5_000)}]
     for value in ordinary:
         assert _reply(value) == value
@@ -79,10 +80,13 @@ def test_decoder_refuses_keys_built_to_collide() -> None:
 
 def test_decoder_checks_the_runners_reply_shapes() -> None:
     """An ``exc`` is a dict of text, a ``stdio`` reply (text, bool, exc or None)."""
-    for bad in ({"type": 10**5000}, {10**5000: "x"}, ["x"], {"type": ["x"]}):
+    bad_exc: list[Any] = [{"type": 10**5000}, {10**5000: "x"}, ["x"], {"type": ["x"]}]
+    for bad in bad_exc:
         assert isinstance(_reply(bad, "exc"), channel.DecodeError)
     assert _reply({"type": "ValueError", "message": "m"}, "exc") == {"type": "ValueError", "message": "m"}
-    for bad in ((10**5000, False, None), ("x", 1, None), ("x", False, {"m": 10**5000}), ("x", False)):
+    bad_stdio: list[Any] = [(10**5000, False, None), ("x", 1, None), ("x", False, {"m": 10**5000}),
+                            ("x", False)]
+    for bad in bad_stdio:
         assert isinstance(_reply(bad, "stdio"), channel.DecodeError)
     assert _reply(("out", True, None), "stdio") == ("out", True, None)
     assert _reply(10**5000) == 10**5000  # a value may be any plain data
