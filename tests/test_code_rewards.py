@@ -68,6 +68,12 @@ def test_numeric_tolerance_and_exact_comparison() -> None:
     assert score(C.PassRate(), "def f():\n    return 0.1 + 0.2", ref).value == 1.0
     exact = dict(ref, compare="exact")
     assert score(C.PassRate(), "def f():\n    return 0.1 + 0.2", exact).value == 0.0
+    unnamed = {"entry_point": "f", "calls": [{"args": [], "expected": 0.3}]}
+    assert score(C.PassRate(), "def f():\n    return 0.1 + 0.2", unnamed).value == 0.0
+    assert score(C.PassRate(compare="numeric"), "def f():\n    return 0.1 + 0.2", unnamed).value == 1.0
+    assert score(C.PassRate(compare="numeric"), "def f():\n    return 0.1 + 0.2", exact).value == 0.0
+    assert score(C.PassRate(compare="loose"), "def f():\n    return True", dict(
+        unnamed, calls=[{"args": [], "expected": 1}])).value == 1.0
 
 
 def test_comparison_policy_units() -> None:

@@ -55,7 +55,7 @@ class TestSpec:
     cases: list[dict[str, str]] = field(default_factory=list)
     test_code: list[str] = field(default_factory=list)
     setup: str = ""
-    compare: str = "exact"
+    compare: str = ""  # "" = the reward's ``compare`` parameter
     solution: str = ""
 
     @property
@@ -100,8 +100,8 @@ def parse_reference(ref: Any) -> TestSpec:
                 raise ReferenceError_(f"call #{i} needs 'expected'")
             if not isinstance(c.get("args", []), list) or not isinstance(c.get("kwargs", {}), dict):
                 raise ReferenceError_(f"call #{i}: 'args' must be a list and 'kwargs' an object")
-        compare = ref.get("compare", "exact")
-        if compare not in COMPARE_MODES:
+        compare = ref.get("compare", "")
+        if compare and compare not in COMPARE_MODES:
             raise ReferenceError_(f"'compare' must be one of {', '.join(COMPARE_MODES)}")
         return TestSpec("function", entry, calls=calls, setup=setup, compare=compare,
                         solution=solution)
@@ -166,9 +166,9 @@ class Evaluator:
     """Runs one program against one :class:`TestSpec` on a sandbox pool."""
 
     def __init__(self, pool: SandboxPool, limits: Limits, rel_tol: float, abs_tol: float,
-                 max_timeouts: int, batch_calls: bool = True) -> None:
+                 max_timeouts: int, batch_calls: bool = True, compare: str = "exact") -> None:
         self.pool, self.limits = pool, limits
-        self.rel, self.abs = rel_tol, abs_tol
+        self.rel, self.abs, self.compare = rel_tol, abs_tol, compare
         self.max_timeouts = max_timeouts
         # Assert-style tests: send the calls the test code is sure to make first in one
         # request (call_plan.py). Off where each call is timed (code.speedup).
@@ -225,8 +225,8 @@ class Evaluator:
             return terminal(out)
         if out.elapsed > self.limits.timeout:  # receiving and decoding count against it
             return TestResult("timeout", "exceeded the time limit", out.elapsed)
-        return compare_result(out.value, call["expected"], spec.compare, self.rel, self.abs,
-                              out.elapsed)
+        return compare_result(out.value, call["expected"], spec.compare or self.compare,
+                              self.rel, self.abs, out.elapsed)
 
     def _stdio(self, run: Run, case: dict[str, str]) -> TestResult:
         out = run.stdio(case.get("input", ""))
@@ -236,6 +236,8 @@ class Evaluator:
             return TestResult("error", error_text(out), out.elapsed)
         if out.truncated:
             return TestResult("error", "output limit exceeded", out.elapsed)
+        if out.elapsed > self.limits.timeout:  # receiving and decoding count against it
+            return TestResult("timeout", "exceeded the time limit", out.elapsed)
         diff = output_diff(out.stdout, case["output"])
         if diff is None:
             return TestResult("passed", elapsed=out.elapsed)
@@ -263,8 +265,12 @@ class CodeParams(BaseModel):
     max_processes: int = Field(0, ge=0, le=64)
     output_mb: int = Field(8, ge=1, le=1024)
     workers: int = Field(2, ge=1, le=256, description="parallel sandboxed runs")
-    rel_tol: float = Field(1e-6, ge=0)
-    abs_tol: float = Field(1e-9, ge=0)
+    compare: Literal["exact", "numeric", "loose"] = Field(
+        "exact", description="comparison of function-call results where the reference names none "
+        "(docs/sandbox.md: exact = strict types; numeric = float tolerance, ints exact; loose = "
+        "Python equality of numbers with tolerance)")
+    rel_tol: float = Field(1e-6, ge=0, description="numeric/loose: relative to the expected value")
+    abs_tol: float = Field(1e-9, ge=0, description="numeric/loose: absolute floor of the tolerance")
     max_timeouts: int = Field(2, ge=1, description="timeouts before the rest are not run")
     unsafe_weak_isolation: bool = Field(
         False, description="UNSAFE: run with rlimits only where the kernel lacks isolation"
@@ -333,7 +339,8 @@ class _CodeReward(BaseReward):
     def _evaluator(self) -> Evaluator:
         p = self.params
         pool = shared_pool(p.workers, p.unsafe_weak_isolation)
-        return Evaluator(pool, p.limits(), p.rel_tol, p.abs_tol, p.max_timeouts, self.batch_calls)
+        return Evaluator(pool, p.limits(), p.rel_tol, p.abs_tol, p.max_timeouts, self.batch_calls,
+                         p.compare)
 
     def _results(self, samples: Sequence[Sample]) -> list[ProgramResult | Score]:
         """Run every sample's program; a Score where the sample cannot be evaluated."""
