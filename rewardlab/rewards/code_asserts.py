@@ -11,13 +11,14 @@ helper's definition in its ``test_code`` (then the test's own definition is used
 
 Who is to blame for an exception that escapes the test code:
 
-- raised by a call into the sandbox (the candidate's function or helper raised it, also
-  when the test code re-raised it or raised another while handling it) or by the run
-  ending (timeout, crash): the candidate's failure, scored;
-- raised by the test code before anything came back from the sandbox, or of a kind no
-  plain-data value can cause (``NameError``, ``ImportError``, ``SyntaxError``), or an
-  argument the test passes that cannot be sent (not plain data): the reference's
-  failure, so the sample is ``invalid_reference`` (unscorable), never a wrong answer;
+- the run ended (timeout, crash), or a call into the sandbox raised during this test
+  (the candidate's function or helper raised; whatever the test code raised then, it
+  ran on a path the candidate chose): the candidate's failure, scored;
+- else, raised by the test code before anything came back from the sandbox, or of a
+  kind no plain-data value can cause (``NameError`` other than ``UnboundLocalError``,
+  ``ImportError``, ``SyntaxError``), or an argument the test passes that cannot be sent
+  (not plain data): the reference's failure, so the sample is ``invalid_reference``
+  (unscorable), never a wrong answer;
 - anything else after values came back (``TypeError`` on a ``None`` the candidate
   returned, a failed assertion): the candidate's failure.
 
@@ -38,7 +39,8 @@ from rewardlab.rewards.code_verdicts import TestResult, exception_text
 from rewardlab.sandbox import Outcome, Run
 
 # Exception types that plain data cannot make the test code raise (it holds no names,
-# imports or code): escaping the test code on their own, they are the reference's.
+# imports or code): escaping the test code on their own, they are the reference's. Not
+# UnboundLocalError: a value (an empty list to loop over) can leave a variable unbound.
 _REFERENCE_ONLY = (NameError, ImportError, SyntaxError)
 # Exceptions whose type steers the caller's control flow: never rebuilt as themselves.
 _CONTROL_FLOW = frozenset({"StopIteration", "StopAsyncIteration", "GeneratorExit"})
@@ -109,7 +111,7 @@ class _Calls:
         self.ended: Outcome | None = None
         self.results = 0  # values and exceptions that came back from the sandbox
         self.elapsed = 0.0
-        self.raised: dict[int, BaseException] = {}  # exceptions rebuilt from the sandbox
+        self.raised = 0  # exceptions that came back from the sandbox
 
 
 class Proxy:
@@ -139,9 +141,8 @@ class Proxy:
                 raise _ReferenceFault(f"the test passes an argument that is not plain data: "
                                       f"{out.error.get('message', '')}"[:200])
             c.results += 1
-            exc = rebuild_exception(out.error)
-            c.raised[id(exc)] = exc
-            raise exc
+            c.raised += 1
+            raise rebuild_exception(out.error)
         c.ended = out
         raise Abort()
 
@@ -159,19 +160,6 @@ def rebuild_exception(error: dict[str, str]) -> Exception:
         except Exception:
             pass
     return CandidateError(f"{name or 'Exception'}: {message}")
-
-
-def _from_candidate(exc: BaseException, calls: _Calls) -> bool:
-    """Whether ``exc`` is, or was raised while handling or because of, an exception that
-    came back from the sandbox."""
-    todo, seen = [exc], 0
-    while todo and seen < 64:
-        e = todo.pop()
-        seen += 1
-        if calls.raised.get(id(e)) is e:
-            return True
-        todo += [x for x in (e.__cause__, e.__context__) if x is not None]
-    return False
 
 
 # --- one test -----------------------------------------------------------------------------------
@@ -211,8 +199,11 @@ def _verdict(code: Any, candidate: Proxy, ns: dict[str, Any], entry_point: str,
 
 
 def _blame(exc: Exception, calls: _Calls) -> TestResult:
+    """The reference's failure if the test code raised ``exc`` on its own (see the module
+    docstring), else the program's."""
     text = exception_text(exc)
-    if not _from_candidate(exc, calls) and (calls.results == 0 or isinstance(exc, _REFERENCE_ONLY)):
+    own_kind = isinstance(exc, _REFERENCE_ONLY) and not isinstance(exc, UnboundLocalError)
+    if not calls.raised and (calls.results == 0 or own_kind):
         return TestResult("reference_error", f"the test code raised {text}", calls.elapsed)
     if isinstance(exc, AssertionError):
         message = text.removeprefix("AssertionError: ")[:80]

@@ -44,6 +44,10 @@ TASKS: dict[str, dict[str, Any]] = {
         "out = candidate(3)\nassert out == 9, f'expected 9, got {out}'")},
     "map_loop": {"entry_point": "square", "test_code": _check(
         "for got, want in zip(map(candidate, [3, 4]), [9, 16]):\n    assert got == want")},
+    "unbound_loop": {"entry_point": "square", "test_code": _check(
+        "for x in candidate(3):\n    last = x\nassert last == 9")},
+    "unbound_try": {"entry_point": "square", "test_code": _check(
+        "try:\n    out = candidate(3)\nexcept ValueError:\n    pass\nassert out == 9")},
     # natural HumanEval format: ``double`` is defined by the prompt, so by the program
     "helper": {"entry_point": "square", "test_code": _check(
         "assert double(candidate(3)) == 18")},
@@ -60,6 +64,8 @@ GOOD: dict[str, str] = {
     "assert": "def square(x): return x * x",
     "assert_msg": "def square(x): return x * x",
     "map_loop": "def square(x): return x * x",
+    "unbound_loop": "def square(x): return [x * x]",
+    "unbound_try": "def square(x): return x * x",
     "helper": "def double(y): return 2 * y\ndef square(x): return x * x",
 }
 
@@ -158,6 +164,9 @@ VERDICTS: list[Spoiler] = [
     Spoiler(V, "raises_import_error", "assert", "def square(x): import no_such_module_xyz"),
     Spoiler(V, "raises_syntax_error", "assert", "def square(x): raise SyntaxError('bad test')"),
     Spoiler(V, "none_breaks_test_arithmetic", "assert_msg", "def square(x): return None"),
+    Spoiler(V, "empty_result_unbinds_test_variable", "unbound_loop", "def square(x): return []"),
+    Spoiler(V, "exception_unbinds_test_variable", "unbound_try",
+            "def square(x): raise ValueError('x')"),
     Spoiler(V, "missing_helper", "helper", "def square(x): return x * x"),
     Spoiler(V, "helper_raises_name_error", "helper",
             "def double(y): raise NameError('y')\ndef square(x): return x * x"),
