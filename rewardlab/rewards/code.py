@@ -112,8 +112,8 @@ def parse_reference(ref: Any) -> TestSpec:
     for c in codes:
         try:
             compile_test(c)
-        except (SyntaxError, ValueError) as exc:
-            raise ReferenceError_(f"test code does not compile: {exc}") from None
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            raise ReferenceError_(f"test code does not compile: {exception_text(exc)}") from None
     return TestSpec("assert", entry, test_code=codes, setup=setup, solution=solution)
 
 
