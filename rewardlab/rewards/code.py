@@ -247,7 +247,7 @@ class Evaluator:
         if self.batch_calls and not run.prefetched_unused:  # else sent with the program
             run.prefetch(spec.entry_point, plan_calls(test_code, spec.entry_point))
         try:
-            return run_test_code(run, spec.entry_point, test_code, self.limits.timeout)[0]
+            return run_test_code(run, spec.entry_point, test_code, self.limits.timeout)
         finally:
             if run.prefetched_unused:  # the test stopped early: the child may still be busy
                 run.end()  # with them; the next test starts in a fresh process

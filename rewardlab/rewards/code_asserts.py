@@ -47,7 +47,7 @@ _CONTROL_FLOW = frozenset({"StopIteration", "StopAsyncIteration", "GeneratorExit
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
-class Abort(BaseException):
+class _Abort(BaseException):
     """Stops trusted test code when the sandboxed run has ended (not catchable by
     ``except Exception`` in the test code)."""
 
@@ -114,7 +114,7 @@ class _Calls:
         self.raised = 0  # exceptions that came back from the sandbox
 
 
-class Proxy:
+class _Proxy:
     """A function of the candidate's program, as the trusted test code sees it."""
 
     def __init__(self, calls: _Calls, name: str) -> None:
@@ -123,18 +123,18 @@ class Proxy:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         c = self._calls
         if c.ended is not None:
-            raise Abort()
+            raise _Abort()
         remaining = c.deadline - time.monotonic()
         if remaining <= 0:
             c.ended = Outcome("timeout")
-            raise Abort()
+            raise _Abort()
         out = c.run.call(self._name, list(args), kwargs, timeout=remaining)
         c.elapsed += out.elapsed
         if out.kind == "ok":
             c.results += 1
             if time.monotonic() > c.deadline:  # receiving and decoding count against it
                 c.ended = Outcome("timeout")
-                raise Abort()
+                raise _Abort()
             return out.value
         if out.kind == "exception":
             if out.error.get("type") == "UnsupportedArgument":
@@ -142,12 +142,12 @@ class Proxy:
                                       f"{out.error.get('message', '')}"[:200])
             c.results += 1
             c.raised += 1
-            raise rebuild_exception(out.error)
+            raise _rebuild_exception(out.error)
         c.ended = out
-        raise Abort()
+        raise _Abort()
 
 
-def rebuild_exception(error: dict[str, str]) -> Exception:
+def _rebuild_exception(error: dict[str, str]) -> Exception:
     """The candidate's exception as the test code may catch it: a builtin exception type
     of that name (``except ValueError`` works), except control-flow types."""
     name = error.get("type", "")
@@ -163,20 +163,18 @@ def rebuild_exception(error: dict[str, str]) -> Exception:
 
 
 # --- one test -----------------------------------------------------------------------------------
-def run_test_code(run: Run, entry_point: str, test_code: str, timeout: float) -> tuple[
-        TestResult, Outcome | None]:
-    """Run one trusted test against the program in ``run``: its result, and the outcome
-    that ended the run if one did (a timeout or crash, already in the result)."""
+def run_test_code(run: Run, entry_point: str, test_code: str, timeout: float) -> TestResult:
+    """Run one trusted test against the program in ``run``; its verdict."""
     code, helpers = compile_test(test_code)
     calls = _Calls(run, time.monotonic() + timeout)
-    candidate = Proxy(calls, entry_point)
+    candidate = _Proxy(calls, entry_point)
     ns: dict[str, Any] = {"__name__": "__rewardlab_test__", entry_point: candidate}
     for name in helpers - {entry_point, "candidate"}:
-        ns[name] = Proxy(calls, name)
-    return _verdict(code, candidate, ns, entry_point, calls), calls.ended
+        ns[name] = _Proxy(calls, name)
+    return _verdict(code, candidate, ns, entry_point, calls)
 
 
-def _verdict(code: Any, candidate: Proxy, ns: dict[str, Any], entry_point: str,
+def _verdict(code: Any, candidate: _Proxy, ns: dict[str, Any], entry_point: str,
              calls: _Calls) -> TestResult:
     try:
         exec(code, ns)
@@ -184,7 +182,7 @@ def _verdict(code: Any, candidate: Proxy, ns: dict[str, Any], entry_point: str,
         check = ns.get("check")
         if callable(check):
             check(candidate)
-    except Abort:
+    except _Abort:
         pass
     except _ReferenceFault as exc:
         return TestResult("reference_error", str(exc), calls.elapsed)
