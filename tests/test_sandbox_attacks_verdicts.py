@@ -22,9 +22,11 @@ LIMITS = {"test_timeout": 2.0, "run_timeout": 10.0, "max_timeouts": 1}
 
 
 def _batch(attack: Spoiler, reward: Any, group: str | None = None) -> list[Score]:
-    """The attack between two correct programs for its task, in one batch."""
+    """The attack between two correct programs for its task, in one batch (each program
+    distinct, so that the engine's cache cannot answer for one outside the batch)."""
     ref = TASKS[attack.task]
-    codes = [GOOD[attack.task], attack.code, GOOD[attack.task]]
+    good = GOOD[attack.task] + f"\n# beside {attack.name} in a {type(reward).__name__} batch"
+    codes = [good, attack.code, good + " (2)"]
     samples = [Sample(id=f"{attack.name}-{i}", completion=c, reference=ref, group=group)
                for i, c in enumerate(codes)]
     return reward.score(samples)
