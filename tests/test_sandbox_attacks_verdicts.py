@@ -92,3 +92,11 @@ def test_decoder_checks_the_runners_reply_shapes() -> None:
         assert isinstance(_reply(bad, "stdio"), channel.DecodeError)
     assert _reply(("out", True, None), "stdio") == ("out", True, None)
     assert _reply(10**5000) == 10**5000  # a value may be any plain data
+
+
+def test_decoder_integers_round_trip_at_every_size() -> None:
+    """Integers of up to 2,000 15-bit digits are decoded in chunks of 8 digits."""
+    values = [0, 1, -1, 2**15, 2**31, -(2**31) - 1, 2**120 - 1, 2**120, -(2**121)]
+    values += [(-1) ** b * (2 ** (15 * b) - 7 * b) for b in range(1, 2000, 37)]
+    assert _reply(values) == values
+    assert isinstance(_reply(2 ** (15 * 2000)), channel.DecodeError)  # 2,001 digits
