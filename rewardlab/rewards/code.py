@@ -293,8 +293,9 @@ class _CodeReward(BaseReward):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._solutions: dict[str, str | None] = {}  # check(): reference -> its problem
-        self._solutions_lock = threading.Lock()
+        # check(): a reference's hash -> its problem (a plain dict: two threads checking
+        # the same reference at once run its solution twice, nothing worse)
+        self._solutions: dict[str, str | None] = {}
 
     def check(self, sample: Sample) -> str | None:
         """A malformed reference, or one whose ``solution`` (when it carries one) fails its
@@ -317,9 +318,8 @@ class _CodeReward(BaseReward):
 
     def _solution_problem(self, reference: Any) -> str | None:
         key = content_hash(reference)
-        with self._solutions_lock:
-            if key in self._solutions:
-                return self._solutions[key]
+        if key in self._solutions:
+            return self._solutions[key]
         spec = parse_reference(reference)
         try:
             result = self._evaluator().evaluate(spec.solution, spec)
@@ -332,8 +332,7 @@ class _CodeReward(BaseReward):
             failed = len(result.tests) - sum(result.passed)
             problem = (f"the reference 'solution' fails {failed} of {len(result.tests)} tests "
                        f"({result.first_failure()})")[:400]
-        with self._solutions_lock:
-            self._solutions[key] = problem
+        self._solutions[key] = problem
         return problem
 
     def _evaluator(self) -> Evaluator:
