@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.attacks.programs import Attack
+
 M61 = 2**61 - 1  # hash(k * M61) == 0 for every int k: keys built to collide
 
 
@@ -71,11 +73,9 @@ GOOD: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class Spoiler:
-    family: str  # spoilers, verdicts
-    name: str
-    task: str  # a key of TASKS
-    code: str
+class Spoiler(Attack):
+    """An :class:`Attack` of the families here; ``task`` is a key of :data:`TASKS`."""
+
     params: dict[str, Any] = field(default_factory=dict)  # reward parameters
 
 
@@ -151,7 +151,7 @@ VERDICTS: list[Spoiler] = [
     Spoiler(V, "off_by_one_large_int", "big_int", "def f(): return 10**16"),
     Spoiler(V, "float_near_large_int", "big_int", "def f(): return 1e16"),
     Spoiler(V, "tiny_wrong_with_abs_tol_0", "numeric", "def half(x): return 1e-300",
-            {"abs_tol": 0.0}),
+            params={"abs_tol": 0.0}),
     Spoiler(V, "inf_for_float", "numeric", "def half(x): return float('inf')"),
     Spoiler(V, "list_for_set", "set", "def f(): return [1, 2]"),
     # --- control flow of the trusted test code -------------------------------------------------
