@@ -117,7 +117,7 @@ SPOILERS: list[Spoiler] = [
             "b = marshal.dumps((1, 'stdio', (10**5000, 10**5000, {'type': 10**5000})), 2)\n"
             "os.write(4, struct.pack('<I', len(b)) + b)\n"),
     Spoiler(S, "stdio_prints_huge_int", "stdio",
-            "import sys\nsys.set_int_max_str_digits(0)\nprint(10**100000)\nprint(-(10**100000))"),
+            "import sys\nsys.set_int_max_str_digits(0)\nprint(10**30000)\nprint(-(10**30000))"),
     Spoiler(S, "stdio_exc_huge_int", "stdio",
             "import marshal, os, struct\n"
             "b = marshal.dumps((1, 'stdio', ('9\\n16\\n', False, {'message': 10**5000})), 2)\n"
