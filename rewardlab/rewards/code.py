@@ -4,11 +4,11 @@ Test formats (the sample's ``reference``), each with an optional ``setup`` (impo
 helpers) that runs inside the sandbox before the candidate:
 
 - function calls: ``{"entry_point": "f", "calls": [{"args": [...], "kwargs": {...},
-  "expected": ...}], "compare": "exact" | "numeric"}``;
+  "expected": ...}], "compare": "exact" | "numeric" | "loose"}`` (``code_verdicts.py``);
 - stdin/stdout: ``{"cases": [{"input": "...", "output": "..."}]}``;
 - assert-style (HumanEval, MBPP): ``{"entry_point": "f", "test_code": "def check(candidate): ..."}``
   (or a list of assert snippets, one test each). The test code is trusted and runs in
-  the caller against a proxy whose calls execute in the sandbox.
+  the caller against proxies whose calls execute in the sandbox (``code_asserts.py``).
 
 Verdicts are decided here, in the trusted process, on plain data that came back
 through the result channel. A test that times out, crashes or breaks a limit is a
@@ -17,11 +17,8 @@ failed test (the program's fault); a sandbox failure is unscorable. See docs/san
 
 from __future__ import annotations
 
-import builtins
-import math
 import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,11 +26,19 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status
+from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, content_hash
 from rewardlab.errors import SandboxUnavailable
 from rewardlab.registry import register
 from rewardlab.rewards.call_plan import plan_calls
-from rewardlab.sandbox import InfraError, Limits, Outcome, Run, SandboxPool, shared_pool
+from rewardlab.rewards.code_asserts import compile_test, error_text, run_test_code, terminal
+from rewardlab.rewards.code_verdicts import (
+    COMPARE_MODES,
+    TestResult,
+    compare_result,
+    exception_text,
+    output_diff,
+)
+from rewardlab.sandbox import InfraError, Limits, Run, SandboxPool, shared_pool
 
 DETAIL_TESTS = 20  # per-test outcomes listed in ``detail`` (counts cover all tests)
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -50,7 +55,7 @@ class TestSpec:
     cases: list[dict[str, str]] = field(default_factory=list)
     test_code: list[str] = field(default_factory=list)
     setup: str = ""
-    numeric: bool = False
+    compare: str = ""  # "" = the reward's ``compare`` parameter
     solution: str = ""
 
     @property
@@ -95,37 +100,21 @@ def parse_reference(ref: Any) -> TestSpec:
                 raise ReferenceError_(f"call #{i} needs 'expected'")
             if not isinstance(c.get("args", []), list) or not isinstance(c.get("kwargs", {}), dict):
                 raise ReferenceError_(f"call #{i}: 'args' must be a list and 'kwargs' an object")
-        compare = ref.get("compare", "exact")
-        if compare not in ("exact", "numeric"):
-            raise ReferenceError_("'compare' must be 'exact' or 'numeric'")
-        return TestSpec("function", entry, calls=calls, setup=setup,
-                        numeric=compare == "numeric", solution=solution)
+        compare = ref.get("compare", "")
+        if compare and compare not in COMPARE_MODES:
+            raise ReferenceError_(f"'compare' must be one of {', '.join(COMPARE_MODES)}")
+        return TestSpec("function", entry, calls=calls, setup=setup, compare=compare,
+                        solution=solution)
     code = ref["test_code"]
     codes = [code] if isinstance(code, str) else code
     if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
         raise ReferenceError_("'test_code' must be text or a non-empty list of texts")
     for c in codes:
         try:
-            _compile_test(c)
-        except SyntaxError as exc:
-            raise ReferenceError_(f"test code does not compile: {exc}") from None
+            compile_test(c)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            raise ReferenceError_(f"test code does not compile: {exception_text(exc)}") from None
     return TestSpec("assert", entry, test_code=codes, setup=setup, solution=solution)
-
-
-_compiled: dict[str, Any] = {}
-_compiled_lock = threading.Lock()
-
-
-def _compile_test(code: str) -> Any:
-    with _compiled_lock:
-        hit = _compiled.get(code)
-    if hit is None:
-        hit = compile(code, "<test>", "exec", dont_inherit=True)  # not our __future__ flags
-        with _compiled_lock:
-            if len(_compiled) > 4096:
-                _compiled.clear()
-            _compiled[code] = hit
-    return hit
 
 
 def extract_code(completion: str) -> str:
@@ -134,76 +123,13 @@ def extract_code(completion: str) -> str:
     return blocks[-1] if blocks else completion
 
 
-# --- comparison (trusted side, plain data only) -------------------------------------------
-def _lists(value: Any) -> Any:
-    """Tuples as lists, recursively: JSON references cannot express tuples."""
-    if type(value) in (list, tuple):
-        return [_lists(v) for v in value]
-    if type(value) is dict:
-        return {k: _lists(v) for k, v in value.items()}
-    return value
-
-
-def values_equal(got: Any, expected: Any, numeric: bool, rel: float, abs_: float) -> bool:
-    """Equality of plain data. bool is not a number here; NaN equals NaN."""
-    if isinstance(got, bool) or isinstance(expected, bool):
-        return type(got) is bool and type(expected) is bool and got == expected
-    if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
-        if isinstance(got, float) and isinstance(expected, float) and math.isnan(got):
-            return math.isnan(expected)
-        if numeric:
-            return math.isclose(got, expected, rel_tol=rel, abs_tol=abs_)
-        return got == expected
-    if type(got) is list and type(expected) is list:
-        return len(got) == len(expected) and all(
-            values_equal(g, e, numeric, rel, abs_) for g, e in zip(got, expected, strict=True)
-        )
-    if type(got) is dict and type(expected) is dict:
-        return got.keys() == expected.keys() and all(
-            values_equal(got[k], expected[k], numeric, rel, abs_) for k in got
-        )
-    return type(got) is type(expected) and bool(got == expected)
-
-
-def normalize_output(text: str) -> list[str]:
-    """Whitespace policy for stdout: CRLF -> LF, trailing spaces of each line and trailing
-    empty lines are ignored; everything else (leading spaces, blank lines inside, every
-    line to the end) must match."""
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
-def output_diff(got: str, expected: str) -> str | None:
-    """None if the outputs match under the policy, else a short description of the first difference."""
-    g, e = normalize_output(got), normalize_output(expected)
-    if g == e:
-        return None
-    for i, (a, b) in enumerate(zip(g, e, strict=False)):
-        if a != b:
-            return f"line {i + 1}: expected {b[:60]!r}, got {a[:60]!r}"
-    return f"expected {len(e)} lines, got {len(g)}"
-
-
 # --- running -------------------------------------------------------------------------------
-@dataclass
-class TestResult:
-    outcome: str  # passed, wrong_answer, error, timeout, not_run
-    info: str = ""
-    elapsed: float = 0.0
-
-    def as_dict(self, index: int) -> dict[str, Any]:
-        d: dict[str, Any] = {"test": index, "outcome": self.outcome}
-        if self.info:
-            d["info"] = self.info[:200]
-        return d
-
-
 @dataclass
 class ProgramResult:
     tests: list[TestResult]
     init_error: str = ""
+    load_s: float = 0.0  # loading the program (its module-level code), over all its runs
+    reference_error: str = ""  # the trusted test code failed on its own: unscorable
 
     @property
     def passed(self) -> list[bool]:
@@ -211,7 +137,8 @@ class ProgramResult:
 
     @property
     def runtime(self) -> float:
-        return sum(t.elapsed for t in self.tests)
+        """Loading the program plus every test request, as the caller measured them."""
+        return self.load_s + sum(t.elapsed for t in self.tests)
 
     def detail(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -227,77 +154,21 @@ class ProgramResult:
             d["init_error"] = self.init_error[:300]
         return d
 
-
-def _error_text(out: Outcome) -> str:
-    err = out.error
-    line = f" (line {err['line']})" if err.get("line") else ""
-    return f"{err.get('type', 'Error')}: {err.get('message', '')}"[:200] + line
-
-
-def _terminal(out: Outcome) -> TestResult:
-    """A test whose run ended: timeout, or crash / limit breach (an error)."""
-    if out.kind == "timeout":
-        return TestResult("timeout", "exceeded the time limit")
-    return TestResult("error", _error_text(out))
-
-
-class _Abort(BaseException):
-    """Stops trusted test code when the sandboxed run has ended (not catchable by
-    ``except Exception`` in the test code)."""
-
-
-class CandidateError(Exception):
-    """An exception raised by the candidate whose type is not a builtin exception."""
-
-
-def _rebuild_exception(error: dict[str, str]) -> Exception:
-    cls = getattr(builtins, error.get("type", ""), None)
-    message = error.get("message", "")
-    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
-        try:
-            return cls(message)
-        except Exception:
-            pass
-    return CandidateError(f"{error.get('type', 'Exception')}: {message}")
-
-
-class _Candidate:
-    """What trusted test code receives as ``candidate``: each call runs in the sandbox."""
-
-    def __init__(self, run: Run, entry_point: str, deadline: float) -> None:
-        self._run, self._entry, self._deadline = run, entry_point, deadline
-        self.ended: Outcome | None = None
-        self.calls = 0
-        self.elapsed = 0.0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.ended is not None:
-            raise _Abort()
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            self.ended = Outcome("timeout")
-            raise _Abort()
-        out = self._run.call(self._entry, list(args), kwargs, timeout=remaining)
-        self.elapsed += out.elapsed
-        if out.kind == "ok":
-            self.calls += 1
-            return out.value
-        if out.kind == "exception":
-            self.calls += out.error.get("type") != "UnsupportedArgument"
-            if out.error.get("type") == "UnsupportedArgument":
-                raise TypeError(out.error.get("message", ""))
-            raise _rebuild_exception(out.error)
-        self.ended = out
-        raise _Abort()
+    def first_failure(self) -> str:
+        """``test i: outcome info`` of the first test that did not pass, or ''."""
+        for i, t in enumerate(self.tests):
+            if t.outcome != "passed":
+                return f"test {i}: {t.outcome} {t.info}".strip()
+        return ""
 
 
 class Evaluator:
     """Runs one program against one :class:`TestSpec` on a sandbox pool."""
 
     def __init__(self, pool: SandboxPool, limits: Limits, rel_tol: float, abs_tol: float,
-                 max_timeouts: int, batch_calls: bool = True) -> None:
+                 max_timeouts: int, batch_calls: bool = True, compare: str = "exact") -> None:
         self.pool, self.limits = pool, limits
-        self.rel, self.abs = rel_tol, abs_tol
+        self.rel, self.abs, self.compare = rel_tol, abs_tol, compare
         self.max_timeouts = max_timeouts
         # Assert-style tests: send the calls the test code is sure to make first in one
         # request (call_plan.py). Off where each call is timed (code.speedup).
@@ -305,9 +176,9 @@ class Evaluator:
 
     def evaluate(self, code: str, spec: TestSpec) -> ProgramResult:
         n = spec.n_tests
-        results: list[TestResult] = []
+        result = ProgramResult([])
+        results = result.tests
         timeouts = 0
-        init_error = ""
         mode = "stdio" if spec.mode == "stdio" else "function"
         while len(results) < n:
             if timeouts >= self.max_timeouts:
@@ -320,20 +191,24 @@ class Evaluator:
             if self.batch_calls and spec.mode == "assert":  # the first test's sure calls
                 prefetch = (spec.entry_point, plan_calls(spec.test_code[first], spec.entry_point))
             with self.pool.run(code, self.limits, spec.setup, mode, prefetch) as run:
+                result.load_s += run.init.elapsed
                 if run.init.kind != "ok":
-                    failed = _terminal(run.init) if run.init.kind != "exception" else TestResult(
-                        "error", _error_text(run.init))
-                    init_error = failed.info
+                    failed = terminal(run.init) if run.init.kind != "exception" else TestResult(
+                        "error", error_text(run.init))
+                    result.init_error = failed.info
                     results += [failed] * (n - len(results))
                     break
                 for i in range(first, n):
                     res = self._one(run, spec, i)
                     results.append(res)
+                    if res.outcome == "reference_error":
+                        result.reference_error = f"test {i}: {res.info}"
+                        return result
                     if res.outcome == "timeout":
                         timeouts += 1
                     if run.finished:
                         break
-        return ProgramResult(results, init_error)
+        return result
 
     def _one(self, run: Run, spec: TestSpec, i: int) -> TestResult:
         if spec.mode == "function":
@@ -345,65 +220,37 @@ class Evaluator:
     def _call(self, run: Run, spec: TestSpec, call: dict[str, Any]) -> TestResult:
         out = run.call(spec.entry_point, call.get("args", []), call.get("kwargs", {}))
         if out.kind == "exception":
-            return TestResult("error", _error_text(out), out.elapsed)
+            return TestResult("error", error_text(out), out.elapsed)
         if out.kind != "ok":
-            return _terminal(out)
-        got = _lists(out.value)
-        expected = _lists(call["expected"])
-        if values_equal(got, expected, spec.numeric, self.rel, self.abs):
-            return TestResult("passed", elapsed=out.elapsed)
-        return TestResult("wrong_answer", f"expected {expected!r:.80}, got {got!r:.80}",
-                          out.elapsed)
+            return terminal(out)
+        if out.elapsed > self.limits.timeout:  # receiving and decoding count against it
+            return TestResult("timeout", "exceeded the time limit", out.elapsed)
+        return compare_result(out.value, call["expected"], spec.compare or self.compare,
+                              self.rel, self.abs, out.elapsed)
 
     def _stdio(self, run: Run, case: dict[str, str]) -> TestResult:
         out = run.stdio(case.get("input", ""))
         if out.kind not in ("ok", "exception"):
-            return _terminal(out)
+            return terminal(out)
         if out.kind == "exception":
-            return TestResult("error", _error_text(out), out.elapsed)
+            return TestResult("error", error_text(out), out.elapsed)
         if out.truncated:
             return TestResult("error", "output limit exceeded", out.elapsed)
+        if out.elapsed > self.limits.timeout:  # receiving and decoding count against it
+            return TestResult("timeout", "exceeded the time limit", out.elapsed)
         diff = output_diff(out.stdout, case["output"])
         if diff is None:
             return TestResult("passed", elapsed=out.elapsed)
         return TestResult("wrong_answer", diff, out.elapsed)
 
     def _assert(self, run: Run, spec: TestSpec, test_code: str) -> TestResult:
-        deadline = time.monotonic() + self.limits.timeout
-        candidate = _Candidate(run, spec.entry_point, deadline)
-        ns: dict[str, Any] = {"__name__": "__rewardlab_test__", spec.entry_point: candidate}
         if self.batch_calls and not run.prefetched_unused:  # else sent with the program
             run.prefetch(spec.entry_point, plan_calls(test_code, spec.entry_point))
         try:
-            return self._check(candidate, spec, test_code, ns)
+            return run_test_code(run, spec.entry_point, test_code, self.limits.timeout)
         finally:
             if run.prefetched_unused:  # the test stopped early: the child may still be busy
                 run.end()  # with them; the next test starts in a fresh process
-
-    def _check(self, candidate: _Candidate, spec: TestSpec, test_code: str,
-               ns: dict[str, Any]) -> TestResult:
-        """Run the trusted test code against the candidate proxy; its verdict."""
-        try:
-            exec(_compile_test(test_code), ns)
-            ns[spec.entry_point] = candidate  # the name means the candidate, not a prompt stub
-            check = ns.get("check")
-            if callable(check):
-                check(candidate)
-        except _Abort:
-            pass
-        except AssertionError as exc:
-            if candidate.ended is None:
-                return TestResult("wrong_answer", f"assertion failed {str(exc)[:80]}".strip(),
-                                  candidate.elapsed)
-        except Exception as exc:
-            if candidate.ended is None:
-                return TestResult("error", f"{type(exc).__name__}: {str(exc)[:150]}",
-                                  candidate.elapsed)
-        if candidate.ended is not None:
-            return _terminal(candidate.ended)
-        if candidate.calls == 0:
-            return TestResult("error", "the test never got a result from the candidate")
-        return TestResult("passed", elapsed=candidate.elapsed)
 
 
 # --- rewards -----------------------------------------------------------------------------------
@@ -418,8 +265,12 @@ class CodeParams(BaseModel):
     max_processes: int = Field(0, ge=0, le=64)
     output_mb: int = Field(8, ge=1, le=1024)
     workers: int = Field(2, ge=1, le=256, description="parallel sandboxed runs")
-    rel_tol: float = Field(1e-6, ge=0)
-    abs_tol: float = Field(1e-9, ge=0)
+    compare: Literal["exact", "numeric", "loose"] = Field(
+        "exact", description="comparison of function-call results where the reference names none "
+        "(docs/sandbox.md: exact = strict types; numeric = float tolerance, ints exact; loose = "
+        "Python equality of numbers with tolerance)")
+    rel_tol: float = Field(1e-6, ge=0, description="numeric/loose: relative to the expected value")
+    abs_tol: float = Field(1e-9, ge=0, description="numeric/loose: absolute floor of the tolerance")
     max_timeouts: int = Field(2, ge=1, description="timeouts before the rest are not run")
     unsafe_weak_isolation: bool = Field(
         False, description="UNSAFE: run with rlimits only where the kernel lacks isolation"
@@ -440,7 +291,22 @@ class _CodeReward(BaseReward):
     Params: ClassVar[type[BaseModel]] = CodeParams
     batch_calls: ClassVar[bool] = True  # see Evaluator
 
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        # check(): a reference's hash -> its problem (a plain dict: two threads checking
+        # the same reference at once run its solution twice, nothing worse)
+        self._solutions: dict[str, str | None] = {}
+
     def check(self, sample: Sample) -> str | None:
+        """A malformed reference, or one whose ``solution`` (when it carries one) fails its
+        own tests in the sandbox (each distinct reference is run once)."""
+        problem = self._validate(sample)
+        if problem is None and parse_reference(sample.reference).solution:
+            problem = self._solution_problem(sample.reference)
+        return problem
+
+    def _validate(self, sample: Sample) -> str | None:
+        """A problem with the reference's form (no sandbox run), or None."""
         problem = super().check(sample)
         if problem:
             return problem
@@ -450,10 +316,30 @@ class _CodeReward(BaseReward):
             return str(exc)
         return None
 
+    def _solution_problem(self, reference: Any) -> str | None:
+        key = content_hash(reference)
+        if key in self._solutions:
+            return self._solutions[key]
+        spec = parse_reference(reference)
+        try:
+            result = self._evaluator().evaluate(spec.solution, spec)
+        except InfraError as exc:
+            return f"could not run the reference 'solution' (not cached): {exc}"
+        problem = None
+        if result.reference_error:
+            problem = f"the test code fails on its own with the reference 'solution': {result.reference_error}"
+        elif not all(result.passed):
+            failed = len(result.tests) - sum(result.passed)
+            problem = (f"the reference 'solution' fails {failed} of {len(result.tests)} tests "
+                       f"({result.first_failure()})")[:400]
+        self._solutions[key] = problem
+        return problem
+
     def _evaluator(self) -> Evaluator:
         p = self.params
         pool = shared_pool(p.workers, p.unsafe_weak_isolation)
-        return Evaluator(pool, p.limits(), p.rel_tol, p.abs_tol, p.max_timeouts, self.batch_calls)
+        return Evaluator(pool, p.limits(), p.rel_tol, p.abs_tol, p.max_timeouts, self.batch_calls,
+                         p.compare)
 
     def _results(self, samples: Sequence[Sample]) -> list[ProgramResult | Score]:
         """Run every sample's program; a Score where the sample cannot be evaluated."""
@@ -468,9 +354,10 @@ class _CodeReward(BaseReward):
             if not code.strip():
                 return Score.no_answer(0.0, reason="no code in the completion")
             try:
-                return ev.evaluate(code, spec)
+                result = ev.evaluate(code, spec)
             except InfraError as exc:
                 return Score.unscorable(Status.ERROR, f"sandbox failure: {exc}")
+            return _reference_failure(result) or result
 
         return _fan_out(one, samples, self.params.workers)
 
@@ -481,12 +368,34 @@ class _CodeReward(BaseReward):
         raise NotImplementedError
 
 
+def _reference_failure(result: ProgramResult) -> Score | None:
+    """The unscorable score of a program whose trusted test code failed on its own."""
+    if not result.reference_error:
+        return None
+    return Score.unscorable(Status.INVALID_REFERENCE,
+                            f"the test code fails on its own (not the program's doing): "
+                            f"{result.reference_error}"[:400], **result.detail())
+
+
 def _fan_out(fn: Callable[[Sample], Any], samples: Sequence[Sample], workers: int) -> list[Any]:
-    """Run ``fn`` over the samples on ``workers`` threads (each blocks on a fork server)."""
+    """Run ``fn`` over the samples on ``workers`` threads (each blocks on a fork server).
+
+    Each sample is handled on its own: an exception out of one sample's handling (a
+    grader fault; every path a program's answer reaches is bounded and caught earlier,
+    as its own failed test) makes that sample alone unscorable, never its batch.
+    """
+    def guarded(sample: Sample) -> Any:
+        try:
+            return fn(sample)
+        except SandboxUnavailable:
+            raise  # fail closed: no sample of the run can be scored
+        except Exception as exc:
+            return Score.unscorable(Status.ERROR, f"grader fault on this sample: {exception_text(exc)}")
+
     if len(samples) <= 1 or workers <= 1:
-        return [fn(s) for s in samples]
+        return [guarded(s) for s in samples]
     with ThreadPoolExecutor(min(workers, len(samples))) as pool:
-        return list(pool.map(fn, samples))
+        return list(pool.map(guarded, samples))
 
 
 @register("reward", "code.pass_rate")
@@ -559,18 +468,21 @@ class SpeedupParams(CodeParams):
 class Speedup(_CodeReward):
     """For correct programs: reference runtime / candidate runtime, capped (0.0 if incorrect).
 
-    Runtimes are the caller's wall-clock measure of the test requests (not of loading
-    the program; the program cannot forge it), best of ``repeats`` runs; the reference program is
-    ``reference["solution"]`` run on the same tests in the same pool.
+    A program's runtime is what the caller measures, on its own clock (the program
+    cannot forge it), of loading the program (compiling it and running its module-level
+    code: imports, tables built at import) plus every test request, each from sending
+    the request to decoding its reply; best of ``repeats`` runs. The reference program
+    ``reference["solution"]`` is measured the same way, on the same tests, in the same
+    pool. Work moved to import time is therefore charged like work done in the calls.
     """
 
     name = "code.speedup"
     batch_calls = False  # each call is timed on its own round trip
     Params: ClassVar[type[BaseModel]] = SpeedupParams
 
-    def check(self, sample: Sample) -> str | None:
-        problem = super().check(sample)
-        if problem is None and not (sample.reference or {}).get("solution"):
+    def _validate(self, sample: Sample) -> str | None:
+        problem = super()._validate(sample)
+        if problem is None and not sample.reference.get("solution"):
             return "code.speedup needs a reference 'solution' program to time against"
         return problem
 
@@ -587,25 +499,29 @@ class Speedup(_CodeReward):
             return first, min(times)
 
         def one(sample: Sample) -> Score:
-            problem = self.check(sample)
+            problem = self._validate(sample)
             if problem:
                 return Score.unscorable(Status.INVALID_REFERENCE, problem)
             spec = parse_reference(sample.reference)
             code = extract_code(sample.completion_text)
             if not code.strip():
                 return Score.no_answer(0.0, reason="no code in the completion")
+            key = content_hash(sample.reference)
             try:
                 result, t_cand = best(code, spec)
+                failure = _reference_failure(result)
+                if failure is not None:
+                    return failure
                 if not all(result.passed):
                     return Score.ok(0.0, **result.detail(), reason="incorrect program")
                 with lock:
-                    known = spec.solution in ref_times
-                    t_ref = ref_times.get(spec.solution)
+                    known = key in ref_times
+                    t_ref = ref_times.get(key)
                 if not known:
                     ref_result, t = best(spec.solution, spec)
                     t_ref = t if all(ref_result.passed) else None
                     with lock:
-                        ref_times[spec.solution] = t_ref
+                        ref_times[key] = t_ref
             except InfraError as exc:
                 return Score.unscorable(Status.ERROR, f"sandbox failure: {exc}")
             if t_ref is None:
@@ -613,7 +529,7 @@ class Speedup(_CodeReward):
                                         "the reference solution fails its own tests")
             ratio = min(self.params.max_speedup, t_ref / max(t_cand, 1e-6))
             return Score.ok(ratio, **result.detail(), reference_s=round(t_ref, 6),
-                            candidate_s=round(t_cand, 6))
+                            candidate_s=round(t_cand, 6), candidate_load_s=round(result.load_s, 6))
 
         return _fan_out(one, samples, self.params.workers)
 

@@ -17,9 +17,17 @@ Plain data: ``None``, ``bool``, ``int``, ``float`` (NaN and infinities included)
 ``complex``, ``str``, ``bytes``, ``list``, ``tuple``, ``dict``, ``set``, ``frozenset``.
 ``marshal`` checks exact types, so a subclass with a lying ``__eq__``/``__hash__`` is
 refused in the child; objects with the buffer protocol (``bytearray``, ``array``)
-arrive as ``bytes``. The decoder builds fresh builtin objects, bounds depth, lengths and
-integer size, and refuses code objects and every other type code. Nothing produced by
-the untrusted side is ever unpickled, unmarshalled or evaluated.
+arrive as ``bytes``. The decoder builds fresh builtin objects, bounds depth, lengths,
+integer size and hash collisions, and refuses code objects and every other type code;
+the payloads of the runner's own reply kinds must have their shapes (an ``exc`` is a
+dict of text). Nothing produced by the untrusted side is ever unpickled, unmarshalled
+or evaluated.
+
+Decoding one reply costs time linear in its size, with a small constant: sets and dicts
+are decoded as lists first, and built only when their keys' hashes do not collide more
+than :data:`MAX_HASH_COLLISIONS` times (keys built to collide, such as ``k * (2**61 -
+1)``, make each insert compare with every earlier key: quadratic time in one C call,
+which holds the caller's GIL).
 """
 
 from __future__ import annotations
@@ -28,10 +36,13 @@ import json
 import marshal
 import os
 import struct
+from collections import Counter
 from typing import Any
 
 MAX_DEPTH = 100
 MAX_INT_DIGITS = 2000  # 15-bit digits: 30,000 bits, about 9,000 decimal digits
+MAX_HASH_COLLISIONS = 256  # pairs of a set's elements or a dict's keys with equal hashes
+_SMALL = 32  # containers up to this size cost at most 496 comparisons: not counted
 _HEADER = struct.Struct("<I")
 _I32 = struct.Struct("<i")
 _F64 = struct.Struct("<d")
@@ -121,11 +132,13 @@ def _value(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     if depth >= MAX_DEPTH:
         raise DecodeError("value nested too deeply")
     if code == 0x7B:  # {: key/value pairs up to a 0
-        out: dict[Any, Any] = {}
+        keys, values = [], []
         while data[pos] != 0x30:
             key, pos = _value(data, pos, depth + 1)
-            out[key], pos = _value(data, pos, depth + 1)  # TypeError if unhashable
-        return out, pos + 1
+            value, pos = _value(data, pos, depth + 1)
+            keys.append(key)
+            values.append(value)
+        return dict(zip(_hashable(keys), values, strict=True)), pos + 1
     kind = _SEQUENCES.get(code)
     if kind is None:
         raise DecodeError(f"type code {chr(code)!r} is not plain data")
@@ -135,7 +148,23 @@ def _value(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     for _ in range(n):
         item, pos = _value(data, pos, depth + 1)
         items.append(item)
-    return (items if kind is list else kind(items)), pos  # TypeError if unhashable
+    if kind is list:
+        return items, pos
+    return kind(_hashable(items) if kind is not tuple else items), pos
+
+
+def _hashable(keys: list[Any]) -> list[Any]:
+    """``keys`` if a set or dict of them is built in linear time; DecodeError if too many
+    pairs have equal hashes (each such pair costs a comparison per insert and lookup).
+    Real sets and dicts never hold equal keys, so a frame with duplicates is crafted."""
+    if len(keys) <= _SMALL:
+        return keys
+    counts = Counter(map(hash, keys))  # TypeError if unhashable
+    if len(counts) < len(keys):
+        pairs = sum(c * (c - 1) // 2 for c in counts.values() if c > 1)
+        if pairs > MAX_HASH_COLLISIONS:
+            raise DecodeError(f"{pairs} pairs of keys with equal hashes (limit {MAX_HASH_COLLISIONS})")
+    return keys
 
 
 def _long(data: bytes, pos: int) -> tuple[int, int]:
@@ -143,11 +172,20 @@ def _long(data: bytes, pos: int) -> tuple[int, int]:
     if abs(n) > MAX_INT_DIGITS:
         raise DecodeError(f"integer of {abs(n)} digits exceeds {MAX_INT_DIGITS}")
     digits = struct.unpack_from(f"<{abs(n)}H", data, pos + 4)
-    value = 0
-    for d in reversed(digits):
-        if d >= 1 << 15:
-            raise DecodeError("malformed integer digit")
-        value = (value << 15) | d
+    if digits and max(digits) >= 1 << 15:
+        raise DecodeError("malformed integer digit")
+    if len(digits) <= 8:
+        value = 0
+        for d in reversed(digits):
+            value = (value << 15) | d
+    else:  # linear time: 8 digits (120 bits) make 15 bytes, then one from_bytes
+        chunks = bytearray()
+        for k in range(0, len(digits), 8):
+            chunk = 0
+            for d in reversed(digits[k : k + 8]):
+                chunk = (chunk << 15) | d
+            chunks += chunk.to_bytes(15, "little")
+        value = int.from_bytes(chunks, "little")
     return (-value if n < 0 else value), pos + 4 + 2 * abs(n)
 
 
@@ -169,7 +207,8 @@ def load_reply(body: bytes) -> tuple[Any, str, Any]:
     """``(id, kind, payload)`` of a reply frame from the sandbox.
 
     The envelope must be well formed (else DecodeError); a payload that is not plain
-    data comes back as the DecodeError itself, so one bad value fails one request.
+    data, or not of its kind's shape (:func:`_check_shape`), comes back as the
+    DecodeError itself, so one bad value fails one request.
     """
     if body[:5] != b"(\x03\x00\x00\x00":
         raise DecodeError("reply is not an (id, kind, payload) tuple")
@@ -183,7 +222,31 @@ def load_reply(body: bytes) -> tuple[Any, str, Any]:
         return rid, kind, exc
     if pos != len(body):
         raise DecodeError("trailing bytes after the reply")
-    return rid, kind, payload
+    return rid, kind, _check_shape(kind, payload)
+
+
+_MAX_FIELDS = 8
+
+
+def _error_info(value: Any) -> bool:
+    """An exception description as the runner sends it: a small dict of text."""
+    return type(value) is dict and len(value) <= _MAX_FIELDS and all(
+        type(k) is str and type(v) is str for k, v in value.items())
+
+
+def _check_shape(kind: str, payload: Any) -> Any:
+    """``payload``, or a DecodeError if the runner's reply of this kind cannot have it:
+    the caller then only ever turns text into text (no ``str`` of a crafted integer)."""
+    if kind == "exc" and not _error_info(payload):
+        return DecodeError("an exception reply that is not a dict of text")
+    if kind == "stdio" and not (
+        type(payload) is tuple and len(payload) == 3 and type(payload[0]) is str
+        and type(payload[1]) is bool and (payload[2] is None or _error_info(payload[2]))
+    ):
+        return DecodeError("a stdio reply that is not (text, bool, exception or None)")
+    if kind == "setup_error" and type(payload) is not str:
+        return DecodeError("a setup error that is not text")
+    return payload
 
 
 def pack(message: dict[str, Any]) -> bytes:
