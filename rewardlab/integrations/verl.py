@@ -13,8 +13,9 @@ with ``custom_reward_function.reward_kwargs`` bound as keyword arguments:
 The spec comes from ``reward_kwargs.spec`` or ``$REWARDLAB_SPEC``. Unscorable samples: the
 spec's ``on_unscorable`` maps components; a reward still unscorable uses
 ``reward_kwargs.unscorable_reward`` if set, else raises :class:`UnscorableError` (never a
-silent 0.0). Component values that stay unscorable are reported as NaN with the
-``rewardlab_unscorable`` flag set, so verl's metrics show them.
+silent 0.0). Component values of unscorable rows are reported as NaN (also where
+``on_unscorable`` gave the pipeline a fallback value: verl only logs them, and a fallback is
+not a score), and rows whose reward stays unscorable have the ``rewardlab_unscorable`` flag set.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from rewardlab.core import Sample
 from rewardlab.integrations._common import UnscorableError, apply_fallback, cached_pipeline
+from rewardlab.results import component_values
 
 __all__ = ["UnscorableError", "compute_score", "compute_score_batch"]
 
@@ -52,12 +54,13 @@ def _dicts(
     results = pipeline.run(samples)
     ids = [s.id for s in samples]
     scores = apply_fallback(results.rewards, results.column("status"), unscorable_reward, ids, "reward")
+    logged = {name: component_values(results.rows, name) for name in pipeline.names}  # fallbacks are not scores
     out = []
-    for score, row in zip(scores, results.rows, strict=True):
+    for i, (score, row) in enumerate(zip(scores, results.rows, strict=True)):
         d: dict[str, Any] = {"score": score}
         for name in pipeline.names:
-            value = row.get(name)
-            d[name] = math.nan if value is None else float(value)
+            value = logged[name][i]
+            d[name] = math.nan if value is None else value
         d["rewardlab_unscorable"] = row["reward"] is None
         out.append(d)
     return out
