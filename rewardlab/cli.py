@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -96,13 +97,14 @@ class _Bar:
     COLUMNS = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
 
-    def __init__(self) -> None:
+    def __init__(self, get_time: Callable[[], float] | None = None) -> None:
         self.progress: Progress | None = None
         self.first = 0
+        self.get_time = get_time
 
     def update(self, done: int, total: int) -> None:
         if self.progress is None:
-            self.progress = Progress(*self.COLUMNS, console=console, transient=False)
+            self.progress = Progress(*self.COLUMNS, console=console, transient=False, get_time=self.get_time)
             self.progress.start()
             self.progress.add_task("score", total=total, completed=done, rate="")
             self.first = done
