@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.batch import group_members
-from rewardlab.core import Sample, Score
+from rewardlab.core import Sample
 from rewardlab.io import check_output, read_rows, write_rows
 from rewardlab.pipeline import Pipeline
 from rewardlab.results import ColumnStats, Results, summarize
@@ -51,31 +51,39 @@ BatchScorer = Callable[[list[list[Sample]]], Iterator[tuple[int, list[dict[str, 
 """Scores batches and yields ``(batch number, rows)`` as each finishes, in any order."""
 
 PROGRESS_STEPS = 8
-"""The local scorer scores a batch's components in about this many whole-group chunks,
+"""The local scorer scores a slow batch's components in about this many whole-group chunks,
 reporting after each, so a slow reward's progress moves within a batch."""
 MIN_CHUNK = 64
 """Chunks are at least this many rows (or the whole batch), so each engine pass stays
 wide enough to keep the process pool and the sandbox workers busy."""
+SLOW_CHUNK_S = 1.0
+"""A chunk that took longer is followed by another; after a faster one the rest of the batch
+goes in one engine pass (each pass has a cost, so fast rewards are not split further)."""
 
 
 def score_batch(pipeline: Pipeline, batch: list[Sample], on_rows: Callable[[int], None] | None = None) -> Results:
     """``pipeline.run(batch)``, with ``on_rows(n)`` called as chunks of ``n`` rows are scored.
 
     Components are scored chunk by chunk (never splitting a group, as group-level rewards
-    need whole groups); shaping, combination and advantages then run on the whole batch,
-    so the rows equal ``pipeline.run(batch)``'s.
+    need whole groups) while chunks are slow; shaping, combination and advantages then run
+    on the whole batch, so the rows equal ``pipeline.run(batch)``'s.
     """
     if on_rows is None:
         return pipeline.run(batch)
-    scores: dict[str, list[Score | None]] = {name: [None] * len(batch) for name in pipeline.names}
-    size = max(MIN_CHUNK, -(-len(batch) // PROGRESS_STEPS))
-    for chunk in plan_batches([s.group for s in batch], size):
-        part = pipeline.score_components([batch[i] for i in chunk])
+    scores: dict[str, list[Any]] = {name: [None] * len(batch) for name in pipeline.names}
+    chunks = plan_batches([s.group for s in batch], max(MIN_CHUNK, -(-len(batch) // PROGRESS_STEPS)))
+    k = 0
+    while k < len(chunks):
+        started = time.perf_counter()
+        part = pipeline.score_components([batch[i] for i in chunks[k]])
         for name, values in part.items():
-            for i, score in zip(chunk, values, strict=True):
+            for i, score in zip(chunks[k], values, strict=True):
                 scores[name][i] = score
-        on_rows(len(chunk))
-    return pipeline.assemble(batch, {n: [s for s in v if s is not None] for n, v in scores.items()})
+        on_rows(len(chunks[k]))
+        k += 1
+        if k < len(chunks) and time.perf_counter() - started < SLOW_CHUNK_S:
+            chunks[k:] = [[i for chunk in chunks[k:] for i in chunk]]
+    return pipeline.assemble(batch, scores)
 
 
 def local_scorer(pipeline: Pipeline, on_rows: Callable[[int], None] | None = None) -> BatchScorer:

@@ -91,18 +91,27 @@ def test_json_output_reads_back(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
 
 
-def test_progress_moves_within_a_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("slow", [True, False])
+def test_progress_moves_within_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:
+    """Slow chunks (here: every chunk counts as slow) report one by one; after a fast one the rest goes at once."""
+    if slow:
+        monkeypatch.setattr("rewardlab.runner.SLOW_CHUNK_S", 0.0)
     inp = tmp_path / "in.jsonl"
     _write_input(inp, 256, group_size=8)
     calls: list[int] = []
-    pipeline = Pipeline.from_spec(_spec(tmp_path, batch=256))
+    pipeline, fresh = Pipeline.from_spec(_spec(tmp_path, batch=256)), Pipeline.from_spec(_spec(tmp_path))
     try:
         report = score_file(inp, pipeline, tmp_path / "out.jsonl", on_progress=lambda d, t: calls.append(d))
+        expected = fresh.run([json.loads(line) for line in inp.read_text().splitlines()]).rows
     finally:
         pipeline.close()
-    assert report.rows == 256
-    assert calls[0] == 0 and calls[-1] == 256 and len([c for c in calls if 0 < c < 256]) >= 2, calls
-    assert calls == sorted(calls)
+        fresh.close()
+    assert report.rows == 256 and calls[0] == 0 and calls[-1] == 256 and calls == sorted(calls)
+    assert [c for c in calls if 0 < c < 256] == ([64, 128, 192] if slow else [64])
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    drop = ("elapsed",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in rows] == [
+        {k: v for k, v in r.items() if k not in drop} for r in expected]  # chunked rows equal one run's
 
 
 class _Clock:
