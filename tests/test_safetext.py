@@ -116,3 +116,17 @@ def test_sandboxed_program_raising_a_lone_surrogate_is_its_own_failure(tmp_path:
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(r["c"], r["c_status"]) for r in rows] == [(1.0, "ok"), (0.0, "ok"), (0.0, "ok"), (0.0, "ok")]
     assert "bad \\ud800" in rows[1]["detail"]["c"]["tests"][0]["info"]
+
+
+def test_server_scores_a_request_whose_text_holds_a_lone_surrogate() -> None:
+    """Hashing the sample for the cache used to raise, failing the whole request with a 500."""
+    from fastapi.testclient import TestClient
+
+    from rewardlab.serve import ServerConfig, create_app
+
+    spec = {"rewards": {"m": {"type": "math"}}, "engine": {"workers": 1}}
+    body = b'{"samples": [{"completion": "\\\\boxed{4}", "reference": "4"}, {"completion": "x\\ud800", "reference": "4"}]}'
+    with TestClient(create_app(ServerConfig(spec=spec, scoring_process=False))) as client:
+        r = client.post("/score", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert [(row["m"], row["m_status"]) for row in r.json()["rows"]] == [(1.0, "ok"), (0.0, "no_answer")]
