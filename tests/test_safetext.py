@@ -125,7 +125,8 @@ def test_server_scores_a_request_whose_text_holds_a_lone_surrogate() -> None:
     from rewardlab.serve import ServerConfig, create_app
 
     spec = {"rewards": {"m": {"type": "math"}}, "engine": {"workers": 1}}
-    body = b'{"samples": [{"completion": "\\\\boxed{4}", "reference": "4"}, {"completion": "x\\ud800", "reference": "4"}]}'
+    body = (b'{"samples": [{"completion": "\\\\boxed{4}", "reference": "4"},'
+            b' {"completion": "x\\ud800", "reference": "4"}]}')
     with TestClient(create_app(ServerConfig(spec=spec, scoring_process=False))) as client:
         r = client.post("/score", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text
