@@ -118,7 +118,7 @@ class _Bar:
             self.progress.stop()
 
 
-def _interrupted(input: Path, spec: Path, out: Path) -> typer.Exit:
+def _interrupted(input: Path, spec: Path, out: Path, options: list[str]) -> typer.Exit:
     """Ctrl-C: say what is saved and the exact command that continues the run."""
     from rewardlab.store import RunStore
 
@@ -129,7 +129,8 @@ def _interrupted(input: Path, spec: Path, out: Path) -> typer.Exit:
     store = RunStore(store_path)
     saved = store.count()
     store.close()
-    command = shlex.join(["rewardlab", "score", str(input), "--spec", str(spec), "--out", str(out), "--resume"])
+    command = shlex.join(["rewardlab", "score", str(input), "--spec", str(spec), "--out", str(out), *options,
+                          "--resume"])
     console.print(f"interrupted: {saved} scored rows are saved in {store_path}; continue with:\n  {command}",
                   highlight=False, soft_wrap=True)
     return typer.Exit(130)
@@ -175,7 +176,10 @@ def score(
             report = score_file(input, pipeline, out, resume, batch_size, bar.update)
     except KeyboardInterrupt:
         bar.stop()
-        raise _interrupted(input, spec, out) from None
+        given = {"--batch-size": batch_size, "--summary-json": summary_json, "--address": address,
+                 "--backend": None if backend == "local" else backend}
+        raise _interrupted(input, spec, out, [s for k, v in given.items() if v is not None for s in (k, str(v))]
+                           ) from None
     except RewardlabError as exc:
         bar.stop()
         raise _fail(exc) from None

@@ -175,7 +175,7 @@ def _sigint_default() -> None:
 def test_ctrl_c_prints_the_resume_command(tmp_path: Path) -> None:
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _write_input(inp, 200)
-    args = ["score", str(inp), "--spec", str(_spec(tmp_path, sleep=0.01, batch=8)), "--out", str(out)]
+    args = ["score", str(inp), "--spec", str(_spec(tmp_path, sleep=0.01)), "--out", str(out), "--batch-size", "8"]
     proc = subprocess.Popen(_cli(*args), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_sigint_default)
     store = tmp_path / "out.jsonl.rlstore"
@@ -185,7 +185,7 @@ def test_ctrl_c_prints_the_resume_command(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "interrupted:" in err and "--resume" in err and "Traceback" not in err
+    assert "interrupted:" in err and "--batch-size 8 --resume" in err and "Traceback" not in err
     command = err[err.index("rewardlab score"):].split("\n")[0].split()
     done = subprocess.run(_cli(*command[1:]), env=_env(), capture_output=True, text=True)
     assert done.returncode == 0 and "resumed:" in done.stdout, done.stderr
