@@ -241,3 +241,14 @@ def test_serve_says_where_it_listens_and_that_it_stopped(tmp_path: Path) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_on_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn")
+    import socket
+
+    spec, _ = _logged_spec(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--spec", str(spec), "--port", str(port), "--no-isolate"])
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in _error_line(result.output)

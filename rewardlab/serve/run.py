@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from rewardlab.errors import import_extra
+from rewardlab.errors import RewardlabError, import_extra
 from rewardlab.pipeline import Pipeline
 
 SERVE_MODULES = ("fastapi", "uvicorn", "prometheus_client")  # what the serve extra installs and the server needs
@@ -54,4 +54,14 @@ def serve_forever(spec: str | Path, *, host: str = "127.0.0.1", port: int = 8000
     app = create_app(ServerConfig(spec=spec, **options))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=math.ceil(graceful_timeout), access_log=False)
-    _server_class(uvicorn, str(spec))(config).run()
+    _server_class(uvicorn, str(spec))(config).run(sockets=[_listen(host, port)])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port is a one-line error, not uvicorn's exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise RewardlabError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                             "choose another --port or --host") from None
