@@ -174,7 +174,7 @@ def _sigint_default() -> None:
 
 def test_ctrl_c_prints_the_resume_command(tmp_path: Path) -> None:
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    _write_input(inp, 200)
+    _write_input(inp, 120)
     args = ["score", str(inp), "--spec", str(_spec(tmp_path, sleep=0.01)), "--out", str(out), "--batch-size", "8"]
     proc = subprocess.Popen(_cli(*args), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_sigint_default)
@@ -189,7 +189,7 @@ def test_ctrl_c_prints_the_resume_command(tmp_path: Path) -> None:
     command = err[err.index("rewardlab score"):].split("\n")[0].split()
     done = subprocess.run(_cli(*command[1:]), env=_env(), capture_output=True, text=True)
     assert done.returncode == 0 and "resumed:" in done.stdout, done.stderr
-    assert len(out.read_text().splitlines()) == 200
+    assert len(out.read_text().splitlines()) == 120
 
 
 def test_version_and_python_m() -> None:

@@ -65,21 +65,19 @@ def test_score_writes_every_output_format(tmp_path: Path, suffix: str) -> None:
 
 def test_killed_run_with_surrogates_resumes(tmp_path: Path) -> None:
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    _input(inp, 48)
+    _input(inp, 24)
     args = ["score", str(inp), "--spec", str(_spec(tmp_path, sleep=0.02)), "--out", str(out)]
     _run_and_kill(args, tmp_path / "out.jsonl.rlstore", at_least=4)  # the surrogate rows are committed
     done = subprocess.run(_cli(*args, "--resume"), env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in out.read_bytes().decode("utf-8").splitlines()]
-    assert [r["id"] for r in rows] == [f"r{i}" for i in range(48)]
+    assert [r["id"] for r in rows] == [f"r{i}" for i in range(24)]
 
 
 def test_input_rows_with_lone_surrogates_are_scored(tmp_path: Path) -> None:
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inp.write_text('{"id": "a\\ud800", "completion": "x\\udc80y"}\n')  # valid JSON escapes, invalid text
-    spec = tmp_path / "spec.toml"
-    spec.write_text('[rewards.m]\ntype = "math"\n')
-    result = CliRunner().invoke(app, ["score", str(inp), "--spec", str(spec), "--out", str(out)])
+    result = CliRunner().invoke(app, ["score", str(inp), "--spec", str(_spec(tmp_path)), "--out", str(out)])
     assert result.exit_code == 0, result.output
     row = json.loads(out.read_text(encoding="utf-8"))
     assert row["id"] == "a\\ud800"
