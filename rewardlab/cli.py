@@ -120,9 +120,10 @@ class _Bar:
 
 def _interrupted(input: Path, spec: Path, out: Path, options: list[str]) -> typer.Exit:
     """Ctrl-C: say what is saved and the exact command that continues the run."""
+    from rewardlab.runner import default_store
     from rewardlab.store import RunStore
 
-    store_path = out.with_name(out.name + ".rlstore")
+    store_path = default_store(out)
     if not store_path.exists():
         console.print("interrupted before any row was saved")
         return typer.Exit(130)

@@ -96,6 +96,11 @@ def local_scorer(pipeline: Pipeline, on_rows: Callable[[int], None] | None = Non
     return run
 
 
+def default_store(out: Path) -> Path:
+    """Where a run writing ``out`` keeps its crash-safe store: beside it."""
+    return out.with_name(out.name + ".rlstore")
+
+
 @dataclass
 class RunReport:
     rows: int
@@ -129,7 +134,7 @@ def score_file(
     input_path, out = Path(input_path), check_output(out)
     rows, _ = read_rows(input_path)
     samples = [Sample.coerce(r, i) for i, r in enumerate(rows)]
-    store_path = Path(store_path) if store_path else out.with_name(out.name + ".rlstore")
+    store_path = Path(store_path) if store_path else default_store(out)
     store = RunStore.open(store_path, fingerprint(input_path, pipeline.spec.raw), resume)
     try:
         saved_state = store.get("state")
