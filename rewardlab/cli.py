@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,7 +24,9 @@ from rich.progress import (
 from rich.table import Table
 
 from rewardlab.errors import RewardlabError
+from rewardlab.io import check_output
 from rewardlab.results import ColumnStats
+from rewardlab.safetext import safe_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="rewardlab: compute, shape, combine and serve rewards for RL.")
@@ -31,34 +35,119 @@ out_console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(safe_text(str(exc)))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from rewardlab import __version__
+
+        out_console.print(f"rewardlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                          help="print rewardlab's version and exit")] = False,
+) -> None:
+    """rewardlab: compute, shape, combine and serve rewards for RL."""
+
+
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    """Three decimals; a value that rounds to zero prints as 0.000, never -0.000 or 1e-17."""
+    if value is None:
+        return "-"
+    return f"{0.0 if abs(value) < 5e-4 else value:.3f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+SUMMARY_COLUMNS = ("column", "mean", "std", "min", "max", "no answer", "unscorable", "why",
+                   "zero-var groups", "sample time s")
 
 
 def summary_table(summary: list[ColumnStats], title: str = "summary") -> Table:
+    """Per column: statistics over scored rows, shares of rows as percents, summed per-sample time.
+
+    ``sample time s`` adds up each sample's own scoring time (seconds of work, across
+    parallel workers); the wall time of a run is printed below the table.
+    """
     table = Table(title=title)
-    for col in ("column", "mean", "std", "min", "max", "unscorable", "why", "zero-var groups", "time s"):
+    for col in SUMMARY_COLUMNS:
         table.add_column(col, justify="left" if col in ("column", "why") else "right")
     for s in summary:
         why = ", ".join(f"{k}: {v}" for k, v in s.unscorable.items()) or "-"
-        table.add_row(s.name, _fmt(s.mean), _fmt(s.std), _fmt(s.min), _fmt(s.max),
-                      f"{s.fraction_unscorable:.1%}", why, _fmt(s.zero_variance_groups),
-                      f"{s.time_s:.2f}")
+        no_answer = s.no_answer / s.n if s.n and s.name not in ("reward", "advantage") else None
+        table.add_row(s.name, _fmt(s.mean), _fmt(s.std), _fmt(s.min), _fmt(s.max), _pct(no_answer),
+                      _pct(s.fraction_unscorable), why, _pct(s.zero_variance_groups),
+                      f"{s.time_s:.2f}" if s.name not in ("reward", "advantage") else "-")
     return table
+
+
+class _Bar:
+    """The progress bar, started at the first update (an error before it shows no empty bar).
+
+    Its rate counts only the rows scored in this run, not those a ``--resume`` found done.
+    """
+
+    COLUMNS = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+
+    def __init__(self, get_time: Callable[[], float] | None = None) -> None:
+        self.progress: Progress | None = None
+        self.first = 0
+        self.get_time = get_time
+
+    def update(self, done: int, total: int) -> None:
+        if self.progress is None:
+            self.progress = Progress(*self.COLUMNS, console=console, transient=False, get_time=self.get_time)
+            self.progress.start()
+            self.progress.add_task("score", total=total, completed=done, rate="")
+            self.first = done
+        elapsed = self.progress.tasks[0].elapsed or 0.0
+        now = done - self.first
+        rate = f"{now / elapsed:,.1f} rows/s" if elapsed > 0 and now else ""
+        self.progress.update(self.progress.task_ids[0], completed=done, total=total, rate=rate)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _interrupted(input: Path, spec: Path, out: Path, options: list[str]) -> typer.Exit:
+    """Ctrl-C: say what is saved and the exact command that continues the run."""
+    from rewardlab.runner import default_store
+    from rewardlab.store import RunStore
+
+    store_path = default_store(out)
+    if not store_path.exists():
+        console.print("interrupted before any row was saved")
+        return typer.Exit(130)
+    store = RunStore(store_path)
+    saved = store.count()
+    store.close()
+    command = shlex.join(["rewardlab", "score", str(input), "--spec", str(spec), "--out", str(out), *options,
+                          "--resume"])
+    console.print(f"interrupted: {saved} scored rows are saved in {store_path}; continue with:\n  {command}",
+                  highlight=False, soft_wrap=True)
+    return typer.Exit(130)
 
 
 @app.command()
 def score(
     input: Annotated[Path, typer.Argument(help="samples: .jsonl, .json, .parquet or a datasets dir")],
     spec: Annotated[Path, typer.Option("--spec", help="pipeline spec (TOML)")],
-    out: Annotated[Path | None, typer.Option("--out", help="output .jsonl or .parquet")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="continue a killed run")] = False,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
-    summary_json: Annotated[Path | None, typer.Option("--summary-json")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="output .jsonl, .json or .parquet (default: INPUT's name + .scored.jsonl)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue a killed or interrupted run")] = False,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", min=1, help="rows per batch, never splitting a group (default: the spec's [run])")] = None,
+    summary_json: Annotated[Path | None, typer.Option(
+        "--summary-json", help="also write the summary statistics to this JSON file")] = None,
     backend: Annotated[str, typer.Option("--backend", help="local, or ray: batches across Ray actors")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: start one)")
                        ] = None,
@@ -71,36 +160,36 @@ def score(
         raise _fail(ValueError(f"--backend: got {backend!r} (allowed: local, ray)"))
     if address and backend != "ray":
         raise _fail(ValueError("--address is for --backend ray"))
-    if backend == "ray":
-        from rewardlab.distributed.ray_backend import RayScorer
-
     out = out or input.with_name(input.stem + ".scored.jsonl")
     try:
+        check_output(out)
         pipeline = Pipeline.from_spec(spec)
     except RewardlabError as exc:
         raise _fail(exc) from None
-    columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn()]
+    bar = _Bar()
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("score", total=None, rate="")
+        if backend == "ray":
+            from rewardlab.distributed.ray_backend import RayScorer
 
-            def on_progress(done: int, total: int) -> None:
-                elapsed = progress.tasks[0].elapsed or 0.0
-                rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 and done else ""
-                progress.update(task, completed=done, total=total, rate=rate)
-
-            if backend == "ray":
-                with RayScorer(spec, address=address) as scorer:
-                    report = score_file(input, pipeline, out, resume, batch_size, on_progress, scorer=scorer)
-            else:
-                report = score_file(input, pipeline, out, resume, batch_size, on_progress)
+            with RayScorer(spec, address=address) as scorer:
+                report = score_file(input, pipeline, out, resume, batch_size, bar.update, scorer=scorer)
+        else:
+            report = score_file(input, pipeline, out, resume, batch_size, bar.update)
+    except KeyboardInterrupt:
+        bar.stop()
+        given = {"--batch-size": batch_size, "--summary-json": summary_json, "--address": address,
+                 "--backend": None if backend == "local" else backend}
+        raise _interrupted(input, spec, out, [s for k, v in given.items() if v is not None for s in (k, str(v))]
+                           ) from None
     except RewardlabError as exc:
+        bar.stop()
         raise _fail(exc) from None
     finally:
+        bar.stop()
         pipeline.close()
     out_console.print(summary_table(report.summary, f"{report.rows} rows -> {report.out}"))
+    rate = f", {report.scored_now / report.seconds:,.1f} rows/s" if report.seconds > 0 and report.scored_now else ""
+    out_console.print(f"wall time {report.seconds:.2f} s: {report.scored_now} rows scored now{rate}")
     if report.resumed:
         out_console.print(f"resumed: {report.resumed} rows from the store, {report.scored_now} scored now")
     if summary_json:
@@ -138,7 +227,7 @@ def check(
 def serve(
     spec: Annotated[Path, typer.Option("--spec", help="pipeline spec (TOML)")],
     host: Annotated[str, typer.Option("--host", help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port)")] = 8000,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="engine worker processes")] = None,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="samples per engine pass")] = 512,
     max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", min=0, help="micro-batch wait")] = 5.0,
@@ -146,7 +235,8 @@ def serve(
     timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="per-request deadline, s")] = 120.0,
     unscorable_reward: Annotated[float | None, typer.Option(
         "--unscorable-reward", help="/get_reward value for unscorable rows (default: answer 422)")] = None,
-    graceful_timeout: Annotated[float, typer.Option("--graceful-timeout", min=0)] = 30.0,
+    graceful_timeout: Annotated[float, typer.Option(
+        "--graceful-timeout", min=0, help="seconds in-flight requests get to finish at shutdown")] = 30.0,
     isolate: Annotated[bool, typer.Option("--isolate/--no-isolate",
                                           help="score in a child process (default) or in a thread")] = True,
 ) -> None:
@@ -170,9 +260,19 @@ def list_() -> None:
     for col in ("kind", "name", "description"):
         table.add_column(col)
     for kind in KINDS:
-        for name, entry in sorted(entries(kind).items()):
-            table.add_row(kind, name, escape(entry.description))
+        registered = entries(kind)
+        for name, entry in sorted(registered.items()):
+            main = _main_name(name, entry.factory, registered)
+            description = entry.description if main == name else f"alias of {main}"
+            table.add_row(kind, name, escape(description))
     out_console.print(table)
+
+
+def _main_name(name: str, factory: Any, registered: dict[str, Any]) -> str:
+    """The name a factory registered under several names goes by: its own ``name``, else the first registered."""
+    names = [n for n, e in registered.items() if e.factory is factory]
+    own = getattr(factory, "name", None)
+    return own if own in names else names[0] if names else name
 
 
 def main() -> None:  # pragma: no cover

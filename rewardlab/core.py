@@ -198,7 +198,8 @@ def coerce_samples(samples: Sequence[Sample | Mapping[str, Any]]) -> list[Sample
 def content_hash(*parts: Any) -> str:
     """Stable hash of JSON-able parts (sorted keys), for caching and deduplication."""
     payload = json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=False)
-    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+    # surrogatepass: input text may hold lone surrogates (a JSON "\ud800" escape); hash it, don't fail the batch
+    return hashlib.blake2b(payload.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 class NoParams(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -18,6 +19,24 @@ class SpecError(RewardlabError, ValueError):
 
 class InputError(RewardlabError, ValueError):
     """A malformed input row or batch."""
+
+
+class MissingExtra(RewardlabError, ImportError):
+    """An optional part of rewardlab is used but its extra is not installed."""
+
+
+def import_extra(module: str, extra: str, what: str) -> Any:
+    """Import ``module`` of the optional ``extra``, or raise :class:`MissingExtra` saying how to install it.
+
+    rewardlab is installed from a clone (it is not on PyPI), so the command is ``pip install -e``.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtra(
+            f"{what} needs the '{extra}' extra ({exc}); install it from your clone of rewardlab: "
+            f"pip install -e '.[{extra}]'"
+        ) from None
 
 
 class SandboxUnavailable(RewardlabError, RuntimeError):

@@ -10,6 +10,10 @@ import numpy as np
 from pydantic import BaseModel, computed_field
 
 from rewardlab.batch import BatchContext, group_codes, zero_variance_fraction
+from rewardlab.core import Status
+from rewardlab.safetext import safe_text
+
+SCORED = frozenset({Status.OK.value, Status.NO_ANSWER.value})
 
 
 class ColumnStats(BaseModel):
@@ -25,6 +29,7 @@ class ColumnStats(BaseModel):
     unscorable: dict[str, int]
     zero_variance_groups: float | None
     time_s: float
+    no_answer: int = 0  # scored failures: the model produced nothing usable
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -41,6 +46,7 @@ def _column_stats(
     ok = values[~np.isnan(values)]
     unscorable = Counter(s for s, v in zip(statuses, values, strict=True) if np.isnan(v))
     return ColumnStats(
+        no_answer=sum(s == Status.NO_ANSWER.value for s in statuses),
         name=name,
         n=len(values),
         scored=int(ok.size),
@@ -54,20 +60,35 @@ def _column_stats(
     )
 
 
-def _col(rows: Sequence[dict[str, Any]], key: str) -> np.ndarray:
-    return np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=np.float64)
+def _col(rows: Sequence[dict[str, Any]], key: str, statuses: Sequence[str] | None = None) -> np.ndarray:
+    """The column as floats, NaN where it is None or, given ``statuses``, where the row was not scored.
+
+    A component's ``on_unscorable`` fallback fills its value for the pipeline, but the row
+    was not scored: its statistics leave it out, as they leave out a ``None``.
+    """
+    values = np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=np.float64)
+    if statuses is not None:
+        values[[s not in SCORED for s in statuses]] = np.nan
+    return values
+
+
+def component_values(rows: Sequence[dict[str, Any]], name: str) -> list[float | None]:
+    """A component's values for logging: ``None`` where it was not scored, fallback or not."""
+    col = _col(rows, name, [r.get(f"{name}_status", Status.OK.value) for r in rows])
+    return [None if np.isnan(v) else float(v) for v in col]
 
 
 def summarize(rows: Sequence[dict[str, Any]], components: Sequence[str]) -> list[ColumnStats]:
     """Per component, then the combined ``reward``: mean, std, min, max, unscorable
-    counts by status, fraction of groups whose values are all equal, time spent."""
+    counts by status (fallback values of ``on_unscorable`` count as unscorable, not as
+    scores), ``no_answer`` count, fraction of groups whose values are all equal, time spent."""
     codes, n_groups = group_codes([r.get("group") for r in rows])
     ctx = BatchContext((), codes, n_groups)
     stats = []
     for name in components:
         times = sum(float((r.get("elapsed") or {}).get(name, 0.0)) for r in rows)
         statuses = [r.get(f"{name}_status", "ok") for r in rows]
-        stats.append(_column_stats(name, _col(rows, name), statuses, ctx, times))
+        stats.append(_column_stats(name, _col(rows, name, statuses), statuses, ctx, times))
     statuses = [r.get("status", "ok") for r in rows]
     stats.append(_column_stats("reward", _col(rows, "reward"), statuses, ctx, 0.0))
     if rows and "advantage" in rows[0]:
@@ -83,7 +104,7 @@ class Results:
     def __init__(
         self, rows: list[dict[str, Any]], summary: list[ColumnStats], components: Sequence[str]
     ) -> None:
-        self.rows = rows
+        self.rows = [safe_text(r) for r in rows]  # every writer (files, store, server) gets valid text
         self.summary = summary
         self.components = list(components)
 

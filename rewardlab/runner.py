@@ -12,9 +12,9 @@ from typing import Any
 
 from rewardlab.batch import group_members
 from rewardlab.core import Sample
-from rewardlab.io import read_rows, write_rows
+from rewardlab.io import check_output, read_rows, write_rows
 from rewardlab.pipeline import Pipeline
-from rewardlab.results import ColumnStats, summarize
+from rewardlab.results import ColumnStats, Results, summarize
 from rewardlab.store import RunStore
 
 
@@ -50,15 +50,55 @@ def fingerprint(input_path: Path, spec_raw: dict[str, Any]) -> str:
 BatchScorer = Callable[[list[list[Sample]]], Iterator[tuple[int, list[dict[str, Any]]]]]
 """Scores batches and yields ``(batch number, rows)`` as each finishes, in any order."""
 
+PROGRESS_STEPS = 8
+"""The local scorer scores a slow batch's components in about this many whole-group chunks,
+reporting after each, so a slow reward's progress moves within a batch."""
+MIN_CHUNK = 64
+"""Chunks are at least this many rows (or the whole batch), so each engine pass stays
+wide enough to keep the process pool and the sandbox workers busy."""
+SLOW_CHUNK_S = 1.0
+"""A chunk that took longer is followed by another; after a faster one the rest of the batch
+goes in one engine pass (each pass has a cost, so fast rewards are not split further)."""
 
-def local_scorer(pipeline: Pipeline) -> BatchScorer:
-    """The in-process scorer: one batch after another on ``pipeline``."""
+
+def score_batch(pipeline: Pipeline, batch: list[Sample], on_rows: Callable[[int], None] | None = None) -> Results:
+    """``pipeline.run(batch)``, with ``on_rows(n)`` called as chunks of ``n`` rows are scored.
+
+    Components are scored chunk by chunk (never splitting a group, as group-level rewards
+    need whole groups) while chunks are slow; shaping, combination and advantages then run
+    on the whole batch, so the rows equal ``pipeline.run(batch)``'s.
+    """
+    if on_rows is None:
+        return pipeline.run(batch)
+    scores: dict[str, list[Any]] = {name: [None] * len(batch) for name in pipeline.names}
+    chunks = plan_batches([s.group for s in batch], max(MIN_CHUNK, -(-len(batch) // PROGRESS_STEPS)))
+    k = 0
+    while k < len(chunks):
+        started = time.perf_counter()
+        part = pipeline.score_components([batch[i] for i in chunks[k]])
+        for name, values in part.items():
+            for i, score in zip(chunks[k], values, strict=True):
+                scores[name][i] = score
+        on_rows(len(chunks[k]))
+        k += 1
+        if k < len(chunks) and time.perf_counter() - started < SLOW_CHUNK_S:
+            chunks[k:] = [[i for chunk in chunks[k:] for i in chunk]]
+    return pipeline.assemble(batch, scores)
+
+
+def local_scorer(pipeline: Pipeline, on_rows: Callable[[int], None] | None = None) -> BatchScorer:
+    """The in-process scorer: one batch after another on ``pipeline`` (see :func:`score_batch`)."""
 
     def run(batches: list[list[Sample]]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         for k, batch in enumerate(batches):
-            yield k, pipeline.run(batch).rows
+            yield k, score_batch(pipeline, batch, on_rows).rows
 
     return run
+
+
+def default_store(out: Path) -> Path:
+    """Where a run writing ``out`` keeps its crash-safe store: beside it."""
+    return out.with_name(out.name + ".rlstore")
 
 
 @dataclass
@@ -83,16 +123,19 @@ def score_file(
 ) -> RunReport:
     """Score ``input_path`` into ``out`` through a crash-safe store beside ``out``.
 
-    ``on_progress(done_rows, total_rows)`` is called after each committed batch.
-    ``scorer`` runs the batches (default: :func:`local_scorer`; the Ray backend passes
-    its own); each batch is committed as it comes back, whatever the order.
+    ``on_progress(done_rows, total_rows)`` is called once the store is open (with the rows
+    already done when resuming), as the local scorer finishes chunks of a batch, and after
+    each committed batch. ``scorer`` runs the batches (default: :func:`local_scorer`; the Ray
+    backend passes its own); each batch is committed as it comes back, whatever the order.
+    The output and the input are checked before the store is created, so a bad path or a
+    malformed input leaves nothing behind.
     """
     start = time.perf_counter()
-    input_path, out = Path(input_path), Path(out)
+    input_path, out = Path(input_path), check_output(out)
     rows, _ = read_rows(input_path)
     samples = [Sample.coerce(r, i) for i, r in enumerate(rows)]
     pipeline.require_completions(rows)  # no row with a completion: fail before any work
-    store_path = Path(store_path) if store_path else out.with_name(out.name + ".rlstore")
+    store_path = Path(store_path) if store_path else default_store(out)
     store = RunStore.open(store_path, fingerprint(input_path, pipeline.spec.raw), resume)
     try:
         saved_state = store.get("state")
@@ -103,18 +146,23 @@ def score_file(
         batches = [b for b in plan_batches([s.group for s in samples], size)
                    if not all(i in done for i in b)]
         resumed = len(done)
-        finished = resumed
-        if on_progress:
-            on_progress(finished, len(samples))
-        run = scorer if scorer is not None else local_scorer(pipeline)
+        finished, partial = resumed, 0
+
+        def report(rows_scored: int = 0) -> None:
+            nonlocal partial
+            partial += rows_scored
+            if on_progress:
+                on_progress(min(finished + partial, len(samples)), len(samples))
+
+        report()
+        run = scorer if scorer is not None else local_scorer(pipeline, report if on_progress else None)
         for k, rows_k in run([[samples[i] for i in batch] for batch in batches]):
             batch = batches[k]
             todo = [i for i in batch if i not in done]
             by_index = dict(zip(batch, rows_k, strict=True))
             store.commit([(i, by_index[i]) for i in todo], pipeline.state_dict())
-            finished += len(todo)
-            if on_progress:
-                on_progress(finished, len(samples))
+            finished, partial = finished + len(todo), 0
+            report()
         all_rows = list(store.rows())
         write_rows(all_rows, out)
         summary = summarize(all_rows, pipeline.names)

@@ -89,14 +89,16 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise SpecError(f"spec file {str(path)!r} is not valid TOML: {exc}") from None
+        return parse_spec(data, path.resolve().parent)
     return parse_spec(data)
 
 
-def parse_spec(data: Mapping[str, Any]) -> Spec:
+def parse_spec(data: Mapping[str, Any], spec_dir: Path | None = None) -> Spec:
+    """Validate ``data``; plugin modules are looked up beside the spec file, then in the working directory."""
     for key in data:
         if key not in TOP_LEVEL:
             raise SpecError(f"unknown top-level key {key!r} (allowed: {', '.join(TOP_LEVEL)})")
-    _import_plugins(data.get("plugins", []))
+    _import_plugins(data.get("plugins", []), [d for d in (spec_dir, Path.cwd()) if d is not None])
     rewards = _table(data, "rewards", "")
     components = [_component(name, _table(rewards, name, "rewards")) for name in rewards]
     _check_dependencies(components)
@@ -137,9 +139,17 @@ def parse_spec(data: Mapping[str, Any]) -> Spec:
     )
 
 
-def _import_plugins(modules: Any) -> None:
+def _import_plugins(modules: Any, dirs: list[Path]) -> None:
+    """Import each plugin module, with ``dirs`` on ``sys.path`` (appended: they never shadow installed modules).
+
+    The dirs stay on the path: the engine's workers inherit it, and cloudpickle finds the
+    plugin's classes there by module name.
+    """
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
         raise SpecError(f"plugins: must be a list of module names, got {modules!r}")
+    for d in dirs:
+        if modules and str(d) not in sys.path:
+            sys.path.append(str(d))
     for module in modules:
         try:
             importlib.import_module(module)

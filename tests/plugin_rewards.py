@@ -41,6 +41,10 @@ def behave(sample: Sample, params: BehaveParams) -> Score:
                 continue
     if text == "boom":
         raise ValueError("boom happened")
+    if text == "surrogate":  # text no UTF-8 writer accepts, in detail and in an exception message
+        return Score.ok(1.0, note="lone " + chr(0xD800))
+    if text == "boom-surrogate":
+        raise ValueError("bad " + chr(0xDC80))
     if text == "alloc":  # far more memory than the engine's memory limit allows
         block = bytearray(4 << 30)
         return Score.ok(float(len(block)))

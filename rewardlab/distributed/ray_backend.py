@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.core import Sample, coerce_samples
-from rewardlab.errors import RewardlabError
+from rewardlab.errors import RewardlabError, import_extra
 from rewardlab.pipeline import Pipeline
 from rewardlab.runner import RunReport, plan_batches, score_file
 from rewardlab.spec import load_spec
@@ -28,11 +28,7 @@ from rewardlab.transforms import Transform
 
 
 def _ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise RewardlabError("the Ray backend needs ray: pip install 'rewardlab[ray]'") from None
-    return ray
+    return import_extra("ray", "ray", "the Ray backend (--backend ray)")
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:

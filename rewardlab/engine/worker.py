@@ -55,7 +55,9 @@ def score_safely(reward: Any, sample: Any, deps: Any) -> Score:
         score = reward.score_one(sample, deps)
         if not isinstance(score, Score):
             raise TypeError(f"score_one returned {type(score).__name__}, expected Score")
-    except BaseException as exc:  # isolate every failure, KeyboardInterrupt included
+    except KeyboardInterrupt:
+        raise  # the user's Ctrl-C stops the run (workers ignore SIGINT; inline rewards run in the caller)
+    except BaseException as exc:  # isolate every other failure, SystemExit included
         score = _error_score(exc)
     return score.with_elapsed(time.perf_counter() - start)
 

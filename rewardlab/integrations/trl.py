@@ -80,6 +80,9 @@ class _SharedBatch:
         if callable(log_metric) and len(results):
             unscorable = sum(r is None for r in results.rewards) / len(results)
             log_metric("rewardlab/unscorable_fraction", unscorable)
+            for stats in results.summary[:len(results.components)]:  # over scored rows: no on_unscorable fallback
+                if stats.mean is not None:
+                    log_metric(f"rewardlab/{stats.name}/scored_mean", stats.mean)
         return results
 
 

@@ -24,9 +24,10 @@ Groups come from ``extra_info["uid"|"group"|"index"]``; a token count from the
 comes from ``reward_kwargs.spec`` or ``$REWARDLAB_SPEC``. Unscorable samples: the spec's
 ``on_unscorable`` maps components; a reward still unscorable uses
 ``reward_kwargs.unscorable_reward`` if set, else raises :class:`UnscorableError` (never a
-silent 0.0). Component values that stay unscorable are reported as NaN with the
-``rewardlab_unscorable`` flag set, so verl's metrics show them. A spec component may not be
-named ``score`` (the spec refuses reserved names).
+silent 0.0). Component values that stay unscorable are reported as NaN (also where
+``on_unscorable`` gave the pipeline a fallback value: verl only logs them, and a fallback is
+not a score), rows whose reward stays unscorable have the ``rewardlab_unscorable`` flag set.
+A spec component may not be named ``score`` (the spec refuses reserved names).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from rewardlab.integrations._common import (
     loop_batcher,
     stop_batchers,
 )
+from rewardlab.results import component_values
 
 __all__ = ["UnscorableError", "compute_score", "compute_score_async", "compute_score_batch", "stop_batchers"]
 
@@ -81,8 +83,8 @@ def _dicts(
 def _dict(names: Sequence[str], score: float, row: Mapping[str, Any]) -> dict[str, Any]:
     d: dict[str, Any] = {"score": score}
     for name in names:
-        value = row.get(name)
-        d[name] = math.nan if value is None else float(value)
+        (value,) = component_values([row], name)  # None where not scored: a fallback is not a score
+        d[name] = math.nan if value is None else value
     d["rewardlab_unscorable"] = row["reward"] is None
     return d
 

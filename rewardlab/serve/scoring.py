@@ -19,7 +19,7 @@ import numpy as np
 
 from rewardlab.core import Sample
 from rewardlab.pipeline import Pipeline
-from rewardlab.results import Results
+from rewardlab.results import Results, component_values
 
 try:
     import orjson
@@ -102,10 +102,10 @@ def observe(results: Results) -> dict[str, Any]:
     stats: dict[str, Any] = {"samples": len(results), "values": {}, "unscorable": {}}
     for name in (*results.components, "reward"):
         status_key = "status" if name == "reward" else f"{name}_status"
+        column = results.rewards if name == "reward" else component_values(results.rows, name)  # no fallbacks
         values: list[float] = []
         bad: dict[str, int] = {}
-        for row in results.rows:
-            v = row.get(name)
+        for row, v in zip(results.rows, column, strict=True):
             if v is None:
                 status = str(row.get(status_key, "error"))
                 bad[status] = bad.get(status, 0) + 1
