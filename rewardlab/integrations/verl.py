@@ -80,7 +80,7 @@ def _dicts(
     return [_dict(pipeline.names, score, row) for score, row in zip(scores, results.rows, strict=True)]
 
 
-def _dict(names: Sequence[str], score: float, row: Mapping[str, Any]) -> dict[str, Any]:
+def _dict(names: Sequence[str], score: float, row: dict[str, Any]) -> dict[str, Any]:
     d: dict[str, Any] = {"score": score}
     for name in names:
         (value,) = component_values([row], name)  # None where not scored: a fallback is not a score
