@@ -187,7 +187,8 @@ class Engine:
     # --- group-level rewards -------------------------------------------------------
     def _run_groups(self, reward: Any, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         results: list[Score | None] = [None] * len(samples)
-        for idxs in group_members([s.group for s in samples]):
+        key = getattr(reward, "group_key", None)  # a reward may group otherwise (Co-Reward: by pair)
+        for idxs in group_members([key(s) if key else s.group for s in samples]):
             start = time.perf_counter()
             try:
                 scores = reward.score_group([samples[i] for i in idxs], [deps[i] for i in idxs])
