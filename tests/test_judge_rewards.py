@@ -211,3 +211,17 @@ def test_pairwise_round_robin_within_groups(server: JudgeServer, tmp_path: Path)
     assert sum(s.detail.get("usage", {}).get("requests", 0) for s in scores) == 6
     (alone,) = run(reward, [{"id": "x", "group": "solo", "completion": "quality=1"}])
     assert alone.status is Status.MISSING
+
+
+def test_round_robin_groups_are_judged_concurrently(server: JudgeServer, tmp_path: Path) -> None:
+    """Three groups of two: all six games in flight at once, not one group after another."""
+    def slow(body: dict[str, Any], n: int) -> Answer:
+        return Answer(fair_judge(body, n).text, delay=0.4)
+
+    server.respond = slow
+    reward = judge(server, tmp_path, "judge.pairwise", opponent="group")
+    batch = [{"id": f"{g}{i}", "group": g, "prompt": f"q{g}", "completion": f"quality={i + 1}"}
+             for g in "abc" for i in range(2)]
+    scores = run(reward, batch)
+    assert [s.value for s in scores] == [0.0, 1.0] * 3
+    assert server.requests == 6 and server.max_in_flight == 6

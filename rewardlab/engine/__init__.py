@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -188,7 +189,9 @@ class Engine:
     def _run_groups(self, reward: Any, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         results: list[Score | None] = [None] * len(samples)
         key = getattr(reward, "group_key", None)  # a reward may group otherwise (Co-Reward: by pair)
-        for idxs in group_members([key(s) if key else s.group for s in samples]):
+        groups = group_members([key(s) if key else s.group for s in samples])
+
+        def one(idxs: list[int]) -> None:
             start = time.perf_counter()
             try:
                 scores = reward.score_group([samples[i] for i in idxs], [deps[i] for i in idxs])
@@ -201,6 +204,14 @@ class Engine:
             per = (time.perf_counter() - start) / len(idxs)
             for i, score in zip(idxs, scores, strict=True):
                 results[i] = score.with_elapsed(per)
+
+        if getattr(reward, "cost", None) == CostClass.IO and len(groups) > 1:
+            # an io group reward (a judge's round robin) waits on the network: its groups wait together
+            with ThreadPoolExecutor(min(len(groups), self.config.io_concurrency)) as threads:
+                list(threads.map(one, groups))
+        else:
+            for idxs in groups:
+                one(idxs)
         return [r if r is not None else _lost() for r in results]
 
 
