@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status
 from rewardlab.judges import EndpointConfig, JudgeClient, JudgeError, Reply
-from rewardlab.judges.client import require_httpx
+from rewardlab.judges.client import require_judge_deps
 from rewardlab.judges.parse import expected_score, parse_checklist, parse_correct, parse_score, tail
 from rewardlab.judges.templates import load_template, render
 from rewardlab.registry import register
@@ -78,7 +78,7 @@ class JudgeReward(BaseReward):
     builtin: ClassVar[str] = "rubric"  # the built-in template's name
 
     def __init__(self, **params: Any) -> None:
-        require_httpx()
+        require_judge_deps()
         super().__init__(**params)
         self.top_logprobs: int | None = None  # ask for log-probabilities (G-Eval)
         self.params.api_key()  # an unset api_key_env is a spec error, now, not 1,000 failed rows
