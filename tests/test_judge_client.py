@@ -227,3 +227,13 @@ def test_endpoint_config_validation() -> None:
         EndpointConfig.model_validate({"model": "m", "base_url": "localhost:8000"})
     with pytest.raises(SpecError, match="max_concurrency"):
         create("reward", "judge.rubric", {"model": "m", "max_concurrency": 0, "cache": False})
+
+
+def test_a_used_judge_pickles_and_works_where_unpickled(server: JudgeServer, tmp_path: Path) -> None:
+    import pickle
+
+    reward = judge(server, tmp_path)
+    run(reward, rows("Score: 4"))
+    clone = pickle.loads(pickle.dumps(reward))
+    (score,) = run(clone, rows("Score: 4"))
+    assert score.value == pytest.approx(3 / 9) and server.requests == 1  # the clone shares the cache
