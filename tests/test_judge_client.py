@@ -237,3 +237,31 @@ def test_a_used_judge_pickles_and_works_where_unpickled(server: JudgeServer, tmp
     clone = pickle.loads(pickle.dumps(reward))
     (score,) = run(clone, rows("Score: 4"))
     assert score.value == pytest.approx(3 / 9) and server.requests == 1  # the clone shares the cache
+
+
+def test_cli_run_store_output_and_summary_hold_no_key(server: JudgeServer, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rewardlab score` end to end: the store, the output and the summary JSON; the key is in none."""
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    server.respond = lambda body, n: Answer(f"echo {SECRET}\nScore: 8")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[rewards.j]\ntype = "judge.rubric"\nbase_url = "{server.base_url}"\nmodel = "m"\n'
+                    f'api_key_env = "{KEY_ENV}"\nrubric = "r"\ncache = "{tmp_path / "c.sqlite"}"\n')
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "completion": f"c{i % 2}"}) + "\n" for i in range(4)))
+    out, summary = tmp_path / "out.jsonl", tmp_path / "summary.json"
+    result = CliRunner().invoke(app, ["score", str(data), "--spec", str(spec), "--out", str(out),
+                                      "--summary-json", str(summary)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["j"] for line in out.read_text().splitlines()] == [pytest.approx(7 / 9)] * 4
+    stats = json.loads(summary.read_text())
+    assert next(s for s in stats if s["name"] == "j")["tokens"]["requests"] == 2
+    # even a reply that echoes the key is scrubbed before it is cached or read
+    assert not out.with_name(out.name + ".rlstore").exists()  # removed after the run; it held out's rows
+    for path in (out, summary, tmp_path / "c.sqlite", spec):
+        assert SECRET.encode() not in path.read_bytes(), path
+    assert SECRET not in result.output and server.log[0]["headers"]["authorization"] == f"Bearer {SECRET}"

@@ -261,7 +261,7 @@ class JudgeClient:
                 self.stats.in_flight -= 1
         if code == 200:
             try:
-                reply = _parse_response(json.loads(text))
+                reply = _parse_response(json.loads(self.scrub(text)))
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 return f"malformed response ({type(exc).__name__}: {self.scrub(str(exc))[:200]})", None, False
             self.stats.responses += 1
