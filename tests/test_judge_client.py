@@ -265,3 +265,22 @@ def test_cli_run_store_output_and_summary_hold_no_key(server: JudgeServer, tmp_p
     for path in (out, summary, tmp_path / "c.sqlite", spec):
         assert SECRET.encode() not in path.read_bytes(), path
     assert SECRET not in result.output and server.log[0]["headers"]["authorization"] == f"Bearer {SECRET}"
+
+
+@pytest.mark.parametrize("scoring_process", [False, True])
+def test_judge_behind_the_reward_server(server: JudgeServer, tmp_path: Path, scoring_process: bool) -> None:
+    """rewardlab serve with a judge component, in the server's process and in its scoring process."""
+    from fastapi.testclient import TestClient
+
+    from rewardlab.serve import ServerConfig, create_app
+
+    spec = {"rewards": {"j": {"type": "judge.rubric", "base_url": server.base_url, "model": f"m{scoring_process}",
+                              "rubric": "r", "cache": str(tmp_path / "c.sqlite")}},
+            "engine": {"workers": 1}}
+    config = ServerConfig(spec=spec, scoring_process=scoring_process, max_wait_ms=5)
+    with TestClient(create_app(config)) as client:
+        samples = [{"id": str(i), "group": "g", "completion": f"x REPLY[Score: {i + 2}]REPLY"} for i in range(3)]
+        r = client.post("/score", json={"samples": samples})
+    assert r.status_code == 200, r.text
+    assert [row["j"] for row in r.json()["rows"]] == [pytest.approx(k / 9) for k in (1, 2, 3)]
+    assert server.requests == 3
