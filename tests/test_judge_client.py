@@ -157,8 +157,10 @@ def test_api_key_is_sent_but_never_leaks(server: JudgeServer, tmp_path: Path, mo
     assert "invalid key ***" in dumped and SECRET not in dumped
     assert SECRET.encode() not in cache.read_bytes() and SECRET not in str(pipe.spec.components[0].reward.params)
     server.respond = lambda body, n: Answer(f"no such key {SECRET}", 401)
+    before = server.requests
     (score,) = run(judge(server, tmp_path, api_key_env=KEY_ENV, model="m401"), rows("x"))
-    assert score.status is Status.ERROR and SECRET not in json.dumps(score.to_dict()) and server.log[-1]
+    assert score.status is Status.ERROR and SECRET not in json.dumps(score.to_dict())
+    assert KEY_ENV in score.detail["reason"] and server.requests == before + 1  # a refused key is not retried
 
 
 def test_unset_key_variable_is_a_clear_spec_error(server: JudgeServer, tmp_path: Path,

@@ -136,7 +136,7 @@ def test_checklist_weighted_fraction_with_per_item_verdicts(server: JudgeServer,
     assert [s.value for s in scores] == [0.25, 0.75, None, pytest.approx(2 / 3)]
     assert scores[0].detail["verdicts"][1] == {"item": "under 50 words", "weight": 3.0, "satisfied": False}
     assert scores[2].status is Status.JUDGE_PARSE_ERROR and "[2]" in scores[2].detail["reason"]
-    assert "1. mentions Paris\n2. under 50 words" in user_text(server.log[0]["body"])
+    assert any("1. mentions Paris\n2. under 50 words\n" in user_text(e["body"]) for e in server.log)
 
 
 def test_principles_and_reference_judges(server: JudgeServer, tmp_path: Path) -> None:
@@ -148,7 +148,8 @@ def test_principles_and_reference_judges(server: JudgeServer, tmp_path: Path) ->
                        {"id": "b", "completion": "REPLY[Verdict: incorrect]REPLY", "reference": {"answer": "Rome"}},
                        {"id": "c", "completion": "anything", "reference": ""}])
     assert [s.value for s in scores] == [1.0, 0.0, None] and scores[2].status is Status.INVALID_REFERENCE
-    assert "Rome" in user_text(server.log[-1]["body"])
+    sent = [user_text(e["body"]) for e in server.log]  # the two requests, in either order
+    assert any("[Reference answer]\nRome\n" in t for t in sent) and not any("{'answer'" in t for t in sent)
 
 
 def test_custom_template_file_sees_the_sample(server: JudgeServer, tmp_path: Path) -> None:
