@@ -105,7 +105,7 @@ def test_engine_deadline_cancels_the_request(server: JudgeServer, tmp_path: Path
 
 
 def test_concurrency_bound_is_observed_at_the_server(server: JudgeServer, tmp_path: Path) -> None:
-    server.respond = lambda body, n: Answer("Score: 5", delay=0.25)
+    server.respond = lambda body, n: Answer("Score: 5", delay=0.4)
     reward = judge(server, tmp_path, max_concurrency=3)
     scores = run(reward, rows(*[f"Score: {i}" for i in range(1, 10)]))
     assert all(s.status is Status.OK for s in scores)

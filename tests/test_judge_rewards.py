@@ -217,7 +217,7 @@ def test_pairwise_round_robin_within_groups(server: JudgeServer, tmp_path: Path)
 def test_round_robin_groups_are_judged_concurrently(server: JudgeServer, tmp_path: Path) -> None:
     """Three groups of two: all six games in flight at once, not one group after another."""
     def slow(body: dict[str, Any], n: int) -> Answer:
-        return Answer(fair_judge(body, n).text, delay=0.4)
+        return Answer(fair_judge(body, n).text, delay=0.6)
 
     server.respond = slow
     reward = judge(server, tmp_path, "judge.pairwise", opponent="group")
