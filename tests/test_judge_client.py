@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardlab.core import Score, Status
+from rewardlab.core import Score, Status, coerce_samples
 from rewardlab.engine import Engine
 from rewardlab.errors import SpecError
 from rewardlab.judges import EndpointConfig, JudgeClient
@@ -90,7 +90,8 @@ def test_slow_replies_time_out_per_request_and_are_unscorable(server: JudgeServe
 def test_engine_deadline_cancels_the_request(server: JudgeServer, tmp_path: Path) -> None:
     server.respond = lambda body, n: Answer("Score: 5", delay=5.0)
     reward = judge(server, tmp_path)
-    (score,) = run(reward, rows("cancel me"), timeout=0.3)
+    with Engine(workers=1) as engine:  # the component's timeout, as a spec sets it
+        (score,) = engine.run(reward, coerce_samples(rows("cancel me")), timeout=0.3)
     assert score.status is Status.TIMEOUT and score.value is None
     stats = reward.client.stats
 
@@ -286,3 +287,12 @@ def test_judge_behind_the_reward_server(server: JudgeServer, tmp_path: Path, sco
     assert r.status_code == 200, r.text
     assert [row["j"] for row in r.json()["rows"]] == [pytest.approx(k / 9) for k in (1, 2, 3)]
     assert server.requests == 3
+
+
+def test_a_judge_is_not_cut_at_the_engine_default_deadline(server: JudgeServer, tmp_path: Path) -> None:
+    """The engine's generic default (here 0.1 s) gives way to the judge's own bound; a spec's timeout does not."""
+    server.respond = lambda body, n: Answer("Score: 10", delay=0.3)
+    reward = judge(server, tmp_path, request_timeout=5, max_retries=2, backoff_max=1)
+    assert reward.default_timeout == 5 * 3 + 1 * 2 + 3
+    (score,) = run(reward, rows("x"), timeout=0.1)
+    assert score.value == 1.0

@@ -102,7 +102,8 @@ class Engine:
         cost = CostClass(getattr(reward, "cost", CostClass.INLINE))
         if cost is CostClass.INLINE:
             return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
-        limit = timeout if timeout is not None else self.config.timeout
+        own = getattr(reward, "default_timeout", None)  # a reward's own bound (a judge: its retries)
+        limit = timeout if timeout is not None else own if own is not None else self.config.timeout
         return self._run_deduplicated(reward, cost, samples, deps, limit)
 
     async def arun(

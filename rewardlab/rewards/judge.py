@@ -90,6 +90,17 @@ class JudgeReward(BaseReward):
         state.pop("template", None)
         return state
 
+    @property
+    def default_timeout(self) -> float:
+        """The engine's per-sample deadline unless the spec sets ``timeout``: every attempt and backoff.
+
+        (``request_timeout`` x attempts + ``backoff_max`` x retries + 1 s per attempt for queueing),
+        so a slow judge is not cut at the engine's generic 10 s default.
+        """
+        p = self.params
+        attempts = p.max_retries + 1
+        return p.request_timeout * attempts + p.backoff_max * p.max_retries + attempts * 1.0
+
     @cached_property
     def client(self) -> JudgeClient:
         return JudgeClient.shared(self.params)
