@@ -41,13 +41,18 @@ def _fmt(value: float | None) -> str:
 
 def summary_table(summary: list[ColumnStats], title: str = "summary") -> Table:
     table = Table(title=title)
-    for col in ("column", "mean", "std", "min", "max", "unscorable", "why", "zero-var groups", "time s"):
+    tokens = any(s.tokens for s in summary)  # LLM judges: tokens in/out, requests sent, cache hits
+    for col in ("column", "mean", "std", "min", "max", "unscorable", "why", "zero-var groups", "time s",
+                *(["tokens in/out", "requests (cached)"] if tokens else [])):
         table.add_column(col, justify="left" if col in ("column", "why") else "right")
     for s in summary:
         why = ", ".join(f"{k}: {v}" for k, v in s.unscorable.items()) or "-"
+        t = s.tokens or {}
+        usage = [f"{t['prompt_tokens']}/{t['completion_tokens']}", f"{t['requests']} ({t['cache_hits']})"] if t else (
+            ["-", "-"] if tokens else [])
         table.add_row(s.name, _fmt(s.mean), _fmt(s.std), _fmt(s.min), _fmt(s.max),
                       f"{s.fraction_unscorable:.1%}", why, _fmt(s.zero_variance_groups),
-                      f"{s.time_s:.2f}")
+                      f"{s.time_s:.2f}", *usage)
     return table
 
 

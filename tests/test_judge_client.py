@@ -268,6 +268,7 @@ def test_cli_run_store_output_and_summary_hold_no_key(server: JudgeServer, tmp_p
     for path in (out, summary, tmp_path / "c.sqlite", spec):
         assert SECRET.encode() not in path.read_bytes(), path
     assert SECRET not in result.output and server.log[0]["headers"]["authorization"] == f"Bearer {SECRET}"
+    assert "tokens in/out" in result.output and "100/20" in result.output  # the summary table shows usage
 
 
 @pytest.mark.parametrize("scoring_process", [False, True])
