@@ -18,7 +18,7 @@ from rewardlab.rewards.math.extract import strip_reasoning
 
 _NUM = r"[-+]?\d+(?:\.\d+)?"
 _SCORE_LINE = re.compile(
-    rf"^[\s*#>_-]*score[\s*_]*[:=][\s*_]*(?P<n>{_NUM})(?:\s*/\s*(?P<d>{_NUM}))?[\s*_.]*$",
+    rf"^[\s*#>_-]*score[\s*_]*[:=][\s*_]*(?P<n>{_NUM})(?:\s*(?:/|out\s+of)\s*(?P<d>{_NUM}))?[\s*_.]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _JSON_OBJECT = re.compile(r"\{[^{}]*\}", re.DOTALL)
@@ -72,7 +72,7 @@ def _number(value: Any) -> float | None:
 def parse_score(reply: str, lo: float, hi: float) -> tuple[float | None, str]:
     """A score on ``[lo, hi]``: a JSON ``score`` field, else the last ``Score: N`` line.
 
-    ``N`` may be an integer, a decimal or ``N/D`` with ``D`` the top of the scale.
+    ``N`` may be an integer, a decimal, ``N/D`` or ``N out of D`` with ``D`` the top of the scale.
     Returns ``(score, "")`` or ``(None, why)``; a number off the scale is ``None``.
     """
     body = answer_part(reply)
