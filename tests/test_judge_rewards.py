@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rewardlab.core import Status
+from rewardlab.core import Status, coerce_samples
 from rewardlab.errors import SpecError
 from rewardlab.judges.parse import expected_score, parse_checklist, parse_correct, parse_score, parse_winner
 from tests.judge_server import (
@@ -228,3 +228,29 @@ def test_round_robin_groups_are_judged_concurrently(server: JudgeServer, tmp_pat
     scores = run(reward, batch)
     assert [s.value for s in scores] == [0.0, 1.0] * 3
     assert server.requests == 6 and server.max_in_flight == 6
+
+
+def test_adaptive_checklist_derives_constraints_once_per_prompt(server: JudgeServer, tmp_path: Path) -> None:
+    """ACE-RL: the judge lists the prompt's constraints (one request for the group), then checks each answer."""
+    def script(body: dict[str, Any], n: int) -> Answer:
+        text = user_text(body)
+        if text.startswith("List the requirements"):
+            return Answer("<think>hmm</think>1. Mentions Paris.\n2. Under 20 words.\n3. Polite.")
+        response = text.split("[Response]")[1].split("[Requirements]")[0]
+        return Answer("1: yes\n2: no\n3: yes" if "Paris" in response else "1: no\n2: no\n3: no")
+
+    server.respond = script
+    reward = judge(server, tmp_path, "judge.checklist", adaptive=True, max_items=2)
+    batch = [{"id": str(i), "group": "g", "prompt": "Name France's capital briefly.", "completion": c}
+             for i, c in enumerate(["Paris, of course.", "Lyon.", "It is Paris."])]
+    scores = run(reward, batch)
+    assert [s.value for s in scores] == [0.5, 0.0, 0.5]
+    assert [v["item"] for v in scores[0].detail["verdicts"]] == ["Mentions Paris.", "Under 20 words."]
+    assert server.requests == 4  # one derivation shared by the group, three checks
+    assert sum(s.detail["usage"]["requests"] for s in scores) == 4
+    server.reset()
+    server.respond = lambda body, n: Answer("I cannot think of any.")
+    (bad,) = run(judge(server, tmp_path, "judge.checklist", adaptive=True, model="m2"), batch[:1])
+    assert bad.status is Status.JUDGE_PARSE_ERROR and "deriving the constraints" in bad.detail["reason"]
+    assert judge(server, tmp_path, "judge.checklist").check(coerce_samples(batch)[0]) is not None
+    assert judge(server, tmp_path, "judge.checklist", adaptive=True).check(coerce_samples(batch)[0]) is None

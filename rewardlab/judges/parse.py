@@ -141,6 +141,20 @@ def parse_checklist(reply: str, n: int) -> tuple[list[bool] | None, str]:
     return [found[i] for i in range(1, n + 1)], ""
 
 
+_ITEM_LINE = re.compile(r"^[\s*#>_-]*(?P<i>\d+)\s*[.)]\s+(?P<text>\S.*?)\s*$", re.MULTILINE)
+
+
+def parse_items(reply: str, max_items: int) -> tuple[list[str] | None, str]:
+    """A numbered list (``1. ...``), at most ``max_items`` entries, from the reply's answer."""
+    body = answer_part(reply)
+    if body is None:
+        return None, "the reply ends inside its <think> block"
+    items = [m.group("text") for m in _ITEM_LINE.finditer(body)]
+    if not items:
+        return None, "no numbered requirements ('1. ...') in the reply"
+    return items[:max_items], ""
+
+
 def parse_winner(reply: str) -> tuple[str | None, str]:
     """``"A"``, ``"B"`` or ``"tie"``: the last ``[[A]]``/``[[B]]``/``[[C]]``, ``Winner: X`` or JSON."""
     body = answer_part(reply)

@@ -96,7 +96,16 @@ Compare two responses to the same question and decide which is better.
 Ignore the order in which the responses are shown and their length. Explain briefly, \
 then end with "[[A]]" if A is better, "[[B]]" if B is better, or "[[C]]" for a tie."""
 
-BUILTIN = {"rubric": RUBRIC, "principle": PRINCIPLE, "checklist": CHECKLIST,
+CONSTRAINTS = """\
+List the requirements a response to the instruction below must meet to follow it fully: \
+each explicit constraint (content, length, format, style) and each implicit one a careful \
+reader would expect. Write one requirement per line, numbered "1. ...", at most \
+{{ max_items }}, and nothing else.
+
+[Instruction]
+{{ prompt }}"""
+
+BUILTIN = {"constraints": CONSTRAINTS, "rubric": RUBRIC, "principle": PRINCIPLE, "checklist": CHECKLIST,
            "reference": REFERENCE, "pairwise": PAIRWISE}
 
 

@@ -24,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status
 from rewardlab.judges import EndpointConfig, JudgeClient, JudgeError, Reply
 from rewardlab.judges.client import require_judge_deps
-from rewardlab.judges.parse import expected_score, parse_checklist, parse_correct, parse_score, tail
+from rewardlab.judges.parse import (
+    expected_score,
+    parse_checklist,
+    parse_correct,
+    parse_items,
+    parse_score,
+    tail,
+)
 from rewardlab.judges.templates import load_template, render
 from rewardlab.registry import register
 
@@ -88,6 +95,7 @@ class JudgeReward(BaseReward):
         state = dict(self.__dict__)
         state.pop("client", None)  # rebuilt where unpickled: sockets and SQLite stay local
         state.pop("template", None)
+        state.pop("constraints_template", None)
         return state
 
     @property
@@ -146,22 +154,26 @@ class JudgeReward(BaseReward):
     async def ascore_one(self, sample: Sample, deps: Deps) -> Score:
         if _is_blank(sample.completion_text):
             return Score.no_answer(self.empty_value(), reason="empty completion (no judge request sent)")
-        variables = self.variables(sample)
-        if isinstance(variables, Score):
-            return variables
-        text = render(self.template, sample, **variables)
         try:
-            replies = await self.ask(self.messages(text))
+            variables = await self.avariables(sample)
+            if isinstance(variables, Score):
+                return variables
+            replies = await self.ask(self.messages(render(self.template, sample, **variables)))
         except JudgeError as exc:
             return Score.unscorable(exc.status, exc.reason, **exc.detail)
-        return self.combine(replies, variables)
+        return self.combine([*variables.get("prior_replies", ()), *replies], variables)
+
+    async def avariables(self, sample: Sample) -> dict[str, Any] | Score:
+        """:meth:`variables`, for a judge that must ask something first (``prior_replies``)."""
+        return self.variables(sample)
 
     def combine(self, replies: Sequence[Reply], variables: Mapping[str, Any]) -> Score:
         """Read every choice of every reply; aggregate the readable ones."""
         values: list[float] = []
         details: list[dict[str, Any]] = []
         last_problem, last_text = "", ""
-        for reply in replies:
+        prior = len(variables.get("prior_replies", ()))
+        for reply in replies[prior:]:
             for j, text in enumerate(reply.texts):
                 value, why, detail = self.read(text, variables, reply.logprobs if j == 0 else None)
                 if value is None:
@@ -174,7 +186,7 @@ class JudgeReward(BaseReward):
             return Score.unscorable(Status.JUDGE_PARSE_ERROR, last_problem, reply_tail=tail(last_text),
                                     usage=usage)
         value, spread = aggregate(values, self.params.aggregate)
-        unread = sum(len(r.texts) for r in replies) - len(values)
+        unread = sum(len(r.texts) for r in replies[prior:]) - len(values)
         extra = {"unreadable_draws": unread, "last_problem": last_problem} if unread else {}
         return Score.ok(value, **details[-1], **spread, **extra, usage=usage)
 
@@ -285,6 +297,9 @@ class ChecklistParams(JudgeParams):
     items: list[str | ChecklistItem] | None = Field(
         None, description="the requirements (a sample's meta.checklist overrides them)")
     items_key: str = "checklist"
+    adaptive: bool = Field(
+        False, description="ACE-RL: without items, the judge first derives the constraints from the prompt")
+    max_items: int = Field(10, ge=1, le=50, description="at most this many derived constraints")
 
 
 def _items(raw: Any) -> list[ChecklistItem] | None:
@@ -309,12 +324,32 @@ class ChecklistJudge(JudgeReward):
         raw = _per_sample(sample, p.items_key)
         items = _items(raw if raw is not None else [i if isinstance(i, str) else i.model_dump()
                                                      for i in p.items or []])
+        if items is not None:
+            return {"items": [i.text for i in items], "weights": [i.weight for i in items]}
+        if p.adaptive:
+            return {}  # derived by the judge in avariables
+        return Score.unscorable(
+            Status.INVALID_REFERENCE,
+            f"no checklist: set 'items' in the spec, or meta.{p.items_key} on the sample "
+            "(a list of texts or {text, weight} objects), or adaptive = true")
+
+    async def avariables(self, sample: Sample) -> dict[str, Any] | Score:
+        """The checklist; with ``adaptive`` and none given, the constraints the judge derives
+        from the prompt (ACE-RL, arXiv 2509.04903): one request per prompt, shared by its group."""
+        found = self.variables(sample)
+        if isinstance(found, Score) or found:
+            return found
+        text = render(self.constraints_template, sample, max_items=self.params.max_items)
+        reply = await self.client.chat(self.messages(text))
+        items, why = parse_items(reply.text, self.params.max_items)
         if items is None:
-            return Score.unscorable(
-                Status.INVALID_REFERENCE,
-                f"no checklist: set 'items' in the spec, or meta.{p.items_key} on the sample "
-                "(a list of texts or {text, weight} objects)")
-        return {"items": [i.text for i in items], "weights": [i.weight for i in items]}
+            return Score.unscorable(Status.JUDGE_PARSE_ERROR, f"deriving the constraints: {why}",
+                                    reply_tail=tail(reply.text), usage=usage_of([reply]))
+        return {"items": items, "weights": [1.0] * len(items), "prior_replies": [reply]}
+
+    @cached_property
+    def constraints_template(self) -> Any:
+        return load_template(None, "constraints")
 
     def read(self, reply: str, variables: Mapping[str, Any],
              logprobs: Sequence[dict[str, Any]] | None) -> tuple[float | None, str, dict[str, Any]]:
