@@ -254,3 +254,15 @@ def test_adaptive_checklist_derives_constraints_once_per_prompt(server: JudgeSer
     assert bad.status is Status.JUDGE_PARSE_ERROR and "deriving the constraints" in bad.detail["reason"]
     assert judge(server, tmp_path, "judge.checklist").check(coerce_samples(batch)[0]) is not None
     assert judge(server, tmp_path, "judge.checklist", adaptive=True).check(coerce_samples(batch)[0]) is None
+
+
+def test_chat_prompts_reach_the_judge(server: JudgeServer, tmp_path: Path) -> None:
+    reward = judge(server, tmp_path)
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
+    turns = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+             {"role": "user", "content": [{"type": "text", "text": "Now 3+3?"}]}]
+    run(reward, [{"id": "a", "prompt": chat, "completion": [{"role": "assistant", "content": "4"}]},
+                 {"id": "b", "prompt": turns, "completion": "6"}])
+    sent = [user_text(e["body"]) for e in server.log]
+    assert any("[Question]\nWhat is 2+2?\n\n[Response]\n4\n" in t for t in sent)
+    assert any("user: Hi\n\nassistant: Hello\n\nuser: Now 3+3?\n\n[Response]\n6" in t for t in sent)
