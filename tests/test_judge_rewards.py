@@ -266,3 +266,20 @@ def test_chat_prompts_reach_the_judge(server: JudgeServer, tmp_path: Path) -> No
     sent = [user_text(e["body"]) for e in server.log]
     assert any("[Question]\nWhat is 2+2?\n\n[Response]\n4\n" in t for t in sent)
     assert any("user: Hi\n\nassistant: Hello\n\nuser: Now 3+3?\n\n[Response]\n6" in t for t in sent)
+
+
+def test_pairwise_unreadable_or_failed_games_are_unscorable(server: JudgeServer, tmp_path: Path) -> None:
+    server.respond = lambda body, n: Answer("Both have merits.")
+    reward = judge(server, tmp_path, "judge.pairwise")
+    (s,) = run(reward, [{"id": "a", "completion": "x", "reference": "y"}])
+    assert s.value is None and s.status is Status.JUDGE_PARSE_ERROR and s.detail["reply_tail"] == "Both have merits."
+    server.reset()
+    server.respond = lambda body, n: Answer("nope", 400)
+    (e,) = run(judge(server, tmp_path, "judge.pairwise", model="m400"),
+               [{"id": "a", "completion": "x", "reference": "y"}])
+    assert e.status is Status.ERROR and "400" in e.detail["reason"]
+    group = [{"id": str(i), "group": "g", "completion": c} for i, c in enumerate(["p", "q"])]
+    server.reset()
+    server.respond = lambda body, n: Answer("unsure")
+    scores = run(judge(server, tmp_path, "judge.pairwise", opponent="group", model="m3"), group)
+    assert [x.status for x in scores] == [Status.JUDGE_PARSE_ERROR] * 2 and server.requests == 2
