@@ -77,14 +77,18 @@ def summary_table(summary: list[ColumnStats], title: str = "summary") -> Table:
     parallel workers); the wall time of a run is printed below the table.
     """
     table = Table(title=title)
-    for col in SUMMARY_COLUMNS:
+    tokens = any(s.tokens for s in summary)  # LLM judges: tokens in/out, requests sent, cache hits
+    for col in (*SUMMARY_COLUMNS, *(["tokens in/out", "requests (cached)"] if tokens else [])):
         table.add_column(col, justify="left" if col in ("column", "why") else "right")
     for s in summary:
         why = ", ".join(f"{k}: {v}" for k, v in s.unscorable.items()) or "-"
         no_answer = s.no_answer / s.n if s.n and s.name not in ("reward", "advantage") else None
+        t = s.tokens or {}
+        usage = [f"{t['prompt_tokens']}/{t['completion_tokens']}", f"{t['requests']} ({t['cache_hits']})"] if t else (
+            ["-", "-"] if tokens else [])
         table.add_row(s.name, _fmt(s.mean), _fmt(s.std), _fmt(s.min), _fmt(s.max), _pct(no_answer),
                       _pct(s.fraction_unscorable), why, _pct(s.zero_variance_groups),
-                      f"{s.time_s:.2f}" if s.name not in ("reward", "advantage") else "-")
+                      f"{s.time_s:.2f}" if s.name not in ("reward", "advantage") else "-", *usage)
     return table
 
 

@@ -38,6 +38,8 @@ class Status(str, Enum):
     SANDBOX_UNAVAILABLE = "sandbox_unavailable"
     MISSING = "missing"  # a dependency (another component, a precomputed reward) is absent
     MISSING_INPUT = "missing_input"  # the row has no completion (missing key or null): not an empty answer
+    JUDGE_PARSE_ERROR = "judge_parse_error"  # the judge replied, but not in a form that can be read
+    NO_CONSENSUS = "no_consensus"  # a label-free group reward found no majority answer to vote on
 
     @property
     def scored(self) -> bool:

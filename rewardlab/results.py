@@ -30,6 +30,7 @@ class ColumnStats(BaseModel):
     zero_variance_groups: float | None
     time_s: float
     no_answer: int = 0  # scored failures: the model produced nothing usable
+    tokens: dict[str, int] | None = None  # LLM usage (judges), counted once per computed score
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -78,6 +79,21 @@ def component_values(rows: Sequence[dict[str, Any]], name: str) -> list[float | 
     return [None if np.isnan(v) else float(v) for v in col]
 
 
+def _tokens(rows: Sequence[dict[str, Any]], name: str) -> dict[str, int] | None:
+    """Sum of ``detail[name]['usage']`` over the rows computed here (``elapsed > 0``), like ``time_s``:
+    a duplicate or engine-cached row repeats its score but was not paid for again."""
+    total: Counter[str] = Counter()
+    found = False
+    for r in rows:
+        usage = ((r.get("detail") or {}).get(name) or {}).get("usage")
+        if isinstance(usage, dict):
+            found = True
+            if float((r.get("elapsed") or {}).get(name, 0.0)) > 0:
+                total.update({k: int(v) for k, v in usage.items()})
+    return {k: total.get(k, 0) for k in ("prompt_tokens", "completion_tokens", "requests", "cache_hits")} \
+        if found else None
+
+
 def summarize(rows: Sequence[dict[str, Any]], components: Sequence[str]) -> list[ColumnStats]:
     """Per component, then the combined ``reward``: mean, std, min, max, unscorable
     counts by status (fallback values of ``on_unscorable`` count as unscorable, not as
@@ -89,6 +105,7 @@ def summarize(rows: Sequence[dict[str, Any]], components: Sequence[str]) -> list
         times = sum(float((r.get("elapsed") or {}).get(name, 0.0)) for r in rows)
         statuses = [r.get(f"{name}_status", "ok") for r in rows]
         stats.append(_column_stats(name, _col(rows, name, statuses), statuses, ctx, times))
+        stats[-1].tokens = _tokens(rows, name)
     statuses = [r.get("status", "ok") for r in rows]
     stats.append(_column_stats("reward", _col(rows, "reward"), statuses, ctx, 0.0))
     if rows and "advantage" in rows[0]:

@@ -10,11 +10,10 @@ builds such an overlay beside the dev environment and runs this file there (CI r
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import os
 
 import numpy as np
 import pytest

@@ -28,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -119,7 +120,8 @@ class Engine:
         cost = CostClass(getattr(reward, "cost", CostClass.INLINE))
         if cost is CostClass.INLINE:
             return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
-        limit = timeout if timeout is not None else self.config.timeout
+        own = getattr(reward, "default_timeout", None)  # a reward's own bound (a judge: its retries)
+        limit = timeout if timeout is not None else own if own is not None else self.config.timeout
         return self._run_deduplicated(reward, cost, samples, deps, limit)
 
     async def arun(
@@ -205,7 +207,10 @@ class Engine:
     # --- group-level rewards -------------------------------------------------------
     def _run_groups(self, reward: Any, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         results: list[Score | None] = [None] * len(samples)
-        for idxs in group_members([s.group for s in samples]):
+        key = getattr(reward, "group_key", None)  # a reward may group otherwise (Co-Reward: by pair)
+        groups = group_members([key(s) if key else s.group for s in samples])
+
+        def one(idxs: list[int]) -> None:
             start = time.perf_counter()
             try:
                 scores = reward.score_group([samples[i] for i in idxs], [deps[i] for i in idxs])
@@ -218,6 +223,14 @@ class Engine:
             per = (time.perf_counter() - start) / len(idxs)
             for i, score in zip(idxs, scores, strict=True):
                 results[i] = score.with_elapsed(per)
+
+        if getattr(reward, "cost", None) == CostClass.IO and len(groups) > 1:
+            # an io group reward (a judge's round robin) waits on the network: its groups wait together
+            with ThreadPoolExecutor(min(len(groups), self.config.io_concurrency)) as threads:
+                list(threads.map(one, groups))
+        else:
+            for idxs in groups:
+                one(idxs)
         return [r if r is not None else _lost() for r in results]
 
 
