@@ -86,9 +86,12 @@ def test_json_output_reads_back(tmp_path: Path) -> None:
     rows, problems = read_rows(out)
     assert problems == [] and [r["id"] for r in rows] == [f"row{i}" for i in range(6)]
     assert json.loads(out.read_text())[0]["id"] == "row0"  # one JSON document
-    again = CliRunner().invoke(app, ["score", str(out), "--spec", str(_spec(tmp_path)), "--out",
-                                     str(tmp_path / "again.jsonl")])
+    # scored rows carry ``reward`` but no completion: a spec without rewards reads them back
+    shaping = tmp_path / "shaping.toml"
+    shaping.write_text('[advantage]\nmethod = "grpo"\n')
+    again = CliRunner().invoke(app, ["score", str(out), "--spec", str(shaping), "--out", str(tmp_path / "again.jsonl")])
     assert again.exit_code == 0, again.output
+    assert len((tmp_path / "again.jsonl").read_text().splitlines()) == 6
 
 
 @pytest.mark.parametrize("slow", [True, False])
