@@ -3,7 +3,9 @@
 Protocol (parent -> worker): ``("load", key, pickled_reward)`` and
 ``("run", [(slot, sample, deps), ...])``. Worker -> parent: ``("loaded", key)``,
 ``("load_error", key, message)`` and one ``("result", slot, score)`` per sample, sent
-as soon as it is computed, so the parent can time each sample separately.
+as soon as it is computed, so the parent can time each sample separately. A model
+worker (:mod:`rewardlab.engine.model_worker`) sends ``("batch", key, samples, deps)``
+instead and gets one ``("batch_result", scores)``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def _watch_parent(parent: int, every: float = 0.5) -> None:
     threading.Thread(target=watch, name="rewardlab-parent-watch", daemon=True).start()
 
 
-def _error_score(exc: BaseException) -> Score:
+def error_score(exc: BaseException) -> Score:
+    """An ``error`` score naming the exception and where it was raised."""
     tb = traceback.extract_tb(exc.__traceback__)
     where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else ""
     return Score.unscorable(
@@ -56,8 +59,21 @@ def score_safely(reward: Any, sample: Any, deps: Any) -> Score:
         if not isinstance(score, Score):
             raise TypeError(f"score_one returned {type(score).__name__}, expected Score")
     except BaseException as exc:  # isolate every failure, KeyboardInterrupt included
-        score = _error_score(exc)
+        score = error_score(exc)
     return score.with_elapsed(time.perf_counter() - start)
+
+
+def batch_safely(reward: Any, samples: list[Any], deps: list[Any]) -> list[Score]:
+    """``score_batch``; if the batch raises, fall back to samples one by one."""
+    start = time.perf_counter()
+    try:
+        scores = list(reward.score_batch(samples, deps))
+        if len(scores) != len(samples):
+            raise ValueError(f"score_batch returned {len(scores)} scores for {len(samples)}")
+    except Exception:
+        return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
+    per = (time.perf_counter() - start) / max(1, len(samples))
+    return [s if s.elapsed else s.with_elapsed(per) for s in scores]
 
 
 def main(fd: int, memory_limit_mb: int) -> None:
@@ -93,6 +109,9 @@ def worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
             reward = rewards[key]
             for slot, sample, deps in items:
                 conn.send(("result", slot, score_safely(reward, sample, deps)))
+        elif kind == "batch":  # a model worker: one whole batch, one answer
+            _, key, samples, deps = message
+            conn.send(("batch_result", batch_safely(rewards[key], samples, deps)))
         elif kind == "stop":
             return
         else:  # pragma: no cover - protocol error
