@@ -134,7 +134,10 @@ class Pipeline:
         wants_adv = estimator is not None and getattr(estimator, "step_level", False)
         if steps_spec is None and not wants_adv:
             return
-        steps = read_steps(ctx, steps_spec.key) if steps_spec is not None else None
+        steps = None
+        if steps_spec is not None:  # a component's own steps (model.prm), else meta[key]
+            steps = (read_steps(ctx, steps_spec.key) if steps_spec.key not in self.names
+                     else [_component_steps(row["detail"][steps_spec.key]) for row in rows])
         if steps_spec is not None and steps is not None:
             for j, transform in enumerate(steps_spec.transforms):
                 last = j == len(steps_spec.transforms) - 1
@@ -184,6 +187,11 @@ class Pipeline:
         """Freeze every stateful transform (evaluation mode)."""
         for t in self._stateful().values():
             t.freeze()
+
+
+def _component_steps(detail: Mapping[str, Any]) -> np.ndarray | None:
+    steps = detail.get("step_rewards")
+    return None if steps is None else np.array([np.nan if v is None else float(v) for v in steps])
 
 
 def _combined_status(reward: float | None, scores: list[Score]) -> str:

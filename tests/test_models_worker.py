@@ -1,0 +1,79 @@
+"""Model rewards in their dedicated worker process (the default placement), through Pipeline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from rewardlab import Pipeline, get_reward
+from rewardlab.core import Deps, Sample, Score, Status
+from rewardlab.engine import Engine
+from rewardlab.models import loading
+from rewardlab.rewards.model_rm import RewardModel
+from tests import models_tiny
+
+
+class CrashingRM(RewardModel):
+    """Kills its own process when a sample asks, as a CUDA fault or an OOM kill would."""
+
+    def score_batch(self, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
+        if any(s.meta.get("crash") for s in samples):
+            os._exit(3)
+        return super().score_batch(samples, deps)
+
+
+@pytest.fixture(scope="module")
+def rm_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return models_tiny.save(tmp_path_factory.mktemp("worker") / "rm", "seq_cls", num_labels=1)
+
+
+BATCH = [Sample("a", "2+2?", "4"), Sample("b", [{"role": "user", "content": "hi"}], "hello there, friend")]
+
+
+def test_worker_scores_equal_in_process_and_a_crash_gives_errors_then_a_fresh_worker(rm_path: str) -> None:
+    loading.clear_cache()
+    with Engine(cache_size=0) as engine:
+        reward = CrashingRM(model=rm_path)
+        in_worker = engine.run(reward, BATCH)
+        assert not loading._cache, "the caller's process must not load the model"
+        local = engine.run(CrashingRM(model=rm_path, placement="in_process"), BATCH)
+        assert [s.value for s in in_worker] == pytest.approx([s.value for s in local], abs=1e-6)
+        first_pid = engine.model_workers.pid(reward.worker_key)
+
+        crashed = engine.run(reward, [Sample("c", "q", "x", meta={"crash": True}), *BATCH])
+        assert [s.status for s in crashed] == [Status.ERROR] * 3
+        assert "died" in crashed[0].detail["reason"] and "exit code 3" in crashed[0].detail["reason"]
+
+        again = engine.run(reward, BATCH)
+        assert [s.value for s in again] == pytest.approx([s.value for s in local], abs=1e-6)
+        assert engine.model_workers.restarts == 1
+        assert engine.model_workers.pid(reward.worker_key) not in (None, first_pid)
+
+
+def test_pipeline_runs_model_rewards_with_steps_from_a_prm(tmp_path: Path, rm_path: str) -> None:
+    prm = models_tiny.save(tmp_path / "prm", "token_cls")
+    spec: dict[str, Any] = {
+        "rewards": {
+            "rm": {"type": "model.rm", "model": rm_path, "placement": "in_process"},
+            "prm": {"type": "model.prm", "model": prm, "placement": "in_process", "weight": 0.5},
+        },
+        "steps": {"key": "prm", "transforms": [{"type": "prm_clip", "eta": 0.5}]},
+    }
+    rows = [{"id": "a", "prompt": "2+2?", "completion": "two plus two\n\nis four"},
+            {"id": "b", "prompt": "1+1?", "completion": "two"}]
+    results = Pipeline.from_spec(spec).run(rows)
+    direct_rm = get_reward("model.rm", model=rm_path, placement="in_process").score(rows)
+    direct_prm = get_reward("model.prm", model=prm, placement="in_process").score(rows)
+    for row, rm, pr in zip(results.rows, direct_rm, direct_prm, strict=True):
+        assert row["rm"] == pytest.approx(rm.value) and row["prm"] == pytest.approx(pr.value)
+        assert row["reward"] == pytest.approx(rm.value + 0.5 * pr.value)
+        steps = pr.detail["step_rewards"]
+        expected = [min(s - 0.5, 0.0) for s in steps]
+        expected[-1] += row["reward"]  # add_outcome: the combined reward at the last step
+        assert row["step_rewards_shaped"] == pytest.approx(expected)
