@@ -209,7 +209,7 @@ def direct_prm(path: str, sample: Sample, head: str = "token_classification") ->
     ids = tok(tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True),
               add_special_tokens=False)["input_ids"]
     positions = []
-    for step in [p.strip() for p in sample.completion.split("\n\n") if p.strip()]:
+    for step in [p.strip() for p in str(sample.completion).split("\n\n") if p.strip()]:
         ids += tok(step, add_special_tokens=False)["input_ids"] + tok("\n\n", add_special_tokens=False)["input_ids"]
         positions.append(len(ids) - 1)
     auto = transformers.AutoModelForTokenClassification if head == "token_classification" \

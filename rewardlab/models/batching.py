@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from rewardlab.models.loading import LoadedModel
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -94,10 +96,17 @@ def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[list[list[int
     return ids, mask
 
 
-def as_tensors(rows: Sequence[Sequence[int]], pad_id: int, device: Any) -> dict[str, Any]:
-    """``input_ids`` and ``attention_mask`` tensors for a right-padded batch on ``device``."""
+def as_tensors(loaded: LoadedModel, rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, Any]:
+    """``input_ids`` (and ``attention_mask``) tensors of a right-padded batch, on the model's device.
+
+    A causal model gets no mask: under causal attention a real token never sees the
+    pads after it, so the mask changes nothing we read, and without one SDPA can take
+    its fused causal path instead of applying a (length x length) padding mask.
+    """
     import torch
 
     ids, mask = pad_right(rows, pad_id)
-    return {"input_ids": torch.tensor(ids, dtype=torch.long, device=device),
-            "attention_mask": torch.tensor(mask, dtype=torch.long, device=device)}
+    tensors = {"input_ids": torch.tensor(ids, dtype=torch.long, device=loaded.device)}
+    if not loaded.causal:
+        tensors["attention_mask"] = torch.tensor(mask, dtype=torch.long, device=loaded.device)
+    return tensors

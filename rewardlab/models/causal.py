@@ -20,7 +20,7 @@ def span_logprobs(loaded: LoadedModel, rows: Sequence[list[int]], starts: Sequen
     import torch
 
     pad = loaded.tokenizer.pad_token_id or 0  # masked out: any id will do
-    batch = as_tensors(rows, pad, loaded.device)
+    batch = as_tensors(loaded, rows, pad)
     logits = loaded.model(**batch).logits
     out = []
     for b, (ids, start) in enumerate(zip(rows, starts, strict=True)):

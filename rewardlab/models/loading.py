@@ -41,6 +41,18 @@ class LoadedModel:
     tokenizer: Any
     device: Any
     identity: dict[str, Any] = field(default_factory=dict)
+    causal: bool = False  # every attention layer is causal: right pads need no mask
+
+
+def is_causal(model: Any) -> bool:
+    """Whether all of the model's attention modules declare ``is_causal = True``.
+
+    transformers' decoder-only attention modules (Llama, Qwen2, Mistral…) set it;
+    bidirectional encoders (BERT, DeBERTa reward models) set it False or lack it, and
+    keep their attention mask.
+    """
+    flags = [m.is_causal for m in model.modules() if isinstance(getattr(m, "is_causal", None), bool)]
+    return bool(flags) and all(flags)
 
 
 def _looks_local(name: str) -> bool:
@@ -138,7 +150,7 @@ def _load(params: ModelParams, kind: Kind) -> LoadedModel:
     model.to(device).eval()
     identity = {"model": params.model,
                 "revision": params.revision or getattr(config, "_commit_hash", None)}
-    return LoadedModel(model, tokenizer, device, identity)
+    return LoadedModel(model, tokenizer, device, identity, is_causal(model))
 
 
 def template_hash(tokenizer: Any) -> str | None:

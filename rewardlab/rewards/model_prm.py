@@ -116,7 +116,7 @@ class ProcessRewardModel(ModelReward):
 
     def forward(self, loaded: LoadedModel, batch: list[Encoded]) -> list[Score]:
         pad = loaded.tokenizer.pad_token_id or 0  # masked out; positions read are real tokens
-        tensors = as_tensors([e.ids for e in batch], pad, loaded.device)
+        tensors = as_tensors(loaded, [e.ids for e in batch], pad)
         probs = self.step_scores(loaded, loaded.model(**tensors).logits).cpu().numpy()
         scores = []
         for row, enc in zip(probs, batch, strict=True):

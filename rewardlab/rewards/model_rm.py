@@ -65,7 +65,7 @@ class RewardModel(ModelReward):
         return self.truncated(conversation_ids(loaded.tokenizer, sample.prompt, sample.completion, templated))
 
     def forward(self, loaded: LoadedModel, batch: list[Encoded]) -> list[Score]:
-        tensors = as_tensors([e.ids for e in batch], pad_id(loaded), loaded.device)
+        tensors = as_tensors(loaded, [e.ids for e in batch], pad_id(loaded))
         logits = loaded.model(**tensors).logits.float().cpu()
         column = self.params.head or 0
         scores = []
