@@ -47,9 +47,10 @@ def build_model(root: Path, config: dict[str, Any]) -> str:
     torch.manual_seed(0)
     tok = tokenizer()
     heads = config["num_attention_heads"]
-    cfg = LlamaConfig(vocab_size=len(tok), max_position_embeddings=4096, num_labels=1,
+    cfg = LlamaConfig(vocab_size=len(tok), max_position_embeddings=4096,
                       num_key_value_heads=max(1, heads // 4), pad_token_id=tok.pad_token_id,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **config)
+    cfg.num_labels = 1
     LlamaForSequenceClassification(cfg).save_pretrained(root)
     tok.save_pretrained(root)
     return str(root)
