@@ -77,3 +77,25 @@ def test_pipeline_runs_model_rewards_with_steps_from_a_prm(tmp_path: Path, rm_pa
         expected = [min(s - 0.5, 0.0) for s in steps]
         expected[-1] += row["reward"]  # add_outcome: the combined reward at the last step
         assert row["step_rewards_shaped"] == pytest.approx(expected)
+
+
+def test_server_get_reward_scores_with_the_rm_like_openrlhf_serve_rm(rm_path: str) -> None:
+    pytest.importorskip("fastapi")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from rewardlab.serve import ServerConfig, create_app
+
+    spec = {"rewards": {"rm": {"type": "model.rm", "model": rm_path, "placement": "in_process"}}}
+    prompts = ["Q1: ", "Q2: what is two plus two? ", "Q3: "]
+    responses = ["4", "it is four, because two and two make four", "five"]
+    body = {"query": [p + r for p, r in zip(prompts, responses, strict=True)], "prompts": prompts}
+    expected = get_reward("model.rm", model=rm_path, placement="in_process").score(
+        [{"prompt": p, "completion": r} for p, r in zip(prompts, responses, strict=True)])
+    with TestClient(create_app(ServerConfig(spec=spec, scoring_process=False, max_wait_ms=50))) as client, \
+            ThreadPoolExecutor(4) as pool:  # concurrent clients share the model's batches
+        replies = list(pool.map(lambda _: client.post("/get_reward", json=body), range(4)))
+    for r in replies:
+        assert r.status_code == 200, r.text
+        assert r.json()["rewards"] == pytest.approx([s.value for s in expected], abs=1e-5)
