@@ -99,3 +99,31 @@ def test_server_get_reward_scores_with_the_rm_like_openrlhf_serve_rm(rm_path: st
     for r in replies:
         assert r.status_code == 200, r.text
         assert r.json()["rewards"] == pytest.approx([s.value for s in expected], abs=1e-5)
+
+
+def test_grpo_trainer_two_steps_with_a_reward_model_in_its_worker(tmp_path: Path, rm_path: str) -> None:
+    pytest.importorskip("trl")
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rewardlab.integrations.trl import trl_reward_funcs
+
+    policy = models_tiny.save(tmp_path / "policy", "causal_lm")
+    torch.manual_seed(0)
+    rewards = trl_reward_funcs({"rewards": {"rm": {"type": "model.rm", "model": rm_path}}})
+    dataset = Dataset.from_list([{"prompt": "what is 2 + 2 ?"}, {"prompt": "add 1 and 3"}] * 4)
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
+                      num_generations=2, max_completion_length=8, use_cpu=True, report_to=[], logging_steps=1,
+                      save_strategy="no", reward_weights=rewards.weights, bf16=False, seed=0,
+                      dataloader_num_workers=0)
+    trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(policy), reward_funcs=rewards.funcs, args=args,
+                          train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(policy))
+    loading.clear_cache()
+    trainer.train()
+    assert trainer.state.global_step == 2
+    logged = [entry["rewards/rm/mean"] for entry in trainer.state.log_history if "rewards/rm/mean" in entry]
+    assert len(logged) == 2 and all(isinstance(v, float) for v in logged)
+    assert not loading._cache, "the reward model must load in its worker, not in the trainer's process"
+    rewards.pipeline.close()
