@@ -31,6 +31,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.rewards.model_rm",
     "rewardlab.rewards.model_prm",
     "rewardlab.rewards.model_likelihood",
+    "rewardlab.rewards.model_similarity",
     "rewardlab.transforms",
     "rewardlab.combine",
     "rewardlab.advantages",

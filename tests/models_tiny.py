@@ -66,3 +66,17 @@ def save(path: Path, kind: str, seed: int = 0, chat_template: bool = True, pad: 
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return str(path)
+
+
+def save_encoder(path: Path, seed: int = 0) -> str:
+    """A tiny random BERT (bidirectional: keeps its attention mask) with the same tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    tok = tokenizer(chat_template=False)
+    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=1024, pad_token_id=tok.pad_token_id)
+    BertModel(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)

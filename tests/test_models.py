@@ -310,3 +310,27 @@ def test_dpo_implicit_reward_equals_beta_times_logratio(engine: Engine, paths: d
         assert sum(score.detail["step_rewards"]) == pytest.approx(score.value, abs=1e-6)
     same = run(engine, "model.dpo_implicit", batch[:2], model=paths["lm"], ref_model=paths["lm"])
     assert [s.value for s in same] == [0.0, 0.0]
+
+
+# --- encoder similarity ----------------------------------------------------------------
+
+
+def test_similarity_equals_mean_pooled_cosine_of_direct_forwards(engine: Engine, tmp_path: Path) -> None:
+    path = models_tiny.save_encoder(tmp_path / "enc")
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    model = transformers.AutoModel.from_pretrained(path).eval()
+
+    def embed(text: str) -> torch.Tensor:
+        with torch.no_grad():
+            return model(**tok(text, return_tensors="pt")).last_hidden_state[0].mean(0)
+
+    batch = samples(6)
+    for i, sample in enumerate(batch):
+        sample.reference = "two plus two is four" if i % 2 else "four"
+    scores = run(engine, "model.similarity", batch, model=path, batch_tokens=64)
+    for sample, score in zip(batch, scores, strict=True):
+        expected = torch.nn.functional.cosine_similarity(embed(str(sample.completion)), embed(sample.reference), 0)
+        assert score.value == pytest.approx(float(expected), abs=ATOL)
+    same = run(engine, "model.similarity", [Sample("s", "", "four", reference="four")], model=path)[0]
+    assert same.value == pytest.approx(1.0, abs=1e-5)
+    assert run(engine, "model.similarity", [Sample("n", "", "x")], model=path)[0].status is Status.INVALID_REFERENCE

@@ -19,13 +19,14 @@ from typing import Any, Literal
 from rewardlab.errors import RewardlabError, SpecError
 from rewardlab.models.params import ModelParams
 
-Kind = Literal["sequence_classification", "causal_lm", "token_classification"]
+Kind = Literal["sequence_classification", "causal_lm", "token_classification", "encoder"]
 
 # The architecture-name suffix (transformers' convention) each kind expects.
 _SUFFIX: dict[Kind, str] = {
     "sequence_classification": "ForSequenceClassification",
     "causal_lm": "ForCausalLM",
     "token_classification": "ForTokenClassification",
+    "encoder": "",  # any model: its base (AutoModel) gives the hidden states
 }
 
 
@@ -108,6 +109,7 @@ _AUTO_CLASS: dict[Kind, str] = {
     "sequence_classification": "AutoModelForSequenceClassification",
     "causal_lm": "AutoModelForCausalLM",
     "token_classification": "AutoModelForTokenClassification",
+    "encoder": "AutoModel",
 }
 
 _cache: dict[tuple[Any, ...], LoadedModel] = {}
