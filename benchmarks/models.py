@@ -24,10 +24,10 @@ import argparse
 import math
 import random
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.advantages import best_of
 from rewardlab.core import Sample
 from rewardlab.engine import Engine
 from rewardlab.rewards.model_rm import RewardModel
@@ -99,15 +99,6 @@ def fixed_batches(model: Any, tok: Any, samples: list[Sample], device: Any, size
     return out
 
 
-def timed(fn: Any, repeats: int) -> tuple[float, Any]:
-    best, result = math.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 def peak_rss_mb(pid: int | None) -> float | None:
     if pid is None:
         return None
@@ -142,12 +133,12 @@ def measure(args: argparse.Namespace, path: str, engine: Engine, samples: list[S
     worker = RewardModel(**common)
     engine.run(worker, samples[:2])  # start the worker and load the model
     runs = {
-        "rewardlab model.rm (in process)": timed(
+        "rewardlab model.rm (in process)": best_of(
             lambda: [s.value for s in engine.run(local, samples)], args.repeats),
-        "rewardlab model.rm (model worker)": timed(
+        "rewardlab model.rm (model worker)": best_of(
             lambda: [s.value for s in engine.run(worker, samples)], args.repeats),
-        "per-sample loop": timed(lambda: per_sample_loop(loaded.model, tok, samples, loaded.device), 1),
-        f"fixed batches of {args.fixed_batch}, input order": timed(
+        "per-sample loop": best_of(lambda: per_sample_loop(loaded.model, tok, samples, loaded.device), 1),
+        f"fixed batches of {args.fixed_batch}, input order": best_of(
             lambda: fixed_batches(loaded.model, tok, samples, loaded.device, args.fixed_batch), 1),
     }
     return {"runs": runs, "loaded": loaded, "rss": peak_rss_mb(engine.model_workers.pid(worker.worker_key)),
