@@ -132,6 +132,7 @@ def measure(args: argparse.Namespace, path: str, engine: Engine, samples: list[S
     tok = transformers.AutoTokenizer.from_pretrained(path)
     worker = RewardModel(**common)
     engine.run(worker, samples[:2])  # start the worker and load the model
+    engine.run(local, samples[:2])  # the first forward pass in this process (one-time set-up)
     runs = {
         "rewardlab model.rm (in process)": best_of(
             lambda: [s.value for s in engine.run(local, samples)], args.repeats),

@@ -334,3 +334,29 @@ def test_similarity_equals_mean_pooled_cosine_of_direct_forwards(engine: Engine,
     same = run(engine, "model.similarity", [Sample("s", "", "four", reference="four")], model=path)[0]
     assert same.value == pytest.approx(1.0, abs=1e-5)
     assert run(engine, "model.similarity", [Sample("n", "", "x")], model=path)[0].status is Status.INVALID_REFERENCE
+
+
+def test_dtype_and_attention_settings_reach_the_model(engine: Engine, paths: dict[str, str]) -> None:
+    from rewardlab.models.loading import load_model
+
+    batch = samples(6)
+    base = [s.value for s in run(engine, "model.rm", batch, model=paths["rm"])]
+    eager = run(engine, "model.rm", batch, model=paths["rm"], attn_implementation="eager", batch_tokens=64)
+    np.testing.assert_allclose([s.value for s in eager], base, atol=ATOL)
+    bf16 = run(engine, "model.rm", batch, model=paths["rm"], dtype="bfloat16")
+    np.testing.assert_allclose([s.value for s in bf16], base, atol=0.05)  # bf16 keeps ~3 digits
+    reward = get_reward("model.rm", model=paths["rm"], dtype="bfloat16", attn_implementation="eager")
+    loaded = load_model(reward.params, "sequence_classification")
+    assert loaded.model.dtype == torch.bfloat16 and loaded.model.config._attn_implementation == "eager"
+
+
+def test_a_model_that_fails_to_load_gives_one_error_per_row(engine: Engine, tmp_path: Path,
+                                                             paths: dict[str, str]) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(paths["rm"], broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    scores = run(engine, "model.rm", samples(3), model=str(broken))
+    assert all(s.status is Status.ERROR and str(broken) in s.detail["reason"] for s in scores)

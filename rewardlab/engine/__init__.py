@@ -78,7 +78,8 @@ class Engine:
     def model_workers(self) -> ModelWorkers:
         with self._pool_lock:
             if self._model_workers is None:
-                self._model_workers = ModelWorkers(self.config.load_timeout, self.config.memory_limit_mb)
+                # no memory_limit_mb: an address-space limit breaks CUDA, which maps far more than it uses
+                self._model_workers = ModelWorkers(self.config.load_timeout)
             return self._model_workers
 
     def close(self) -> None:

@@ -40,9 +40,8 @@ class _Proc:
 class ModelWorkers:
     """One warm process per ``worker_key``; :meth:`run` sends it a batch and waits."""
 
-    def __init__(self, load_timeout: float = 120.0, memory_limit_mb: int | None = None) -> None:
+    def __init__(self, load_timeout: float = 120.0) -> None:
         self.load_timeout = load_timeout
-        self.memory_limit_mb = memory_limit_mb
         self._procs: dict[str, _Proc] = {}
         self._lock = threading.Lock()
         self.restarts = 0  # workers lost and replaced, for stats and tests
@@ -59,7 +58,7 @@ class ModelWorkers:
         with self._lock:
             worker = self._procs.get(key)
             if worker is None:
-                worker = self._procs[key] = _Proc(*spawn_worker(self.memory_limit_mb), set())
+                worker = self._procs[key] = _Proc(*spawn_worker(None), set())
             deadline = time.monotonic() + self.load_timeout + limit * len(samples)
             try:
                 return self._call(worker, reward, list(samples), list(deps), deadline)

@@ -146,9 +146,11 @@ def _load(params: ModelParams, kind: Kind) -> LoadedModel:
         model = auto.from_pretrained(params.model, **kwargs)
         tokenizer = transformers.AutoTokenizer.from_pretrained(
             params.model, revision=params.revision, trust_remote_code=params.trust_remote_code)
-    except (OSError, ValueError) as exc:
+    except ModelError:
+        raise
+    except Exception as exc:  # missing files, corrupt weights, unknown architectures…
         raise ModelError(f"model {params.model!r} could not be loaded as a {kind.replace('_', ' ')} "
-                         f"model: {exc}") from exc
+                         f"model: {type(exc).__name__}: {exc}") from exc
     model.to(device).eval()
     identity = {"model": params.model,
                 "revision": params.revision or getattr(config, "_commit_hash", None)}

@@ -87,7 +87,10 @@ class ModelReward(BaseReward):
     def score_batch(self, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         import torch
 
-        loaded = self.load()
+        try:
+            loaded = self.load()
+        except Exception as exc:  # once for the batch, not again per sample
+            return [error_score(exc)] * len(samples)
         out: list[Score | None] = [None] * len(samples)
         todo: dict[int, Encoded] = {}
         for i, sample in enumerate(samples):
