@@ -360,3 +360,26 @@ def test_a_model_that_fails_to_load_gives_one_error_per_row(engine: Engine, tmp_
         weights.write_bytes(b"not a safetensors file")
     scores = run(engine, "model.rm", samples(3), model=str(broken))
     assert all(s.status is Status.ERROR and str(broken) in s.detail["reason"] for s in scores)
+
+
+def test_repeated_inputs_are_computed_once_and_cached(paths: dict[str, str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from rewardlab.rewards.model_rm import RewardModel
+
+    seen: list[int] = []
+    real = RewardModel.forward
+
+    def counting(self: Any, loaded: Any, encs: list[Any]) -> Any:
+        seen.append(len(encs))
+        return real(self, loaded, encs)
+
+    monkeypatch.setattr(RewardModel, "forward", counting)
+    batch = samples(3)
+    group = [Sample(f"{s.id}-{k}", s.prompt, s.completion) for s in batch for k in range(4)]  # GRPO repeats
+    with Engine(cache_size=100) as eng:
+        reward = get_reward("model.rm", model=paths["rm"], placement="in_process")
+        first = eng.run(reward, group)
+        assert sum(seen) == 3
+        again = eng.run(reward, group)
+    assert sum(seen) == 3 and [s.value for s in again] == [s.value for s in first]
+    assert len({s.value for s in first}) == 3
