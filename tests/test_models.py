@@ -383,3 +383,65 @@ def test_repeated_inputs_are_computed_once_and_cached(paths: dict[str, str],
         again = eng.run(reward, group)
     assert sum(seen) == 3 and [s.value for s in again] == [s.value for s in first]
     assert len({s.value for s in first}) == 3
+
+
+def test_image_similarity_and_vlm_rm_projection_equal_direct_clip_features(engine: Engine, tmp_path: Path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    path = models_tiny.save_clip(tmp_path / "clip")
+    model = transformers.AutoModel.from_pretrained(path).eval()
+    tok, proc = transformers.AutoTokenizer.from_pretrained(path), transformers.AutoImageProcessor.from_pretrained(path)
+
+    def unit(out: Any) -> torch.Tensor:
+        v = out if isinstance(out, torch.Tensor) else out.pooler_output
+        return torch.nn.functional.normalize(v[0], dim=-1)
+
+    def image_vec(img: Any) -> torch.Tensor:
+        with torch.no_grad():
+            return unit(model.get_image_features(pixel_values=proc(images=[img], return_tensors="pt")["pixel_values"]))
+
+    def text_vec(text: str) -> torch.Tensor:
+        with torch.no_grad():
+            return unit(model.get_text_features(**tok([text], return_tensors="pt")))
+
+    images = [Image.new("RGB", (40 + 7 * i, 36), (40 * i, 200 - 30 * i, 90)) for i in range(4)]
+    files = []
+    for i, img in enumerate(images):
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        if i % 2:
+            files.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
+        else:
+            files.append(str(tmp_path / f"{i}.png"))
+            img.save(files[-1])
+    goals = ["a red square", "a green field with a ball", "red", "the robot arm is raised"]
+    batch = [Sample(str(i), "", "", reference=goals[i], meta={"image": files[i]}) for i in range(4)]
+    x = [image_vec(Image.open(io.BytesIO(base64.b64decode(f.split(",")[1]))) if f.startswith("data:")
+                   else Image.open(f)) for f in files]
+    g = [text_vec(t) for t in goals]
+    plain = run(engine, "model.similarity", batch, model=path, modality="image_text")
+    assert [s.value for s in plain] == pytest.approx([float(a @ b) for a, b in zip(x, g, strict=True)], abs=ATOL)
+
+    b = text_vec("a robot")
+    reg = run(engine, "model.similarity", batch, model=path, modality="image_text", baseline="a robot", alpha=0.5)
+    for xi, gi, score in zip(x, g, reg, strict=True):
+        d = (gi - b) / (gi - b).norm()
+        proj = 0.5 * torch.outer(d, d) + 0.5 * torch.eye(len(d))
+        assert score.value == pytest.approx(float(1 - 0.5 * ((xi - gi) @ proj).square().sum()), abs=ATOL)
+
+    n = text_vec("a blue sky")
+    contrast = run(engine, "model.similarity", batch, model=path, modality="image_text", negative="a blue sky",
+                   negative_weight=0.5)
+    assert [s.value for s in contrast] == pytest.approx(
+        [float(xi @ gi - 0.5 * xi @ n) for xi, gi in zip(x, g, strict=True)], abs=ATOL)
+
+    same = run(engine, "model.similarity", [Sample("i", "", "", reference=files[1], meta={"image": files[1]})],
+               model=path, modality="image_image")[0]
+    assert same.value == pytest.approx(1.0, abs=1e-5)
+    missing = run(engine, "model.similarity", [Sample("m", "", "", reference="red")], model=path, modality="image_text")
+    bad = run(engine, "model.similarity", [Sample("b", "", "", reference="red", meta={"image": "nope.png"})],
+              model=path, modality="image_text")
+    assert missing[0].status is Status.MISSING and bad[0].status is Status.ERROR
