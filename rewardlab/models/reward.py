@@ -81,6 +81,12 @@ class ModelReward(BaseReward):
         kept, cut = truncate_left(ids, self.params.max_length)
         return Encoded(kept, cut, extra)
 
+    def _encode_safely(self, loaded: LoadedModel, sample: Sample) -> Encoded | Score:
+        try:
+            return self.encode(loaded, sample)
+        except Exception as exc:  # this sample's problem (a chat prompt without a template…)
+            return error_score(exc)
+
     def score_one(self, sample: Sample, deps: Deps) -> Score:
         return self.score_batch([sample], [deps])[0]
 
@@ -94,15 +100,13 @@ class ModelReward(BaseReward):
         out: list[Score | None] = [None] * len(samples)
         todo: dict[int, Encoded] = {}
         for i, sample in enumerate(samples):
-            try:
-                enc = self.encode(loaded, sample)
-            except Exception as exc:
-                enc = error_score(exc)
+            enc = self._encode_safely(loaded, sample)
             if isinstance(enc, Score):
                 out[i] = enc
             else:
                 todo[i] = enc
         slots = list(todo)
+        identity = {**loaded.identity, "chat_template": template_hash(loaded.tokenizer)}
         budget = max(1, self.params.batch_tokens // self.rows_per_input)
         buckets = plan_buckets([len(todo[i].ids) for i in slots], budget, self.params.max_batch_size)
         with torch.inference_mode():
@@ -114,13 +118,14 @@ class ModelReward(BaseReward):
                         Status.ERROR, f"out of memory on a single input: {exc}", exception="OutOfMemoryError"),
                 )
                 for i, score in zip(members, scores, strict=True):
-                    out[i] = self._finish(score, todo[i], loaded)
+                    out[i] = _finish(score, todo[i], identity)
         return [s if s is not None else Score.unscorable(Status.ERROR, "not scored") for s in out]
 
-    def _finish(self, score: Score, enc: Encoded, loaded: LoadedModel) -> Score:
-        detail = dict(score.detail)
-        detail["model"] = {**loaded.identity, "chat_template": template_hash(loaded.tokenizer)}
-        if enc.cut:
-            detail["truncated"] = True
-            detail["truncated_tokens"] = enc.cut
-        return Score(score.value, score.status, detail, score.elapsed)
+
+def _finish(score: Score, enc: Encoded, identity: dict[str, Any]) -> Score:
+    """The model's identity (and truncation, if any) added to a score's detail."""
+    detail = {**score.detail, "model": identity}
+    if enc.cut:
+        detail["truncated"] = True
+        detail["truncated_tokens"] = enc.cut
+    return Score(score.value, score.status, detail, score.elapsed)
