@@ -242,6 +242,10 @@ def test_prm_aggregations_and_given_steps(engine: Engine, paths: dict[str, str])
     assert len(steps) == 3
     assert [by[a].value for a in ("min", "prod", "mean", "last")] == pytest.approx(
         [steps.min(), steps.prod(), steps.mean(), steps[-1]], abs=1e-6)
+    cut = run(engine, "model.prm", [sample], model=paths["prm"], max_length=6)[0]
+    assert cut.detail["truncated"] and cut.detail["steps_truncated"] >= 1
+    kept = cut.detail["step_rewards"]
+    assert len(kept) == 3 - cut.detail["steps_truncated"] and cut.value == pytest.approx(min(kept))
     empty = run(engine, "model.prm", [Sample("e", "q", "  \n\n ")], model=paths["prm"])[0]
     assert empty.status is Status.NO_ANSWER and empty.value == 0.0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ class CrashingRM(RewardModel):
     def score_batch(self, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         if any(s.meta.get("crash") for s in samples):
             os._exit(3)
+        if any(s.meta.get("hang") for s in samples):
+            time.sleep(60)
         return super().score_batch(samples, deps)
 
 
@@ -54,6 +57,14 @@ def test_worker_scores_equal_in_process_and_a_crash_gives_errors_then_a_fresh_wo
         assert [s.value for s in again] == pytest.approx([s.value for s in local], abs=1e-6)
         assert engine.model_workers.restarts == 1
         assert engine.model_workers.pid(reward.worker_key) not in (None, first_pid)
+
+
+def test_a_worker_that_does_not_answer_in_time_is_killed_with_timeout_rows(rm_path: str) -> None:
+    with Engine(cache_size=0, load_timeout=3.0, timeout=1.0) as engine:
+        reward = CrashingRM(model=rm_path)
+        scores = engine.run(reward, [Sample("h", "q", "x", meta={"hang": True})])
+        assert scores[0].status is Status.TIMEOUT and "killed" in scores[0].detail["reason"]
+        assert engine.model_workers.restarts == 1 and engine.model_workers.pid(reward.worker_key) is None
 
 
 def test_pipeline_runs_model_rewards_with_steps_from_a_prm(tmp_path: Path, rm_path: str) -> None:
