@@ -149,6 +149,11 @@ def test_model_errors_name_the_path_and_what_was_expected(engine: Engine, paths:
         get_reward("model.rm", model=paths["rm"], device="gpu")
     nopad = run(engine, "model.rm", samples(2), model=paths["rm_nopad"])
     assert all(s.status is Status.ERROR and "no pad token" in s.detail["reason"] for s in nopad)
+    if not torch.cuda.is_available():
+        gpu = run(engine, "model.rm", samples(1), model=paths["rm"], device="cuda:0")[0]
+        assert gpu.status is Status.ERROR and "no CUDA device" in gpu.detail["reason"]
+    two = run(engine, "model.prm", samples(1), model=paths["lm"], head_type="causal_lm", good_token="good step")[0]
+    assert two.status is Status.ERROR and "single tokens" in two.detail["reason"]
 
 
 # --- batching and OOM ------------------------------------------------------------------

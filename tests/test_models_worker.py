@@ -138,3 +138,17 @@ def test_grpo_trainer_two_steps_with_a_reward_model_in_its_worker(tmp_path: Path
     assert len(logged) == 2 and all(isinstance(v, float) for v in logged)
     assert not loading._cache, "the reward model must load in its worker, not in the trainer's process"
     rewards.pipeline.close()
+
+
+def test_verl_batch_reward_function_with_a_likelihood_reward(tmp_path: Path) -> None:
+    from rewardlab.integrations.verl import compute_score_batch
+
+    lm = models_tiny.save(tmp_path / "lm", "causal_lm")
+    spec = {"rewards": {"rlpr": {"type": "model.likelihood", "model": lm, "placement": "in_process"}}}
+    solutions = ["two and two <answer>4</answer>", "I guess <answer>5</answer>", "no answer at all"]
+    extras = [{"question": "2+2?", "uid": "u1"}] * 3
+    out = compute_score_batch(["d"] * 3, solutions, ["4", "4", "4"], extras, spec=spec)
+    expected = get_reward("model.likelihood", model=lm, placement="in_process").score(
+        [{"prompt": "2+2?", "completion": s, "reference": "4"} for s in solutions])
+    assert [d["score"] for d in out] == pytest.approx([s.value for s in expected])
+    assert [s.status for s in expected] == [Status.OK, Status.OK, Status.NO_ANSWER]
