@@ -6,6 +6,7 @@ model (fp32), over mixed lengths, several buckets, text and chat prompts.
 
 from __future__ import annotations
 
+import functools
 import random
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,13 @@ def engine() -> Any:
     eng.close()
 
 
+@functools.cache
+def hf(path: str, auto: str = "AutoTokenizer") -> Any:
+    """A tokenizer or model loaded straight from transformers (cached: the direct computations reuse it)."""
+    cls = getattr(transformers, auto)
+    return cls.from_pretrained(path) if auto == "AutoTokenizer" else cls.from_pretrained(path).eval()
+
+
 def samples(n: int = 12, seed: int = 0) -> list[Sample]:
     """Mixed lengths (3 to ~60 words), text and chat prompts, answers in tags."""
     rng = random.Random(seed)
@@ -78,8 +86,7 @@ def run(engine: Engine, name: str, batch: list[Sample], **params: Any) -> list[A
 
 
 def direct_rm(path: str, sample: Sample, head: int = 0, max_length: int | None = None) -> float:
-    tok = transformers.AutoTokenizer.from_pretrained(path)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(path).eval()
+    tok, model = hf(path), hf(path, "AutoModelForSequenceClassification")
     text = tok.apply_chat_template(messages(sample), tokenize=False)
     ids = tok(text, add_special_tokens=False)["input_ids"]
     if max_length:
@@ -209,7 +216,7 @@ def test_reward_survives_injected_oom_with_the_same_scores(engine: Engine, paths
 
 
 def direct_prm(path: str, sample: Sample, head: str = "token_classification") -> list[float]:
-    tok = transformers.AutoTokenizer.from_pretrained(path)
+    tok = hf(path)
     prompt = messages(sample)[:-1]
     ids = tok(tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True),
               add_special_tokens=False)["input_ids"]
@@ -217,9 +224,7 @@ def direct_prm(path: str, sample: Sample, head: str = "token_classification") ->
     for step in [p.strip() for p in str(sample.completion).split("\n\n") if p.strip()]:
         ids += tok(step, add_special_tokens=False)["input_ids"] + tok("\n\n", add_special_tokens=False)["input_ids"]
         positions.append(len(ids) - 1)
-    auto = transformers.AutoModelForTokenClassification if head == "token_classification" \
-        else transformers.AutoModelForCausalLM
-    model = auto.from_pretrained(path).eval()
+    model = hf(path, "AutoModelForTokenClassification" if head == "token_classification" else "AutoModelForCausalLM")
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0, positions]
     if head == "causal_lm":
@@ -259,8 +264,7 @@ def test_prm_aggregations_and_given_steps(engine: Engine, paths: dict[str, str])
 
 
 def direct_logprobs(path: str, context: str, prefix: str, answer: str) -> np.ndarray:
-    tok = transformers.AutoTokenizer.from_pretrained(path)
-    model = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
+    tok, model = hf(path), hf(path, "AutoModelForCausalLM")
     head = tok(context, add_special_tokens=False)["input_ids"] + tok(prefix, add_special_tokens=False)["input_ids"]
     target = tok(answer, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
@@ -269,7 +273,7 @@ def direct_logprobs(path: str, context: str, prefix: str, answer: str) -> np.nda
 
 
 def generation_prompt(path: str, sample: Sample) -> str:
-    tok = transformers.AutoTokenizer.from_pretrained(path)
+    tok = hf(path)
     return str(tok.apply_chat_template(messages(sample)[:-1], tokenize=False, add_generation_prompt=True))
 
 
