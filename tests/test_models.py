@@ -154,6 +154,8 @@ def test_model_errors_name_the_path_and_what_was_expected(engine: Engine, paths:
         get_reward("model.rm", model=paths["lm"])
     with pytest.raises(SpecError, match="device"):
         get_reward("model.rm", model=paths["rm"], device="gpu")
+    with pytest.raises(SpecError, match="go together"):
+        get_reward("model.rm", model=paths["rm"], placement="remote")
     nopad = run(engine, "model.rm", samples(2), model=paths["rm_nopad"])
     assert all(s.status is Status.ERROR and "no pad token" in s.detail["reason"] for s in nopad)
     if not torch.cuda.is_available():

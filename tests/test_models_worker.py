@@ -152,3 +152,40 @@ def test_verl_batch_reward_function_with_a_likelihood_reward(tmp_path: Path) -> 
         [{"prompt": "2+2?", "completion": s, "reference": "4"} for s in solutions])
     assert [d["score"] for d in out] == pytest.approx([s.value for s in expected])
     assert [s.status for s in expected] == [Status.OK, Status.OK, Status.NO_ANSWER]
+
+
+def test_remote_placement_scores_through_a_real_rewardlab_server(rm_path: str) -> None:
+    pytest.importorskip("httpx")
+    uvicorn = pytest.importorskip("uvicorn")
+    import socket
+    import threading
+
+    from rewardlab.serve import ServerConfig, create_app
+
+    spec = {"rewards": {"rm": {"type": "model.rm", "model": rm_path, "placement": "in_process"},
+                        "len": {"type": "length.overlong", "max_tokens": 100, "buffer": 10}}}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(ServerConfig(spec=spec, scoring_process=False)),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        remote = get_reward("model.rm", model="served-rm", placement="remote", endpoint=url, remote_component="rm")
+        local = get_reward("model.rm", model=rm_path, placement="in_process")
+        got, want = remote.score(BATCH), local.score(BATCH)
+        assert [s.value for s in got] == pytest.approx([s.value for s in want], abs=1e-6)
+        assert got[0].detail["model"]["model"] == rm_path and got[0].detail["endpoint"] == url
+        ambiguous = get_reward("model.rm", model="served-rm", placement="remote", endpoint=url).score(BATCH[:1])
+        assert ambiguous[0].status is Status.ERROR and "remote_component" in ambiguous[0].detail["reason"]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    gone = get_reward("model.rm", model="x", placement="remote", endpoint=url, remote_component="rm")
+    down = gone.score([Sample("z", "q", "unseen")])[0]
+    assert down.status is Status.ERROR and "could not be reached" in down.detail["reason"]

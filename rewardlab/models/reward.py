@@ -20,6 +20,7 @@ from rewardlab.models.batching import plan_buckets, run_splitting
 from rewardlab.models.inputs import truncate_left
 from rewardlab.models.loading import Kind, LoadedModel, check_model_dir, load_model, template_hash
 from rewardlab.models.params import ModelParams
+from rewardlab.models.remote import remote_scores
 
 
 @dataclass
@@ -42,8 +43,9 @@ class ModelReward(BaseReward):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        for model_params, kind in self.models():
-            check_model_dir(model_params, kind)
+        if self.params.placement != "remote":  # a remote model lives on the server
+            for model_params, kind in self.models():
+                check_model_dir(model_params, kind)
 
     # --- what the engine reads -----------------------------------------------------
     @property
@@ -91,6 +93,12 @@ class ModelReward(BaseReward):
         return self.score_batch([sample], [deps])[0]
 
     def score_batch(self, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
+        p = self.params
+        if p.placement == "remote":  # no torch needed here
+            try:
+                return remote_scores(str(p.endpoint), p.remote_component, samples, p.remote_timeout)
+            except Exception as exc:  # once for the batch, naming the endpoint
+                return [error_score(exc)] * len(samples)
         import torch
 
         try:
