@@ -7,7 +7,8 @@
 - :mod:`~rewardlab.models.inputs`: chat templates, plain text, truncation;
 - :mod:`~rewardlab.models.batching`: length buckets under a token budget, OOM splitting;
 - :mod:`~rewardlab.models.reward`: the base class tying these together;
-- where it runs: :mod:`rewardlab.engine.model_worker` (a dedicated process, the default).
+- where it runs: :mod:`rewardlab.engine.model_worker` (a dedicated process, the default),
+  the caller's process, or a rewardlab server (:mod:`~rewardlab.models.remote`).
 
 Nothing here imports torch or transformers until a model is loaded.
 """

@@ -5,7 +5,9 @@ A subclass names the model ``kind`` it needs and implements :meth:`ModelReward.e
 scored) and :meth:`ModelReward.forward` (one padded batch -> scores). This class does
 the rest the same way for every model reward: loading once per process, length
 buckets under ``batch_tokens``, out-of-memory splitting, ``torch.inference_mode``,
-input order, the model's identity and truncation in ``detail``.
+input order, the model's identity and truncation in ``detail``. With
+``placement = "remote"`` the batch goes to a rewardlab server instead
+(:mod:`rewardlab.models.remote`).
 """
 
 from __future__ import annotations
