@@ -54,7 +54,7 @@ class CostClass(str, Enum):
     CPU = "cpu"  # CPU-heavy: warm process pool with hard-kill per-sample timeouts
     SANDBOX = "sandbox"  # runs untrusted code; the reward manages its own sandbox pool
     IO = "io"  # I/O bound (HTTP judges, databases): concurrent asyncio
-    MODEL = "model"  # batched model inference in the caller's process
+    MODEL = "model"  # batched model inference (a dedicated model worker or the caller's process)
 
 
 @dataclass(frozen=True, slots=True)

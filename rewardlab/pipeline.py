@@ -137,7 +137,10 @@ class Pipeline:
         wants_adv = estimator is not None and getattr(estimator, "step_level", False)
         if steps_spec is None and not wants_adv:
             return
-        steps = read_steps(ctx, steps_spec.key) if steps_spec is not None else None
+        steps = None
+        if steps_spec is not None:  # a component's own steps (model.prm), else meta[key]
+            steps = (read_steps(ctx, steps_spec.key) if steps_spec.key not in self.names
+                     else [_component_steps(row["detail"][steps_spec.key]) for row in rows])
         if steps_spec is not None and steps is not None:
             for j, transform in enumerate(steps_spec.transforms):
                 last = j == len(steps_spec.transforms) - 1
@@ -239,6 +242,11 @@ def _problem(row: str, component: str, problem: str) -> dict[str, str]:
 
 def _completion_of(row: Sample | Mapping[str, Any]) -> Any:
     return row.completion if isinstance(row, Sample) else row.get("completion")
+
+
+def _component_steps(detail: Mapping[str, Any]) -> np.ndarray | None:
+    steps = detail.get("step_rewards")
+    return None if steps is None else np.array([np.nan if v is None else float(v) for v in steps])
 
 
 def _combined_status(reward: float | None, scores: list[Score]) -> str:

@@ -7,7 +7,8 @@ precomputed ``reward`` column in the data)::
                         transforms = [{type = "...", ...}], other keys = reward params
     [combine]           method = "<combiner>", other keys = combiner params
     [[transforms]]      transforms applied to the combined reward, in order
-    [steps]             process (step-level) rewards: key = "step_rewards" (meta key),
+    [steps]             process (step-level) rewards: key = "step_rewards" (meta key, or
+                        a component whose detail has step_rewards, e.g. model.prm),
                         transforms = [{type = "prm_clip", eta = 0.5}], add_outcome = true
     [advantage]         method = "<estimator>", other keys = estimator params
     [engine]            workers, timeout, cache_size, ... (see EngineConfig)

@@ -8,7 +8,10 @@ The engine reads a reward's declared cost class:
 - ``cpu``: a warm process pool; each sample has a time limit enforced by the parent,
   which kills and replaces the worker (status ``timeout``).
 - ``io``: ``ascore_one`` coroutines run concurrently with a per-sample deadline.
-- ``model``: ``score_batch`` in batches, in the caller's process.
+- ``model``: ``score_batch`` in batches of ``model_batch_size`` (or the whole batch for
+  rewards that bucket it themselves, ``batches_itself``), in a dedicated model worker
+  process when the reward's ``placement`` is ``"worker"`` (see
+  :mod:`rewardlab.engine.model_worker`), else in the caller's process.
 - ``sandbox``: ``score_batch`` in the caller's process; the reward runs its own
   sandbox pool and enforces its own limits from outside.
 
@@ -34,11 +37,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.batch import group_members
-from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, content_hash
+from rewardlab.core import CostClass, Deps, Sample, Score, Status, content_hash
 from rewardlab.engine.cache import ScoreCache
 from rewardlab.engine.inputs import DEFAULT_END_TOKENS, PreparedBatch, reads_completion
+from rewardlab.engine.model_worker import ModelWorkers
 from rewardlab.engine.pool import ProcessPool
-from rewardlab.engine.worker import score_safely
+from rewardlab.engine.worker import batch_safely, score_safely
 from rewardlab.errors import validate_params
 
 NO_DEPS: Mapping[str, Score] = {}
@@ -67,6 +71,7 @@ class Engine:
         self.cache = ScoreCache(self.config.cache_size)
         self._pool: ProcessPool | None = None
         self._pool_lock = threading.Lock()
+        self._model_workers: ModelWorkers | None = None
 
     @property
     def pool(self) -> ProcessPool:
@@ -77,7 +82,18 @@ class Engine:
                 )
             return self._pool
 
+    @property
+    def model_workers(self) -> ModelWorkers:
+        with self._pool_lock:
+            if self._model_workers is None:
+                # no memory_limit_mb: an address-space limit breaks CUDA, which maps far more than it uses
+                self._model_workers = ModelWorkers(self.config.load_timeout)
+            return self._model_workers
+
     def close(self) -> None:
+        if self._model_workers is not None:
+            self._model_workers.close()
+            self._model_workers = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -177,10 +193,18 @@ class Engine:
             return [s if s is not None else _lost() for s in out]
         if cost is CostClass.IO:
             return _run_coroutine(lambda: self._gather(reward, samples, deps, limit))
-        size = self.config.model_batch_size if cost is CostClass.MODEL else len(samples)
+        if cost is CostClass.MODEL:
+            return self._run_model(reward, samples, deps, limit)
+        return batch_safely(reward, samples, deps)
+
+    def _run_model(self, reward: Any, samples: list[Sample], deps: list[Deps], limit: float) -> list[Score]:
+        """In the reward's model worker (``placement = "worker"``) or here; see the docstring."""
+        if getattr(reward, "placement", "in_process") == "worker":
+            return self.model_workers.run(reward, samples, deps, limit)
+        size = len(samples) if getattr(reward, "batches_itself", False) else self.config.model_batch_size
         scores: list[Score] = []
         for start in range(0, len(samples), size):
-            scores.extend(_batch_safely(reward, samples[start:start + size],
+            scores.extend(batch_safely(reward, samples[start:start + size],
                                         deps[start:start + size]))
         return scores
 
@@ -236,25 +260,6 @@ class Engine:
 
 def _lost() -> Score:
     return Score.unscorable(Status.ERROR, "no result came back for this sample")
-
-
-def _batch_safely(reward: Any, samples: list[Sample], deps: list[Deps]) -> list[Score]:
-    """``score_batch``; if the batch raises, fall back to samples one by one where the
-    reward scores single samples, else every sample carries the batch's error (a reward
-    never takes a path it does not implement)."""
-    start = time.perf_counter()
-    try:
-        scores = list(reward.score_batch(samples, deps))
-        if len(scores) != len(samples):
-            raise ValueError(f"score_batch returned {len(scores)} scores for {len(samples)}")
-    except Exception as exc:
-        if getattr(type(reward), "score_one", None) is not BaseReward.score_one:
-            return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
-        err = Score.unscorable(Status.ERROR, f"{type(exc).__name__}: {exc}"[:500],
-                               exception=type(exc).__name__)
-        return [err] * len(samples)
-    per = (time.perf_counter() - start) / max(1, len(samples))
-    return [s if s.elapsed else s.with_elapsed(per) for s in scores]
 
 
 def _run_coroutine(factory: Callable[[], Any]) -> Any:

@@ -73,6 +73,33 @@ def _reap(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
         return None
 
 
+def spawn_worker(memory_limit_mb: int | None) -> tuple[subprocess.Popen[bytes], Connection]:
+    """A fresh worker interpreter (see the module docstring) and the parent's end of its pipe."""
+    parent, child = socket.socketpair()
+    code = "import sys; from rewardlab.engine.worker import main; main(int(sys.argv[1]), int(sys.argv[2]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(child.fileno()), str(memory_limit_mb or 0)],
+        pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
+        env=_worker_env(),
+    )
+    child.close()
+    return proc, Connection(parent.detach())
+
+
+def kill_worker(proc: subprocess.Popen[bytes], conn: Connection) -> None:
+    """SIGKILL a worker's process group (everything it started), reap it, close its pipe."""
+    pid = proc.pid
+    if pid is not None:
+        for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                kill()
+                break
+            except (ProcessLookupError, PermissionError):
+                continue
+    _reap(proc, 5)
+    conn.close()
+
+
 class ProcessPool:
     """``workers`` warm processes; one :meth:`run` at a time (callers queue on a lock)."""
 
@@ -93,31 +120,14 @@ class ProcessPool:
 
     # --- worker lifecycle ----------------------------------------------------------
     def _spawn(self) -> _Worker:
-        parent, child = socket.socketpair()
-        code = "import sys; from rewardlab.engine.worker import main; main(int(sys.argv[1]), int(sys.argv[2]))"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(child.fileno()), str(self.memory_limit_mb or 0)],
-            pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
-            env=_worker_env(),
-        )
-        child.close()
-        return _Worker(proc, Connection(parent.detach()))
+        return _Worker(*spawn_worker(self.memory_limit_mb))
 
     def _ensure_workers(self) -> None:
         while len(self._workers) < self.size:
             self._workers.append(self._spawn())
 
     def _kill(self, w: _Worker) -> None:
-        pid = w.proc.pid
-        if pid is not None:
-            for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-                try:
-                    kill()
-                    break
-                except (ProcessLookupError, PermissionError):
-                    continue
-        _reap(w.proc, 5)
-        w.conn.close()
+        kill_worker(w.proc, w.conn)
 
     def _replace(self, w: _Worker, key: str, blob: bytes) -> None:
         self._kill(w)

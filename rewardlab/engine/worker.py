@@ -3,7 +3,9 @@
 Protocol (parent -> worker): ``("load", key, pickled_reward)`` and
 ``("run", [(slot, sample, deps), ...])``. Worker -> parent: ``("loaded", key)``,
 ``("load_error", key, message)`` and one ``("result", slot, score)`` per sample, sent
-as soon as it is computed, so the parent can time each sample separately.
+as soon as it is computed, so the parent can time each sample separately. A model
+worker (:mod:`rewardlab.engine.model_worker`) sends ``("batch", key, samples, deps)``
+instead and gets one ``("batch_result", scores)``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from rewardlab.core import Score, Status
+from rewardlab.core import BaseReward, Score, Status
 
 
 def _watch_parent(parent: int, every: float = 0.5) -> None:
@@ -40,12 +42,15 @@ def _watch_parent(parent: int, every: float = 0.5) -> None:
     threading.Thread(target=watch, name="rewardlab-parent-watch", daemon=True).start()
 
 
-def _error_score(exc: BaseException) -> Score:
+def error_score(exc: BaseException) -> Score:
+    """An ``error`` score naming the exception and where it was raised."""
     tb = traceback.extract_tb(exc.__traceback__)
     where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else ""
-    return Score.unscorable(
-        Status.ERROR, f"{type(exc).__name__}: {exc}", exception=type(exc).__name__, where=where
-    )
+    try:
+        message = f"{type(exc).__name__}: {exc}"[:500]
+    except Exception:  # str() itself can fail (an int past the int-string limit in the args)
+        message = f"{type(exc).__name__}: (its message could not be rendered)"
+    return Score.unscorable(Status.ERROR, message, exception=type(exc).__name__, where=where)
 
 
 def score_safely(reward: Any, sample: Any, deps: Any) -> Score:
@@ -58,8 +63,25 @@ def score_safely(reward: Any, sample: Any, deps: Any) -> Score:
     except KeyboardInterrupt:
         raise  # the user's Ctrl-C stops the run (workers ignore SIGINT; inline rewards run in the caller)
     except BaseException as exc:  # isolate every other failure, SystemExit included
-        score = _error_score(exc)
+        score = error_score(exc)
     return score.with_elapsed(time.perf_counter() - start)
+
+
+def batch_safely(reward: Any, samples: list[Any], deps: list[Any]) -> list[Score]:
+    """``score_batch``; if the batch raises, fall back to samples one by one where the
+    reward scores single samples, else every sample carries the batch's error (a reward
+    never takes a path it does not implement)."""
+    start = time.perf_counter()
+    try:
+        scores = list(reward.score_batch(samples, deps))
+        if len(scores) != len(samples):
+            raise ValueError(f"score_batch returned {len(scores)} scores for {len(samples)}")
+    except Exception as exc:
+        if getattr(type(reward), "score_one", None) is not BaseReward.score_one:
+            return [score_safely(reward, s, d) for s, d in zip(samples, deps, strict=True)]
+        return [error_score(exc)] * len(samples)
+    per = (time.perf_counter() - start) / max(1, len(samples))
+    return [s if s.elapsed else s.with_elapsed(per) for s in scores]
 
 
 def main(fd: int, memory_limit_mb: int) -> None:
@@ -95,6 +117,9 @@ def worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
             reward = rewards[key]
             for slot, sample, deps in items:
                 conn.send(("result", slot, score_safely(reward, sample, deps)))
+        elif kind == "batch":  # a model worker: one whole batch, one answer
+            _, key, samples, deps = message
+            conn.send(("batch_result", batch_safely(rewards[key], samples, deps)))
         elif kind == "stop":
             return
         else:  # pragma: no cover - protocol error

@@ -1,0 +1,51 @@
+"""The parameters every model reward shares: which model, where, how batched."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Device = str  # "auto", "cpu", "cuda" or "cuda:N" (validated by the pattern below)
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+Attention = Literal["auto", "eager", "sdpa", "flash_attention_2"]
+Placement = Literal["worker", "in_process", "remote"]
+ChatTemplate = Literal["auto", "required", "none"]
+
+
+class ModelParams(BaseModel):
+    """``model`` and the runtime settings; reward ``Params`` classes extend this.
+
+    - ``model``: a local directory or a hub id (downloading is the user's business).
+    - ``device``: ``auto`` (first CUDA device if any, else CPU), ``cpu``, ``cuda``, ``cuda:N``.
+    - ``dtype``: ``auto`` is float32 on CPU and bfloat16 (float16 without bf16 support) on CUDA.
+    - ``batch_tokens``: token budget of one forward pass (padded length x batch size).
+    - ``max_length``: longer inputs keep their last ``max_length`` tokens (the completion
+      is kept, the prompt is cut from the left); ``detail.truncated`` says so.
+    - ``placement``: ``worker`` (default) runs the model in a dedicated process owned by the
+      engine, so a trainer never loads a second model into its own process by accident;
+      ``in_process`` loads it in the caller's process; ``remote`` asks the rewardlab server
+      at ``endpoint`` (``rewardlab serve`` with this reward), taking its
+      ``remote_component`` (default: its only component); ``model`` then only names it.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model: str = Field(min_length=1)
+    revision: str | None = None
+    device: Device = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    dtype: DType = "auto"
+    attn_implementation: Attention = "auto"
+    batch_tokens: int = Field(16384, ge=1)
+    max_batch_size: int = Field(256, ge=1)
+    max_length: int = Field(4096, ge=2)
+    placement: Placement = "worker"
+    trust_remote_code: bool = False
+    endpoint: str | None = Field(None, pattern=r"^https?://")
+    remote_component: str | None = None
+    remote_timeout: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _remote(self) -> ModelParams:
+        if (self.placement == "remote") != (self.endpoint is not None):
+            raise ValueError("placement = 'remote' and endpoint = 'http(s)://…' go together")
+        return self
