@@ -121,7 +121,7 @@ def test_seccomp_program_is_well_formed() -> None:
             prog = seccomp.build_filter(threads, processes, "x86_64")
             assert len(prog) % 8 == 0 and len(prog) // 8 < 4096
             last = struct.unpack("HBBI", prog[-8:])
-            assert last == (seccomp.RET_K, 0, 0, seccomp.RET_ALLOW)
+            assert last == (seccomp.RET_K, 0, 0, seccomp.RET_ERRNO | seccomp.EPERM)
     arm = seccomp.build_filter(False, False, "aarch64")
     first = struct.unpack("HBBI", arm[8:16])
     assert first[3] == seccomp.AUDIT_ARCH["aarch64"]
@@ -147,14 +147,17 @@ def _bpf(prog: bytes, nr: int, args: tuple[int, ...], arch: int) -> int:
     raise AssertionError("the program ran past its end")
 
 
-def _policy(machine: str, threads: bool, processes: bool, nr: int, args: tuple[int, ...]) -> int:
+def _policy(machine: str, threads: bool, processes: bool, nr: int, args: tuple[int, ...],
+            table: dict[str, int] | None = None) -> int:
     """What the filter must decide, written from the tables, not from the program."""
-    table = seccomp.SYSCALLS[machine]
+    table = seccomp.SYSCALLS[machine] if table is None else table
     names = {v: k for k, v in table.items()}
     name = names.get(nr, "")
     eperm = seccomp.RET_ERRNO | seccomp.EPERM
     if machine == "x86_64" and nr >= 0x40000000:
         return seccomp.RET_KILL_PROCESS
+    if nr > max(seccomp.MAX_KNOWN[machine], *table.values()):
+        return seccomp.RET_ERRNO | seccomp.ENOSYS
     if name == "clone":
         if args[0] & seccomp.CLONE_NS_FLAGS:
             return seccomp.RET_KILL_PROCESS
@@ -162,29 +165,78 @@ def _policy(machine: str, threads: bool, processes: bool, nr: int, args: tuple[i
         return seccomp.RET_ALLOW if allowed else eperm
     if name == "clone3":
         return seccomp.RET_ERRNO | seccomp.ENOSYS
+    command = args[1] & 0xFFFFFFFF  # the kernel takes it as an unsigned int
     if name == "ioctl":
-        return eperm if args[1] in seccomp._DENIED_IOCTLS else seccomp.RET_ALLOW
-    if name in seccomp._SELF_ONLY:
+        return seccomp.RET_ALLOW if command in seccomp.ALLOWED_IOCTLS else eperm
+    if name == "fcntl":
+        return seccomp.RET_ALLOW if command in seccomp.ALLOWED_FCNTLS else eperm
+    if name in seccomp.SELF_ONLY:
         return seccomp.RET_ALLOW if args[0] == 0 else eperm
-    if name in seccomp._ALWAYS_DENIED or (name in seccomp._PROCESS_CALLS and not processes):
-        return eperm
-    return seccomp.RET_ALLOW
+    if name in seccomp.ALLOWED or (name in seccomp.PROCESS_CALLS and processes):
+        return seccomp.RET_ALLOW
+    return eperm  # every number the table does not allow, known to the kernel or not
+
+
+# (pid or flags, ioctl/fcntl command): the clone flags, the pid-0 rule, allowed and denied
+# ioctls (TCGETS, FIOCLEX, TIOCSTI, FS_IOC_SETFLAGS, FS_IOC_GETFLAGS, FS_IOC_FSSETXATTR)
+# and fcntls (F_SETFL, F_DUPFD_CLOEXEC, F_SETLEASE, F_NOTIFY, F_SETOWN, F_SETPIPE_SZ);
+# a command with high bits set (the kernel reads only the low 32)
+_ARG_SETS = [(0, 0), (1234, 0), (0, seccomp.TIOCSTI), (5, 0x40086602), (5, 0x80086601),
+             (5, 0x401C5820), (seccomp.CLONE_THREAD, 0), (0x10000000, 0),
+             (seccomp.CLONE_THREAD | 0x20000000, 0), (17, 0x5401), (3, 0x5451), (3, 4),
+             (3, 1030), (3, 1024), (3, 1026), (3, 8), (3, 1031), (3, (1 << 32) | 0x5401)]
 
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
 def test_seccomp_program_decides_every_syscall_as_the_policy_says(machine: str) -> None:
     arch = seccomp.AUDIT_ARCH[machine]
-    arg_sets = [(0, 0), (1234, 0), (0, seccomp.TIOCSTI), (5, 0x40086602), (seccomp.CLONE_THREAD, 0),
-                (0x10000000, 0), (seccomp.CLONE_THREAD | 0x20000000, 0), (17, 0x5401)]
-    numbers = [*range(0, 480), 0x40000000 + 1, 0xFFFFFFFF]
+    numbers = [*range(0, 600), 1000, 0x3FFFFFFF, 0x40000000 + 1, 0xFFFFFFFF]
     for threads in (False, True):
         for processes in (False, True):
             prog = seccomp.build_filter(threads, processes, machine)
             for nr in numbers:
-                for args in arg_sets:
+                for args in _ARG_SETS:
                     want = _policy(machine, threads, processes, nr, args)
                     assert _bpf(prog, nr, args, arch) == want, (machine, threads, processes, nr, args)
             assert _bpf(prog, 0, (0, 0), arch ^ 1) == seccomp.RET_KILL_PROCESS
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_seccomp_denies_what_the_table_does_not_name(machine: str) -> None:
+    """An allow-list: the calls of recent kernels that reached host inode and mount
+    metadata (file_getattr/file_setattr 468/469, statmount/listmount 457/458,
+    open_tree_attr 467, getxattrat 464, cachestat 451, open_tree 428, mount_setattr
+    442) are denied without being named, and so is every number past the table (a
+    newer kernel's call) and every number in a gap of the table."""
+    arch = seccomp.AUDIT_ARCH[machine]
+    prog = seccomp.build_filter(True, True, machine)
+    eperm, enosys = seccomp.RET_ERRNO | seccomp.EPERM, seccomp.RET_ERRNO | seccomp.ENOSYS
+    for nr in (468, 469, 457, 458, 467, 464, 451, 428, 442):
+        assert _bpf(prog, nr, (0, 0), arch) == eperm, nr
+    for nr in (470, 471, 512, 1000, 0x3FFFFFFF):
+        assert _bpf(prog, nr, (0, 0), arch) == enosys, nr
+    allowed = set(seccomp.SYSCALLS[machine].values())
+    for nr in set(range(seccomp.MAX_KNOWN[machine] + 1)) - allowed:
+        assert _bpf(prog, nr, (0, 0), arch) == eperm, nr
+
+
+def test_seccomp_tables_agree_across_architectures() -> None:
+    """Each name is in both tables unless the architecture lacks the call (aarch64 has
+    only the *at forms and no legacy calls); numbers from 424 on are common to both."""
+    x86, arm = seccomp.SYSCALLS["x86_64"], seccomp.SYSCALLS["aarch64"]
+    legacy_x86_only = {"open", "creat", "stat", "lstat", "access", "readlink", "getdents",
+                       "mkdir", "rmdir", "unlink", "rename", "link", "symlink", "mknod",
+                       "dup2", "pipe", "select", "poll", "epoll_create", "epoll_wait",
+                       "eventfd", "signalfd", "getpgrp", "time", "pause", "alarm",
+                       "arch_prctl", "uretprobe", "uprobe", "fork", "vfork"}
+    assert set(x86) - set(arm) == legacy_x86_only and set(arm) <= set(x86)
+    for name in set(x86) & set(arm):
+        assert (x86[name] >= 424) == (arm[name] >= 424), name
+        if x86[name] >= 424:
+            assert x86[name] == arm[name], name
+    named = {*seccomp.ALLOWED, *seccomp.SELF_ONLY, *seccomp.PROCESS_CALLS,
+             "clone", "clone3", "ioctl", "fcntl"}
+    assert set(x86) == named
 
 
 def test_landlock_handles_every_right_of_the_abi() -> None:

@@ -197,21 +197,23 @@ class Server:
         child.w = child.r = -1
 
     def run(self, child: _Child) -> None:
-        """The offered process runs a program: watch it, end it, report, offer the next."""
+        """The offered process runs a program: watch it, end it, report, offer the next.
+
+        Every process of the run is dead before the caller hears that it ended; the
+        scratch directory is emptied only after the report, so that nothing a run leaves
+        there (however deep or locked) can cost the run its verdict.
+        """
         self.spare = None
-        limits = child.limits
         try:
             frame, exited = self._watch(child)
         finally:
             _kill(child)
-            if limits.max_processes:  # a run that may fork: everything reaped before we report
-                self._discard(child, exited)
-        # The run's process is SIGKILLed (it runs no more code) and, if it could fork, every
-        # process it started is reaped; only now does the caller hear that the run ended.
+        if child.limits.max_processes:  # a run that may fork: everything reaped first
+            self._kill_all(child, exited)
+            exited = True
         self._send(frame)
-        if not limits.max_processes:
-            self._discard(child, exited)
-        self.offer(limits)  # off the caller's critical path: it reads this at its next run
+        self._discard(child, exited)
+        self.offer(child.limits)  # off the caller's critical path: it reads this at its next run
 
     def _watch(self, child: _Child) -> tuple[bytes, bool]:
         """Wait for the caller's ``end`` while enforcing the run's wall-clock limit.
@@ -310,7 +312,8 @@ class Server:
         if child.scratch == "":
             return
         if child.limits.max_processes:
-            self._kill_all(child, reaped)
+            if not reaped:
+                self._kill_all(child, False)
         elif not reaped:
             _kill(child)
             try:  # noqa: SIM105 (not contextlib.suppress: see _kill)
@@ -400,6 +403,22 @@ def _weak_confine(scratch: str, ch_in: int, ch_out: int) -> None:
     os.closerange(isolation.CHANNEL_OUT + 1, 1 << 20)
 
 
+_SIGNAL_REASONS: dict[int, str] = {
+    signal.SIGXCPU: "cpu limit", signal.SIGXFSZ: "file/output size limit",
+    signal.SIGKILL: "killed", signal.SIGSYS: "forbidden system call",
+    signal.SIGSEGV: "segmentation fault (e.g. stack overflow)",
+}
+
+
+def _signal_name(sig: int) -> str:
+    """Any number a run can die of, including the real-time signals ``signal.Signals``
+    cannot name (``signal.Signals(40)`` raises, and once killed the server)."""
+    try:
+        return f"signal {signal.Signals(sig).name}"
+    except ValueError:
+        return f"signal {sig}"
+
+
 def _exit_info(pid: int) -> dict[str, Any]:
     try:
         _, status = os.waitpid(pid, 0)
@@ -407,10 +426,7 @@ def _exit_info(pid: int) -> dict[str, Any]:
         return {"reason": "exited"}
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        names: dict[int, str] = {signal.SIGXCPU: "cpu limit", signal.SIGXFSZ: "file/output size limit",
-                 signal.SIGKILL: "killed", signal.SIGSYS: "forbidden system call",
-                 signal.SIGSEGV: "segmentation fault (e.g. stack overflow)"}
-        return {"reason": names.get(sig, f"signal {signal.Signals(sig).name}"), "signal": sig}
+        return {"reason": _SIGNAL_REASONS.get(sig) or _signal_name(sig), "signal": sig}
     return {"reason": f"exited with status {os.WEXITSTATUS(status)}", "code": os.WEXITSTATUS(status)}
 
 

@@ -316,17 +316,54 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid:
 def empty_scratch() -> bool:
     """Server side, once a run's processes are all dead: remove what the run left in the
     scratch directory (the directory itself stays: the ruleset names it). False if
-    something could not be removed: the server must not start another run then."""
-    names = os.listdir(SCRATCH)
-    if not names:
-        return True  # the common case
-    import shutil  # here, not at the top: it loads zlib, bz2 and lzma (30 mappings)
+    something could not be removed: the server must not start another run then.
 
-    for name in names:
-        path = os.path.join(SCRATCH, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-    return not os.listdir(SCRATCH)
+    Iterative and by descriptor, so that nothing a run can build stops it: trees deeper
+    than any recursion limit (``shutil.rmtree`` recursed until the server crashed),
+    directories the run made unreadable (``mkdir(name, 0)``: the server, their owner
+    without capabilities, makes them its own again), links (removed, never followed).
+    Nothing else writes the directory meanwhile (the run is dead), so climbing back up
+    with ``..`` is safe. Each pass over a directory removes entries until it meets a
+    non-empty subdirectory, descends into it, and comes back to the parent when done.
+    """
+    fd = os.open(SCRATCH, _DIR_FLAGS)
+    depth = 0
+    try:
+        for _ in range(_MAX_STEPS):
+            child = _clear_until_subdir(fd)
+            if child is not None:
+                os.close(fd)
+                fd, depth = child, depth + 1
+            elif depth:
+                parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd, depth = parent, depth - 1
+            else:
+                return True
+        return False  # an empty directory that cannot be removed, met again and again
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+_MAX_STEPS = 1 << 17  # descents and climbs: a tmpfs of 8192 inodes needs at most 16384
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _clear_until_subdir(fd: int) -> int | None:
+    """Remove the entries of directory ``fd``; at the first subdirectory that is not
+    empty, stop and return a descriptor on it (None when ``fd`` is now empty)."""
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.name, dir_fd=fd)
+                continue
+            try:
+                os.rmdir(entry.name, dir_fd=fd)
+                continue
+            except OSError:
+                pass
+            os.chmod(entry.name, 0o700, dir_fd=fd)  # a directory, not a link (no run is alive)
+            return os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+    return None

@@ -60,6 +60,11 @@ class ServerLost(InfraError):
     """A fork server died or stopped answering."""
 
 
+# The crash message of a run whose fork server was lost while the run was confined (see
+# Run._finish): scored as the run's failure, never as an infrastructure error.
+SERVER_LOST = "the fork server was lost during this run"
+
+
 @dataclass
 class Outcome:
     """What one request produced. ``kind``: ok, exception, timeout, crash."""
@@ -343,6 +348,19 @@ class Run:
         if self.finished:
             return self.final
         self.finished = True
+        try:
+            return self._report(reason)
+        except ServerLost as exc:
+            if not self.confined:
+                raise  # none of the program ran: the pool starts the run again elsewhere
+            # The run's own process lost its server (it is gone or hung; the pool replaces
+            # it): the run is what ran there, so this is the run's failure, not the
+            # machinery's, like a crash.
+            self.server.close()  # closes our pipe ends too (to_close), if the send did not
+            self.final = {"ev": "exit", "reason": f"{SERVER_LOST}: {exc}"}
+            return self.final
+
+    def _report(self, reason: str) -> dict[str, Any]:
         try:
             self.server.send({"op": "end", "reason": reason})
         except BaseException:
