@@ -89,7 +89,7 @@ class Server:
         self.spare: _Child | None = None  # a forked, confined child waiting for a program
         self.buf = bytearray()
         self.runs: dict[bytes, Limits | str] = {}  # run frame -> its limits, or why refused
-        self.pids_max = -1
+        self.oom_kills = 0  # the memory cgroup's OOM kill count, read when a run is killed
 
     # --- frames ------------------------------------------------------------------------
     def event(self, ev: str, fields: dict[str, Any] | None = None, **kw: Any) -> None:
@@ -158,6 +158,7 @@ class Server:
         if self.spare is not None:
             self._discard(self.spare)
         isolation.remove_cgroup(self.feats.pids_cgroup)
+        isolation.remove_cgroup(self.feats.memory_cgroup)
 
     def _parse(self, body: bytes) -> Limits | str | None:
         """A frame seen for the first time: a run (cached by its bytes) or a ping."""
@@ -232,7 +233,7 @@ class Server:
                     _kill(child, group=True)
                     killed = True
                 if child.pidfd in ready and exited is None:
-                    exited = _exit_info(child.pid)
+                    exited = self._exit_info(child.pid)
                     fds = [self.fd]
                 if self.fd not in ready:
                     continue
@@ -260,7 +261,7 @@ class Server:
             return _TIMEOUT_TEST, reaped
         if reason == "eof" and exited is None:  # closed its channel: did it exit?
             if select.select([child.pidfd], [], [], 0.5)[0]:
-                exited = _exit_info(child.pid)
+                exited = self._exit_info(child.pid)
             if exited is None:
                 return _frame({"ev": "exit", "reason": "closed its result channel"}), False
         if exited is not None:
@@ -268,6 +269,17 @@ class Server:
         if reason != "done":
             return _frame({"ev": "exit", "reason": str(reason)[:200]}), False
         return _DONE, False
+
+    def _exit_info(self, pid: int) -> dict[str, Any]:
+        """How the run's process ended; a SIGKILL from the kernel's OOM killer in the
+        run's memory cgroup is reported as the memory limit."""
+        info = _exit_info(pid)
+        if info.get("signal") == signal.SIGKILL and self.ctx is not None:
+            kills = isolation.oom_kills(self.ctx.memory_cgroup)
+            if kills > self.oom_kills:
+                info["reason"] = "memory limit"
+            self.oom_kills = kills
+        return info
 
     def _spawn(self, limits: Limits) -> _Child:
         """Fork a child that confines itself, says so, and waits for its program."""
@@ -277,10 +289,6 @@ class Server:
             self.counter += 1
             scratch = f"{isolation.SCRATCH_BASE}/rewardlab-unsafe-{os.getpid()}-{self.counter}"
             os.mkdir(scratch, 0o700)
-        tasks = 1 + limits.max_threads + limits.max_processes
-        if self.ctx is not None and tasks > 1 and tasks != self.pids_max:
-            isolation.set_cgroup_limit(self.ctx, limits)
-            self.pids_max = tasks
         plan = isolation.plan(self.ctx, limits) if self.ctx is not None else None
         to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
         from_child_r, from_child_w = os.pipe2(os.O_CLOEXEC)

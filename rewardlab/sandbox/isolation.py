@@ -21,6 +21,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from rewardlab.sandbox import kernel, landlock, seccomp
@@ -46,6 +47,7 @@ class Features:
         self.seccomp = False
         self.namespaces = False
         self.pids_cgroup: str | None = None
+        self.memory_cgroup: str | None = None
         self.missing: list[str] = []
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class Features:
             "seccomp": self.seccomp,
             "namespaces": self.namespaces,
             "pids_cgroup": self.pids_cgroup,
+            "memory_cgroup": self.memory_cgroup,
             "missing": list(self.missing),
         }
 
@@ -101,22 +104,102 @@ def setup_server(feats: Features, scratch_mb: int) -> None:
             "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / "
             "kernel.apparmor_restrict_unprivileged_userns=0)"
         )
-    feats.pids_cgroup = _make_pids_cgroup()
+    feats.pids_cgroup = _make_cgroup(
+        ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"), "pids.max")
+    feats.memory_cgroup = _make_memory_cgroup()
 
 
-def _make_pids_cgroup() -> str | None:
-    """A private pids cgroup (v2 or v1) for this server's children, or None."""
-    for root in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+def _make_cgroup(bases: Iterable[str], control: str) -> str | None:
+    """A private cgroup for this server's children under the first base directory where
+    one can be made and has the ``control`` file (its controller is enabled), or None."""
+    for root in bases:
         _sweep_stale(root)
         path = os.path.join(root, f"rewardlab-{os.getpid()}")
         try:
             os.mkdir(path, 0o700)
         except OSError:
             continue
-        if os.path.exists(os.path.join(path, "pids.max")):
+        if os.path.exists(os.path.join(path, control)):
             return path
         os.rmdir(path)
     return None
+
+
+def _make_memory_cgroup() -> str | None:
+    """A memory cgroup for the runs: nested in the server's own (cgroup v1, or v2 where
+    the memory controller is delegated there), else at the root of the v2 hierarchy.
+    Nested first, so that the limits of whoever started us still hold."""
+    own = {}
+    with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for name in controllers.split(",") if controllers else [""]:
+                own[name] = path
+    bases = []
+    if "memory" in own:  # v1
+        bases.append(f"/sys/fs/cgroup/memory{own['memory']}".rstrip("/"))
+    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):  # v2
+        bases += [f"{root}{own.get('', '/')}".rstrip("/"), root]
+    for control in ("memory.limit_in_bytes", "memory.max"):
+        path = _make_cgroup(dict.fromkeys(bases), control)
+        if path is not None:
+            _write(path, "memory.swap.max", "0")  # v2: nothing of a run goes to swap
+            _write(path, "memory.oom.group", "1")  # v2: an OOM kill ends the whole run
+            return path
+    return None
+
+
+def _write(cgroup: str, name: str, value: str) -> bool:
+    """Write a cgroup control file if this cgroup version has it; False if it failed."""
+    try:
+        with open(os.path.join(cgroup, name), "w") as f:
+            f.write(value)
+    except OSError:
+        return False
+    return True
+
+
+def memory_limit_bytes(limits: Limits, ctx: ServerContext) -> int:
+    """What a run's memory cgroup may hold: ``memory_mb``, plus what the copy-on-write
+    image of the server may cost it (its resident size) and 16 MiB for the kernel's own
+    objects (page tables, stacks); each allowed process may copy the image again and
+    each allowed task gets a stack (8 MiB, as in RLIMIT_AS)."""
+    mb = 1 << 20
+    tasks = limits.max_threads + limits.max_processes
+    return ((limits.memory_mb + 16 + 8 * tasks) * mb
+            + (1 + limits.max_processes) * ctx.baseline_rss)
+
+
+def set_memory_limit(cgroup: str, nbytes: int, previous: int) -> None:
+    """v1: memory.limit_in_bytes, and memory.memsw.limit_in_bytes (memory + swap, which
+    must stay >= the former: raised first, lowered last); v2: memory.max."""
+    if os.path.exists(os.path.join(cgroup, "memory.max")):
+        if not _write(cgroup, "memory.max", str(nbytes)):
+            raise OSError(f"cannot set memory.max of {cgroup}")
+        return
+    names = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+    if nbytes > previous:
+        names.reverse()
+    for name in names:
+        if not _write(cgroup, name, str(nbytes)) and name == "memory.limit_in_bytes":
+            raise OSError(f"cannot set {name} of {cgroup}")
+
+
+def oom_kills(cgroup: str | None) -> int:
+    """How many processes the kernel's OOM killer has killed in this memory cgroup
+    (v1 ``memory.oom_control``, v2 ``memory.events``); -1 if unknown."""
+    if cgroup is None:
+        return -1
+    for name in ("memory.events", "memory.oom_control"):
+        try:
+            with open(os.path.join(cgroup, name)) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except OSError:
+            continue
+    return -1
 
 
 def _sweep_stale(root: str) -> None:
@@ -146,13 +229,19 @@ def cgroup_pids(path: str) -> list[int]:
 class ServerContext:
     """Descriptors and programs the server prepares once and every child reuses."""
 
-    def __init__(self, abi: int, devnull: int, baseline_vsz: int, pids_cgroup: str | None,
-                 is_root: bool) -> None:
+    def __init__(self, abi: int, devnull: int, baseline_vsz: int, baseline_rss: int,
+                 feats: Features, is_root: bool) -> None:
         self.abi = abi
         self.devnull = devnull
         self.baseline_vsz = baseline_vsz
-        self.pids_cgroup = pids_cgroup
+        self.baseline_rss = baseline_rss
+        self.pids_cgroup = feats.pids_cgroup
+        self.memory_cgroup = feats.memory_cgroup
         self.is_root = is_root
+        # cgroup.procs of each cgroup, open for writing: a child joins with one write
+        self.pids_procs = _open_procs(self.pids_cgroup)
+        self.memory_procs = _open_procs(self.memory_cgroup)
+        self.cgroup_limits = (-1, -1)  # the pids.max and memory limit last written
         self.filters: dict[tuple[bool, bool], seccomp.Prepared] = {}
         # the Landlock ruleset every child enforces (built once: the read-only roots,
         # the devices, and read-write the one scratch directory, emptied after each run)
@@ -165,6 +254,12 @@ class ServerContext:
         if key not in self.filters:
             self.filters[key] = seccomp.Prepared(seccomp.build_filter(threads, processes))
         return self.filters[key]
+
+
+def _open_procs(cgroup: str | None) -> int:
+    if cgroup is None:
+        return -1
+    return os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
 
 
 def read_only_roots() -> list[str]:
@@ -197,12 +292,13 @@ def make_context(feats: Features) -> ServerContext:
     rw = landlock.FS_READ_FILE | landlock.FS_WRITE_FILE
     read_fds.append((os.open("/dev/null", os.O_PATH | os.O_CLOEXEC), rw))
     with open("/proc/self/statm") as f:
-        vsz = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        vsz, rss = (int(x) * os.sysconf("SC_PAGE_SIZE") for x in f.read().split()[:2])
     ctx = ServerContext(
         abi=feats.landlock_abi,
         devnull=os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC),
         baseline_vsz=vsz,
-        pids_cgroup=feats.pids_cgroup,
+        baseline_rss=rss,
+        feats=feats,
         is_root=os.geteuid() == 0,
     )
     os.mkdir(SCRATCH, 0o700)
@@ -254,11 +350,19 @@ def _rlimits(limits: Limits, ctx: ServerContext) -> list[tuple[int, tuple[int, i
             for res, value in pairs.items()]
 
 
-def set_cgroup_limit(ctx: ServerContext, limits: Limits) -> None:
-    """Server side, before the fork: the task count the next run may reach."""
-    if ctx.pids_cgroup is not None:
+def set_cgroup_limits(ctx: ServerContext, limits: Limits) -> None:
+    """Server side, before the fork: the task count and memory the next run may reach
+    (written only when they change; the cgroups are empty between runs)."""
+    tasks = 1 + limits.max_threads + limits.max_processes
+    memory = memory_limit_bytes(limits, ctx) if ctx.memory_cgroup else -1
+    if (tasks, memory) == ctx.cgroup_limits:
+        return
+    if ctx.pids_cgroup is not None and tasks != ctx.cgroup_limits[0]:
         with open(os.path.join(ctx.pids_cgroup, "pids.max"), "w") as f:
-            f.write(str(1 + limits.max_threads + limits.max_processes))
+            f.write(str(tasks))
+    if ctx.memory_cgroup is not None and memory != ctx.cgroup_limits[1]:
+        set_memory_limit(ctx.memory_cgroup, memory, ctx.cgroup_limits[1])
+    ctx.cgroup_limits = (tasks, memory)
 
 
 class Plan(NamedTuple):
@@ -267,18 +371,21 @@ class Plan(NamedTuple):
     touches) is copied for that child, so the child only makes system calls."""
 
     rlimits: list[tuple[int, tuple[int, int]]]
-    join_cgroup: str | None  # cgroup.procs of the pids cgroup, when tasks are allowed
+    join_cgroups: tuple[int, ...]  # cgroup.procs descriptors: memory; pids if tasks allowed
     seccomp: seccomp.Prepared
 
 
 def plan(ctx: ServerContext, limits: Limits) -> Plan:
     """Server side, before each fork: built once per Limits object (the server keeps one
-    per distinct run frame), so consecutive runs reuse it."""
+    per distinct run frame), so consecutive runs reuse it; the cgroups' limits are set
+    when it is built."""
     if ctx.last_plan is None or ctx.last_plan[0] is not limits:
+        set_cgroup_limits(ctx, limits)
         tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids them
+        join = (ctx.memory_procs, ctx.pids_procs if tasks else -1)
         ctx.last_plan = limits, Plan(
             _rlimits(limits, ctx),
-            os.path.join(ctx.pids_cgroup, "cgroup.procs") if tasks and ctx.pids_cgroup else None,
+            tuple(fd for fd in join if fd >= 0),
             ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0),
         )
     return ctx.last_plan[1]
@@ -290,9 +397,8 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid:
     Only system calls on arguments prepared before the fork (see :class:`Plan`).
     """
     os.setsid()
-    if plan.join_cgroup is not None:
-        with open(plan.join_cgroup, "w") as f:
-            f.write("0")
+    for fd in plan.join_cgroups:  # "0": this process
+        os.write(fd, b"0")
     os.fchdir(ctx.scratch_fd)
     setrlimit = resource.setrlimit
     for res, pair in plan.rlimits:
