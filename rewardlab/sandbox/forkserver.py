@@ -119,7 +119,7 @@ class Server:
     def start(self) -> None:
         unsafe = bool(self.cfg.get("unsafe_weak_isolation"))
         if not self.feats.missing:
-            isolation.setup_server(self.feats, int(self.cfg.get("scratch_mb", 64)))
+            isolation.setup_server(self.feats)
         for module in self.cfg.get("preload", []):
             with contextlib.suppress(Exception):
                 __import__(module)
@@ -130,12 +130,20 @@ class Server:
         if self.feats.missing and not unsafe:
             self.event("unavailable", missing=self.feats.missing)
             sys.exit(0)
-        self.ctx = isolation.make_context(self.feats) if not self.feats.missing else None
-        if self.ctx is not None:
+        if not self.feats.missing:
+            try:
+                self.ctx = isolation.make_context(self.feats, int(self.cfg.get("scratch_mb", 64)))
+            except OSError as exc:
+                self.event("unavailable", missing=[
+                    f"a pid namespace and a tmpfs per run ({exc}): needs CAP_SYS_ADMIN in the "
+                    "server's namespaces (root, or unprivileged user namespaces)"])
+                sys.exit(0)
             isolation.harden_server()
         gc.collect()
         gc.freeze()  # the collector in a child must not touch (and copy) the server's objects
-        self.event("hello", features=self.feats.as_dict(), pid=os.getpid())
+        features = self.feats.as_dict()
+        features["pid_namespace_init"] = self.ctx.pid_init if self.ctx is not None else None
+        self.event("hello", features=features, pid=os.getpid())
 
     def loop(self) -> None:
         while True:
@@ -292,14 +300,13 @@ class Server:
         plan = isolation.plan(self.ctx, limits) if self.ctx is not None else None
         to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
         from_child_r, from_child_w = os.pipe2(os.O_CLOEXEC)
-        server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # child
             try:
                 os.close(to_child_w)
                 os.close(from_child_r)
                 if self.ctx is not None and plan is not None:
-                    isolation.confine(self.ctx, plan, to_child_r, from_child_w, server_pid)
+                    isolation.confine(self.ctx, plan, to_child_r, from_child_w)
                 else:
                     _weak_confine(scratch, to_child_r, from_child_w)
                 channel.write_all(isolation.CHANNEL_OUT, _CONFINED)
@@ -336,8 +343,8 @@ class Server:
             import shutil  # UNSAFE mode only
 
             shutil.rmtree(child.scratch, ignore_errors=True)
-        elif not isolation.empty_scratch():
-            sys.exit(0)  # never start a run in a dirty directory; the caller replaces us
+        else:  # never start a run in a used directory: if this fails, the pool replaces us
+            isolation.fresh_scratch(self.ctx)
         child.scratch = ""
 
     def _kill_all(self, child: _Child, reaped: bool) -> None:

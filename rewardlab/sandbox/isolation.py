@@ -19,7 +19,9 @@ import contextlib
 import ctypes
 import os
 import resource
+import select
 import signal
+import struct
 import sys
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -30,6 +32,7 @@ from rewardlab.sandbox.limits import Limits
 MIN_LANDLOCK_ABI = 6  # filesystem + TCP + scoped signals/abstract sockets (Linux 6.12+)
 SCRATCH_BASE = "/tmp"
 SCRATCH = f"{SCRATCH_BASE}/run"  # the runs' working directory (one run at a time per server)
+_SCRATCH_FLAGS = kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
 CHANNEL_IN = 3
 CHANNEL_OUT = 4
 
@@ -78,11 +81,10 @@ def probe_static(min_abi: int = MIN_LANDLOCK_ABI) -> Features:
     return feats
 
 
-def setup_server(feats: Features, scratch_mb: int) -> None:
-    """Namespaces, scratch tmpfs, cgroup, death signal: run once in the fork server."""
+def setup_server(feats: Features) -> None:
+    """Namespaces, scratch tmpfs, cgroups: run once in the fork server."""
     # No parent-death signal here: it fires when the *thread* that started the server
     # exits. The server exits on EOF of its stdin instead (the caller is gone).
-    kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     flags = kernel.CLONE_NEWNS | kernel.CLONE_NEWNET | kernel.CLONE_NEWIPC
     try:
         try:
@@ -90,13 +92,10 @@ def setup_server(feats: Features, scratch_mb: int) -> None:
         except PermissionError:
             kernel.unshare(flags | kernel.CLONE_NEWUSER)
         kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
-        kernel.mount(
-            "rewardlab-scratch",
-            SCRATCH_BASE,
-            "tmpfs",
-            kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC,
-            f"size={scratch_mb}m,nr_inodes=8192,mode=0700",
-        )
+        # holds SCRATCH's directory only (read-only once it exists); each run gets its
+        # own tmpfs on SCRATCH (fresh_scratch)
+        kernel.mount("rewardlab-scratch", SCRATCH_BASE, "tmpfs", _SCRATCH_FLAGS,
+                     "size=1m,nr_inodes=64,mode=0700")
         feats.namespaces = True
     except OSError as exc:
         feats.missing.append(
@@ -246,7 +245,18 @@ class ServerContext:
         # the Landlock ruleset every child enforces (built once: the read-only roots,
         # the devices, and read-write the one scratch directory, emptied after each run)
         self.ruleset_fd = -1
-        self.scratch_fd = -1  # O_PATH descriptor of SCRATCH
+        # O_PATH descriptor of SCRATCH_BASE, the read-only tmpfs that holds SCRATCH's
+        # directory: the rule names it (Landlock ignores rules on covered mount points)
+        self.scratch_fd = -1
+        self.scratch_bottom = -1  # O_PATH descriptor of the lowest stacked scratch tmpfs
+        self.scratch_mounts = 0  # scratch tmpfs mounts stacked on SCRATCH
+        self.scratch_options = ""
+        self.pid_init = -1  # host pid of the init of the runs' pid namespace
+        # readable once the server has exited: a child checks it after setting its
+        # parent-death signal (getppid() cannot tell: our children's parent is outside
+        # their pid namespace both while we live and once they are orphans)
+        self.server_pidfd = os.pidfd_open(os.getpid())
+        self.no_caps = kernel.CapSet(0)
         self.last_plan: tuple[Limits, Plan] | None = None  # the last run's limits and plan
 
     def seccomp_program(self, threads: bool, processes: bool) -> seccomp.Prepared:
@@ -282,7 +292,7 @@ def read_only_roots() -> list[str]:
     return sorted(r for r in roots if os.path.exists(r))
 
 
-def make_context(feats: Features) -> ServerContext:
+def make_context(feats: Features, scratch_mb: int) -> ServerContext:
     read_fds = []
     for path in read_only_roots():
         read_fds.append((os.open(path, os.O_PATH | os.O_CLOEXEC), landlock.READ_EXEC))
@@ -302,7 +312,10 @@ def make_context(feats: Features) -> ServerContext:
         is_root=os.geteuid() == 0,
     )
     os.mkdir(SCRATCH, 0o700)
-    ctx.scratch_fd = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    kernel.mount(None, SCRATCH_BASE, None, kernel.MS_REMOUNT | kernel.MS_RDONLY | _SCRATCH_FLAGS)
+    ctx.scratch_fd = os.open(SCRATCH_BASE, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    ctx.scratch_options = f"size={scratch_mb}m,nr_inodes=8192,mode=0700"
+    fresh_scratch(ctx)
     rules = [landlock.prepared_rule(fd, rights, ctx.abi) for fd, rights in read_fds]
     rules.append(landlock.prepared_rule(ctx.scratch_fd, landlock.handled_fs(ctx.abi), ctx.abi))
     ctx.ruleset_fd = kernel.syscall(kernel.NR_LANDLOCK_CREATE_RULESET, *landlock.ruleset_args(ctx.abi))
@@ -314,18 +327,118 @@ def make_context(feats: Features) -> ServerContext:
     for threads in (False, True):
         for processes in (False, True):
             ctx.seccomp_program(threads, processes)
+    # the host's /proc stays our working directory: the scratch reset names the lowest
+    # scratch mount by a path relative to it (the runs' /proc is their namespace's)
+    os.chdir("/proc")
+    ctx.pid_init = start_pid_namespace()
     return ctx
 
 
 def harden_server() -> None:
-    """Once, after setup: no capabilities and no_new_privs for the server and every child.
-
-    The server keeps what it needs without capabilities (it owns its tmpfs, its cgroup
-    directory and its children).
+    """Once, after setup: no_new_privs for the server and every child, and no capability
+    but CAP_SYS_ADMIN, which the server needs to mount each run's scratch tmpfs (in its
+    own mount namespace). Each child empties its sets first thing (:func:`confine`).
     """
-    if os.geteuid() == 0:
-        kernel.drop_all_capabilities()
+    kernel.drop_capabilities(keep=(kernel.CAP_SYS_ADMIN,))
     kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
+
+
+# How many scratch tmpfs mounts may stack up before they are all detached at once.
+MAX_STACKED_SCRATCH = 16
+
+
+def fresh_scratch(ctx: ServerContext) -> None:
+    """Server side, once a run's processes are all dead: a new, empty tmpfs for the next
+    run on SCRATCH, so that nothing the last run did is observable (the directory's
+    times, inode numbers, free space, anything left in it).
+
+    The new tmpfs is mounted on top of the last one (about 10 us); an unmount waits for
+    an RCU grace period (50 us to over 1 ms here), so the covered ones, empty and out of
+    reach of any path, are detached together every MAX_STACKED_SCRATCH runs, or at once
+    when a run left something (its pages count against the memory cgroup). A detach
+    frees whatever is there, however deep, locked or large, without walking it.
+    """
+    if ctx.scratch_mounts and (ctx.scratch_mounts >= MAX_STACKED_SCRATCH or os.listdir(SCRATCH)):
+        # the lowest mount, by a path relative to our working directory (the host's
+        # /proc): detaching it detaches every mount stacked on it
+        kernel.umount2(f"self/fd/{ctx.scratch_bottom}", kernel.MNT_DETACH)
+        os.close(ctx.scratch_bottom)
+        ctx.scratch_mounts = 0
+    kernel.mount("rewardlab-run", SCRATCH, "tmpfs", _SCRATCH_FLAGS, ctx.scratch_options)
+    if ctx.scratch_mounts == 0:
+        ctx.scratch_bottom = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    ctx.scratch_mounts += 1
+
+
+def start_pid_namespace() -> int:
+    """A pid namespace for the runs, with its own /proc: a run sees only its own
+    namespace's processes (not the caller's or the host's pids, not even by ``stat`` of
+    ``/proc/<pid>`` or ``kill(pid, 0)``), and its parent's pid reads as 0.
+
+    A namespace dies with its first process (its init), so that is a small process of
+    its own: forked by a helper that exits at once (so the init is not our child; it is
+    nobody's business but the kernel's), it mounts the namespace's procfs on /proc,
+    reaps the orphans of runs that may fork, and exits when we are gone (EOF on a pipe
+    only we hold), which kills every process of the namespace. Then our own children go
+    into that namespace (``setns``). Returns the init's host pid.
+    """
+    ready_r, ready_w = os.pipe()
+    life_r, life_w = os.pipe()  # we keep life_w open for as long as we live
+    helper = os.fork()
+    if helper == 0:
+        try:
+            kernel.unshare(kernel.CLONE_NEWPID)
+            mounted_r, mounted_w = os.pipe()
+            init = os.fork()
+            if init == 0:
+                _pid_init(life_r, mounted_w)
+            os.close(mounted_w)
+            ok = os.read(mounted_r, 1) == b"R"
+            os.write(ready_w, struct.pack("i", init if ok else -1))
+        finally:
+            os._exit(0)
+    os.close(life_r)
+    os.close(ready_w)
+    os.waitpid(helper, 0)
+    data = os.read(ready_r, 4)
+    os.close(ready_r)
+    init = struct.unpack("i", data)[0] if len(data) == 4 else -1
+    if init <= 0:
+        raise OSError("could not start the pid namespace's init")
+    pidfd = os.pidfd_open(init)
+    try:
+        kernel.setns(pidfd, kernel.CLONE_NEWPID)
+    finally:
+        os.close(pidfd)
+    return init
+
+
+def _pid_init(life_r: int, mounted_w: int) -> None:
+    """The init of the runs' pid namespace (see :func:`start_pid_namespace`)."""
+    try:
+        for fd in range(3, 1 << 16):
+            if fd not in (life_r, mounted_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        flags = kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
+        try:
+            kernel.mount("proc", "/proc", "proc", flags)
+            os.write(mounted_w, b"R")
+        except OSError:
+            os.write(mounted_w, b"E")
+            os._exit(1)
+        os.close(mounted_w)
+
+        def reap(_signum: int, _frame: Any) -> None:
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+
+        signal.signal(signal.SIGCHLD, reap)
+        while os.read(life_r, 1):
+            pass
+    finally:
+        os._exit(0)
 
 
 def _rlimits(limits: Limits, ctx: ServerContext) -> list[tuple[int, tuple[int, int]]]:
@@ -391,22 +504,23 @@ def plan(ctx: ServerContext, limits: Limits) -> Plan:
     return ctx.last_plan[1]
 
 
-def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid: int) -> None:
+def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int) -> None:
     """Restrict the current (freshly forked, single-threaded) process. Irreversible.
 
     Only system calls on arguments prepared before the fork (see :class:`Plan`).
     """
+    kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)  # first: the rest may be slow
+    if select.select([ctx.server_pidfd], [], [], 0)[0]:  # the server died before that
+        os._exit(70)
+    ctx.no_caps.apply()  # the server keeps CAP_SYS_ADMIN; a run has no capability
     os.setsid()
     for fd in plan.join_cgroups:  # "0": this process
         os.write(fd, b"0")
-    os.fchdir(ctx.scratch_fd)
+    os.chdir(SCRATCH)  # by path: the run's own tmpfs, mounted on top of the directory
     setrlimit = resource.setrlimit
     for res, pair in plan.rlimits:
         setrlimit(res, pair)
-    kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != server_pid:  # the server died between fork and here
-        os._exit(70)
-    # capabilities were dropped and no_new_privs set once in the server (harden_server)
+    # no_new_privs was set once in the server (harden_server)
     kernel.syscall(kernel.NR_LANDLOCK_RESTRICT_SELF, ctx.ruleset_fd, 0)
     # descriptors: stdio on /dev/null, the channel on 3 and 4, nothing else
     tmp_in, tmp_out = os.dup(ch_in), os.dup(ch_out)
@@ -417,59 +531,3 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid:
     os.closerange(CHANNEL_OUT + 1, 1 << 20)
     # the environment is the fork server's, already scrubbed by the caller (see pool.py)
     plan.seccomp.install()
-
-
-def empty_scratch() -> bool:
-    """Server side, once a run's processes are all dead: remove what the run left in the
-    scratch directory (the directory itself stays: the ruleset names it). False if
-    something could not be removed: the server must not start another run then.
-
-    Iterative and by descriptor, so that nothing a run can build stops it: trees deeper
-    than any recursion limit (``shutil.rmtree`` recursed until the server crashed),
-    directories the run made unreadable (``mkdir(name, 0)``: the server, their owner
-    without capabilities, makes them its own again), links (removed, never followed).
-    Nothing else writes the directory meanwhile (the run is dead), so climbing back up
-    with ``..`` is safe. Each pass over a directory removes entries until it meets a
-    non-empty subdirectory, descends into it, and comes back to the parent when done.
-    """
-    fd = os.open(SCRATCH, _DIR_FLAGS)
-    depth = 0
-    try:
-        for _ in range(_MAX_STEPS):
-            child = _clear_until_subdir(fd)
-            if child is not None:
-                os.close(fd)
-                fd, depth = child, depth + 1
-            elif depth:
-                parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd, depth = parent, depth - 1
-            else:
-                return True
-        return False  # an empty directory that cannot be removed, met again and again
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-_MAX_STEPS = 1 << 17  # descents and climbs: a tmpfs of 8192 inodes needs at most 16384
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _clear_until_subdir(fd: int) -> int | None:
-    """Remove the entries of directory ``fd``; at the first subdirectory that is not
-    empty, stop and return a descriptor on it (None when ``fd`` is now empty)."""
-    with os.scandir(fd) as entries:
-        for entry in entries:
-            if not entry.is_dir(follow_symlinks=False):
-                os.unlink(entry.name, dir_fd=fd)
-                continue
-            try:
-                os.rmdir(entry.name, dir_fd=fd)
-                continue
-            except OSError:
-                pass
-            os.chmod(entry.name, 0o700, dir_fd=fd)  # a directory, not a link (no run is alive)
-            return os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
-    return None

@@ -13,6 +13,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 _libc.prctl.restype = ctypes.c_int
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.mount.argtypes = [
     ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p
 ]
@@ -33,14 +35,19 @@ PR_SET_CHILD_SUBREAPER = 36
 SECCOMP_MODE_FILTER = 2
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
+MS_REMOUNT = 32
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+CAP_SYS_ADMIN = 21
 
 
 def _check(ret: int) -> int:
@@ -69,6 +76,14 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(flags))
 
 
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype))
+
+
+def umount2(target: str, flags: int) -> None:
+    _check(_libc.umount2(target.encode(), flags))
+
+
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
     _check(
         _libc.mount(
@@ -93,13 +108,38 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def drop_all_capabilities() -> None:
-    """Empty the bounding set and the effective/permitted/inheritable sets (no way back)."""
+def drop_capabilities(keep: tuple[int, ...] = ()) -> None:
+    """Empty the bounding set and the effective/permitted/inheritable sets except the
+    capabilities in ``keep`` (kept effective and permitted). No way back."""
     for cap in range(64):
+        if cap in keep:
+            continue
         try:
             prctl(PR_CAPBSET_DROP, cap)
         except OSError:
             break  # EINVAL past the last capability, or EPERM when already unprivileged
-    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (_CapData * 2)()
-    syscall(NR_CAPSET, ctypes.byref(header), ctypes.byref(data))
+    mask = 0
+    for cap in keep:
+        mask |= 1 << cap
+    _capset(mask)
+
+
+class CapSet:
+    """A ``capset`` call whose arguments are built once (in the fork server), so that a
+    forked child only makes the system call: effective = permitted = ``mask``,
+    inheritable empty. With no_new_privs an execve cannot bring anything back."""
+
+    def __init__(self, mask: int) -> None:
+        self.header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        self.data = (_CapData * 2)()
+        for i in (0, 1):
+            word = (mask >> (32 * i)) & 0xFFFFFFFF
+            self.data[i].effective = self.data[i].permitted = word
+        self.args = (NR_CAPSET, ctypes.byref(self.header), ctypes.byref(self.data))
+
+    def apply(self) -> None:
+        syscall(*self.args)
+
+
+def _capset(mask: int) -> None:
+    CapSet(mask).apply()
