@@ -552,7 +552,8 @@ def test_a_run_killed_by_a_real_time_signal_is_a_crash_and_the_server_lives(
 
 
 LEFTOVERS = {
-    "deep": "import os\ndef f():\n    for _ in range(3000):\n        os.mkdir('d')\n        os.chdir('d')\n    return 1\n",
+    "deep": "import os\ndef f():\n    for _ in range(3000):\n        os.mkdir('d')\n"
+            "        os.chdir('d')\n    return 1\n",
     "locked": "import os\ndef f():\n    os.makedirs('a/b')\n    open('a/b/x', 'w').write('x')\n"
               "    os.mkdir('a/b/c', 0)\n    os.mkdir('a/z', 0)\n    os.rename('a', 'q')\n    return 1\n",
     "wide": "import os\ndef f():\n    for i in range(2000):\n        os.mkdir(f'd{i}')\n"

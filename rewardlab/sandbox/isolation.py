@@ -128,12 +128,12 @@ def _make_memory_cgroup() -> str | None:
     """A memory cgroup for the runs: nested in the server's own (cgroup v1, or v2 where
     the memory controller is delegated there), else at the root of the v2 hierarchy.
     Nested first, so that the limits of whoever started us still hold."""
-    own = {}
+    own: dict[str, str] = {}
     with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
         for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
+            _, controllers, where = line.rstrip("\n").split(":", 2)
             for name in controllers.split(",") if controllers else [""]:
-                own[name] = path
+                own[name] = where
     bases = []
     if "memory" in own:  # v1
         bases.append(f"/sys/fs/cgroup/memory{own['memory']}".rstrip("/"))
@@ -252,6 +252,7 @@ class ServerContext:
         self.scratch_mounts = 0  # scratch tmpfs mounts stacked on SCRATCH
         self.scratch_options = ""
         self.pid_init = -1  # host pid of the init of the runs' pid namespace
+        self.pid_init_life = -1  # the init exits when this pipe end is closed (we exit)
         # readable once the server has exited: a child checks it after setting its
         # parent-death signal (getppid() cannot tell: our children's parent is outside
         # their pid namespace both while we live and once they are orphans)
@@ -330,7 +331,7 @@ def make_context(feats: Features, scratch_mb: int) -> ServerContext:
     # the host's /proc stays our working directory: the scratch reset names the lowest
     # scratch mount by a path relative to it (the runs' /proc is their namespace's)
     os.chdir("/proc")
-    ctx.pid_init = start_pid_namespace()
+    ctx.pid_init, ctx.pid_init_life = start_pid_namespace()
     return ctx
 
 
@@ -370,7 +371,7 @@ def fresh_scratch(ctx: ServerContext) -> None:
     ctx.scratch_mounts += 1
 
 
-def start_pid_namespace() -> int:
+def start_pid_namespace() -> tuple[int, int]:
     """A pid namespace for the runs, with its own /proc: a run sees only its own
     namespace's processes (not the caller's or the host's pids, not even by ``stat`` of
     ``/proc/<pid>`` or ``kill(pid, 0)``), and its parent's pid reads as 0.
@@ -380,10 +381,11 @@ def start_pid_namespace() -> int:
     nobody's business but the kernel's), it mounts the namespace's procfs on /proc,
     reaps the orphans of runs that may fork, and exits when we are gone (EOF on a pipe
     only we hold), which kills every process of the namespace. Then our own children go
-    into that namespace (``setns``). Returns the init's host pid.
+    into that namespace (``setns``). Returns the init's host pid and the pipe end we
+    keep (its only holder besides children that have not closed it yet).
     """
     ready_r, ready_w = os.pipe()
-    life_r, life_w = os.pipe()  # we keep life_w open for as long as we live
+    life_r, life_w = os.pipe()
     helper = os.fork()
     if helper == 0:
         try:
@@ -410,7 +412,7 @@ def start_pid_namespace() -> int:
         kernel.setns(pidfd, kernel.CLONE_NEWPID)
     finally:
         os.close(pidfd)
-    return init
+    return init, life_w
 
 
 def _pid_init(life_r: int, mounted_w: int) -> None:
