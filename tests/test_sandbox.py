@@ -648,12 +648,13 @@ def test_the_runs_see_their_own_pids_only(pool: SandboxPool) -> None:
 
 def test_memory_outside_the_address_space_is_bounded() -> None:
     """Item 5: memfd pages are not in RLIMIT_AS; one run held ~940 MB with memory_mb=64
-    (60 memfds of 15 MB). The memory cgroup kills it (reported as the memory limit)."""
+    (60 memfds of 15 MB). The memory cgroup kills this one (16 of 15 MB) at about
+    95 MB and reports the memory limit."""
     own = SandboxPool(1)
     try:
-        if own.features["memory_cgroup"] is None:
+        if own.features.get("memory_cgroup", "") is None:
             pytest.skip("no writable memory cgroup here (the documented fallback)")
-        bomb = ("import os\nfds = []\ndef f():\n    for _ in range(60):\n"
+        bomb = ("import os\nfds = []\ndef f():\n    for _ in range(16):\n"
                 "        fd = os.memfd_create('x')\n        os.write(fd, b'x' * (15 << 20))\n"
                 "        fds.append(fd)\n    return len(fds)\n")
         with own.run(bomb, Limits(memory_mb=64)) as run:
