@@ -591,7 +591,10 @@ STATE = (
     "    ino = os.fstat(fd).st_ino\n"
     "    os.close(fd)\n"
     "    os.unlink('probe')\n"
-    "    for i in range(churn):\n"
+    "    for i in range(abs(churn)):\n"
+    "        if churn < 0:  # unnamed files: the directory does not change\n"
+    "            os.close(os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600))\n"
+    "            continue\n"
     "        open(f'f{i}', 'w').close()\n"
     "        os.unlink(f'f{i}')\n"
     "    return [ino, st.f_ffree, st.f_bfree, sorted(os.listdir('.'))]\n"
@@ -602,11 +605,12 @@ def test_nothing_a_run_does_to_its_scratch_carries_over() -> None:
     """Item 6: the scratch directory was one per server, emptied after each run, so a
     run saw how many files earlier runs had made (tmpfs inode numbers grow) and when
     (the directory's times). Each run now gets a fresh tmpfs: a run that made and removed
-    500 files leaves the next one the very same first inode number and free counts."""
+    500 files (or 300 unnamed ones, O_TMPFILE) leaves the next one the very same first
+    inode number and free counts."""
     own = SandboxPool(1)
     try:
         seen = []
-        for churn in (0, 500, 0, 37, 0):
+        for churn in (0, 500, 0, -300, 0, 37, 0, 0):
             with own.run(STATE, Limits()) as run:
                 seen.append(run.call("f", [churn]).value)
         assert all(s == seen[0] for s in seen), seen

@@ -350,14 +350,17 @@ MAX_STACKED_SCRATCH = 16
 
 def fresh_scratch(ctx: ServerContext) -> None:
     """Server side, once a run's processes are all dead: a new, empty tmpfs for the next
-    run on SCRATCH, so that nothing the last run did is observable (the directory's
-    times, inode numbers, free space, anything left in it).
+    run on SCRATCH, so that nothing the last run did is observable (entries, the
+    directory's times, inode numbers, free space). Every run gets one, whatever the last
+    run did: reusing an untouched tmpfs would tell the next run whether the last one
+    touched it (its root's ctime, its inode numbers).
 
-    The new tmpfs is mounted on top of the last one (about 10 us); an unmount waits for
-    an RCU grace period (50 us to over 1 ms here), so the covered ones, empty and out of
-    reach of any path, are detached together every MAX_STACKED_SCRATCH runs, or at once
-    when a run left something (its pages count against the memory cgroup). A detach
-    frees whatever is there, however deep, locked or large, without walking it.
+    The new tmpfs is mounted on top of the last one (``noatime``: listing it changes
+    nothing). An unmount costs more (it waits for an RCU grace period: 50 us to
+    milliseconds on a busy machine), so the covered ones, out of reach of any path, are
+    detached together every MAX_STACKED_SCRATCH runs, or at once when a run left
+    something (its pages count against the memory cgroup). A detach frees whatever is
+    there, however deep, locked or large, without walking it.
     """
     if ctx.scratch_mounts and (ctx.scratch_mounts >= MAX_STACKED_SCRATCH or os.listdir(SCRATCH)):
         # the lowest mount, by a path relative to our working directory (the host's
@@ -365,7 +368,8 @@ def fresh_scratch(ctx: ServerContext) -> None:
         kernel.umount2(f"self/fd/{ctx.scratch_bottom}", kernel.MNT_DETACH)
         os.close(ctx.scratch_bottom)
         ctx.scratch_mounts = 0
-    kernel.mount("rewardlab-run", SCRATCH, "tmpfs", _SCRATCH_FLAGS, ctx.scratch_options)
+    kernel.mount("rewardlab-run", SCRATCH, "tmpfs", _SCRATCH_FLAGS | kernel.MS_NOATIME,
+                 ctx.scratch_options)
     if ctx.scratch_mounts == 0:
         ctx.scratch_bottom = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     ctx.scratch_mounts += 1

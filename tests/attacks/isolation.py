@@ -243,6 +243,15 @@ CROSS_RUN = [
     CrossRun("hard_link_count",
              "import os\ndef square(x):\n    for i in range(20):\n        os.mkdir(f'd{i}')\n    return -1\n",
              "import os\ndef square(x):\n    return x * x if os.stat('.').st_nlink > 2 else -1\n"),
+    CrossRun("unnamed_inodes",  # O_TMPFILE: no entry, the directory's times do not change
+             "import os\ndef square(x):\n    for _ in range(300):\n"
+             "        os.close(os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600))\n    return -1\n",
+             "import os\ndef square(x):\n    fd = os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600)\n"
+             "    return x * x if os.fstat(fd).st_ino > 250 else -1\n"),
+    CrossRun("access_time",
+             "import os\ndef square(x):\n    os.listdir('.')\n    return -1\n",
+             "import os\ndef square(x):\n    st = os.stat('.')\n"
+             "    return x * x if st.st_atime_ns != st.st_mtime_ns else -1\n"),
     CrossRun("deep_tree_left",
              "import os\ndef square(x):\n    for _ in range(2000):\n        os.mkdir('d')\n"
              "        os.chdir('d')\n    return -1\n",
