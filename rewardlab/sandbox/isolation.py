@@ -332,6 +332,8 @@ def make_context(feats: Features, scratch_mb: int) -> ServerContext:
     # scratch mount by a path relative to it (the runs' /proc is their namespace's)
     os.chdir("/proc")
     ctx.pid_init, ctx.pid_init_life = start_pid_namespace()
+    if ctx.memory_procs >= 0:
+        join_memory_cgroup(ctx)
     return ctx
 
 
@@ -373,6 +375,16 @@ def fresh_scratch(ctx: ServerContext) -> None:
     if ctx.scratch_mounts == 0:
         ctx.scratch_bottom = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     ctx.scratch_mounts += 1
+
+
+def join_memory_cgroup(ctx: ServerContext) -> None:
+    """Put the server itself in the runs' memory cgroup, so that every child starts in
+    it (moving each child would cost a cgroup migration per run: 30 to 100 us here).
+    What the server already holds stays charged where it was; what a child copies or
+    allocates is charged here. Each child sets its OOM score adjustment to 1000, the
+    most, so the kernel's OOM killer picks a run's process, never the server (whose
+    score cannot go below 0 without CAP_SYS_RESOURCE, which some hosts withhold)."""
+    os.write(ctx.memory_procs, b"0")
 
 
 def start_pid_namespace() -> tuple[int, int]:
@@ -490,7 +502,7 @@ class Plan(NamedTuple):
     touches) is copied for that child, so the child only makes system calls."""
 
     rlimits: list[tuple[int, tuple[int, int]]]
-    join_cgroups: tuple[int, ...]  # cgroup.procs descriptors: memory; pids if tasks allowed
+    join_cgroups: tuple[int, ...]  # cgroup.procs of the pids cgroup, if tasks are allowed
     seccomp: seccomp.Prepared
 
 
@@ -501,7 +513,7 @@ def plan(ctx: ServerContext, limits: Limits) -> Plan:
     if ctx.last_plan is None or ctx.last_plan[0] is not limits:
         set_cgroup_limits(ctx, limits)
         tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids them
-        join = (ctx.memory_procs, ctx.pids_procs if tasks else -1)
+        join = (ctx.pids_procs if tasks else -1,)
         ctx.last_plan = limits, Plan(
             _rlimits(limits, ctx),
             tuple(fd for fd in join if fd >= 0),
@@ -522,6 +534,10 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int) -> None:
     os.setsid()
     for fd in plan.join_cgroups:  # "0": this process
         os.write(fd, b"0")
+    if ctx.memory_procs >= 0:  # the OOM victim is the run (join_memory_cgroup)
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        os.write(fd, b"1000")
+        os.close(fd)
     os.chdir(SCRATCH)  # by path: the run's own tmpfs, mounted on top of the directory
     setrlimit = resource.setrlimit
     for res, pair in plan.rlimits:
