@@ -248,14 +248,15 @@ class ServerContext:
         # O_PATH descriptor of SCRATCH_BASE, the read-only tmpfs that holds SCRATCH's
         # directory: the rule names it (Landlock ignores rules on covered mount points)
         self.scratch_fd = -1
-        self.scratch_bottom = -1  # O_PATH descriptor of the lowest stacked scratch tmpfs
+        self.scratch_bottom = -1  # the lowest stacked scratch tmpfs's root, open
         self.scratch_mounts = 0  # scratch tmpfs mounts stacked on SCRATCH
+        self.scratch_top = -1  # the top one's root, open: the next run works there
         self.scratch_options = ""
         self.pid_init = -1  # host pid of the init of the runs' pid namespace
         self.pid_init_life = -1  # the init exits when this pipe end is closed (we exit)
-        # readable once the server has exited: a child checks it after setting its
-        # parent-death signal (getppid() cannot tell: our children's parent is outside
-        # their pid namespace both while we live and once they are orphans)
+        # a child checks the server is alive after setting its parent-death signal
+        # (getppid() cannot tell: our children's parent is outside their pid namespace
+        # both while we live and once they are orphans)
         self.server_pidfd = os.pidfd_open(os.getpid())
         self.no_caps = kernel.CapSet(0)
         self.last_plan: tuple[Limits, Plan] | None = None  # the last run's limits and plan
@@ -364,16 +365,22 @@ def fresh_scratch(ctx: ServerContext) -> None:
     something (its pages count against the memory cgroup). A detach frees whatever is
     there, however deep, locked or large, without walking it.
     """
-    if ctx.scratch_mounts and (ctx.scratch_mounts >= MAX_STACKED_SCRATCH or os.listdir(SCRATCH)):
+    if ctx.scratch_mounts and (ctx.scratch_mounts >= MAX_STACKED_SCRATCH
+                               or os.listdir(ctx.scratch_top)):
         # the lowest mount, by a path relative to our working directory (the host's
         # /proc): detaching it detaches every mount stacked on it
         kernel.umount2(f"self/fd/{ctx.scratch_bottom}", kernel.MNT_DETACH)
         os.close(ctx.scratch_bottom)
         ctx.scratch_mounts = 0
-    kernel.mount("rewardlab-run", SCRATCH, "tmpfs", _SCRATCH_FLAGS | kernel.MS_NOATIME,
+    # on the top one by its descriptor: a path would walk every mount of the stack
+    target = f"self/fd/{ctx.scratch_top}" if ctx.scratch_mounts else SCRATCH
+    kernel.mount("rewardlab-run", target, "tmpfs", _SCRATCH_FLAGS | kernel.MS_NOATIME,
                  ctx.scratch_options)
+    if ctx.scratch_top >= 0:
+        os.close(ctx.scratch_top)
+    ctx.scratch_top = os.open(SCRATCH, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     if ctx.scratch_mounts == 0:
-        ctx.scratch_bottom = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        ctx.scratch_bottom = os.dup(ctx.scratch_top)
     ctx.scratch_mounts += 1
 
 
@@ -528,7 +535,7 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int) -> None:
     Only system calls on arguments prepared before the fork (see :class:`Plan`).
     """
     kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)  # first: the rest may be slow
-    if select.select([ctx.server_pidfd], [], [], 0)[0]:  # the server died before that
+    if select.select([ctx.server_pidfd], [], [], 0)[0]:  # readable: the server has exited
         os._exit(70)
     ctx.no_caps.apply()  # the server keeps CAP_SYS_ADMIN; a run has no capability
     os.setsid()
@@ -538,7 +545,7 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int) -> None:
         fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
         os.write(fd, b"1000")
         os.close(fd)
-    os.chdir(SCRATCH)  # by path: the run's own tmpfs, mounted on top of the directory
+    os.fchdir(ctx.scratch_top)  # the run's own tmpfs (fresh_scratch)
     setrlimit = resource.setrlimit
     for res, pair in plan.rlimits:
         setrlimit(res, pair)
