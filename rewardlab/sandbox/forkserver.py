@@ -223,6 +223,8 @@ class Server:
         self._send(frame)
         self._discard(child, exited)
         self.offer(child.limits)  # off the caller's critical path: it reads this at its next run
+        if self.ctx is not None:
+            isolation.prepare_scratch(self.ctx)  # the tmpfs after this one
 
     def _watch(self, child: _Child) -> tuple[bytes, bool]:
         """Wait for the caller's ``end`` while enforcing the run's wall-clock limit.

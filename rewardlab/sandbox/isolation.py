@@ -251,7 +251,9 @@ class ServerContext:
         self.scratch_bottom = -1  # the lowest stacked scratch tmpfs's root, open
         self.scratch_mounts = 0  # scratch tmpfs mounts stacked on SCRATCH
         self.scratch_top = -1  # the top one's root, open: the next run works there
-        self.scratch_options = ""
+        self.scratch_options: dict[str, str] = {}
+        self.scratch_next = -1  # the next run's tmpfs, made but not mounted yet
+        self.scratch_dir = -1  # SCRATCH's directory on the read-only /tmp (O_PATH)
         self.pid_init = -1  # host pid of the init of the runs' pid namespace
         self.pid_init_life = -1  # the init exits when this pipe end is closed (we exit)
         # a child checks the server is alive after setting its parent-death signal
@@ -316,7 +318,8 @@ def make_context(feats: Features, scratch_mb: int) -> ServerContext:
     os.mkdir(SCRATCH, 0o700)
     kernel.mount(None, SCRATCH_BASE, None, kernel.MS_REMOUNT | kernel.MS_RDONLY | _SCRATCH_FLAGS)
     ctx.scratch_fd = os.open(SCRATCH_BASE, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    ctx.scratch_options = f"size={scratch_mb}m,nr_inodes=8192,mode=0700"
+    ctx.scratch_options = {"size": f"{scratch_mb}m", "nr_inodes": "8192", "mode": "0700"}
+    ctx.scratch_dir = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     fresh_scratch(ctx)
     rules = [landlock.prepared_rule(fd, rights, ctx.abi) for fd, rights in read_fds]
     rules.append(landlock.prepared_rule(ctx.scratch_fd, landlock.handled_fs(ctx.abi), ctx.abi))
@@ -372,16 +375,27 @@ def fresh_scratch(ctx: ServerContext) -> None:
         kernel.umount2(f"self/fd/{ctx.scratch_bottom}", kernel.MNT_DETACH)
         os.close(ctx.scratch_bottom)
         ctx.scratch_mounts = 0
-    # on the top one by its descriptor: a path would walk every mount of the stack
-    target = f"self/fd/{ctx.scratch_top}" if ctx.scratch_mounts else SCRATCH
-    kernel.mount("rewardlab-run", target, "tmpfs", _SCRATCH_FLAGS | kernel.MS_NOATIME,
-                 ctx.scratch_options)
+    prepare_scratch(ctx)
+    # on the top one by descriptors: a path would walk every mount of the stack
+    fresh, ctx.scratch_next = ctx.scratch_next, -1
+    kernel.attach_on(fresh, ctx.scratch_top if ctx.scratch_mounts else ctx.scratch_dir)
     if ctx.scratch_top >= 0:
         os.close(ctx.scratch_top)
-    ctx.scratch_top = os.open(SCRATCH, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    ctx.scratch_top = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fresh)
+    os.close(fresh)
     if ctx.scratch_mounts == 0:
         ctx.scratch_bottom = os.dup(ctx.scratch_top)
     ctx.scratch_mounts += 1
+
+
+def prepare_scratch(ctx: ServerContext) -> None:
+    """Make the next run's tmpfs now, detached (no path reaches it, the running program
+    included), so that :func:`fresh_scratch` only attaches it: the server calls this
+    once it has offered the next process, off the caller's path."""
+    if ctx.scratch_next < 0:
+        attrs = (kernel.MOUNT_ATTR_NOSUID | kernel.MOUNT_ATTR_NODEV | kernel.MOUNT_ATTR_NOEXEC
+                 | kernel.MOUNT_ATTR_NOATIME)
+        ctx.scratch_next = kernel.detached_tmpfs(ctx.scratch_options, attrs)
 
 
 def join_memory_cgroup(ctx: ServerContext) -> None:

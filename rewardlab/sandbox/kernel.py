@@ -48,6 +48,11 @@ MS_NOATIME = 1024
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
+# the new mount API (Linux 5.2+; the same numbers on every architecture)
+NR_MOVE_MOUNT, NR_FSOPEN, NR_FSCONFIG, NR_FSMOUNT = 429, 430, 431, 432
+FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 1, 6
+MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOATIME = 2, 4, 8, 0x10
+MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH = 4, 0x40
 CAP_SYS_ADMIN = 21
 
 
@@ -95,6 +100,25 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
             data.encode() if data else None,
         )
     )
+
+
+def detached_tmpfs(options: dict[str, str], attrs: int) -> int:
+    """A new tmpfs, mounted nowhere yet (``fsopen``/``fsconfig``/``fsmount``): the
+    returned descriptor is its root, out of reach of any path until moved."""
+    fs = syscall(NR_FSOPEN, b"tmpfs", 1)  # FSOPEN_CLOEXEC
+    try:
+        for key, value in options.items():
+            syscall(NR_FSCONFIG, fs, FSCONFIG_SET_STRING, key.encode(), value.encode(), 0)
+        syscall(NR_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0)
+        return syscall(NR_FSMOUNT, fs, 1, attrs)  # FSMOUNT_CLOEXEC
+    finally:
+        os.close(fs)
+
+
+def attach_on(mount_fd: int, target_fd: int) -> None:
+    """Mount the detached mount ``mount_fd`` on top of what ``target_fd`` names."""
+    syscall(NR_MOVE_MOUNT, mount_fd, b"", target_fd, b"",
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
 
 
 class _CapHeader(ctypes.Structure):
