@@ -483,7 +483,7 @@ def test_a_program_that_loses_every_server_fails_as_its_own_crash(
 
     def server_dies_while_loading(self: Run, source: str, mode: str, prefetch: Any = None) -> None:
         tries.append(self.server)
-        threading.Timer(0.3, self.server.proc.kill).start()
+        threading.Timer(1.0, self.server.proc.kill).start()  # once confined, while loading
         real(self, source, mode, prefetch)
 
     monkeypatch.setattr(Run, "start", server_dies_while_loading)

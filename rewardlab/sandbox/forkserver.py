@@ -352,8 +352,9 @@ class Server:
     def _kill_all(self, child: _Child, reaped: bool) -> None:
         """Kill the run's process group and cgroup (a run that may fork); reap everything.
 
-        We are a child subreaper, so orphans of the run are our children too. The group
-        outlives its leader, so it is killed even when the leader was already reaped.
+        Orphans of the run go to the init of the runs' pid namespace, which reaps them;
+        we kill every process in the cgroup until it is empty. The group outlives its
+        leader, so it is killed even when the leader was already reaped.
         """
         _kill(child, group=True)
         if not reaped:

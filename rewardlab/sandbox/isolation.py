@@ -1,16 +1,20 @@
 """Isolation: what the fork server sets up once, and what each forked child does to itself.
 
-Once per fork server (:func:`setup_server`, :func:`make_context`): private mount and
-network namespaces (no interface is up, so no packet can leave even if a socket
-existed), a size-capped tmpfs on ``/tmp`` that holds the scratch directory (disk use
-is bounded), a pids cgroup when available (thread/process counts), subreaper, and the
-Landlock ruleset (read-only interpreter libraries, read-write scratch, no TCP, scoped
-signals and abstract unix sockets).
+Once per fork server (:func:`setup_server`, :func:`make_context`): private mount, IPC
+and network namespaces (no interface is up, so no packet can leave even if a socket
+existed), a read-only tmpfs on ``/tmp`` holding the scratch mount point, a pid
+namespace for the runs with its own ``/proc`` (:func:`start_pid_namespace`), a memory
+cgroup the server joins (:func:`join_memory_cgroup`) and a pids cgroup when available,
+and the Landlock ruleset (read-only interpreter libraries, read-write scratch, no TCP,
+scoped signals and abstract unix sockets).
+
+Once per run, by the server: a fresh tmpfs for the scratch (:func:`fresh_scratch`).
 
 Once per program, in the freshly forked child (:func:`confine`), in this order:
-new session; cgroup (if threads/processes are allowed); rlimits; parent-death
-signal; Landlock enforced; stdio on /dev/null and every other inherited descriptor
-closed; the seccomp deny-list last.
+parent-death signal; no capabilities; new session; pids cgroup (if threads/processes
+are allowed); OOM score; the run's tmpfs as working directory; rlimits; Landlock
+enforced; stdio on /dev/null and every other inherited descriptor closed; the seccomp
+allow-list last.
 """
 
 from __future__ import annotations

@@ -31,7 +31,6 @@ PR_SET_PDEATHSIG = 1
 PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
-PR_SET_CHILD_SUBREAPER = 36
 SECCOMP_MODE_FILTER = 2
 
 CLONE_NEWNS = 0x00020000
@@ -146,7 +145,7 @@ def drop_capabilities(keep: tuple[int, ...] = ()) -> None:
     mask = 0
     for cap in keep:
         mask |= 1 << cap
-    _capset(mask)
+    CapSet(mask).apply()
 
 
 class CapSet:
@@ -164,7 +163,3 @@ class CapSet:
 
     def apply(self) -> None:
         syscall(*self.args)
-
-
-def _capset(mask: int) -> None:
-    CapSet(mask).apply()
