@@ -723,3 +723,34 @@ def test_a_call_newer_than_the_table_is_refused(monkeypatch: pytest.MonkeyPatch)
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 38  # ENOSYS
+
+
+UNPRIVILEGED = (
+    "import json, sys\n"
+    "from rewardlab.sandbox import Limits, SandboxPool\n"
+    "pool = SandboxPool(1)\n"
+    "code = \"import os\\ndef f():\\n    open('x', 'w').close()\\n    return [os.getppid(), os.listdir('.')]\\n\"\n"
+    "with pool.run(code, Limits()) as run:\n"
+    "    out = run.call('f', [])\n"
+    "pool.close()\n"
+    "print(json.dumps([out.kind, out.value]))\n"
+)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/unshare"), reason="needs util-linux unshare")
+def test_an_unprivileged_caller_gets_the_same_sandbox() -> None:
+    """Without privileges the server makes its namespaces inside its own user namespace;
+    it must map itself to root there, or no file can be created (mkdir of the scratch
+    failed with EOVERFLOW and the pool could not start). The caller runs as uid 1000 in
+    a user namespace of its own (no capabilities once it runs Python)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        ["unshare", "-U", "--map-user=1000", "--map-group=1000", sys.executable, "-c",
+         UNPRIVILEGED], capture_output=True, text=True, timeout=120,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if proc.returncode and "unshare failed" in proc.stderr:
+        pytest.skip(f"no user namespaces here: {proc.stderr.strip()[:200]}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == '["ok", [0, ["x"]]]'

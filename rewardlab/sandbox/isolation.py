@@ -94,7 +94,7 @@ def setup_server(feats: Features) -> None:
         try:
             kernel.unshare(flags)
         except PermissionError:
-            kernel.unshare(flags | kernel.CLONE_NEWUSER)
+            _own_user_namespace(flags)
         kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
         # holds SCRATCH's directory only (read-only once it exists); each run gets its
         # own tmpfs on SCRATCH (fresh_scratch)
@@ -110,6 +110,17 @@ def setup_server(feats: Features) -> None:
     feats.pids_cgroup = _make_cgroup(
         ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"), "pids.max")
     feats.memory_cgroup = _make_memory_cgroup()
+
+
+def _own_user_namespace(flags: int) -> None:
+    """Without privileges: the namespaces inside a new user namespace where we are root
+    (our own uid and gid mapped to 0, the one mapping that needs no privilege). Without
+    the mapping our uid is unmapped there and no file can be created (EOVERFLOW)."""
+    uid, gid = os.getuid(), os.getgid()
+    kernel.unshare(flags | kernel.CLONE_NEWUSER)
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
 
 
 def _make_cgroup(bases: Iterable[str], control: str) -> str | None:
