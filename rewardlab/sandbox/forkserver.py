@@ -209,7 +209,7 @@ class Server:
         """The offered process runs a program: watch it, end it, report, offer the next.
 
         Every process of the run is dead before the caller hears that it ended; the
-        scratch directory is emptied only after the report, so that nothing a run leaves
+        run's scratch is replaced only after the report, so that nothing a run leaves
         there (however deep or locked) can cost the run its verdict.
         """
         self.spare = None
@@ -324,8 +324,8 @@ class Server:
                       _LEN.pack(len(body)) + body)
 
     def _discard(self, child: _Child, reaped: bool = False) -> None:
-        """Kill a child and everything it started, reap them; empty the scratch directory
-        (remove the run's own directory in UNSAFE mode)."""
+        """Kill a child and everything it started, reap them; a fresh scratch tmpfs for
+        the next run (remove the run's own directory in UNSAFE mode)."""
         if child.scratch == "":
             return
         if child.limits.max_processes:

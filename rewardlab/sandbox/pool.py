@@ -5,8 +5,10 @@ environment; programs are forked from them, never from the caller. After each ru
 server offers the next confined child, handing over its two pipes; the caller keeps
 the offer until its next run on that server and then exchanges requests and
 plain-data replies with the child directly. A server that stops answering is killed
-and replaced, and the affected run reports an infrastructure error (unscorable),
-never a verdict; one that died between runs is replaced before the next run starts.
+and replaced: a run whose program had not loaded yet starts again on another; one
+whose program had loaded (or that lost a server on every try) ends as a crash, that
+program's failure (:data:`SERVER_LOST`); a server that died between runs is replaced
+before the next run starts.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ class ServerLost(InfraError):
     """A fork server died or stopped answering."""
 
 
-# The crash message of a run whose fork server was lost while the run was confined (see
-# Run._finish): scored as the run's failure, never as an infrastructure error.
+# The crash message of a run whose fork server was lost once its program had loaded, or
+# on every try (see Run._finish): scored as the run's failure, not an infrastructure error.
 SERVER_LOST = "the fork server was lost during this run"
 
 
