@@ -213,6 +213,8 @@ class Server:
         there (however deep or locked) can cost the run its verdict.
         """
         self.spare = None
+        if self.ctx is not None:  # the next run's tmpfs, while this one runs (a core is free:
+            isolation.prepare_scratch(self.ctx)  # the caller waits, the child loads its program)
         try:
             frame, exited = self._watch(child)
         finally:
@@ -223,8 +225,6 @@ class Server:
         self._send(frame)
         self._discard(child, exited)
         self.offer(child.limits)  # off the caller's critical path: it reads this at its next run
-        if self.ctx is not None:
-            isolation.prepare_scratch(self.ctx)  # the tmpfs after this one
 
     def _watch(self, child: _Child) -> tuple[bytes, bool]:
         """Wait for the caller's ``end`` while enforcing the run's wall-clock limit.

@@ -406,7 +406,7 @@ def fresh_scratch(ctx: ServerContext) -> None:
 def prepare_scratch(ctx: ServerContext) -> None:
     """Make the next run's tmpfs now, detached (no path reaches it, the running program
     included), so that :func:`fresh_scratch` only attaches it: the server calls this
-    once it has offered the next process, off the caller's path."""
+    when a run begins, off the caller's path."""
     if ctx.scratch_next < 0:
         attrs = (kernel.MOUNT_ATTR_NOSUID | kernel.MOUNT_ATTR_NODEV | kernel.MOUNT_ATTR_NOEXEC
                  | kernel.MOUNT_ATTR_NOATIME)
