@@ -89,7 +89,7 @@ class Server:
         self.spare: _Child | None = None  # a forked, confined child waiting for a program
         self.buf = bytearray()
         self.runs: dict[bytes, Limits | str] = {}  # run frame -> its limits, or why refused
-        self.pids_max = -1
+        self.oom_kills = 0  # the memory cgroup's OOM kill count, read when a run is killed
 
     # --- frames ------------------------------------------------------------------------
     def event(self, ev: str, fields: dict[str, Any] | None = None, **kw: Any) -> None:
@@ -119,7 +119,7 @@ class Server:
     def start(self) -> None:
         unsafe = bool(self.cfg.get("unsafe_weak_isolation"))
         if not self.feats.missing:
-            isolation.setup_server(self.feats, int(self.cfg.get("scratch_mb", 64)))
+            isolation.setup_server(self.feats)
         for module in self.cfg.get("preload", []):
             with contextlib.suppress(Exception):
                 __import__(module)
@@ -130,12 +130,20 @@ class Server:
         if self.feats.missing and not unsafe:
             self.event("unavailable", missing=self.feats.missing)
             sys.exit(0)
-        self.ctx = isolation.make_context(self.feats) if not self.feats.missing else None
-        if self.ctx is not None:
+        if not self.feats.missing:
+            try:
+                self.ctx = isolation.make_context(self.feats, int(self.cfg.get("scratch_mb", 64)))
+            except OSError as exc:
+                self.event("unavailable", missing=[
+                    f"a pid namespace and a tmpfs per run ({exc}): needs CAP_SYS_ADMIN in the "
+                    "server's namespaces (root, or unprivileged user namespaces)"])
+                sys.exit(0)
             isolation.harden_server()
         gc.collect()
         gc.freeze()  # the collector in a child must not touch (and copy) the server's objects
-        self.event("hello", features=self.feats.as_dict(), pid=os.getpid())
+        features = self.feats.as_dict()
+        features["pid_namespace_init"] = self.ctx.pid_init if self.ctx is not None else None
+        self.event("hello", features=features, pid=os.getpid())
 
     def loop(self) -> None:
         while True:
@@ -158,6 +166,7 @@ class Server:
         if self.spare is not None:
             self._discard(self.spare)
         isolation.remove_cgroup(self.feats.pids_cgroup)
+        isolation.remove_cgroup(self.feats.memory_cgroup)
 
     def _parse(self, body: bytes) -> Limits | str | None:
         """A frame seen for the first time: a run (cached by its bytes) or a ping."""
@@ -197,21 +206,25 @@ class Server:
         child.w = child.r = -1
 
     def run(self, child: _Child) -> None:
-        """The offered process runs a program: watch it, end it, report, offer the next."""
+        """The offered process runs a program: watch it, end it, report, offer the next.
+
+        Every process of the run is dead before the caller hears that it ended; the
+        run's scratch is replaced only after the report, so that nothing a run leaves
+        there (however deep or locked) can cost the run its verdict.
+        """
         self.spare = None
-        limits = child.limits
+        if self.ctx is not None:  # the next run's tmpfs, while this one runs (a core is free:
+            isolation.prepare_scratch(self.ctx)  # the caller waits, the child loads its program)
         try:
             frame, exited = self._watch(child)
         finally:
             _kill(child)
-            if limits.max_processes:  # a run that may fork: everything reaped before we report
-                self._discard(child, exited)
-        # The run's process is SIGKILLed (it runs no more code) and, if it could fork, every
-        # process it started is reaped; only now does the caller hear that the run ended.
+        if child.limits.max_processes:  # a run that may fork: everything reaped first
+            self._kill_all(child, exited)
+            exited = True
         self._send(frame)
-        if not limits.max_processes:
-            self._discard(child, exited)
-        self.offer(limits)  # off the caller's critical path: it reads this at its next run
+        self._discard(child, exited)
+        self.offer(child.limits)  # off the caller's critical path: it reads this at its next run
 
     def _watch(self, child: _Child) -> tuple[bytes, bool]:
         """Wait for the caller's ``end`` while enforcing the run's wall-clock limit.
@@ -230,7 +243,7 @@ class Server:
                     _kill(child, group=True)
                     killed = True
                 if child.pidfd in ready and exited is None:
-                    exited = _exit_info(child.pid)
+                    exited = self._exit_info(child.pid)
                     fds = [self.fd]
                 if self.fd not in ready:
                     continue
@@ -258,7 +271,7 @@ class Server:
             return _TIMEOUT_TEST, reaped
         if reason == "eof" and exited is None:  # closed its channel: did it exit?
             if select.select([child.pidfd], [], [], 0.5)[0]:
-                exited = _exit_info(child.pid)
+                exited = self._exit_info(child.pid)
             if exited is None:
                 return _frame({"ev": "exit", "reason": "closed its result channel"}), False
         if exited is not None:
@@ -266,6 +279,17 @@ class Server:
         if reason != "done":
             return _frame({"ev": "exit", "reason": str(reason)[:200]}), False
         return _DONE, False
+
+    def _exit_info(self, pid: int) -> dict[str, Any]:
+        """How the run's process ended; a SIGKILL from the kernel's OOM killer in the
+        run's memory cgroup is reported as the memory limit."""
+        info = _exit_info(pid)
+        if info.get("signal") == signal.SIGKILL and self.ctx is not None:
+            kills = isolation.oom_kills(self.ctx.memory_cgroup)
+            if kills > self.oom_kills:
+                info["reason"] = "memory limit"
+            self.oom_kills = kills
+        return info
 
     def _spawn(self, limits: Limits) -> _Child:
         """Fork a child that confines itself, says so, and waits for its program."""
@@ -275,21 +299,16 @@ class Server:
             self.counter += 1
             scratch = f"{isolation.SCRATCH_BASE}/rewardlab-unsafe-{os.getpid()}-{self.counter}"
             os.mkdir(scratch, 0o700)
-        tasks = 1 + limits.max_threads + limits.max_processes
-        if self.ctx is not None and tasks > 1 and tasks != self.pids_max:
-            isolation.set_cgroup_limit(self.ctx, limits)
-            self.pids_max = tasks
         plan = isolation.plan(self.ctx, limits) if self.ctx is not None else None
         to_child_r, to_child_w = os.pipe2(os.O_CLOEXEC)
         from_child_r, from_child_w = os.pipe2(os.O_CLOEXEC)
-        server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # child
             try:
                 os.close(to_child_w)
                 os.close(from_child_r)
                 if self.ctx is not None and plan is not None:
-                    isolation.confine(self.ctx, plan, to_child_r, from_child_w, server_pid)
+                    isolation.confine(self.ctx, plan, to_child_r, from_child_w)
                 else:
                     _weak_confine(scratch, to_child_r, from_child_w)
                 channel.write_all(isolation.CHANNEL_OUT, _CONFINED)
@@ -305,12 +324,13 @@ class Server:
                       _LEN.pack(len(body)) + body)
 
     def _discard(self, child: _Child, reaped: bool = False) -> None:
-        """Kill a child and everything it started, reap them; empty the scratch directory
-        (remove the run's own directory in UNSAFE mode)."""
+        """Kill a child and everything it started, reap them; a fresh scratch tmpfs for
+        the next run (remove the run's own directory in UNSAFE mode)."""
         if child.scratch == "":
             return
         if child.limits.max_processes:
-            self._kill_all(child, reaped)
+            if not reaped:
+                self._kill_all(child, False)
         elif not reaped:
             _kill(child)
             try:  # noqa: SIM105 (not contextlib.suppress: see _kill)
@@ -325,15 +345,16 @@ class Server:
             import shutil  # UNSAFE mode only
 
             shutil.rmtree(child.scratch, ignore_errors=True)
-        elif not isolation.empty_scratch():
-            sys.exit(0)  # never start a run in a dirty directory; the caller replaces us
+        else:  # never start a run in a used directory: if this fails, the pool replaces us
+            isolation.fresh_scratch(self.ctx)
         child.scratch = ""
 
     def _kill_all(self, child: _Child, reaped: bool) -> None:
         """Kill the run's process group and cgroup (a run that may fork); reap everything.
 
-        We are a child subreaper, so orphans of the run are our children too. The group
-        outlives its leader, so it is killed even when the leader was already reaped.
+        Orphans of the run go to the init of the runs' pid namespace, which reaps them;
+        we kill every process in the cgroup until it is empty. The group outlives its
+        leader, so it is killed even when the leader was already reaped.
         """
         _kill(child, group=True)
         if not reaped:
@@ -400,6 +421,22 @@ def _weak_confine(scratch: str, ch_in: int, ch_out: int) -> None:
     os.closerange(isolation.CHANNEL_OUT + 1, 1 << 20)
 
 
+_SIGNAL_REASONS: dict[int, str] = {
+    signal.SIGXCPU: "cpu limit", signal.SIGXFSZ: "file/output size limit",
+    signal.SIGKILL: "killed", signal.SIGSYS: "forbidden system call",
+    signal.SIGSEGV: "segmentation fault (e.g. stack overflow)",
+}
+
+
+def _signal_name(sig: int) -> str:
+    """Any number a run can die of, including the real-time signals ``signal.Signals``
+    cannot name (``signal.Signals(40)`` raises, and once killed the server)."""
+    try:
+        return f"signal {signal.Signals(sig).name}"
+    except ValueError:
+        return f"signal {sig}"
+
+
 def _exit_info(pid: int) -> dict[str, Any]:
     try:
         _, status = os.waitpid(pid, 0)
@@ -407,10 +444,7 @@ def _exit_info(pid: int) -> dict[str, Any]:
         return {"reason": "exited"}
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        names: dict[int, str] = {signal.SIGXCPU: "cpu limit", signal.SIGXFSZ: "file/output size limit",
-                 signal.SIGKILL: "killed", signal.SIGSYS: "forbidden system call",
-                 signal.SIGSEGV: "segmentation fault (e.g. stack overflow)"}
-        return {"reason": names.get(sig, f"signal {signal.Signals(sig).name}"), "signal": sig}
+        return {"reason": _SIGNAL_REASONS.get(sig) or _signal_name(sig), "signal": sig}
     return {"reason": f"exited with status {os.WEXITSTATUS(status)}", "code": os.WEXITSTATUS(status)}
 
 

@@ -1,16 +1,20 @@
 """Isolation: what the fork server sets up once, and what each forked child does to itself.
 
-Once per fork server (:func:`setup_server`, :func:`make_context`): private mount and
-network namespaces (no interface is up, so no packet can leave even if a socket
-existed), a size-capped tmpfs on ``/tmp`` that holds the scratch directory (disk use
-is bounded), a pids cgroup when available (thread/process counts), subreaper, and the
-Landlock ruleset (read-only interpreter libraries, read-write scratch, no TCP, scoped
-signals and abstract unix sockets).
+Once per fork server (:func:`setup_server`, :func:`make_context`): private mount, IPC
+and network namespaces (no interface is up, so no packet can leave even if a socket
+existed), a read-only tmpfs on ``/tmp`` holding the scratch mount point, a pid
+namespace for the runs with its own ``/proc`` (:func:`start_pid_namespace`), a memory
+cgroup the server joins (:func:`join_memory_cgroup`) and a pids cgroup when available,
+and the Landlock ruleset (read-only interpreter libraries, read-write scratch, no TCP,
+scoped signals and abstract unix sockets).
+
+Once per run, by the server: a fresh tmpfs for the scratch (:func:`fresh_scratch`).
 
 Once per program, in the freshly forked child (:func:`confine`), in this order:
-new session; cgroup (if threads/processes are allowed); rlimits; parent-death
-signal; Landlock enforced; stdio on /dev/null and every other inherited descriptor
-closed; the seccomp deny-list last.
+parent-death signal; no capabilities; new session; pids cgroup (if threads/processes
+are allowed); OOM score; the run's tmpfs as working directory; rlimits; Landlock
+enforced; stdio on /dev/null and every other inherited descriptor closed; the seccomp
+allow-list last.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ import contextlib
 import ctypes
 import os
 import resource
+import select
 import signal
+import struct
 import sys
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from rewardlab.sandbox import kernel, landlock, seccomp
@@ -29,6 +36,7 @@ from rewardlab.sandbox.limits import Limits
 MIN_LANDLOCK_ABI = 6  # filesystem + TCP + scoped signals/abstract sockets (Linux 6.12+)
 SCRATCH_BASE = "/tmp"
 SCRATCH = f"{SCRATCH_BASE}/run"  # the runs' working directory (one run at a time per server)
+_SCRATCH_FLAGS = kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
 CHANNEL_IN = 3
 CHANNEL_OUT = 4
 
@@ -46,6 +54,7 @@ class Features:
         self.seccomp = False
         self.namespaces = False
         self.pids_cgroup: str | None = None
+        self.memory_cgroup: str | None = None
         self.missing: list[str] = []
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,6 +63,7 @@ class Features:
             "seccomp": self.seccomp,
             "namespaces": self.namespaces,
             "pids_cgroup": self.pids_cgroup,
+            "memory_cgroup": self.memory_cgroup,
             "missing": list(self.missing),
         }
 
@@ -75,25 +85,21 @@ def probe_static(min_abi: int = MIN_LANDLOCK_ABI) -> Features:
     return feats
 
 
-def setup_server(feats: Features, scratch_mb: int) -> None:
-    """Namespaces, scratch tmpfs, cgroup, death signal: run once in the fork server."""
+def setup_server(feats: Features) -> None:
+    """Namespaces, scratch tmpfs, cgroups: run once in the fork server."""
     # No parent-death signal here: it fires when the *thread* that started the server
     # exits. The server exits on EOF of its stdin instead (the caller is gone).
-    kernel.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1)
     flags = kernel.CLONE_NEWNS | kernel.CLONE_NEWNET | kernel.CLONE_NEWIPC
     try:
         try:
             kernel.unshare(flags)
         except PermissionError:
-            kernel.unshare(flags | kernel.CLONE_NEWUSER)
+            _own_user_namespace(flags)
         kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
-        kernel.mount(
-            "rewardlab-scratch",
-            SCRATCH_BASE,
-            "tmpfs",
-            kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC,
-            f"size={scratch_mb}m,nr_inodes=8192,mode=0700",
-        )
+        # holds SCRATCH's directory only (read-only once it exists); each run gets its
+        # own tmpfs on SCRATCH (fresh_scratch)
+        kernel.mount("rewardlab-scratch", SCRATCH_BASE, "tmpfs", _SCRATCH_FLAGS,
+                     "size=1m,nr_inodes=64,mode=0700")
         feats.namespaces = True
     except OSError as exc:
         feats.missing.append(
@@ -101,22 +107,113 @@ def setup_server(feats: Features, scratch_mb: int) -> None:
             "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / "
             "kernel.apparmor_restrict_unprivileged_userns=0)"
         )
-    feats.pids_cgroup = _make_pids_cgroup()
+    feats.pids_cgroup = _make_cgroup(
+        ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"), "pids.max")
+    feats.memory_cgroup = _make_memory_cgroup()
 
 
-def _make_pids_cgroup() -> str | None:
-    """A private pids cgroup (v2 or v1) for this server's children, or None."""
-    for root in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+def _own_user_namespace(flags: int) -> None:
+    """Without privileges: the namespaces inside a new user namespace where we are root
+    (our own uid and gid mapped to 0, the one mapping that needs no privilege). Without
+    the mapping our uid is unmapped there and no file can be created (EOVERFLOW)."""
+    uid, gid = os.getuid(), os.getgid()
+    kernel.unshare(flags | kernel.CLONE_NEWUSER)
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+
+
+def _make_cgroup(bases: Iterable[str], control: str) -> str | None:
+    """A private cgroup for this server's children under the first base directory where
+    one can be made and has the ``control`` file (its controller is enabled), or None."""
+    for root in bases:
         _sweep_stale(root)
         path = os.path.join(root, f"rewardlab-{os.getpid()}")
         try:
             os.mkdir(path, 0o700)
         except OSError:
             continue
-        if os.path.exists(os.path.join(path, "pids.max")):
+        if os.path.exists(os.path.join(path, control)):
             return path
         os.rmdir(path)
     return None
+
+
+def _make_memory_cgroup() -> str | None:
+    """A memory cgroup for the runs: nested in the server's own (cgroup v1, or v2 where
+    the memory controller is delegated there), else at the root of the v2 hierarchy.
+    Nested first, so that the limits of whoever started us still hold."""
+    own: dict[str, str] = {}
+    with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, where = line.rstrip("\n").split(":", 2)
+            for name in controllers.split(",") if controllers else [""]:
+                own[name] = where
+    bases = []
+    if "memory" in own:  # v1
+        bases.append(f"/sys/fs/cgroup/memory{own['memory']}".rstrip("/"))
+    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):  # v2
+        bases += [f"{root}{own.get('', '/')}".rstrip("/"), root]
+    for control in ("memory.limit_in_bytes", "memory.max"):
+        path = _make_cgroup(dict.fromkeys(bases), control)
+        if path is not None:
+            _write(path, "memory.swap.max", "0")  # v2: nothing of a run goes to swap
+            _write(path, "memory.oom.group", "1")  # v2: an OOM kill ends the whole run
+            return path
+    return None
+
+
+def _write(cgroup: str, name: str, value: str) -> bool:
+    """Write a cgroup control file if this cgroup version has it; False if it failed."""
+    try:
+        with open(os.path.join(cgroup, name), "w") as f:
+            f.write(value)
+    except OSError:
+        return False
+    return True
+
+
+def memory_limit_bytes(limits: Limits, ctx: ServerContext) -> int:
+    """What a run's memory cgroup may hold: ``memory_mb``, plus what the copy-on-write
+    image of the server may cost it (its resident size) and 16 MiB for the kernel's own
+    objects (page tables, stacks); each allowed process may copy the image again and
+    each allowed task gets a stack (8 MiB, as in RLIMIT_AS)."""
+    mb = 1 << 20
+    tasks = limits.max_threads + limits.max_processes
+    return ((limits.memory_mb + 16 + 8 * tasks) * mb
+            + (1 + limits.max_processes) * ctx.baseline_rss)
+
+
+def set_memory_limit(cgroup: str, nbytes: int, previous: int) -> None:
+    """v1: memory.limit_in_bytes, and memory.memsw.limit_in_bytes (memory + swap, which
+    must stay >= the former: raised first, lowered last); v2: memory.max."""
+    if os.path.exists(os.path.join(cgroup, "memory.max")):
+        if not _write(cgroup, "memory.max", str(nbytes)):
+            raise OSError(f"cannot set memory.max of {cgroup}")
+        return
+    names = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+    if nbytes > previous:
+        names.reverse()
+    for name in names:
+        if not _write(cgroup, name, str(nbytes)) and name == "memory.limit_in_bytes":
+            raise OSError(f"cannot set {name} of {cgroup}")
+
+
+def oom_kills(cgroup: str | None) -> int:
+    """How many processes the kernel's OOM killer has killed in this memory cgroup
+    (v1 ``memory.oom_control``, v2 ``memory.events``); -1 if unknown."""
+    if cgroup is None:
+        return -1
+    for name in ("memory.events", "memory.oom_control"):
+        try:
+            with open(os.path.join(cgroup, name)) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except OSError:
+            continue
+    return -1
 
 
 def _sweep_stale(root: str) -> None:
@@ -146,18 +243,39 @@ def cgroup_pids(path: str) -> list[int]:
 class ServerContext:
     """Descriptors and programs the server prepares once and every child reuses."""
 
-    def __init__(self, abi: int, devnull: int, baseline_vsz: int, pids_cgroup: str | None,
-                 is_root: bool) -> None:
+    def __init__(self, abi: int, devnull: int, baseline_vsz: int, baseline_rss: int,
+                 feats: Features, is_root: bool) -> None:
         self.abi = abi
         self.devnull = devnull
         self.baseline_vsz = baseline_vsz
-        self.pids_cgroup = pids_cgroup
+        self.baseline_rss = baseline_rss
+        self.pids_cgroup = feats.pids_cgroup
+        self.memory_cgroup = feats.memory_cgroup
         self.is_root = is_root
+        # cgroup.procs of each cgroup, open for writing: a child joins with one write
+        self.pids_procs = _open_procs(self.pids_cgroup)
+        self.memory_procs = _open_procs(self.memory_cgroup)
+        self.cgroup_limits = (-1, -1)  # the pids.max and memory limit last written
         self.filters: dict[tuple[bool, bool], seccomp.Prepared] = {}
         # the Landlock ruleset every child enforces (built once: the read-only roots,
         # the devices, and read-write the one scratch directory, emptied after each run)
         self.ruleset_fd = -1
-        self.scratch_fd = -1  # O_PATH descriptor of SCRATCH
+        # O_PATH descriptor of SCRATCH_BASE, the read-only tmpfs that holds SCRATCH's
+        # directory: the rule names it (Landlock ignores rules on covered mount points)
+        self.scratch_fd = -1
+        self.scratch_bottom = -1  # the lowest stacked scratch tmpfs's root, open
+        self.scratch_mounts = 0  # scratch tmpfs mounts stacked on SCRATCH
+        self.scratch_top = -1  # the top one's root, open: the next run works there
+        self.scratch_options: dict[str, str] = {}
+        self.scratch_next = -1  # the next run's tmpfs, made but not mounted yet
+        self.scratch_dir = -1  # SCRATCH's directory on the read-only /tmp (O_PATH)
+        self.pid_init = -1  # host pid of the init of the runs' pid namespace
+        self.pid_init_life = -1  # the init exits when this pipe end is closed (we exit)
+        # a child checks the server is alive after setting its parent-death signal
+        # (getppid() cannot tell: our children's parent is outside their pid namespace
+        # both while we live and once they are orphans)
+        self.server_pidfd = os.pidfd_open(os.getpid())
+        self.no_caps = kernel.CapSet(0)
         self.last_plan: tuple[Limits, Plan] | None = None  # the last run's limits and plan
 
     def seccomp_program(self, threads: bool, processes: bool) -> seccomp.Prepared:
@@ -165,6 +283,12 @@ class ServerContext:
         if key not in self.filters:
             self.filters[key] = seccomp.Prepared(seccomp.build_filter(threads, processes))
         return self.filters[key]
+
+
+def _open_procs(cgroup: str | None) -> int:
+    if cgroup is None:
+        return -1
+    return os.open(os.path.join(cgroup, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
 
 
 def read_only_roots() -> list[str]:
@@ -187,7 +311,7 @@ def read_only_roots() -> list[str]:
     return sorted(r for r in roots if os.path.exists(r))
 
 
-def make_context(feats: Features) -> ServerContext:
+def make_context(feats: Features, scratch_mb: int) -> ServerContext:
     read_fds = []
     for path in read_only_roots():
         read_fds.append((os.open(path, os.O_PATH | os.O_CLOEXEC), landlock.READ_EXEC))
@@ -197,16 +321,21 @@ def make_context(feats: Features) -> ServerContext:
     rw = landlock.FS_READ_FILE | landlock.FS_WRITE_FILE
     read_fds.append((os.open("/dev/null", os.O_PATH | os.O_CLOEXEC), rw))
     with open("/proc/self/statm") as f:
-        vsz = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        vsz, rss = (int(x) * os.sysconf("SC_PAGE_SIZE") for x in f.read().split()[:2])
     ctx = ServerContext(
         abi=feats.landlock_abi,
         devnull=os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC),
         baseline_vsz=vsz,
-        pids_cgroup=feats.pids_cgroup,
+        baseline_rss=rss,
+        feats=feats,
         is_root=os.geteuid() == 0,
     )
     os.mkdir(SCRATCH, 0o700)
-    ctx.scratch_fd = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    kernel.mount(None, SCRATCH_BASE, None, kernel.MS_REMOUNT | kernel.MS_RDONLY | _SCRATCH_FLAGS)
+    ctx.scratch_fd = os.open(SCRATCH_BASE, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    ctx.scratch_options = {"size": f"{scratch_mb}m", "nr_inodes": "8192", "mode": "0700"}
+    ctx.scratch_dir = os.open(SCRATCH, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fresh_scratch(ctx)
     rules = [landlock.prepared_rule(fd, rights, ctx.abi) for fd, rights in read_fds]
     rules.append(landlock.prepared_rule(ctx.scratch_fd, landlock.handled_fs(ctx.abi), ctx.abi))
     ctx.ruleset_fd = kernel.syscall(kernel.NR_LANDLOCK_CREATE_RULESET, *landlock.ruleset_args(ctx.abi))
@@ -218,18 +347,152 @@ def make_context(feats: Features) -> ServerContext:
     for threads in (False, True):
         for processes in (False, True):
             ctx.seccomp_program(threads, processes)
+    # the host's /proc stays our working directory: the scratch reset names the lowest
+    # scratch mount by a path relative to it (the runs' /proc is their namespace's)
+    os.chdir("/proc")
+    ctx.pid_init, ctx.pid_init_life = start_pid_namespace()
+    if ctx.memory_procs >= 0:
+        join_memory_cgroup(ctx)
     return ctx
 
 
 def harden_server() -> None:
-    """Once, after setup: no capabilities and no_new_privs for the server and every child.
-
-    The server keeps what it needs without capabilities (it owns its tmpfs, its cgroup
-    directory and its children).
+    """Once, after setup: no_new_privs for the server and every child, and no capability
+    but CAP_SYS_ADMIN, which the server needs to mount each run's scratch tmpfs (in its
+    own mount namespace). Each child empties its sets first thing (:func:`confine`).
     """
-    if os.geteuid() == 0:
-        kernel.drop_all_capabilities()
+    kernel.drop_capabilities(keep=(kernel.CAP_SYS_ADMIN,))
     kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
+
+
+# How many scratch tmpfs mounts may stack up before they are all detached at once.
+MAX_STACKED_SCRATCH = 16
+
+
+def fresh_scratch(ctx: ServerContext) -> None:
+    """Server side, once a run's processes are all dead: a new, empty tmpfs for the next
+    run on SCRATCH, so that nothing the last run did is observable (entries, the
+    directory's times, inode numbers, free space). Every run gets one, whatever the last
+    run did: reusing an untouched tmpfs would tell the next run whether the last one
+    touched it (its root's ctime, its inode numbers).
+
+    The new tmpfs is mounted on top of the last one (``noatime``: listing it changes
+    nothing). An unmount costs more (it waits for an RCU grace period: 50 us to
+    milliseconds on a busy machine), so the covered ones, out of reach of any path, are
+    detached together every MAX_STACKED_SCRATCH runs, or at once when a run left
+    something (its pages count against the memory cgroup). A detach frees whatever is
+    there, however deep, locked or large, without walking it.
+    """
+    if ctx.scratch_mounts and (ctx.scratch_mounts >= MAX_STACKED_SCRATCH
+                               or os.listdir(ctx.scratch_top)):
+        # the lowest mount, by a path relative to our working directory (the host's
+        # /proc): detaching it detaches every mount stacked on it
+        kernel.umount2(f"self/fd/{ctx.scratch_bottom}", kernel.MNT_DETACH)
+        os.close(ctx.scratch_bottom)
+        ctx.scratch_mounts = 0
+    prepare_scratch(ctx)
+    # on the top one by descriptors: a path would walk every mount of the stack
+    fresh, ctx.scratch_next = ctx.scratch_next, -1
+    kernel.attach_on(fresh, ctx.scratch_top if ctx.scratch_mounts else ctx.scratch_dir)
+    if ctx.scratch_top >= 0:
+        os.close(ctx.scratch_top)
+    ctx.scratch_top = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fresh)
+    os.close(fresh)
+    if ctx.scratch_mounts == 0:
+        ctx.scratch_bottom = os.dup(ctx.scratch_top)
+    ctx.scratch_mounts += 1
+
+
+def prepare_scratch(ctx: ServerContext) -> None:
+    """Make the next run's tmpfs now, detached (no path reaches it, the running program
+    included), so that :func:`fresh_scratch` only attaches it: the server calls this
+    when a run begins, off the caller's path."""
+    if ctx.scratch_next < 0:
+        attrs = (kernel.MOUNT_ATTR_NOSUID | kernel.MOUNT_ATTR_NODEV | kernel.MOUNT_ATTR_NOEXEC
+                 | kernel.MOUNT_ATTR_NOATIME)
+        ctx.scratch_next = kernel.detached_tmpfs(ctx.scratch_options, attrs)
+
+
+def join_memory_cgroup(ctx: ServerContext) -> None:
+    """Put the server itself in the runs' memory cgroup, so that every child starts in
+    it (moving each child would cost a cgroup migration per run: 30 to 100 us here).
+    What the server already holds stays charged where it was; what a child copies or
+    allocates is charged here. Each child sets its OOM score adjustment to 1000, the
+    most, so the kernel's OOM killer picks a run's process, never the server (whose
+    score cannot go below 0 without CAP_SYS_RESOURCE, which some hosts withhold)."""
+    os.write(ctx.memory_procs, b"0")
+
+
+def start_pid_namespace() -> tuple[int, int]:
+    """A pid namespace for the runs, with its own /proc: a run sees only its own
+    namespace's processes (not the caller's or the host's pids, not even by ``stat`` of
+    ``/proc/<pid>`` or ``kill(pid, 0)``), and its parent's pid reads as 0.
+
+    A namespace dies with its first process (its init), so that is a small process of
+    its own: forked by a helper that exits at once (so the init is not our child; it is
+    nobody's business but the kernel's), it mounts the namespace's procfs on /proc,
+    reaps the orphans of runs that may fork, and exits when we are gone (EOF on a pipe
+    only we hold), which kills every process of the namespace. Then our own children go
+    into that namespace (``setns``). Returns the init's host pid and the pipe end we
+    keep (its only holder besides children that have not closed it yet).
+    """
+    ready_r, ready_w = os.pipe()
+    life_r, life_w = os.pipe()
+    helper = os.fork()
+    if helper == 0:
+        try:
+            kernel.unshare(kernel.CLONE_NEWPID)
+            mounted_r, mounted_w = os.pipe()
+            init = os.fork()
+            if init == 0:
+                _pid_init(life_r, mounted_w)
+            os.close(mounted_w)
+            ok = os.read(mounted_r, 1) == b"R"
+            os.write(ready_w, struct.pack("i", init if ok else -1))
+        finally:
+            os._exit(0)
+    os.close(life_r)
+    os.close(ready_w)
+    os.waitpid(helper, 0)
+    data = os.read(ready_r, 4)
+    os.close(ready_r)
+    init = struct.unpack("i", data)[0] if len(data) == 4 else -1
+    if init <= 0:
+        raise OSError("could not start the pid namespace's init")
+    pidfd = os.pidfd_open(init)
+    try:
+        kernel.setns(pidfd, kernel.CLONE_NEWPID)
+    finally:
+        os.close(pidfd)
+    return init, life_w
+
+
+def _pid_init(life_r: int, mounted_w: int) -> None:
+    """The init of the runs' pid namespace (see :func:`start_pid_namespace`)."""
+    try:
+        for fd in range(3, 1 << 16):
+            if fd not in (life_r, mounted_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        flags = kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
+        try:
+            kernel.mount("proc", "/proc", "proc", flags)
+            os.write(mounted_w, b"R")
+        except OSError:
+            os.write(mounted_w, b"E")
+            os._exit(1)
+        os.close(mounted_w)
+
+        def reap(_signum: int, _frame: Any) -> None:
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+
+        signal.signal(signal.SIGCHLD, reap)
+        while os.read(life_r, 1):
+            pass
+    finally:
+        os._exit(0)
 
 
 def _rlimits(limits: Limits, ctx: ServerContext) -> list[tuple[int, tuple[int, int]]]:
@@ -254,11 +517,19 @@ def _rlimits(limits: Limits, ctx: ServerContext) -> list[tuple[int, tuple[int, i
             for res, value in pairs.items()]
 
 
-def set_cgroup_limit(ctx: ServerContext, limits: Limits) -> None:
-    """Server side, before the fork: the task count the next run may reach."""
-    if ctx.pids_cgroup is not None:
+def set_cgroup_limits(ctx: ServerContext, limits: Limits) -> None:
+    """Server side, before the fork: the task count and memory the next run may reach
+    (written only when they change; the cgroups are empty between runs)."""
+    tasks = 1 + limits.max_threads + limits.max_processes
+    memory = memory_limit_bytes(limits, ctx) if ctx.memory_cgroup else -1
+    if (tasks, memory) == ctx.cgroup_limits:
+        return
+    if ctx.pids_cgroup is not None and tasks != ctx.cgroup_limits[0]:
         with open(os.path.join(ctx.pids_cgroup, "pids.max"), "w") as f:
-            f.write(str(1 + limits.max_threads + limits.max_processes))
+            f.write(str(tasks))
+    if ctx.memory_cgroup is not None and memory != ctx.cgroup_limits[1]:
+        set_memory_limit(ctx.memory_cgroup, memory, ctx.cgroup_limits[1])
+    ctx.cgroup_limits = (tasks, memory)
 
 
 class Plan(NamedTuple):
@@ -267,40 +538,47 @@ class Plan(NamedTuple):
     touches) is copied for that child, so the child only makes system calls."""
 
     rlimits: list[tuple[int, tuple[int, int]]]
-    join_cgroup: str | None  # cgroup.procs of the pids cgroup, when tasks are allowed
+    join_cgroups: tuple[int, ...]  # cgroup.procs of the pids cgroup, if tasks are allowed
     seccomp: seccomp.Prepared
 
 
 def plan(ctx: ServerContext, limits: Limits) -> Plan:
     """Server side, before each fork: built once per Limits object (the server keeps one
-    per distinct run frame), so consecutive runs reuse it."""
+    per distinct run frame), so consecutive runs reuse it; the cgroups' limits are set
+    when it is built."""
     if ctx.last_plan is None or ctx.last_plan[0] is not limits:
+        set_cgroup_limits(ctx, limits)
         tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids them
+        join = (ctx.pids_procs if tasks else -1,)
         ctx.last_plan = limits, Plan(
             _rlimits(limits, ctx),
-            os.path.join(ctx.pids_cgroup, "cgroup.procs") if tasks and ctx.pids_cgroup else None,
+            tuple(fd for fd in join if fd >= 0),
             ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0),
         )
     return ctx.last_plan[1]
 
 
-def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid: int) -> None:
+def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int) -> None:
     """Restrict the current (freshly forked, single-threaded) process. Irreversible.
 
     Only system calls on arguments prepared before the fork (see :class:`Plan`).
     """
+    kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)  # first: the rest may be slow
+    if select.select([ctx.server_pidfd], [], [], 0)[0]:  # readable: the server has exited
+        os._exit(70)
+    ctx.no_caps.apply()  # the server keeps CAP_SYS_ADMIN; a run has no capability
     os.setsid()
-    if plan.join_cgroup is not None:
-        with open(plan.join_cgroup, "w") as f:
-            f.write("0")
-    os.fchdir(ctx.scratch_fd)
+    for fd in plan.join_cgroups:  # "0": this process
+        os.write(fd, b"0")
+    if ctx.memory_procs >= 0:  # the OOM victim is the run (join_memory_cgroup)
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        os.write(fd, b"1000")
+        os.close(fd)
+    os.fchdir(ctx.scratch_top)  # the run's own tmpfs (fresh_scratch)
     setrlimit = resource.setrlimit
     for res, pair in plan.rlimits:
         setrlimit(res, pair)
-    kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != server_pid:  # the server died between fork and here
-        os._exit(70)
-    # capabilities were dropped and no_new_privs set once in the server (harden_server)
+    # no_new_privs was set once in the server (harden_server)
     kernel.syscall(kernel.NR_LANDLOCK_RESTRICT_SELF, ctx.ruleset_fd, 0)
     # descriptors: stdio on /dev/null, the channel on 3 and 4, nothing else
     tmp_in, tmp_out = os.dup(ch_in), os.dup(ch_out)
@@ -311,22 +589,3 @@ def confine(ctx: ServerContext, plan: Plan, ch_in: int, ch_out: int, server_pid:
     os.closerange(CHANNEL_OUT + 1, 1 << 20)
     # the environment is the fork server's, already scrubbed by the caller (see pool.py)
     plan.seccomp.install()
-
-
-def empty_scratch() -> bool:
-    """Server side, once a run's processes are all dead: remove what the run left in the
-    scratch directory (the directory itself stays: the ruleset names it). False if
-    something could not be removed: the server must not start another run then."""
-    names = os.listdir(SCRATCH)
-    if not names:
-        return True  # the common case
-    import shutil  # here, not at the top: it loads zlib, bz2 and lzma (30 mappings)
-
-    for name in names:
-        path = os.path.join(SCRATCH, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-    return not os.listdir(SCRATCH)

@@ -5,8 +5,10 @@ environment; programs are forked from them, never from the caller. After each ru
 server offers the next confined child, handing over its two pipes; the caller keeps
 the offer until its next run on that server and then exchanges requests and
 plain-data replies with the child directly. A server that stops answering is killed
-and replaced, and the affected run reports an infrastructure error (unscorable),
-never a verdict; one that died between runs is replaced before the next run starts.
+and replaced: a run whose program had not loaded yet starts again on another; one
+whose program had loaded (or that lost a server on every try) ends as a crash, that
+program's failure (:data:`SERVER_LOST`); a server that died between runs is replaced
+before the next run starts.
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ class ServerLost(InfraError):
     """A fork server died or stopped answering."""
 
 
+# The crash message of a run whose fork server was lost once its program had loaded, or
+# on every try (see Run._finish): scored as the run's failure, not an infrastructure error.
+SERVER_LOST = "the fork server was lost during this run"
+
+
 @dataclass
 class Outcome:
     """What one request produced. ``kind``: ok, exception, timeout, crash."""
@@ -107,6 +114,7 @@ class ForkServer:
         # final event of a run that ended normally ("final") and the next offer ("offer").
         self.expect: list[str] = []
         self.offer: tuple[int, int] | None = None  # an offered process's channel (w, r)
+        self.offer_pid = -1  # its pid (as the caller sees it: the runs have their own)
         # the run frame whose limits the offered process has (or, once a run has started,
         # the next offer will have: the server offers with the limits of the run it ended)
         self.offer_key = b""
@@ -182,6 +190,7 @@ class ForkServer:
             raise InfraError(f"unexpected event from the fork server: {msg}")
         self.drop_offer()
         self.offer = (fds[0], fds[1])
+        self.offer_pid = int(msg.get("pid", -1))
 
     def drop_offer(self) -> None:
         """Close our ends of an offered process we will not use (the server kills it)."""
@@ -240,8 +249,14 @@ class Run:
     wall-clock limit is enforced by the server.
     """
 
-    def __init__(self, server: ForkServer, limits: Limits, w: int, r: int) -> None:
+    def __init__(self, server: ForkServer, limits: Limits, w: int, r: int,
+                 last_chance: bool = False) -> None:
         self.server, self.limits, self.w, self.r = server, limits, w, r
+        # the program has loaded (its init reply arrived); before that, a lost server
+        # makes the pool start the run again elsewhere, unless this is the last try
+        self.loaded = False
+        self.last_chance = last_chance
+        self.pid = server.offer_pid  # the run's process, as the caller's /proc names it
         self.frames = channel.FrameBuffer((limits.output_mb << 20) + (1 << 20))
         self.pending: list[bytes] = []
         self.confined = False
@@ -261,6 +276,7 @@ class Run:
         if batch is not None:
             frame += batch
         self.init = self._exchange(0, frame, self.limits.timeout)
+        self.loaded = True
         if self.batch is not None:
             self.batch.last = time.perf_counter()
 
@@ -343,6 +359,19 @@ class Run:
         if self.finished:
             return self.final
         self.finished = True
+        try:
+            return self._report(reason)
+        except ServerLost as exc:
+            if not self.loaded and not self.last_chance:
+                raise  # nothing of the program was seen: the pool starts it again elsewhere
+            # The run's server was lost (gone or hung; the pool replaces it) while the
+            # program ran, or each time it was tried: what ran there is the program, so
+            # this is its failure (scored), like a crash, not the machinery's.
+            self.server.close()  # closes our pipe ends too (to_close), if the send did not
+            self.final = {"ev": "exit", "reason": f"{SERVER_LOST}: {exc}"}
+            return self.final
+
+    def _report(self, reason: str) -> dict[str, Any]:
         try:
             self.server.send({"op": "end", "reason": reason})
         except BaseException:
@@ -598,18 +627,18 @@ class SandboxPool:
         """One program in a fresh fork; all its tests are requests on the yielded :class:`Run`.
         ``prefetch``: calls sent right after the program (see :meth:`Run.prefetch`).
 
-        A server that dies before the run's process has confirmed its confinement (so
-        before any of the program ran) is replaced and the run starts again on another.
+        A server lost before the program has loaded (its init reply) is replaced and the
+        run starts again on another; if that happens on every try, or once the program
+        has loaded, the loss is the program's failure: its outcomes are crashes
+        (:data:`SERVER_LOST`), scored, never an infrastructure error.
         """
         source = (setup or "") + "\n" + code
-        for _ in range(self.size + 1):
+        for attempt in range(self.size + 1):
             with self._server(limits) as (server, (w, r)):
-                handle = Run(server, limits, w, r)
+                handle = Run(server, limits, w, r, last_chance=attempt == self.size)
                 try:
                     handle.start(source, mode, prefetch)
                 except ServerLost:
-                    if handle.confined:
-                        raise
                     server.close()  # a closed server is discarded, not put back
                     continue
                 try:

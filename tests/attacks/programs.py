@@ -194,13 +194,14 @@ ATTACKS: list[Attack] = [
            " fcntl.ioctl(fd, 0x40086602, array.array('l', [flags[0] | 0x40]), True); return 9"),
     Attack(E, "prlimit_fork_server", "function",
            "import os, resource\ndef square(x):\n"
-           " resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (5, 5)); return 9"),
+           # getppid() is 0 in the runs' pid namespace (the server is outside): pid 1 then
+           " resource.prlimit(os.getppid() or 1, resource.RLIMIT_NOFILE, (5, 5)); return 9"),
     Attack(E, "renice_fork_server", "function",
            "import os\ndef square(x):\n os.setpriority(os.PRIO_PROCESS, os.getppid(), 19); return 9"),
     Attack(E, "renice_whole_user", "function",
            "import os\ndef square(x):\n os.setpriority(os.PRIO_USER, 0, 19); return 9"),
     Attack(E, "pin_fork_server", "function",
-           "import os\ndef square(x):\n os.sched_setaffinity(os.getppid(), {0}); return 9"),
+           "import os\ndef square(x):\n os.sched_setaffinity(os.getppid() or 1, {0}); return 9"),
     Attack(E, "read_secret_file", "leak", "def leak(): return open('{secret_file}').read()"),
     Attack(E, "read_secret_env", "leak", "import os\ndef leak(): return os.environ.get('REWARDLAB_TEST_SECRET')"),
     Attack(E, "read_parent_environ", "leak",
