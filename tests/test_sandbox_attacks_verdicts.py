@@ -100,3 +100,28 @@ def test_decoder_integers_round_trip_at_every_size() -> None:
     values += [(-1) ** b * (2 ** (15 * b) - 7 * b) for b in range(1, 2000, 37)]
     assert _reply(values) == values
     assert isinstance(_reply(2 ** (15 * 2000)), channel.DecodeError)  # 2,001 digits
+
+
+def test_stale_frames_are_dropped_without_being_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 frames with an id the caller no longer waits for (0, the program's load reply)
+    cost the caller a 10-byte peek each (channel.reply_id), not a decode: load_reply sees
+    id 0 once per program (3 programs), not 300 times more."""
+    decoded: list[Any] = []
+    real = channel.load_reply
+
+    def counting(body: bytes) -> tuple[Any, str, Any]:
+        reply = real(body)
+        decoded.append(reply[0])
+        return reply
+
+    monkeypatch.setattr(channel, "load_reply", counting)
+    (flood,) = [a for a in SPOILERS if a.name == "stale_frame_flood"]
+    good, bad, _ = _batch(flood, PassRate(**{**LIMITS, "test_timeout": 2.5}))  # a config of its own: no cache hits
+    assert bad.status is Status.OK and bad.value == 0.0, bad.detail
+    assert good.value == 1.0 and Counter(decoded)[0] == 3, Counter(decoded)
+
+
+def test_reply_id_peeks_only_id_carrying_replies() -> None:
+    assert channel.reply_id(marshal.dumps((7, "value", [1, 2]), 2)) == 7
+    assert channel.reply_id(marshal.dumps((None, "confined", None), 2)) is None
+    assert channel.reply_id(b"(\x03\x00\x00\x00i\x01") is None  # truncated: left to load_reply

@@ -203,6 +203,16 @@ def _payload(body: bytes, pos: int) -> tuple[Any, int]:
         raise DecodeError("unhashable set element or dict key") from None
 
 
+_INT_ID = b"(\x03\x00\x00\x00i"  # a reply tuple whose first item, the id, is a marshal int
+
+
+def reply_id(body: bytes) -> int | None:
+    """The id of a reply frame read from its first bytes, without decoding the rest
+    (``None`` where the frame does not start as an id-carrying reply): the caller drops
+    frames for ids it no longer waits for without paying for their payload."""
+    return _unpack_i32(body, 6)[0] if body[:6] == _INT_ID and len(body) >= 10 else None
+
+
 def load_reply(body: bytes) -> tuple[Any, str, Any]:
     """``(id, kind, payload)`` of a reply frame from the sandbox.
 

@@ -311,6 +311,8 @@ class Run:
         after it are kept (the next answers of a batch)."""
         while True:
             for i, body in enumerate(self.pending):
+                if self.confined and channel.reply_id(body) not in (rid, None):
+                    continue  # stale (or ahead of its turn): never decoded
                 try:
                     reply = channel.load_reply(body)
                 except channel.DecodeError as exc:
