@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.advantages import batch_signal
 from rewardlab.batch import BatchContext, scores_to_array
 from rewardlab.core import Sample, Score, Status, coerce_samples
 from rewardlab.engine import Engine, default_engine
+from rewardlab.filters import apply_filters, mark_kept
 from rewardlab.results import Results, summarize
 from rewardlab.spec import ComponentSpec, Spec, load_spec, order_components
 
@@ -88,14 +90,18 @@ class Pipeline:
         reward = self.spec.combiner(shaped, self.weights, ctx)
         for transform in self.spec.transforms:
             reward = transform(reward, ctx)
+        keep, for_adv, shaped_for_adv = apply_filters(self.spec.filters, reward, ctx, shaped)
         advantage = (
-            self.spec.advantage(reward, ctx, shaped, self.weights)
+            self.spec.advantage(for_adv, ctx, shaped_for_adv, self.weights)
             if self.spec.advantage is not None
             else None
         )
         rows = self._rows(batch, scores, columns, reward, advantage)
         self._add_steps(rows, ctx, reward)
-        return Results(rows, summarize(rows, self.names), self.names)
+        mark_kept(rows, keep)
+        task_key = getattr(getattr(self.spec.advantage, "params", None), "task_key", None) or "task"
+        signal = batch_signal(reward, advantage, ctx, keep, task_key)
+        return Results(rows, summarize(rows, self.names), self.names, signal)
 
     def _rows(
         self,
@@ -167,6 +173,8 @@ class Pipeline:
             items[f"transforms.{j}"] = t
         for j, t in enumerate(self.spec.steps.transforms if self.spec.steps else []):
             items[f"steps.transforms.{j}"] = t
+        if hasattr(self.spec.advantage, "state_dict"):  # ema_grpo's moving averages
+            items["advantage"] = self.spec.advantage
         return items
 
     def state_dict(self) -> dict[str, Any]:

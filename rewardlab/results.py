@@ -81,11 +81,17 @@ class Results:
     """One row per sample (see :mod:`rewardlab.pipeline`) plus the summary."""
 
     def __init__(
-        self, rows: list[dict[str, Any]], summary: list[ColumnStats], components: Sequence[str]
+        self,
+        rows: list[dict[str, Any]],
+        summary: list[ColumnStats],
+        components: Sequence[str],
+        signal: dict[str, Any] | None = None,
     ) -> None:
         self.rows = rows
         self.summary = summary
         self.components = list(components)
+        # this batch's zero-variance groups (kept / filtered) and mean |advantage| per task
+        self.signal = signal or {}
 
     def __len__(self) -> int:
         return len(self.rows)

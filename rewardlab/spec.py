@@ -9,6 +9,7 @@ precomputed ``reward`` column in the data)::
     [[transforms]]      transforms applied to the combined reward, in order
     [steps]             process (step-level) rewards: key = "step_rewards" (meta key),
                         transforms = [{type = "prm_clip", eta = 0.5}], add_outcome = true
+    [[filters]]         samples to leave out of the update: type = "zero_variance" / "prof", params
     [advantage]         method = "<estimator>", other keys = estimator params
     [engine]            workers, timeout, cache_size, ... (see EngineConfig)
     [run]               batch_size, length_unit
@@ -35,7 +36,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_LEVEL = ("plugins", "rewards", "combine", "transforms", "steps", "advantage", "engine", "run")
+TOP_LEVEL = ("plugins", "rewards", "combine", "transforms", "steps", "filters", "advantage", "engine", "run")
 COMPONENT_KEYS = ("type", "weight", "on_unscorable", "timeout", "transforms")
 LENGTH_UNITS = ("auto", "tokens", "words", "chars")
 
@@ -67,6 +68,7 @@ class Spec:
     advantage: Any | None
     engine: dict[str, Any]
     steps: StepsSpec | None = None
+    filters: list[Any] = field(default_factory=list)
     batch_size: int = 1024
     length_unit: str = "auto"
     raw: dict[str, Any] = field(default_factory=dict)
@@ -125,6 +127,7 @@ def parse_spec(data: Mapping[str, Any]) -> Spec:
         combiner=combiner,
         transforms=_transforms(data.get("transforms", []), "transforms"),
         advantage=advantage,
+        filters=_filters(data.get("filters", [])),
         engine=engine,
         batch_size=batch_size,
         length_unit=length_unit,
@@ -215,6 +218,18 @@ def _transforms(items: Any, where: str, step_level: bool = False) -> list[Any]:
                 "it works on one value per sample: put it in a component's or the top-level transforms")
             raise SpecError(f"{where}[{i}]: transform {item['type']!r} cannot be used here; {hint}")
         out.append(transform)
+    return out
+
+
+def _filters(items: Any) -> list[Any]:
+    if not isinstance(items, list):
+        raise SpecError('filters: must be a list of tables like [{type = "zero_variance"}]')
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping) or "type" not in item:
+            raise SpecError(f"filters[{i}]: must be a table with a 'type'")
+        params = {k: v for k, v in item.items() if k != "type"}
+        out.append(registry.create("filter", _str(item["type"], f"filters[{i}].type"), params, f"filters[{i}]"))
     return out
 
 
