@@ -401,3 +401,40 @@ class Pareto(Combiner):
         fronts = pareto_fronts(objectives[ok], ctx.group_index[ok])
         out[ok] = 0.0 - fronts.astype(np.float64) + 0.0
         return out
+
+
+# --------------------------------------------------------------------------- coupled
+
+
+class CoupledParams(_Params):
+    outcome: str
+    term: str
+
+
+@register("combiner", "coupled")
+class Coupled(Combiner):
+    """A term that counts only in proportion to the outcome: r = w_o o + w_t o c.
+
+    The Conciseness Reward Function of Wang et al. 2025, "Efficient Reasoning via
+    Reward Model" (arXiv 2511.09158): the conciseness score c counts only as far
+    as the outcome reward o is earned, so a wrong answer cannot buy reward by
+    being short. The paper states an explicit dependency of the conciseness term
+    on the outcome; the product form is this library's reading (its equation was
+    not retrieved). Weights are the components' spec weights; other components
+    are added as a weighted sum. Unscorable if any component is.
+    """
+
+    name = "coupled"
+    Params = CoupledParams
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        p = self.params
+        _check_names([p.outcome, p.term], components, "combiner 'coupled'")
+        o, c = components[p.outcome], components[p.term]
+        out = weights.get(p.outcome, 1.0) * o + weights.get(p.term, 1.0) * o * c
+        for name, values in components.items():  # loop over components, not samples
+            if name not in (p.outcome, p.term):
+                out = out + weights.get(name, 1.0) * values
+        return np.asarray(out, dtype=np.float64)
