@@ -7,17 +7,20 @@ unscorable (``NaN``) combined reward. Everything is vectorised over the batch.
 
 Registry names: ``weighted_sum``, ``gated``, ``product``, ``logsigmoid_and``,
 ``ensemble`` (and its fixed-reduction aliases ``mean``, ``median``, ``min``,
-``mean_minus_std``, ``mean_minus_var``), ``pareto``.
+``mean_minus_std``, ``mean_minus_var``), ``pareto``, ``lexicographic``,
+``coupled``.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rewardlab.batch import BatchContext
 from rewardlab.core import NoParams
@@ -376,31 +379,125 @@ def pareto_fronts(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     return front
 
 
+def batch_fronts(values: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Non-dominated front index of each row over the whole batch (all maximised).
+
+    Peels front after front; each peel tests every remaining row against every
+    other in chunks of ``chunk`` rows, so memory stays O(chunk x n) while the work
+    is O(fronts x n^2) comparisons (no pair list as in :func:`pareto_fronts`).
+    """
+    n = len(values)
+    front = np.full(n, -1, dtype=np.int64)
+    remaining = np.arange(n)
+    level = 0
+    while remaining.size:
+        v = values[remaining]
+        dominated = np.zeros(len(remaining), dtype=bool)
+        for start in range(0, len(remaining), chunk):  # chunks of rows, not groups
+            block = v[start : start + chunk]
+            ge = np.all(v[None, :, :] >= block[:, None, :], axis=2)
+            gt = np.any(v[None, :, :] > block[:, None, :], axis=2)
+            dominated[start : start + chunk] = np.any(ge & gt, axis=1)
+        front[remaining[~dominated]] = level
+        remaining = remaining[dominated]
+        level += 1
+    return front
+
+
+def objectives_of(components: Mapping[str, np.ndarray], weights: Mapping[str, float], where: str) -> np.ndarray:
+    """(samples, objectives) to maximise: a negative weight minimises, a zero weight drops."""
+    matrix, w = stack(components, weights)
+    if not len(components):
+        raise SpecError(f"{where}: no components to combine")
+    return np.asarray((matrix[w != 0] * np.sign(w[w != 0])[:, None]).T)
+
+
+class ParetoParams(_Params):
+    scope: Literal["group", "batch"] = "group"
+
+
 @register("combiner", "pareto")
 class Pareto(Combiner):
-    """Pareto rank within the group: reward = -(non-dominated front index).
+    """Pareto rank: reward = -(non-dominated front index) within the group or the batch.
 
-    0 for samples on their group's Pareto front across the components, -1 for
-    the next front, and so on (NSGA-II non-dominated sorting, Deb et al. 2002).
+    0 for samples on the Pareto front across the components, -1 for the next
+    front, and so on (NSGA-II non-dominated sorting, Deb et al. 2002), within the
+    prompt group (``scope="group"``) or across the whole batch (``scope="batch"``:
+    the batch-wise non-dominated selection of Parrot, Lee et al. 2024, "Parrot:
+    Pareto-optimal Multi-Reward Reinforcement Learning Framework for Text-to-Image
+    Generation", arXiv 2401.05675, which trains on the batch's front 0).
     Components are maximised; a negative weight minimises that component, a zero
     weight drops it (magnitudes do not matter). Samples with an unscorable
     component are unscorable and take no part in the comparison.
     """
 
     name = "pareto"
+    Params = ParetoParams
 
     def combine(
         self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
     ) -> np.ndarray:
-        matrix, w = stack(components, weights)
-        if not len(components):
-            raise SpecError("combiner 'pareto': no components to combine")
-        objectives = (matrix[w != 0] * np.sign(w[w != 0])[:, None]).T
+        objectives = objectives_of(components, weights, "combiner 'pareto'")
         ok = ~np.isnan(objectives).any(axis=1)
         out = np.full(len(ctx), np.nan)
-        fronts = pareto_fronts(objectives[ok], ctx.group_index[ok])
+        if self.params.scope == "batch":
+            fronts = batch_fronts(objectives[ok])
+        else:
+            fronts = pareto_fronts(objectives[ok], ctx.group_index[ok])
         out[ok] = 0.0 - fronts.astype(np.float64) + 0.0
         return out
+
+
+# --------------------------------------------------------------------------- lexicographic
+
+
+class LexicographicParams(_Params):
+    order: list[str] = Field(min_length=1)
+    margins: dict[str, float] = Field(default_factory=dict)
+
+
+@register("combiner", "lexicographic")
+class Lexicographic(Combiner):
+    """Hierarchical (lexicographic) comparison with margins, as a per-group rank reward.
+
+    HERON (Bukharin et al. 2023, "Deep Reinforcement Learning from Hierarchical
+    Preference Design", arXiv 2309.02632): two samples are compared on the
+    designer's most important factor first (``order``, highest first); if they
+    differ by more than its margin (``margins[name]``, default 0) that decides the
+    preference, else the next factor decides, and so on; no decision is a tie.
+    HERON trains a reward model on these preferences; here they are turned into
+    the Copeland score within the group, (wins - losses) / (n - 1) in [-1, 1],
+    n the group's scorable members (0 for a group of one). A negative weight
+    minimises a factor. A sample with an unscorable factor is unscorable and not
+    compared. Work grows with the sum of squared group sizes.
+    """
+
+    name = "lexicographic"
+    Params = LexicographicParams
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        p = self.params
+        _check_names(p.order + list(p.margins), components, "combiner 'lexicographic'")
+        factors = np.column_stack(
+            [np.sign(weights.get(n, 1.0) or 1.0) * np.asarray(components[n], dtype=np.float64) for n in p.order])
+        ok = ~np.isnan(factors).any(axis=1)
+        where = np.flatnonzero(ok)
+        i, j = group_pairs(ctx.group_index[where])
+        i, j = where[i], where[j]
+        pref = np.zeros(len(i))
+        decided = np.zeros(len(i), dtype=bool)
+        for k, name in enumerate(p.order):  # loop over factors, not groups
+            diff = factors[i, k] - factors[j, k]
+            now = ~decided & (np.abs(diff) > p.margins.get(name, 0.0))
+            pref[now] = np.sign(diff[now])
+            decided |= now
+        n = np.bincount(ctx.group_index[ok], minlength=ctx.n_groups)[ctx.group_index]
+        score = np.bincount(i, weights=pref, minlength=len(ctx))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(n > 1, score / (n - 1), 0.0)
+        return np.where(ok, out, np.nan)
 
 
 # --------------------------------------------------------------------------- coupled
@@ -438,3 +535,63 @@ class Coupled(Combiner):
             if name not in (p.outcome, p.term):
                 out = out + weights.get(name, 1.0) * values
         return np.asarray(out, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- weight schedules
+
+
+class WeightSchedule(BaseModel):
+    """A component weight that changes with the training step (``weight = {schedule = ...}``).
+
+    ``linear``: start + (end - start) min(t / steps, 1). ``cosine``: end + (start - end)
+    (1 + cos(pi min(t / steps, 1))) / 2 (the cosine annealing of Loshchilov & Hutter
+    2017, "SGDR", arXiv 1608.03983). ``step``: ``values[i]`` for the i-th interval of
+    ``boundaries`` (values[0] before boundaries[0], ...). Used e.g. for annealed
+    auxiliary rewards (SophiaVL-R1's thinking reward, ToolRL's dynamic scales).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    schedule: Literal["linear", "cosine", "step"]
+    start: float | None = None
+    end: float | None = None
+    steps: int | None = Field(default=None, gt=0)
+    values: list[float] | None = None
+    boundaries: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> WeightSchedule:
+        if self.schedule == "step":
+            if self.values is None or self.boundaries is None:
+                raise ValueError("schedule 'step' needs 'values' and 'boundaries'")
+            if len(self.values) != len(self.boundaries) + 1 or self.boundaries != sorted(self.boundaries):
+                raise ValueError("schedule 'step': 'values' needs one more entry than the sorted 'boundaries'")
+        elif self.start is None or self.end is None or self.steps is None:
+            raise ValueError(f"schedule {self.schedule!r} needs 'start', 'end' and 'steps'")
+        return self
+
+    def at(self, step: float) -> float:
+        """The weight at training step ``step`` (>= 0)."""
+        if self.schedule == "step":
+            assert self.values is not None and self.boundaries is not None
+            return float(self.values[bisect.bisect_right(self.boundaries, step)])
+        assert self.start is not None and self.end is not None and self.steps is not None
+        frac = min(max(step, 0.0) / self.steps, 1.0)
+        if self.schedule == "linear":
+            return self.start + (self.end - self.start) * frac
+        return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+def batch_step(ctx: BatchContext, step: float | None, key: str = "step") -> float | None:
+    """The training step for this batch: ``step`` if given, else ``meta[key]`` (all equal)."""
+    if step is not None:
+        return float(step)
+    seen = {s for s in ctx.meta_column(key) if s is not None}
+    if len(seen) > 1:
+        raise InputError(f"samples carry different meta[{key!r}] values {sorted(seen)[:4]}; "
+                         "one batch is scored at one training step")
+    if not seen:
+        return None
+    value = seen.pop()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise InputError(f"meta[{key!r}] must be a training step >= 0, got {value!r}")
+    return float(value)

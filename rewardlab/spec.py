@@ -3,12 +3,14 @@
 A spec has these top-level tables (all optional but at least one reward or a
 precomputed ``reward`` column in the data)::
 
-    [rewards.NAME]      type = "<registry name>", weight, on_unscorable, timeout,
+    [rewards.NAME]      type = "<registry name>", weight (a number, or a schedule table
+                        {schedule = "linear", start, end, steps}), on_unscorable, timeout,
                         transforms = [{type = "...", ...}], other keys = reward params
     [combine]           method = "<combiner>", other keys = combiner params
     [[transforms]]      transforms applied to the combined reward, in order
     [steps]             process (step-level) rewards: key = "step_rewards" (meta key),
-                        transforms = [{type = "prm_clip", eta = 0.5}], add_outcome = true
+                        transforms = [{type = "prm_clip", eta = 0.5}], add_outcome = true,
+                        gate = 1.0 (G-RA: steps count only when the outcome reaches it)
     [[filters]]         samples to leave out of the update: type = "zero_variance" / "prof", params
     [advantage]         method = "<estimator>", other keys = estimator params
     [engine]            workers, timeout, cache_size, ... (see EngineConfig)
@@ -46,6 +48,7 @@ class ComponentSpec:
     name: str
     reward: Any
     weight: float = 1.0
+    schedule: Any | None = None  # a WeightSchedule when ``weight`` is a table
     on_unscorable: float | None = None
     timeout: float | None = None
     transforms: list[Any] = field(default_factory=list)
@@ -58,6 +61,7 @@ class StepsSpec:
     key: str = "step_rewards"
     transforms: list[Any] = field(default_factory=list)
     add_outcome: bool = True  # add the combined reward at each sample's last step
+    gate: float | None = None  # G-RA: steps count only when the outcome >= gate
 
 
 @dataclass
@@ -174,7 +178,13 @@ def _component(name: str, table: Mapping[str, Any]) -> ComponentSpec:
     params = {k: v for k, v in table.items() if k not in COMPONENT_KEYS}
     reward = registry.create("reward", _str(table["type"], f"{where}.type"), params, where)
     spec = ComponentSpec(name=name, reward=reward)
-    if "weight" in table:
+    if isinstance(table.get("weight"), Mapping):
+        from rewardlab.combine import WeightSchedule
+        from rewardlab.errors import validate_params
+
+        spec.schedule = validate_params(WeightSchedule, dict(table["weight"]), f"{where}.weight")
+        spec.weight = spec.schedule.at(0)
+    elif "weight" in table:
         spec.weight = _number(table["weight"], f"{where}.weight")
     if table.get("on_unscorable") is not None:
         spec.on_unscorable = _number(table["on_unscorable"], f"{where}.on_unscorable")
@@ -193,15 +203,16 @@ def _component(name: str, table: Mapping[str, Any]) -> ComponentSpec:
 def _steps(table: Any) -> StepsSpec:
     if not isinstance(table, Mapping):
         raise SpecError(f"steps: must be a table, got {type(table).__name__}")
-    unknown = set(table) - {"key", "transforms", "add_outcome"}
+    unknown = set(table) - {"key", "transforms", "add_outcome", "gate"}
     if unknown:
-        raise SpecError(f"steps: unknown key(s) {sorted(unknown)} (allowed: add_outcome, key, transforms)")
+        raise SpecError(f"steps: unknown key(s) {sorted(unknown)} (allowed: add_outcome, gate, key, transforms)")
     key = _str(table.get("key", "step_rewards"), "steps.key")
     add_outcome = table.get("add_outcome", True)
     if not isinstance(add_outcome, bool):
         raise SpecError(f"steps.add_outcome: must be true or false, got {add_outcome!r}")
+    gate = _number(table["gate"], "steps.gate") if "gate" in table else None
     return StepsSpec(key, _transforms(table.get("transforms", []), "steps.transforms", step_level=True),
-                     add_outcome)
+                     add_outcome, gate)
 
 
 def _transforms(items: Any, where: str, step_level: bool = False) -> list[Any]:

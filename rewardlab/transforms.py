@@ -520,6 +520,25 @@ def step_positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sample_of, last
 
 
+def gate_steps(steps: StepRewards, outcome: np.ndarray, threshold: float) -> StepRewards:
+    """Gated Reward Accumulation: a sample's step rewards count only if its outcome >= threshold.
+
+    Sun et al. 2025, "Stabilizing Long-term Multi-turn Reinforcement Learning with
+    Gated Rewards" (arXiv 2508.10548), G-RA: immediate (step) rewards are
+    accumulated only when the long-term (outcome) reward meets the threshold;
+    otherwise they are 0 (the steps are kept, so the outcome can still be added at
+    the last one). A sample whose outcome is unscorable gets ``None``.
+    """
+    flat, counts, ok = flatten_steps(steps)
+    outcome = np.asarray(outcome, dtype=np.float64)
+    if len(outcome) != len(counts):
+        raise InputError("steps gate: outcome and steps differ in length")
+    with np.errstate(invalid="ignore"):
+        passed = outcome >= threshold
+    sample_of = np.repeat(np.arange(len(counts)), counts)
+    return unflatten_steps(np.where(passed[sample_of], flat, 0.0), counts, ok & ~np.isnan(outcome))
+
+
 class StepTransform(Transform):
     """Base for step-level (process reward) transforms; implement :meth:`apply_flat`."""
 
