@@ -503,6 +503,17 @@ class Lexicographic(Combiner):
 # --------------------------------------------------------------------------- coupled
 
 
+def others_sum(
+    components: Mapping[str, np.ndarray], weights: Mapping[str, float], exclude: tuple[str, ...]
+) -> np.ndarray | float:
+    """Weighted sum of the components not named in ``exclude`` (0.0 if none)."""
+    total: np.ndarray | float = 0.0
+    for name, values in components.items():  # loop over components, not samples
+        if name not in exclude:
+            total = total + weights.get(name, 1.0) * np.asarray(values, dtype=np.float64)
+    return total
+
+
 class CoupledParams(_Params):
     outcome: str
     term: str
@@ -531,10 +542,7 @@ class Coupled(Combiner):
         _check_names([p.outcome, p.term], components, "combiner 'coupled'")
         o, c = components[p.outcome], components[p.term]
         out = weights.get(p.outcome, 1.0) * o + weights.get(p.term, 1.0) * o * c
-        for name, values in components.items():  # loop over components, not samples
-            if name not in (p.outcome, p.term):
-                out = out + weights.get(name, 1.0) * values
-        return np.asarray(out, dtype=np.float64)
+        return np.asarray(out + others_sum(components, weights, (p.outcome, p.term)), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- weight schedules
@@ -545,13 +553,14 @@ class WeightSchedule(BaseModel):
 
     ``linear``: start + (end - start) min(t / steps, 1). ``cosine``: end + (start - end)
     (1 + cos(pi min(t / steps, 1))) / 2 (the cosine annealing of Loshchilov & Hutter
-    2017, "SGDR", arXiv 1608.03983). ``step``: ``values[i]`` for the i-th interval of
+    2017, "SGDR", arXiv 1608.03983). ``exp``: start e^(-t / steps) (SophiaVL-R1's
+    time-based annealing of the thinking reward). ``step``: ``values[i]`` for the i-th interval of
     ``boundaries`` (values[0] before boundaries[0], ...). Used e.g. for annealed
     auxiliary rewards (SophiaVL-R1's thinking reward, ToolRL's dynamic scales).
     """
 
     model_config = ConfigDict(extra="forbid")
-    schedule: Literal["linear", "cosine", "step"]
+    schedule: Literal["linear", "cosine", "exp", "step"]
     start: float | None = None
     end: float | None = None
     steps: int | None = Field(default=None, gt=0)
@@ -565,6 +574,9 @@ class WeightSchedule(BaseModel):
                 raise ValueError("schedule 'step' needs 'values' and 'boundaries'")
             if len(self.values) != len(self.boundaries) + 1 or self.boundaries != sorted(self.boundaries):
                 raise ValueError("schedule 'step': 'values' needs one more entry than the sorted 'boundaries'")
+        elif self.schedule == "exp":
+            if self.start is None or self.steps is None:
+                raise ValueError("schedule 'exp' needs 'start' and 'steps'")
         elif self.start is None or self.end is None or self.steps is None:
             raise ValueError(f"schedule {self.schedule!r} needs 'start', 'end' and 'steps'")
         return self
@@ -574,7 +586,10 @@ class WeightSchedule(BaseModel):
         if self.schedule == "step":
             assert self.values is not None and self.boundaries is not None
             return float(self.values[bisect.bisect_right(self.boundaries, step)])
-        assert self.start is not None and self.end is not None and self.steps is not None
+        assert self.start is not None and self.steps is not None
+        if self.schedule == "exp":
+            return self.start * math.exp(-max(step, 0.0) / self.steps)
+        assert self.end is not None
         frac = min(max(step, 0.0) / self.steps, 1.0)
         if self.schedule == "linear":
             return self.start + (self.end - self.start) * frac
@@ -595,3 +610,61 @@ def batch_step(ctx: BatchContext, step: float | None, key: str = "step") -> floa
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise InputError(f"meta[{key!r}] must be a training step >= 0, got {value!r}")
     return float(value)
+
+
+# --------------------------------------------------------------------------- trust (SophiaVL-R1)
+
+
+class TrustParams(_Params):
+    outcome: str
+    thinking: str
+    correct: float = 0.5
+    band: tuple[float, float] = (0.1, 0.9)
+    thinking_from: float = 0.2
+
+
+@register("combiner", "trust")
+class Trust(Combiner):
+    """Trust-GRPO reward: outcome + trust-weighted thinking reward, per group.
+
+    Fan et al. 2025, "SophiaVL-R1: Reinforcing MLLMs Reasoning with Thinking
+    Reward" (arXiv 2505.17018), as its released reward manager
+    (verl/workers/reward/custom.py): r_i = w_o o_i + gamma_g w_t t_i, where per group
+    mu_c, mu_w are the mean thinking rewards of the correct (o >= ``correct``) and
+    incorrect members, gamma_g = 1 if mu_c >= mu_w (or no member is correct),
+    else e^(mu_c - mu_w): a thinking reward that prefers wrong answers is trusted
+    less. A group whose outcomes are all <= band[0] or all >= band[1] gets no
+    thinking term. As released, the thinking reward of a member with
+    o < ``thinking_from`` counts as 0 (the thinking model is not asked). The
+    paper's annealing (0.3 e^(-step/T)) is the thinking weight's schedule:
+    ``weight = {schedule = "exp", start = 0.3, steps = T}``.
+    """
+
+    name = "trust"
+    Params = TrustParams
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        p = self.params
+        _check_names([p.outcome, p.thinking], components, "combiner 'trust'")
+        o = np.asarray(components[p.outcome], dtype=np.float64)
+        t = np.asarray(components[p.thinking], dtype=np.float64)
+        ok = ~np.isnan(o) & ~np.isnan(t)
+        t = np.where(o >= p.thinking_from, t, 0.0)
+        idx, n_groups = ctx.group_index, ctx.n_groups
+        good = ok & (o >= p.correct)
+        bad = ok & ~(o >= p.correct)
+        n_c = np.bincount(idx, weights=good, minlength=n_groups)
+        n_w = np.bincount(idx, weights=bad, minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu_c = np.where(n_c > 0, np.bincount(idx, weights=np.where(good, t, 0.0), minlength=n_groups) / n_c, 0.0)
+            mu_w = np.where(n_w > 0, np.bincount(idx, weights=np.where(bad, t, 0.0), minlength=n_groups) / n_w, 0.0)
+        gamma = np.where((mu_c < mu_w) & (n_c > 0), np.exp(mu_c - mu_w), 1.0)
+        n = n_c + n_w
+        low = np.bincount(idx, weights=ok & (o <= p.band[0]), minlength=n_groups) == n
+        high = np.bincount(idx, weights=ok & (o >= p.band[1]), minlength=n_groups) == n
+        gamma = np.where(low | high, 0.0, gamma)
+        out = weights.get(p.outcome, 1.0) * o + gamma[idx] * weights.get(p.thinking, 1.0) * t
+        out = out + others_sum(components, weights, (p.outcome, p.thinking))
+        return np.where(ok, out, np.nan)

@@ -416,6 +416,7 @@ class LengthDebias(Transform):
 
 class NoiseParams(_Params):
     mode: Literal["flip", "gaussian"] = "flip"
+    scope: Literal["sample", "group"] = "sample"
     p: float = Field(default=0.0, ge=0.0, le=1.0)
     sigma: float = Field(default=0.0, ge=0.0)
     low: float = 0.0
@@ -429,7 +430,11 @@ class Noise(Transform):
 
     ``flip``: each scorable binary reward (values ``low``/``high``) is flipped with
     probability ``p``, as in "The Climb Carves Wisdom Deeper Than the Summit: On
-    the Noisy Rewards in Learning to Reason" (2025; FORMULAS.md).
+    the Noisy Rewards in Learning to Reason" (Lv et al. 2025, arXiv 2505.22653).
+    ``scope="group"`` draws once per prompt group and flips all of its members,
+    as the paper's released reward manager does (one draw per ``rollout_n``
+    consecutive responses; there a response without a valid format stays 0,
+    here every scorable binary member flips).
     ``gaussian``: r' = r + sigma * N(0, 1). The generator for the k-th call is
     ``numpy.random.default_rng([seed, k])``, so a run is reproducible; ``k`` is the
     state (:meth:`state_dict`) and does not advance while frozen.
@@ -456,7 +461,10 @@ class Noise(Transform):
             raise InputError(
                 f"transform 'noise' (flip): rewards must be {p.low} or {p.high}; got {bad.tolist()}"
             )
-        flip = rng.random(values.shape) < p.p
+        if p.scope == "group":
+            flip = (rng.random(ctx.n_groups) < p.p)[ctx.group_index]
+        else:
+            flip = rng.random(values.shape) < p.p
         return np.where(flip, p.low + p.high - values, values)
 
     def state_dict(self) -> dict[str, Any]:

@@ -102,3 +102,35 @@ def test_coupled_matches_loop(seed):
 def test_coupled_unknown_component():
     with pytest.raises(SpecError, match="unknown component"):
         Coupled(outcome="acc", term="nope")({"acc": np.zeros(1)}, {}, make_ctx(np.arange(1)))
+
+
+# --------------------------------------------------------------------------- noise, group scope
+
+
+def released_group_flip(scores, rollout_n, draws):
+    """The released reward manager: one draw per rollout_n consecutive responses."""
+    out, do_flip = [], False
+    for i, s in enumerate(scores):
+        if i % rollout_n == 0:
+            do_flip = draws[i // rollout_n]
+        out.append(1 - s if do_flip else s)
+    return out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_noise_group_scope_flips_whole_groups(seed):
+    from rewardlab.transforms import Noise
+
+    rng = np.random.default_rng(seed)
+    n_groups, g = 50, 8
+    rewards = rng.integers(0, 2, n_groups * g).astype(float)
+    rewards[rng.random(rewards.size) < 0.05] = np.nan
+    ctx = make_ctx(np.repeat(np.arange(n_groups), g))
+    out = Noise(p=0.4, scope="group", seed=seed)(rewards, ctx)
+    draws = np.random.default_rng([seed, 0]).random(n_groups) < 0.4
+    expected = released_group_flip(rewards.tolist(), g, draws.tolist())
+    assert_close(out, expected)
+    flipped = (out != rewards) & ~np.isnan(rewards)
+    per_group = np.bincount(ctx.group_index, weights=flipped)
+    sizes = np.bincount(ctx.group_index, weights=~np.isnan(rewards))
+    assert np.all((per_group == 0) | (per_group == sizes))  # all or none of a group

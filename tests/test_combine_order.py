@@ -75,3 +75,53 @@ def test_batch_fronts_chunking_matches_pair_list(chunk):
     values = rng.integers(0, 4, (60, 3)).astype(float)
     expected = pareto_fronts(values, np.zeros(60, dtype=np.int64))
     np.testing.assert_array_equal(batch_fronts(values, chunk=chunk), expected)
+
+
+# --------------------------------------------------------------------------- trust (SophiaVL-R1)
+
+
+def released_trust_group(answers, process, discount):
+    """SophiaVL-R1's released reward manager for one group (custom.py), its discount given."""
+    answers, process = np.array(answers), np.array(process, dtype=float)
+    if (answers >= 0.9).all() or (answers <= 0.1).all():
+        return list(answers)  # process zeroed, discount 0
+    process = np.where(answers >= 0.2, process, 0.0)  # the thinking RM is asked only from 0.2
+    correct = answers >= 0.5
+    correct_avg = process[correct].mean() if correct.any() else 0
+    incorrect_avg = process[~correct].mean() if (~correct).any() else 0
+    if correct_avg < incorrect_avg and correct.any():
+        discount *= np.exp(correct_avg - incorrect_avg)
+    return list(answers + discount * process)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_trust_matches_released_reward_manager(seed):
+    from rewardlab.combine import Trust
+
+    rng = np.random.default_rng(seed)
+    groups = random_groups(rng, 30, sizes=(1, 2, 4, 8))
+    n = len(groups)
+    answers = rng.choice([0.0, 0.15, 0.5, 1.0], n)
+    answers[groups % 5 == 0] = 1.0  # some all-correct groups
+    thinking = rng.uniform(size=n)
+    comps = {"acc": answers, "think": thinking}
+    got = Trust(outcome="acc", thinking="think")(comps, {"think": 0.3}, make_ctx(groups))
+    expected = np.empty(n)
+    for g in np.unique(groups):
+        m = np.flatnonzero(groups == g)
+        expected[m] = released_trust_group(answers[m], thinking[m], 0.3)
+    assert_close(got, expected)
+
+
+def test_trust_unscorable_members():
+    from rewardlab.combine import Trust
+
+    comps = {"acc": np.array([1.0, 0.0, np.nan]), "think": np.array([0.2, 0.9, 0.5])}
+    got = Trust(outcome="acc", thinking="think")(comps, {}, make_ctx(np.zeros(3, dtype=int)))
+    assert np.isnan(got[2])
+    # the wrong answer's 0.9 is not asked (outcome < 0.2), so mu_w = 0 <= mu_c: full trust
+    assert_close(got[:2], [1.0 + 0.2, 0.0])
+    comps["acc"] = np.array([1.0, 0.3, 1.0])  # now the wrong answer's 0.9 counts: mu_c 0.35 < 0.9
+    got = Trust(outcome="acc", thinking="think")(comps, {}, make_ctx(np.zeros(3, dtype=int)))
+    gamma = np.exp(0.35 - 0.9)
+    assert_close(got, [1.0 + gamma * 0.2, 0.3 + gamma * 0.9, 1.0 + gamma * 0.5])

@@ -24,6 +24,8 @@ def test_schedules_match_their_formulas(t):
     lin = WeightSchedule(schedule="linear", start=1.0, end=0.2, steps=1000)
     cos = WeightSchedule(schedule="cosine", start=1.0, end=0.2, steps=1000)
     stp = WeightSchedule(schedule="step", values=[1.0, 0.5, 0.1], boundaries=[100, 1000])
+    exp = WeightSchedule(schedule="exp", start=0.3, steps=200)
+    assert exp.at(t) == pytest.approx(0.3 * math.exp(-t / 200))
     f = min(t / 1000, 1.0)
     assert lin.at(t) == pytest.approx(1.0 + (0.2 - 1.0) * f)
     assert cos.at(t) == pytest.approx(0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * f)))
@@ -54,7 +56,8 @@ def test_schedule_without_or_with_mixed_steps_is_an_error():
 @pytest.mark.parametrize("bad, match", [
     ({"schedule": "linear", "start": 1.0}, "needs 'start', 'end' and 'steps'"),
     ({"schedule": "step", "values": [1.0], "boundaries": [5]}, "one more entry"),
-    ({"schedule": "exp", "start": 1.0, "end": 0.0, "steps": 3}, "schedule"),
+    ({"schedule": "sqrt", "start": 1.0, "end": 0.0, "steps": 3}, "schedule"),
+    ({"schedule": "exp", "end": 0.0}, "needs 'start' and 'steps'"),
 ])
 def test_schedule_spec_errors(bad, match):
     with pytest.raises(SpecError, match=match):
