@@ -74,7 +74,7 @@ class Pipeline:
         """The component weights in force for this batch and its training step."""
         schedules = {c.name: c.schedule for c in self.spec.components if c.schedule is not None}
         if not schedules:
-            return self.weights, batch_step(ctx, step) if step is not None else None
+            return dict(self.weights), float(step) if step is not None else None
         t = batch_step(ctx, step)
         if t is None:
             raise InputError(f"weight schedule on {sorted(schedules)} needs the training step: "
