@@ -86,7 +86,8 @@ def test_normal_ppf_matches_the_standard_library():
 
 
 @pytest.mark.parametrize("n_groups", [1, 3, 70_000])  # 70,000 groups: two 16-bit radix passes
-@pytest.mark.parametrize("distinct", [4, 100_000])  # packed int64 sort / argsort and radix
+# packed int64 sort with comparison codes (4, 50) or searchsorted codes (1000); argsort + radix
+@pytest.mark.parametrize("distinct", [4, 50, 1000, 100_000])
 def test_sort_within_groups_is_lexsort(n_groups, distinct):
     rng = np.random.default_rng(n_groups)
     group = rng.integers(0, n_groups, 150_000)
