@@ -70,6 +70,8 @@ def summarize(rows: Sequence[dict[str, Any]], components: Sequence[str]) -> list
         stats.append(_column_stats(name, _col(rows, name), statuses, ctx, times))
     statuses = [r.get("status", "ok") for r in rows]
     stats.append(_column_stats("reward", _col(rows, "reward"), statuses, ctx, 0.0))
+    if rows and "keep" in rows[0]:  # filters ran: mean = fraction of rows kept for the update
+        stats.append(_column_stats("keep", _col(rows, "keep"), ["ok"] * len(rows), ctx, 0.0))
     if rows and "advantage" in rows[0]:
         adv = _col(rows, "advantage")
         statuses = ["no_advantage" if np.isnan(a) else "ok" for a in adv]

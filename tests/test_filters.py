@@ -153,6 +153,7 @@ def test_pipeline_keeps_rows_marks_keep_and_gives_no_advantage():
     assert adv[2] == pytest.approx(expected[2]) and adv[3] == pytest.approx(expected[3])
     assert res.rewards[:2] == [1.0, 1.0]  # the reward itself is unchanged
     assert res.signal["zero_variance_groups"] == {"all": 0.5, "kept": 0.0, "filtered": 0.5}
+    assert res.stats("keep").mean == pytest.approx(5 / 7)  # the run summary's fraction kept
 
 
 def test_filtered_members_take_no_part_in_group_statistics():
