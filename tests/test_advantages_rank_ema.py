@@ -15,6 +15,8 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewardlab.advantages import EmaGRPO, GaussianRank
 from rewardlab.errors import InputError
@@ -250,3 +252,24 @@ def test_ema_grpo_unscorable_singletons_and_tied_groups():
     assert np.isnan(adv[[1, 3, 4, 5]]).all()
     assert np.all(adv[6:] == 0.0)
     assert adv[0] > 0 > adv[2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.one_of(st.none(), st.sampled_from([0.0, 1.0, 0.25, 3.0])),
+                  st.sampled_from(["a", "b"])),
+        min_size=1, max_size=30,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_new_estimators_are_permutation_equivariant_and_mask(rows, rnd):
+    groups = np.array([r[0] for r in rows])
+    rewards = np.array([np.nan if r[1] is None else r[1] for r in rows])
+    metas = [{"task": r[2]} for r in rows]
+    perm = np.array(rnd.sample(range(len(rows)), len(rows)))
+    ctx, ctx_p = make_ctx(groups, metas), make_ctx(groups[perm], [metas[i] for i in perm])
+    for make in (GaussianRank, lambda: GaussianRank(task_key="task"), lambda: EmaGRPO(task_key="task")):
+        adv = make()(rewards, ctx)
+        assert_close(make()(rewards[perm], ctx_p), adv[perm], atol=1e-9)
+        assert np.isnan(adv[np.isnan(rewards)]).all()
