@@ -16,12 +16,12 @@ import numpy as np
 
 from rewardlab.advantages import batch_signal
 from rewardlab.batch import BatchContext, scores_to_array
-from rewardlab.combine import batch_step
 from rewardlab.core import Sample, Score, Status, coerce_samples
 from rewardlab.engine import Engine, default_engine
 from rewardlab.errors import InputError
 from rewardlab.filters import apply_filters, mark_kept
 from rewardlab.results import Results, summarize
+from rewardlab.schedules import batch_step
 from rewardlab.spec import ComponentSpec, Spec, load_spec, order_components
 
 PRECOMPUTED = "reward"

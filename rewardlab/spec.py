@@ -179,8 +179,8 @@ def _component(name: str, table: Mapping[str, Any]) -> ComponentSpec:
     reward = registry.create("reward", _str(table["type"], f"{where}.type"), params, where)
     spec = ComponentSpec(name=name, reward=reward)
     if isinstance(table.get("weight"), Mapping):
-        from rewardlab.combine import WeightSchedule
         from rewardlab.errors import validate_params
+        from rewardlab.schedules import WeightSchedule
 
         spec.schedule = validate_params(WeightSchedule, dict(table["weight"]), f"{where}.weight")
         spec.weight = spec.schedule.at(0)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from rewardlab.combine import WeightSchedule
 from rewardlab.errors import InputError, SpecError
 from rewardlab.pipeline import Pipeline
+from rewardlab.schedules import WeightSchedule
 from rewardlab.transforms import gate_steps
 
 
