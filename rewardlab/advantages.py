@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.batch import BatchContext, zero_variance_fraction
 from rewardlab.errors import InputError, SpecError, validate_params
+from rewardlab.ranking import gaussian_rank
 from rewardlab.registry import register
 from rewardlab.transforms import StepRewards, flatten_steps, read_steps, unflatten_steps
 
@@ -169,6 +170,58 @@ def advantage_coverage(advantages: np.ndarray, ctx: BatchContext) -> dict[str, f
     has = ~np.isnan(adv)
     per_group = np.bincount(ctx.group_index, weights=has, minlength=ctx.n_groups)
     return {"samples": float(has.mean()), "groups": float(np.mean(per_group > 0))}
+
+
+def tied_groups(values: np.ndarray, ctx: BatchContext) -> np.ndarray:
+    """Per group: it has >= 2 scorable values and they are all equal (exact comparison)."""
+    ok = ~np.isnan(values)
+    idx = ctx.group_index
+    first = np.full(ctx.n_groups, np.nan)
+    first[idx[ok]] = values[ok]  # one scorable member per group
+    varied = np.bincount(idx, weights=ok & (values != first[idx]), minlength=ctx.n_groups) > 0
+    return np.asarray((np.bincount(idx[ok], minlength=ctx.n_groups) >= 2) & ~varied)
+
+
+def batch_signal(
+    rewards: np.ndarray,
+    advantages: np.ndarray | None,
+    ctx: BatchContext,
+    keep: np.ndarray | None = None,
+    task_key: str = "task",
+) -> dict[str, Any]:
+    """Per-batch learning signal for the run summary.
+
+    ``zero_variance_groups``: among groups with >= 2 scorable rewards, the fraction
+    whose rewards are all equal, split into those kept and those a filter left out
+    (every scorable member has ``keep`` false). ``mean_abs_advantage``: mean |A|
+    over the samples with an advantage, per ``meta[task_key]`` value ("all" when no
+    sample has the key): DUMP's learnability signal (Wang et al. 2025, "DUMP:
+    Automated Distribution-Level Curriculum Learning for RL-based LLM
+    Post-training", arXiv 2504.09710).
+    """
+    values = np.asarray(rewards, dtype=np.float64)
+    ok = ~np.isnan(values)
+    idx = ctx.group_index
+    eligible = np.bincount(idx[ok], minlength=ctx.n_groups) >= 2
+    flat = tied_groups(values, ctx)
+    kept_any = np.bincount(idx[ok], weights=np.ones(int(ok.sum())) if keep is None else keep[ok],
+                           minlength=ctx.n_groups) > 0
+    total = int(eligible.sum())
+    zv: dict[str, float | None] = {"all": None, "kept": None, "filtered": None}
+    if total:
+        zv = {"all": float(flat.sum() / total), "kept": float((flat & kept_any).sum() / total),
+              "filtered": float((flat & ~kept_any).sum() / total)}
+    out: dict[str, Any] = {"zero_variance_groups": zv, "mean_abs_advantage": {}}
+    if advantages is not None and len(ctx.samples) == len(values):
+        column = ctx.meta_column(task_key)
+        missing = "all" if all(t is None for t in column) else "(none)"
+        has = ~np.isnan(advantages)
+        codes, names = labels_of([missing if t is None else t for t in column], "summary", task_key)
+        count = np.bincount(codes[has], minlength=len(names))
+        total_abs = np.bincount(codes[has], weights=np.abs(advantages[has]), minlength=len(names))
+        out["mean_abs_advantage"] = {
+            str(name): (float(total_abs[t] / count[t]) if count[t] else None) for t, name in enumerate(names)}
+    return out
 
 
 # --------------------------------------------------------------------------- GRPO family
@@ -321,16 +374,31 @@ class StratifiedParams(_Params):
     scope: Literal["group", "batch"] = "group"
 
 
-def codes_of(column: list[Any], where: str, key: str) -> np.ndarray:
-    """Integer codes for the distinct values of a meta column (missing -> error)."""
+def labels_of(
+    column: list[Any], where: str, key: str, what: str = "the task key"
+) -> tuple[np.ndarray, list[Any]]:
+    """Integer codes for the distinct values of a meta column, and those values in
+    code order (missing -> error)."""
     table: dict[Any, int] = {}
     out = np.empty(len(column), dtype=np.int64)
     for i, value in enumerate(column):
         if value is None:
-            raise InputError(f"{where}: sample {i} has no meta[{key!r}] (the stratum key)")
+            raise InputError(f"{where}: sample {i} has no meta[{key!r}] ({what})")
         hashable = value if isinstance(value, (str, int, float, bool)) else repr(value)
         out[i] = table.setdefault(hashable, len(table))
-    return out
+    return out, list(table)
+
+
+def codes_of(column: list[Any], where: str, key: str) -> np.ndarray:
+    """Integer codes for the distinct values of a meta column (missing -> error)."""
+    return labels_of(column, where, key, "the stratum key")[0]
+
+
+def task_codes(ctx: BatchContext, key: str | None, where: str) -> tuple[np.ndarray, list[Any]]:
+    """Task code per sample from ``meta[key]``, and the task names; one task "all" if no key."""
+    if key is None:
+        return np.zeros(len(ctx), dtype=np.int64), ["all"]
+    return labels_of(ctx.meta_column(key), where, key)
 
 
 @register("advantage", "stratified")
@@ -463,6 +531,143 @@ class OPO(AdvantageEstimator):
         with np.errstate(invalid="ignore", divide="ignore"):
             baseline_shift = num / den
         return _mask_small(shifted - baseline_shift[idx], n[idx])
+
+
+# --------------------------------------------------------------------------- Gaussian rank
+
+
+class GaussianRankParams(_Params):
+    task_key: str | None = None
+    task_pass: bool = True
+
+
+@register("advantage", "gaussian_rank")
+class GaussianRank(AdvantageEstimator):
+    """Gaussian GRPO (G^2RPO): each group's rewards mapped to N(0, 1) through their ranks.
+
+    Hu et al. 2026, "OpenVLThinkerV2" (arXiv 2604.08539), G^2RPO, 1-D optimal
+    transport to N(0, 1), as in its released ``compute_1d_ot``: the member of rank
+    k (1-based, ascending) among n scorable members gets
+    A = Phi^-1((k - 1/2) / n); tied members get the mean of their ranks'
+    quantiles (so a tied group gets exactly 0 and a group sums to 0). With
+    ``task_pass`` (default, as the released ``compute_pertask_gaussian_outcome_
+    advantage_grpo``) the group advantages of each task (``meta[task_key]``; the
+    whole batch when no key) are mapped to N(0, 1) again by the same rule. The
+    released code gives a one-member group 0; here it gets no advantage (NaN) and
+    takes no part in the task pass.
+    """
+
+    name = "gaussian_rank"
+    Params = GaussianRankParams
+
+    def estimate(
+        self,
+        rewards: np.ndarray,
+        ctx: BatchContext,
+        components: Mapping[str, np.ndarray] | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> np.ndarray:
+        idx = ctx.group_index
+        ok = ~np.isnan(rewards)
+        n = np.bincount(idx[ok], minlength=ctx.n_groups)
+        adv = _mask_small(gaussian_rank(rewards, idx, ctx.n_groups), n[idx])
+        if self.params.task_pass:
+            tasks, names = task_codes(ctx, self.params.task_key, "advantage 'gaussian_rank'")
+            adv = gaussian_rank(adv, tasks, len(names))
+        return adv
+
+
+# --------------------------------------------------------------------------- EMA-GRPO
+
+
+class EmaGRPOParams(_Params):
+    task_key: str | None = None
+    decay: float = Field(default=0.99, ge=0.0, lt=1.0)
+    min_std: float = Field(default=1e-3, gt=0.0)
+    eps: float = Field(default=EPS, ge=0.0)
+    guard: float | None = Field(default=5.0, gt=0.0)
+
+
+@register("advantage", "ema_grpo")
+class EmaGRPO(AdvantageEstimator):
+    """EMA-GRPO: group-centred rewards scaled by a per-task moving-average std.
+
+    OneThinker (Feng et al. 2025, arXiv 2512.03043), EMA-GRPO, as in its released
+    ``compute_ema_grpo_outcome_advantage``: per task tau (``meta[task_key]``; one
+    task when no key) the moments are moving averages over batches,
+    m1 <- d m1 + (1 - d) mean(R), m2 <- d m2 + (1 - d) mean(R^2) over the task's
+    scorable rewards in the batch (the first batch initialises them), updated
+    *before* scaling; sigma_tau = sqrt(max(m2 - m1^2, min_std^2)), min_std for a
+    task never seen; A_i = (R_i - mean_group R) / (sigma_tau + eps). Guard
+    (``guard``, default 5): a group with any |A_i| > guard falls back to its own
+    population std, (R_i - mean) / (std_group + eps). State ``{task: [m1, m2]}``
+    is saved, loaded and frozen like ``normalize``'s.
+    """
+
+    name = "ema_grpo"
+    Params = EmaGRPOParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.moments: dict[str, list[float]] = {}
+        self.frozen = False
+
+    def update(self, rewards: np.ndarray, tasks: np.ndarray, names: list[Any]) -> None:
+        ok = ~np.isnan(rewards)
+        count = np.bincount(tasks[ok], minlength=len(names))
+        r = rewards[ok]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m1 = np.bincount(tasks[ok], weights=r, minlength=len(names)) / count
+            m2 = np.bincount(tasks[ok], weights=r * r, minlength=len(names)) / count
+        d = self.params.decay
+        for t in np.flatnonzero(count):  # one iteration per task, not per group
+            key, new = str(names[t]), [float(m1[t]), float(m2[t])]
+            old = self.moments.get(key)
+            self.moments[key] = new if old is None else [
+                d * old[0] + (1.0 - d) * new[0], d * old[1] + (1.0 - d) * new[1]]
+
+    def task_std(self, names: list[Any]) -> np.ndarray:
+        """sigma_tau per task, ``min_std`` for a task with no statistics."""
+        floor = self.params.min_std
+        out = np.full(len(names), floor)
+        for t, name in enumerate(names):
+            m = self.moments.get(str(name))
+            if m is not None:
+                out[t] = max(m[1] - m[0] * m[0], floor * floor) ** 0.5
+        return out
+
+    def estimate(
+        self,
+        rewards: np.ndarray,
+        ctx: BatchContext,
+        components: Mapping[str, np.ndarray] | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> np.ndarray:
+        p = self.params
+        tasks, names = task_codes(ctx, p.task_key, "advantage 'ema_grpo'")
+        if not self.frozen:
+            self.update(rewards, tasks, names)
+        idx = ctx.group_index
+        n, _, std, dev = group_moments(rewards, idx, ctx.n_groups)
+        adv = dev / (self.task_std(names)[tasks] + p.eps)
+        if p.guard is not None:
+            with np.errstate(invalid="ignore"):
+                over = np.bincount(idx, weights=np.abs(adv) > p.guard, minlength=ctx.n_groups) > 0
+            fallback = over[idx]
+            adv[fallback] = (dev * inverse_scale(std, p.eps)[idx])[fallback]
+        return _mask_small(adv, n[idx])
+
+    def freeze(self) -> None:
+        """Stop updating the moving averages (evaluation mode)."""
+        self.frozen = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"moments": {k: list(v) for k, v in self.moments.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if set(state) != {"moments"}:
+            raise ValueError("advantage 'ema_grpo': state needs the key 'moments'")
+        self.moments = {str(k): [float(v[0]), float(v[1])] for k, v in state["moments"].items()}
 
 
 # --------------------------------------------------------------------------- ReNorm (steps)

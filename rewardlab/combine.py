@@ -7,7 +7,8 @@ unscorable (``NaN``) combined reward. Everything is vectorised over the batch.
 
 Registry names: ``weighted_sum``, ``gated``, ``product``, ``logsigmoid_and``,
 ``ensemble`` (and its fixed-reduction aliases ``mean``, ``median``, ``min``,
-``mean_minus_std``, ``mean_minus_var``), ``pareto``.
+``mean_minus_std``, ``mean_minus_var``), ``pareto``, ``lexicographic``,
+``coupled``.
 """
 
 from __future__ import annotations
@@ -376,28 +377,225 @@ def pareto_fronts(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     return front
 
 
+def batch_fronts(values: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Non-dominated front index of each row over the whole batch (all maximised).
+
+    Peels front after front; each peel tests every remaining row against every
+    other in chunks of ``chunk`` rows, so memory stays O(chunk x n) while the work
+    is O(fronts x n^2) comparisons (no pair list as in :func:`pareto_fronts`).
+    """
+    n = len(values)
+    front = np.full(n, -1, dtype=np.int64)
+    remaining = np.arange(n)
+    level = 0
+    while remaining.size:
+        v = values[remaining]
+        dominated = np.zeros(len(remaining), dtype=bool)
+        for start in range(0, len(remaining), chunk):  # chunks of rows, not groups
+            block = v[start : start + chunk]
+            ge = np.all(v[None, :, :] >= block[:, None, :], axis=2)
+            gt = np.any(v[None, :, :] > block[:, None, :], axis=2)
+            dominated[start : start + chunk] = np.any(ge & gt, axis=1)
+        front[remaining[~dominated]] = level
+        remaining = remaining[dominated]
+        level += 1
+    return front
+
+
+def objectives_of(components: Mapping[str, np.ndarray], weights: Mapping[str, float], where: str) -> np.ndarray:
+    """(samples, objectives) to maximise: a negative weight minimises, a zero weight drops."""
+    matrix, w = stack(components, weights)
+    if not len(components):
+        raise SpecError(f"{where}: no components to combine")
+    return np.asarray((matrix[w != 0] * np.sign(w[w != 0])[:, None]).T)
+
+
+class ParetoParams(_Params):
+    scope: Literal["group", "batch"] = "group"
+
+
 @register("combiner", "pareto")
 class Pareto(Combiner):
-    """Pareto rank within the group: reward = -(non-dominated front index).
+    """Pareto rank: reward = -(non-dominated front index) within the group or the batch.
 
-    0 for samples on their group's Pareto front across the components, -1 for
-    the next front, and so on (NSGA-II non-dominated sorting, Deb et al. 2002).
+    0 for samples on the Pareto front across the components, -1 for the next
+    front, and so on (NSGA-II non-dominated sorting, Deb et al. 2002), within the
+    prompt group (``scope="group"``) or across the whole batch (``scope="batch"``:
+    the batch-wise non-dominated selection of Parrot, Lee et al. 2024, "Parrot:
+    Pareto-optimal Multi-Reward Reinforcement Learning Framework for Text-to-Image
+    Generation", arXiv 2401.05675, which trains on the batch's front 0).
     Components are maximised; a negative weight minimises that component, a zero
     weight drops it (magnitudes do not matter). Samples with an unscorable
     component are unscorable and take no part in the comparison.
     """
 
     name = "pareto"
+    Params = ParetoParams
 
     def combine(
         self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
     ) -> np.ndarray:
-        matrix, w = stack(components, weights)
-        if not len(components):
-            raise SpecError("combiner 'pareto': no components to combine")
-        objectives = (matrix[w != 0] * np.sign(w[w != 0])[:, None]).T
+        objectives = objectives_of(components, weights, "combiner 'pareto'")
         ok = ~np.isnan(objectives).any(axis=1)
         out = np.full(len(ctx), np.nan)
-        fronts = pareto_fronts(objectives[ok], ctx.group_index[ok])
+        if self.params.scope == "batch":
+            fronts = batch_fronts(objectives[ok])
+        else:
+            fronts = pareto_fronts(objectives[ok], ctx.group_index[ok])
         out[ok] = 0.0 - fronts.astype(np.float64) + 0.0
         return out
+
+
+# --------------------------------------------------------------------------- lexicographic
+
+
+class LexicographicParams(_Params):
+    order: list[str] = Field(min_length=1)
+    margins: dict[str, float] = Field(default_factory=dict)
+
+
+@register("combiner", "lexicographic")
+class Lexicographic(Combiner):
+    """Hierarchical (lexicographic) comparison with margins, as a per-group rank reward.
+
+    HERON (Bukharin et al. 2023, "Deep Reinforcement Learning from Hierarchical
+    Preference Design", arXiv 2309.02632): two samples are compared on the
+    designer's most important factor first (``order``, highest first); if they
+    differ by more than its margin (``margins[name]``, default 0) that decides the
+    preference, else the next factor decides, and so on; no decision is a tie.
+    HERON trains a reward model on these preferences; here they are turned into
+    the Copeland score within the group, (wins - losses) / (n - 1) in [-1, 1],
+    n the group's scorable members (0 for a group of one). A negative weight
+    minimises a factor. A sample with an unscorable factor is unscorable and not
+    compared. Work grows with the sum of squared group sizes.
+    """
+
+    name = "lexicographic"
+    Params = LexicographicParams
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        p = self.params
+        _check_names(p.order + list(p.margins), components, "combiner 'lexicographic'")
+        factors = np.column_stack(
+            [np.sign(weights.get(n, 1.0) or 1.0) * np.asarray(components[n], dtype=np.float64) for n in p.order])
+        ok = ~np.isnan(factors).any(axis=1)
+        where = np.flatnonzero(ok)
+        i, j = group_pairs(ctx.group_index[where])
+        i, j = where[i], where[j]
+        pref = np.zeros(len(i))
+        decided = np.zeros(len(i), dtype=bool)
+        for k, name in enumerate(p.order):  # loop over factors, not groups
+            diff = factors[i, k] - factors[j, k]
+            now = ~decided & (np.abs(diff) > p.margins.get(name, 0.0))
+            pref[now] = np.sign(diff[now])
+            decided |= now
+        n = np.bincount(ctx.group_index[ok], minlength=ctx.n_groups)[ctx.group_index]
+        score = np.bincount(i, weights=pref, minlength=len(ctx))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(n > 1, score / (n - 1), 0.0)
+        return np.where(ok, out, np.nan)
+
+
+# --------------------------------------------------------------------------- coupled
+
+
+def others_sum(
+    components: Mapping[str, np.ndarray], weights: Mapping[str, float], exclude: tuple[str, ...]
+) -> np.ndarray | float:
+    """Weighted sum of the components not named in ``exclude`` (0.0 if none)."""
+    total: np.ndarray | float = 0.0
+    for name, values in components.items():  # loop over components, not samples
+        if name not in exclude:
+            total = total + weights.get(name, 1.0) * np.asarray(values, dtype=np.float64)
+    return total
+
+
+class CoupledParams(_Params):
+    outcome: str
+    term: str
+
+
+@register("combiner", "coupled")
+class Coupled(Combiner):
+    """A term that counts only in proportion to the outcome: r = w_o o + w_t o c.
+
+    The Conciseness Reward Function of Wang et al. 2025, "Efficient Reasoning via
+    Reward Model" (arXiv 2511.09158): the conciseness score c counts only as far
+    as the outcome reward o is earned, so a wrong answer cannot buy reward by
+    being short. The paper states an explicit dependency of the conciseness term
+    on the outcome; the product form is this library's reading (its equation was
+    not retrieved). Weights are the components' spec weights; other components
+    are added as a weighted sum. Unscorable if any component is.
+    """
+
+    name = "coupled"
+    Params = CoupledParams
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        p = self.params
+        _check_names([p.outcome, p.term], components, "combiner 'coupled'")
+        o, c = components[p.outcome], components[p.term]
+        out = weights.get(p.outcome, 1.0) * o + weights.get(p.term, 1.0) * o * c
+        return np.asarray(out + others_sum(components, weights, (p.outcome, p.term)), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- trust (SophiaVL-R1)
+
+
+class TrustParams(_Params):
+    outcome: str
+    thinking: str
+    correct: float = 0.5
+    band: tuple[float, float] = (0.1, 0.9)
+    thinking_from: float = 0.2
+
+
+@register("combiner", "trust")
+class Trust(Combiner):
+    """Trust-GRPO reward: outcome + trust-weighted thinking reward, per group.
+
+    Fan et al. 2025, "SophiaVL-R1: Reinforcing MLLMs Reasoning with Thinking
+    Reward" (arXiv 2505.17018), as its released reward manager
+    (verl/workers/reward/custom.py): r_i = w_o o_i + gamma_g w_t t_i, where per group
+    mu_c, mu_w are the mean thinking rewards of the correct (o >= ``correct``) and
+    incorrect members, gamma_g = 1 if mu_c >= mu_w (or no member is correct),
+    else e^(mu_c - mu_w): a thinking reward that prefers wrong answers is trusted
+    less. A group whose outcomes are all <= band[0] or all >= band[1] gets no
+    thinking term. As released, the thinking reward of a member with
+    o < ``thinking_from`` counts as 0 (the thinking model is not asked). The
+    paper's annealing (0.3 e^(-step/T)) is the thinking weight's schedule:
+    ``weight = {schedule = "exp", start = 0.3, steps = T}``.
+    """
+
+    name = "trust"
+    Params = TrustParams
+
+    def combine(
+        self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], ctx: BatchContext
+    ) -> np.ndarray:
+        p = self.params
+        _check_names([p.outcome, p.thinking], components, "combiner 'trust'")
+        o = np.asarray(components[p.outcome], dtype=np.float64)
+        t = np.asarray(components[p.thinking], dtype=np.float64)
+        ok = ~np.isnan(o) & ~np.isnan(t)
+        t = np.where(o >= p.thinking_from, t, 0.0)
+        idx, n_groups = ctx.group_index, ctx.n_groups
+        good = ok & (o >= p.correct)
+        bad = ok & ~(o >= p.correct)
+        n_c = np.bincount(idx, weights=good, minlength=n_groups)
+        n_w = np.bincount(idx, weights=bad, minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu_c = np.where(n_c > 0, np.bincount(idx, weights=np.where(good, t, 0.0), minlength=n_groups) / n_c, 0.0)
+            mu_w = np.where(n_w > 0, np.bincount(idx, weights=np.where(bad, t, 0.0), minlength=n_groups) / n_w, 0.0)
+        gamma = np.where((mu_c < mu_w) & (n_c > 0), np.exp(mu_c - mu_w), 1.0)
+        n = n_c + n_w
+        low = np.bincount(idx, weights=ok & (o <= p.band[0]), minlength=n_groups) == n
+        high = np.bincount(idx, weights=ok & (o >= p.band[1]), minlength=n_groups) == n
+        gamma = np.where(low | high, 0.0, gamma)
+        out = weights.get(p.outcome, 1.0) * o + gamma[idx] * weights.get(p.thinking, 1.0) * t
+        out = out + others_sum(components, weights, (p.outcome, p.thinking))
+        return np.where(ok, out, np.nan)

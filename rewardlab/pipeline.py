@@ -14,12 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.advantages import batch_signal
 from rewardlab.batch import BatchContext, scores_to_array
 from rewardlab.core import SAMPLE_FIELDS, Sample, Score, Status, coerce_samples
 from rewardlab.engine import Engine, default_engine
 from rewardlab.engine.inputs import reads_completion
 from rewardlab.errors import InputError
+from rewardlab.filters import apply_filters, mark_kept
 from rewardlab.results import Results, summarize
+from rewardlab.schedules import batch_step
 from rewardlab.spec import ComponentSpec, Spec, load_spec, order_components
 
 PRECOMPUTED = "reward"
@@ -63,18 +66,31 @@ class Pipeline:
             scores[comp.name] = self.engine.run(comp.reward, samples, deps, timeout=comp.timeout)
         return scores
 
-    def run(self, samples: Sequence[Sample | Mapping[str, Any]]) -> Results:
-        """Score, shape, combine and compute advantages for one batch."""
+    def run(self, samples: Sequence[Sample | Mapping[str, Any]], step: float | None = None) -> Results:
+        """Score, shape, combine and compute advantages for one batch (at training ``step``,
+        else ``meta["step"]``, for weight schedules)."""
         batch = coerce_samples(samples)
-        return self.assemble(batch, self.score_components(batch))
+        return self.assemble(batch, self.score_components(batch), step)
 
-    def assemble(self, batch: list[Sample], scores: dict[str, list[Score]]) -> Results:
+    def weights_at(self, ctx: BatchContext, step: float | None = None) -> tuple[dict[str, float], float | None]:
+        """The component weights in force for this batch and its training step."""
+        schedules = {c.name: c.schedule for c in self.spec.components if c.schedule is not None}
+        if not schedules:
+            return dict(self.weights), float(step) if step is not None else None
+        t = batch_step(ctx, step)
+        if t is None:
+            raise InputError(f"weight schedule on {sorted(schedules)} needs the training step: "
+                             "pass step= to run() or meta['step'] in every sample")
+        return {**self.weights, **{n: s.at(t) for n, s in schedules.items()}}, t
+
+    def assemble(self, batch: list[Sample], scores: dict[str, list[Score]], step: float | None = None) -> Results:
         """Shape, combine and compute advantages from component scores already computed.
 
         ``run`` is ``assemble(batch, score_components(batch))``; the server scores many
         requests in one engine pass, then assembles each request's rows on its own.
         """
         ctx = BatchContext.from_samples(batch, self.spec.length_unit)
+        weights, t = self.weights_at(ctx, step)
         columns: dict[str, Any] = {}
         shaped: dict[str, np.ndarray] = {}
         for comp in self.spec.components:
@@ -88,17 +104,21 @@ class Pipeline:
             if comp.transforms:
                 columns[f"{comp.name}_shaped"] = value
             shaped[comp.name] = value
-        reward = self.spec.combiner(shaped, self.weights, ctx)
+        reward = self.spec.combiner(shaped, weights, ctx)
         for transform in self.spec.transforms:
             reward = transform(reward, ctx)
+        keep, for_adv, shaped_for_adv = apply_filters(self.spec.filters, reward, ctx, shaped)
         advantage = (
-            self.spec.advantage(reward, ctx, shaped, self.weights)
+            self.spec.advantage(for_adv, ctx, shaped_for_adv, weights)
             if self.spec.advantage is not None
             else None
         )
         rows = self._rows(batch, scores, columns, reward, advantage)
         self._add_steps(rows, ctx, reward)
-        return Results(rows, summarize(rows, self.names), self.names)
+        mark_kept(rows, keep)
+        task_key = getattr(getattr(self.spec.advantage, "params", None), "task_key", None) or "task"
+        signal = {**batch_signal(reward, advantage, ctx, keep, task_key), "step": t, "weights": weights}
+        return Results(rows, summarize(rows, self.names), self.names, signal)
 
     def _rows(
         self,
@@ -131,7 +151,7 @@ class Pipeline:
 
     def _add_steps(self, rows: list[dict[str, Any]], ctx: BatchContext, reward: np.ndarray) -> None:
         """Step-level columns: shaped process rewards and step advantages, when configured."""
-        from rewardlab.transforms import read_steps
+        from rewardlab.transforms import gate_steps, read_steps
 
         steps_spec, estimator = self.spec.steps, self.spec.advantage
         wants_adv = estimator is not None and getattr(estimator, "step_level", False)
@@ -141,6 +161,8 @@ class Pipeline:
         if steps_spec is not None:  # a component's own steps (model.prm), else meta[key]
             steps = (read_steps(ctx, steps_spec.key) if steps_spec.key not in self.names
                      else [_component_steps(row["detail"][steps_spec.key]) for row in rows])
+        if steps_spec is not None and steps is not None and steps_spec.gate is not None:
+            steps = gate_steps(steps, reward, steps_spec.gate)
         if steps_spec is not None and steps is not None:
             for j, transform in enumerate(steps_spec.transforms):
                 last = j == len(steps_spec.transforms) - 1
@@ -217,6 +239,8 @@ class Pipeline:
             items[f"transforms.{j}"] = t
         for j, t in enumerate(self.spec.steps.transforms if self.spec.steps else []):
             items[f"steps.transforms.{j}"] = t
+        if hasattr(self.spec.advantage, "state_dict"):  # ema_grpo's moving averages
+            items["advantage"] = self.spec.advantage
         return items
 
     def state_dict(self) -> dict[str, Any]:

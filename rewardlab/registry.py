@@ -17,8 +17,8 @@ from typing import Any, Literal, TypeVar
 
 from rewardlab.errors import SpecError, unknown_name
 
-Kind = Literal["reward", "transform", "combiner", "advantage"]
-KINDS: tuple[Kind, ...] = ("reward", "transform", "combiner", "advantage")
+Kind = Literal["reward", "transform", "combiner", "advantage", "filter"]
+KINDS: tuple[Kind, ...] = ("reward", "transform", "combiner", "advantage", "filter")
 
 # Modules whose import registers the built-ins. One line per module.
 BUILTIN_MODULES: tuple[str, ...] = (
@@ -38,6 +38,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.transforms",
     "rewardlab.combine",
     "rewardlab.advantages",
+    "rewardlab.filters",
 )
 
 

@@ -108,6 +108,8 @@ def summarize(rows: Sequence[dict[str, Any]], components: Sequence[str]) -> list
         stats[-1].tokens = _tokens(rows, name)
     statuses = [r.get("status", "ok") for r in rows]
     stats.append(_column_stats("reward", _col(rows, "reward"), statuses, ctx, 0.0))
+    if rows and "keep" in rows[0]:  # filters ran: mean = fraction of rows kept for the update
+        stats.append(_column_stats("keep", _col(rows, "keep"), ["ok"] * len(rows), ctx, 0.0))
     if rows and "advantage" in rows[0]:
         adv = _col(rows, "advantage")
         statuses = ["no_advantage" if np.isnan(a) else "ok" for a in adv]
@@ -119,11 +121,17 @@ class Results:
     """One row per sample (see :mod:`rewardlab.pipeline`) plus the summary."""
 
     def __init__(
-        self, rows: list[dict[str, Any]], summary: list[ColumnStats], components: Sequence[str]
+        self,
+        rows: list[dict[str, Any]],
+        summary: list[ColumnStats],
+        components: Sequence[str],
+        signal: dict[str, Any] | None = None,
     ) -> None:
         self.rows = [safe_text(r) for r in rows]  # every writer (files, store, server) gets valid text
         self.summary = summary
         self.components = list(components)
+        # this batch's zero-variance groups (kept / filtered) and mean |advantage| per task
+        self.signal = signal or {}
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -3,13 +3,16 @@
 A spec has these top-level tables (all optional but at least one reward or a
 precomputed ``reward`` column in the data)::
 
-    [rewards.NAME]      type = "<registry name>", weight, on_unscorable, timeout,
+    [rewards.NAME]      type = "<registry name>", weight (a number, or a schedule table
+                        {schedule = "linear", start, end, steps}), on_unscorable, timeout,
                         transforms = [{type = "...", ...}], other keys = reward params
     [combine]           method = "<combiner>", other keys = combiner params
     [[transforms]]      transforms applied to the combined reward, in order
     [steps]             process (step-level) rewards: key = "step_rewards" (meta key, or
                         a component whose detail has step_rewards, e.g. model.prm),
-                        transforms = [{type = "prm_clip", eta = 0.5}], add_outcome = true
+                        transforms = [{type = "prm_clip", eta = 0.5}], add_outcome = true,
+                        gate = 1.0 (G-RA: steps count only when the outcome reaches it)
+    [[filters]]         samples to leave out of the update: type = "zero_variance" / "prof", params
     [advantage]         method = "<estimator>", other keys = estimator params
     [engine]            workers, timeout, cache_size, ... (see EngineConfig)
     [run]               batch_size, length_unit
@@ -36,13 +39,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_LEVEL = ("plugins", "rewards", "combine", "transforms", "steps", "advantage", "engine", "run")
+TOP_LEVEL = ("plugins", "rewards", "combine", "transforms", "steps", "filters", "advantage", "engine", "run")
 COMPONENT_KEYS = ("type", "weight", "on_unscorable", "timeout", "transforms")
 LENGTH_UNITS = ("auto", "tokens", "words", "chars")
 # Names the results table and the trainer adapters write themselves ("score" is what verl
 # trains on): a component of that name would silently replace them.
 RESERVED_NAMES = ("id", "group", "reward", "status", "advantage", "detail", "elapsed", "score",
-                  "rewardlab_unscorable", "step_rewards_shaped", "step_advantages")
+                  "rewardlab_unscorable", "step_rewards_shaped", "step_advantages", "keep")
 RESERVED_SUFFIXES = ("_status", "_shaped")  # every component's own extra columns
 
 
@@ -51,6 +54,7 @@ class ComponentSpec:
     name: str
     reward: Any
     weight: float = 1.0
+    schedule: Any | None = None  # a WeightSchedule when ``weight`` is a table
     on_unscorable: float | None = None
     timeout: float | None = None
     transforms: list[Any] = field(default_factory=list)
@@ -63,6 +67,7 @@ class StepsSpec:
     key: str = "step_rewards"
     transforms: list[Any] = field(default_factory=list)
     add_outcome: bool = True  # add the combined reward at each sample's last step
+    gate: float | None = None  # G-RA: steps count only when the outcome >= gate
 
 
 @dataclass
@@ -73,6 +78,7 @@ class Spec:
     advantage: Any | None
     engine: dict[str, Any]
     steps: StepsSpec | None = None
+    filters: list[Any] = field(default_factory=list)
     batch_size: int = 1024
     length_unit: str = "auto"
     raw: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +139,7 @@ def parse_spec(data: Mapping[str, Any], spec_dir: Path | None = None) -> Spec:
         combiner=combiner,
         transforms=_transforms(data.get("transforms", []), "transforms"),
         advantage=advantage,
+        filters=_filters(data.get("filters", [])),
         engine=engine,
         batch_size=batch_size,
         length_unit=length_unit,
@@ -191,7 +198,13 @@ def _component(name: str, table: Mapping[str, Any]) -> ComponentSpec:
     params = {k: v for k, v in table.items() if k not in COMPONENT_KEYS}
     reward = registry.create("reward", _str(table["type"], f"{where}.type"), params, where)
     spec = ComponentSpec(name=name, reward=reward)
-    if "weight" in table:
+    if isinstance(table.get("weight"), Mapping):
+        from rewardlab.errors import validate_params
+        from rewardlab.schedules import WeightSchedule
+
+        spec.schedule = validate_params(WeightSchedule, dict(table["weight"]), f"{where}.weight")
+        spec.weight = spec.schedule.at(0)
+    elif "weight" in table:
         spec.weight = _number(table["weight"], f"{where}.weight")
     if table.get("on_unscorable") is not None:
         spec.on_unscorable = _number(table["on_unscorable"], f"{where}.on_unscorable")
@@ -210,15 +223,16 @@ def _component(name: str, table: Mapping[str, Any]) -> ComponentSpec:
 def _steps(table: Any) -> StepsSpec:
     if not isinstance(table, Mapping):
         raise SpecError(f"steps: must be a table, got {type(table).__name__}")
-    unknown = set(table) - {"key", "transforms", "add_outcome"}
+    unknown = set(table) - {"key", "transforms", "add_outcome", "gate"}
     if unknown:
-        raise SpecError(f"steps: unknown key(s) {sorted(unknown)} (allowed: add_outcome, key, transforms)")
+        raise SpecError(f"steps: unknown key(s) {sorted(unknown)} (allowed: add_outcome, gate, key, transforms)")
     key = _str(table.get("key", "step_rewards"), "steps.key")
     add_outcome = table.get("add_outcome", True)
     if not isinstance(add_outcome, bool):
         raise SpecError(f"steps.add_outcome: must be true or false, got {add_outcome!r}")
+    gate = _number(table["gate"], "steps.gate") if "gate" in table else None
     return StepsSpec(key, _transforms(table.get("transforms", []), "steps.transforms", step_level=True),
-                     add_outcome)
+                     add_outcome, gate)
 
 
 def _transforms(items: Any, where: str, step_level: bool = False) -> list[Any]:
@@ -235,6 +249,18 @@ def _transforms(items: Any, where: str, step_level: bool = False) -> list[Any]:
                 "it works on one value per sample: put it in a component's or the top-level transforms")
             raise SpecError(f"{where}[{i}]: transform {item['type']!r} cannot be used here; {hint}")
         out.append(transform)
+    return out
+
+
+def _filters(items: Any) -> list[Any]:
+    if not isinstance(items, list):
+        raise SpecError('filters: must be a list of tables like [{type = "zero_variance"}]')
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping) or "type" not in item:
+            raise SpecError(f"filters[{i}]: must be a table with a 'type'")
+        params = {k: v for k, v in item.items() if k != "type"}
+        out.append(registry.create("filter", _str(item["type"], f"filters[{i}].type"), params, f"filters[{i}]"))
     return out
 
 

@@ -416,6 +416,7 @@ class LengthDebias(Transform):
 
 class NoiseParams(_Params):
     mode: Literal["flip", "gaussian"] = "flip"
+    scope: Literal["sample", "group"] = "sample"
     p: float = Field(default=0.0, ge=0.0, le=1.0)
     sigma: float = Field(default=0.0, ge=0.0)
     low: float = 0.0
@@ -429,7 +430,11 @@ class Noise(Transform):
 
     ``flip``: each scorable binary reward (values ``low``/``high``) is flipped with
     probability ``p``, as in "The Climb Carves Wisdom Deeper Than the Summit: On
-    the Noisy Rewards in Learning to Reason" (2025; FORMULAS.md).
+    the Noisy Rewards in Learning to Reason" (Lv et al. 2025, arXiv 2505.22653).
+    ``scope="group"`` draws once per prompt group and flips all of its members,
+    as the paper's released reward manager does (one draw per ``rollout_n``
+    consecutive responses; there a response without a valid format stays 0,
+    here every scorable binary member flips).
     ``gaussian``: r' = r + sigma * N(0, 1). The generator for the k-th call is
     ``numpy.random.default_rng([seed, k])``, so a run is reproducible; ``k`` is the
     state (:meth:`state_dict`) and does not advance while frozen.
@@ -456,7 +461,10 @@ class Noise(Transform):
             raise InputError(
                 f"transform 'noise' (flip): rewards must be {p.low} or {p.high}; got {bad.tolist()}"
             )
-        flip = rng.random(values.shape) < p.p
+        if p.scope == "group":
+            flip = (rng.random(ctx.n_groups) < p.p)[ctx.group_index]
+        else:
+            flip = rng.random(values.shape) < p.p
         return np.where(flip, p.low + p.high - values, values)
 
     def state_dict(self) -> dict[str, Any]:
@@ -518,6 +526,25 @@ def step_positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ends = np.cumsum(counts)[counts > 0] - 1
     last[ends] = True
     return sample_of, last
+
+
+def gate_steps(steps: StepRewards, outcome: np.ndarray, threshold: float) -> StepRewards:
+    """Gated Reward Accumulation: a sample's step rewards count only if its outcome >= threshold.
+
+    Sun et al. 2025, "Stabilizing Long-term Multi-turn Reinforcement Learning with
+    Gated Rewards" (arXiv 2508.10548), G-RA: immediate (step) rewards are
+    accumulated only when the long-term (outcome) reward meets the threshold;
+    otherwise they are 0 (the steps are kept, so the outcome can still be added at
+    the last one). A sample whose outcome is unscorable gets ``None``.
+    """
+    flat, counts, ok = flatten_steps(steps)
+    outcome = np.asarray(outcome, dtype=np.float64)
+    if len(outcome) != len(counts):
+        raise InputError("steps gate: outcome and steps differ in length")
+    with np.errstate(invalid="ignore"):
+        passed = outcome >= threshold
+    sample_of = np.repeat(np.arange(len(counts)), counts)
+    return unflatten_steps(np.where(passed[sample_of], flat, 0.0), counts, ok & ~np.isnan(outcome))
 
 
 class StepTransform(Transform):
@@ -598,3 +625,94 @@ class PrmDelta(StepTransform):
         if flat.size:
             nxt[-1] = 0.0
         return np.where(last, 0.0, flat - nxt)
+
+
+# --------------------------------------------------------------------------- bucket, discount
+
+
+class BucketParams(_Params):
+    zones: Literal["uniform", "gaussian"] = "uniform"
+    k: int = Field(default=4, ge=2, le=64)
+    low: float = 0.0
+    high: float = 1.0
+    sigma: float = Field(default=1.0, gt=0.0)
+    levels: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> BucketParams:
+        if self.levels is not None and len(self.levels) != self.k:
+            raise ValueError(f"'levels' needs k = {self.k} values, got {len(self.levels)}")
+        if self.high <= self.low:
+            raise ValueError(f"'high' ({self.high}) must exceed 'low' ({self.low})")
+        return self
+
+
+@register("transform", "bucket")
+class Bucket(Transform):
+    """Tiered reward: a continuous proximity or progress bucketed into K zones.
+
+    Sweet Spot Learning (Wu et al. 2026, "SSL: Sweet Spot Learning for
+    Differentiated Guidance in Agentic Optimization", arXiv 2601.22491): rewards
+    amplified zone by zone towards the "sweet spot"; K = 4 is the paper's usual
+    choice. ``zones="uniform"``: a progress/matching score x in [low, high] falls
+    in zone z = min(floor(K (x - low) / (high - low)), K - 1) (quartiles of the
+    range for K = 4; x outside the range is clipped). ``zones="gaussian"``: x is a
+    distance d >= 0 (e.g. from a click to the target centre) and z = K - 1 -
+    min(floor(d / sigma), K - 1): within one sigma the top zone, then one zone
+    per sigma. The reward is ``levels[z]``, by default z / (K - 1) (0 for the
+    worst zone, 1 for the sweet spot). The zone edges are this library's reading
+    of the paper's "Gaussian distance zones" and "quartile zones" (its exact
+    edges were not retrieved): set ``levels`` and the range to the paper's
+    values where known.
+    """
+
+    name = "bucket"
+    Params = BucketParams
+
+    def apply(self, values: np.ndarray, ctx: BatchContext) -> np.ndarray:
+        p = self.params
+        with np.errstate(invalid="ignore"):
+            if p.zones == "uniform":
+                x = np.clip((values - p.low) / (p.high - p.low), 0.0, 1.0)
+                zone = np.minimum(np.floor(x * p.k), p.k - 1)
+            else:
+                if np.any(values[~np.isnan(values)] < 0):
+                    raise InputError("transform 'bucket' (gaussian): distances must be >= 0")
+                zone = p.k - 1 - np.minimum(np.floor(values / p.sigma), p.k - 1)
+        levels = np.asarray(p.levels if p.levels is not None else np.arange(p.k) / (p.k - 1))
+        z = np.where(np.isnan(zone), 0, zone).astype(np.int64)
+        return np.where(np.isnan(values), np.nan, levels[z])
+
+
+class DiscountParams(_Params):
+    gamma: float = Field(gt=0.0, le=1.0)
+    key: str = "rounds"
+
+
+@register("transform", "discount")
+class Discount(Transform):
+    """Geometric discount by interaction rounds: r' = r * gamma^rounds.
+
+    IterResearch (Chen et al. 2025, "IterResearch: Rethinking Long-Horizon Agents
+    via Markovian State Reconstruction", arXiv 2511.07327), the geometric reward
+    discounting of its EAPO: the same outcome reached in fewer rounds earns more.
+    ``rounds`` is read from ``meta[key]`` (a number >= 0; for one sample per round
+    of a trajectory, give T - t, the rounds still to go); a scorable sample
+    without it is an input error.
+    """
+
+    name = "discount"
+    Params = DiscountParams
+
+    def apply(self, values: np.ndarray, ctx: BatchContext) -> np.ndarray:
+        key = self.params.key
+        column = ctx.meta_column(key)
+        if len(column) != len(values):
+            raise InputError(f"transform 'discount': needs samples with meta[{key!r}] (the context has none)")
+        rounds = np.array([np.nan if r is None or isinstance(r, bool) else r for r in column], dtype=np.float64)
+        bad = ~np.isnan(values) & ~(rounds >= 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"transform 'discount': sample {ctx.samples[i].id!r} needs meta[{key!r}] "
+                             f"= a number of rounds >= 0, got {column[i]!r}")
+        return values * np.power(self.params.gamma, rounds)

@@ -106,9 +106,9 @@ def test_grpo_trainer_two_steps_with_rewardlab_rewards(tmp_path: Any) -> None:
     calls: list[int] = []
     original = rewards.pipeline.run
 
-    def counting_run(samples: Any) -> Any:
+    def counting_run(samples: Any, step: Any = None) -> Any:
         calls.append(len(samples))
-        return original(samples)
+        return original(samples, step)
 
     rewards.pipeline.run = counting_run  # type: ignore[method-assign]
     dataset = Dataset.from_list([{"prompt": "what is 2 + 2 ?", "solution": "4"},

@@ -1,9 +1,10 @@
-"""Text rewards: exact match with configurable normalisation, reasoning-pattern counts."""
+"""Text rewards: exact match with configurable normalisation, the reasoning pattern reward."""
 
 from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,38 +90,65 @@ class ExactMatch(BaseReward):
         return None
 
 
+# The phrase list of the paper's released math reward (``think_reward`` in
+# trestad/Noisy-Rewards-in-Learning-to-Reason, verl/utils/reward_score/math_score.py),
+# matched as there: lower-cased substrings (so "wait" also matches "waiting").
 DEFAULT_PHRASES = [
-    "first, i need to", "let me check", "let me verify", "let's verify", "double-check",
-    "wait", "alternatively", "on second thought", "step by step", "therefore",
-    "so the answer is", "let me re-examine", "hmm",
+    "i need to", "we need to", "wait", "alternatively", "let me check", "let me see",
+    "let's focus on", "we know that", "we can observe ", "we can see ", "let me try", "let's try",
+    "let us try", "first, ", "firstly, ", "next, ", "finally, ", "let us first", "let's first",
+    "let me first", "try again", "still not", "not working", "not correct", "does not work",
+    "doesn't work", "makes sence", "since we ", "because we ", "consequently", "as a result",
+    "thus", "therefore", "hence", "so that", "thereby", "if we", "given there ", "for instance ",
+    "for example ",
 ]
 
 
 class PatternParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_PHRASES), min_length=1)
-    cap: int = Field(5, ge=1, description="counts above cap give no more reward")
+    cap: int = Field(20, ge=1, description="distinct phrases for the full reward")
     normalize: bool = True  # divide by cap, so the value is in [0, 1]
+    ngram: int = Field(20, ge=0, description="n of the repetition penalty (0: none)")
+    penalty_phrases: list[str] = Field(default_factory=lambda: ["user: "])
+
+
+def ngram_repetition_ratio(text: str, n: int) -> float:
+    """Distinct word n-grams that occur more than once, over all n-grams (0 if none)."""
+    words = text.split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    counts = Counter(grams)
+    return sum(1 for c in counts.values() if c > 1) / len(grams)
 
 
 @register("reward", "text.reasoning_pattern")
 class ReasoningPattern(BaseReward):
-    """Count of key reasoning phrases (case-insensitive, whole words), capped.
+    """Reasoning Pattern Reward: distinct key reasoning phrases, minus a repetition penalty.
 
-    Value min(count, cap), divided by cap when ``normalize`` (default).
+    Lv et al. 2025, "The Climb Carves Wisdom Deeper Than the Summit: On the Noisy
+    Rewards in Learning to Reason" (arXiv 2505.22653), RPR as in its released
+    ``think_reward``: r = max(0, min(k, cap) / cap - rho_n - #penalty phrases),
+    k the number of *distinct* phrases present (lower-cased substrings; a phrase
+    repeated counts once), cap = 20, rho_n the share of distinct word 20-grams that
+    repeat (so padding with copies is penalised), and each occurrence of a
+    penalty phrase ("user: ", a model posing itself new questions) costs 1.
+    ``normalize=false`` gives min(k, cap) without the penalties.
     """
 
     name = "text.reasoning_pattern"
     reads = ("completion",)
     Params = PatternParams
 
-    def __init__(self, **params: object) -> None:
-        super().__init__(**params)
-        alternatives = "|".join(re.escape(p.lower()) for p in self.params.phrases)
-        self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
-
     def score_one(self, sample: Sample, deps: Deps) -> Score:
-        count = len(self._pattern.findall(sample.completion_text))
-        capped = min(count, self.params.cap)
-        value = capped / self.params.cap if self.params.normalize else float(capped)
-        return Score.ok(value, count=count)
+        p = self.params
+        text = sample.completion_text.lower()
+        count = sum(1 for phrase in dict.fromkeys(ph.lower() for ph in p.phrases) if phrase in text)
+        capped = min(count, p.cap)
+        if not p.normalize:
+            return Score.ok(float(capped), count=count)
+        repetition = ngram_repetition_ratio(text, p.ngram) if p.ngram else 0.0
+        penalty = sum(text.count(ph.lower()) for ph in p.penalty_phrases)
+        value = max(0.0, capped / p.cap - repetition - penalty)
+        return Score.ok(value, count=count, repetition=round(repetition, 4), penalty=penalty)
