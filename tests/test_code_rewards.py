@@ -155,6 +155,19 @@ def test_dense_weights_hard_tests_more() -> None:
     assert scores[1].value is not None and scores[1].value < 2 / 3  # the missed test is the hardest one
 
 
+def test_dense_with_outcome_weight_adds_the_pass_fail_outcome_from_one_run() -> None:
+    """outcome_weight alpha: (1 - alpha) * dense + alpha * [all pass], each program run once."""
+    ref = {"entry_point": "f", "calls": [{"args": [i], "expected": i} for i in range(3)]}
+    progs = ["def f(x):\n    return x", "def f(x):\n    return x if x < 2 else -1"]
+    samples = [Sample(id=str(i), completion=c, reference=ref, group="g") for i, c in enumerate(progs)]
+    dense = C.Dense().score_group(samples, [{}] * 2)
+    both = C.Dense(outcome_weight=0.25).score_group(samples, [{}] * 2)
+    assert [s.detail["dense"] for s in both] == pytest.approx([s.value for s in dense], abs=1e-6)
+    assert [s.detail["all_pass"] for s in both] == [True, False]
+    d0, d1 = (float(s.value or 0.0) for s in dense)
+    assert [s.value for s in both] == pytest.approx([0.75 * d0 + 0.25, 0.75 * d1])
+
+
 def test_dense_lone_sample_is_pass_rate() -> None:
     s = C.Dense().score_group([Sample(id="a", completion="def sq(x):\n    return 4", reference=SQUARE_CALLS)], [{}])
     assert s[0].value == pytest.approx(1 / 3)

@@ -419,18 +419,28 @@ class AllPass(_CodeReward):
         return Score.ok(1.0 if all(result.passed) else 0.0, **result.detail())
 
 
+class DenseParams(CodeParams):
+    outcome_weight: float = Field(
+        0.0, ge=0.0, le=1.0, description="alpha: (1 - alpha) * dense + alpha * [all tests pass], "
+        "from the same run (VeRPO's dense + global outcome; docs/algebra.md)")
+
+
 @register("reward", "code.dense")
 class Dense(_CodeReward):
     """Tests weighted by difficulty within the group (VeRPO-style); see docs/sandbox.md.
 
     For a group of G scorable samples and test j, p_j is the fraction of them passing j,
-    w_j = 1 - p_j + 1/(G+1), and a sample's reward is sum_j w_j * pass_ij / sum_j w_j.
+    w_j = 1 - p_j + 1/(G+1), and a sample's dense reward is d = sum_j w_j * pass_ij / sum_j w_j.
     Hard tests count more; tests everyone passes keep a small weight. A group of one
     carries no difficulty information: its weights are all 1 (the plain pass rate).
+    With ``outcome_weight`` alpha > 0 the value is (1 - alpha) * d + alpha * [all tests
+    pass], VeRPO's dense term beside the global pass/fail outcome, from one run of each
+    program (``detail.dense`` and ``detail.all_pass`` keep both terms).
     """
 
     name = "code.dense"
     group_level = True
+    Params: ClassVar[type[BaseModel]] = DenseParams
 
     def score_batch(self, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         return self.score_group(samples, deps)
@@ -450,13 +460,22 @@ class Dense(_CodeReward):
             if isinstance(r, Score):
                 out.append(r)
             elif len(r.tests) != n:
-                out.append(Score.ok(sum(r.passed) / len(r.tests), **r.detail(),
-                                    weighting="pass_rate (test count differs from the group)"))
+                out.append(self._with_outcome(sum(r.passed) / len(r.tests), r,
+                                              weighting="pass_rate (test count differs from the group)"))
             else:
-                value = sum(w for w, ok in zip(weights, r.passed, strict=True) if ok) / sum(weights)
-                out.append(Score.ok(value, **r.detail(), group_size=g,
-                                    test_weights=[round(w, 4) for w in weights[:DETAIL_TESTS]]))
+                dense = sum(w for w, ok in zip(weights, r.passed, strict=True) if ok) / sum(weights)
+                out.append(self._with_outcome(dense, r, group_size=g,
+                                              test_weights=[round(w, 4) for w in weights[:DETAIL_TESTS]]))
         return out
+
+    def _with_outcome(self, dense: float, result: ProgramResult, **detail: Any) -> Score:
+        """(1 - alpha) * dense + alpha * [all pass]; alpha = 0 is the dense reward alone."""
+        alpha = float(self.params.outcome_weight)
+        if alpha == 0.0:
+            return Score.ok(dense, **result.detail(), **detail)
+        outcome = 1.0 if all(result.passed) else 0.0
+        return Score.ok((1.0 - alpha) * dense + alpha * outcome, **result.detail(), **detail,
+                        dense=round(dense, 6), all_pass=bool(outcome))
 
 
 class SpeedupParams(CodeParams):
