@@ -1,0 +1,18 @@
+"""Gymnasium reward wrappers: potential shaping, named terms, normalisation, intrinsic rewards.
+
+Each wrapper has a single-environment form and a vector form (``Vector*``) that
+give the same rewards on the same transitions (tests/test_envs_*.py check it);
+the vector forms are numpy over the batch, with no Python loop over envs.
+Needs the ``envs`` extra: ``pip install 'rewardlab[envs]'``.
+"""
+
+from __future__ import annotations
+
+try:
+    import gymnasium  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("rewardlab.envs needs gymnasium: pip install 'rewardlab[envs]'") from exc
+
+from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term
+
+__all__ = ["PotentialShaping", "VectorPotentialShaping", "shaping_term"]
