@@ -13,6 +13,14 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("rewardlab.envs needs gymnasium: pip install 'rewardlab[envs]'") from exc
 
+from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, merge_stats
 from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term
 
-__all__ = ["PotentialShaping", "VectorPotentialShaping", "shaping_term"]
+__all__ = [
+    "NormalizeReward",
+    "PotentialShaping",
+    "VectorNormalizeReward",
+    "VectorPotentialShaping",
+    "merge_stats",
+    "shaping_term",
+]
