@@ -14,13 +14,21 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("rewardlab.envs needs gymnasium: pip install 'rewardlab[envs]'") from exc
 
 from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, merge_stats
+from rewardlab.envs.schedules import Cosine, Linear, Step
 from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term
+from rewardlab.envs.terms import RewardTerms, Term, VectorRewardTerms
 
 __all__ = [
+    "Cosine",
+    "Linear",
     "NormalizeReward",
     "PotentialShaping",
+    "RewardTerms",
+    "Step",
+    "Term",
     "VectorNormalizeReward",
     "VectorPotentialShaping",
+    "VectorRewardTerms",
     "merge_stats",
     "shaping_term",
 ]
