@@ -25,30 +25,28 @@ def _check_steps(steps: int, where: str) -> None:
 
 
 @dataclass(frozen=True)
-class Linear:
-    """w(t) = start + (end − start)·min(t / steps, 1)."""
+class _Anneal:
+    """From ``start`` at t = 0 to ``end`` at t = ``steps``, then constant."""
 
     start: float
     end: float
     steps: int
 
     def __post_init__(self) -> None:
-        _check_steps(self.steps, "linear")
+        _check_steps(self.steps, type(self).__name__.lower())
+
+
+@dataclass(frozen=True)
+class Linear(_Anneal):
+    """w(t) = start + (end − start)·min(t / steps, 1)."""
 
     def __call__(self, t: np.ndarray) -> np.ndarray:
         return self.start + (self.end - self.start) * _fraction(t, self.steps)
 
 
 @dataclass(frozen=True)
-class Cosine:
+class Cosine(_Anneal):
     """w(t) = end + (start − end)·(1 + cos(π·min(t / steps, 1)))/2 (Loshchilov & Hutter 2017, SGDR eq. 5)."""
-
-    start: float
-    end: float
-    steps: int
-
-    def __post_init__(self) -> None:
-        _check_steps(self.steps, "cosine")
 
     def __call__(self, t: np.ndarray) -> np.ndarray:
         return self.end + (self.start - self.end) * 0.5 * (1.0 + np.cos(np.pi * _fraction(t, self.steps)))
