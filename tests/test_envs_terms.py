@@ -109,3 +109,20 @@ def test_env_checker_and_bad_terms() -> None:
     env.reset(seed=0)
     with pytest.raises(InputError, match="reward term 'bad' returned nan"):
         env.step(0)
+
+
+def test_stacked_wrappers_keep_the_env_reward_and_parity() -> None:
+    """raw_reward stays CartPole's own 1.0 under three rewardlab wrappers, in both forms."""
+    from rewardlab.envs import PotentialShaping, VectorPotentialShaping
+
+    def phi(o: Any) -> Any:
+        return -np.abs(o[..., 2])
+
+    out_a, out_b = run_parity(
+        lambda e: PotentialShaping(RewardTerms(e, TERMS), phi, 0.99),
+        lambda v: VectorPotentialShaping(VectorRewardTerms(v, TERMS), phi, 0.99),
+        steps=60,
+    )
+    assert_same_stream(out_a, out_b, ("raw_reward", "shaping"))
+    for _, _, _, info in out_b:
+        assert (info["raw_reward"][info["_raw_reward"]] == 1.0).all()

@@ -59,6 +59,23 @@ def put_info(info: dict[str, Any], key: str, values: np.ndarray, active: np.ndar
     info[f"_{key}"] = active.copy()
 
 
+RAW = "raw_reward"
+
+
+def keep_raw(info: dict[str, Any], reward: Any, active: np.ndarray | None = None) -> dict[str, Any]:
+    """``info`` with the environment's reward under ``raw_reward`` unless an inner wrapper put it there.
+
+    So in a stack of rewardlab wrappers ``raw_reward`` stays the environment's own reward.
+    ``active`` given: a vector info (with its ``_raw_reward`` mask).
+    """
+    if RAW not in info:
+        if active is None:
+            info = {**info, RAW: float(reward)}
+        else:
+            put_info(info, RAW, reward, active)
+    return info
+
+
 class VectorRewardWrapper(VectorWrapper):
     """Base of the vector wrappers: tracks which environments are on their autoreset step."""
 
@@ -104,4 +121,4 @@ class VectorRewardWrapper(VectorWrapper):
         raise NotImplementedError
 
 
-__all__ = ["VectorRewardWrapper", "check_gamma", "per_env", "put_info", "scalar"]
+__all__ = ["VectorRewardWrapper", "check_gamma", "keep_raw", "per_env", "put_info", "scalar"]

@@ -35,7 +35,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd, update_mean_var_count_from_moments
 
-from rewardlab.envs._base import VectorRewardWrapper, check_gamma, put_info
+from rewardlab.envs._base import VectorRewardWrapper, check_gamma, keep_raw
 from rewardlab.errors import InputError, SpecError
 
 ReturnsMode = Literal["gymnasium", "sb3"]
@@ -170,7 +170,7 @@ class NormalizeReward(_StatsAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
         obs, reward, terminated, truncated, info = self.env.step(action)
         done = np.array([terminated or truncated])
         out = self.scaler.step(np.array([float(reward)]), np.array([terminated]), done, np.ones(1, dtype=bool))
-        return obs, float(out[0]), terminated, truncated, {**info, "raw_reward": float(reward)}
+        return obs, float(out[0]), terminated, truncated, keep_raw(info, reward)
 
 
 class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
@@ -194,5 +194,5 @@ class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordC
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         out = self.scaler.step(reward, terminated, terminated | truncated, active)
-        put_info(info, "raw_reward", reward, active)
+        info = keep_raw(info, reward, active)
         return out, info

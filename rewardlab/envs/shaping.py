@@ -9,7 +9,7 @@ is not: the learner bootstraps from s', so F keeps γΦ(s'). Getting this wrong
 state and can change the optimal policy (see tests/test_envs_shaping.py).
 
 The shaped reward is returned; ``info["raw_reward"]`` and ``info["shaping"]``
-hold the environment's reward and F. γ must be the learner's discount.
+hold the environment's reward (before any rewardlab wrapper) and F. γ must be the learner's discount.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from numpy.typing import ArrayLike
 
-from rewardlab.envs._base import VectorRewardWrapper, check_gamma, per_env, put_info, scalar
+from rewardlab.envs._base import VectorRewardWrapper, check_gamma, keep_raw, per_env, put_info, scalar
 
 Potential = Callable[[Any], Any]
 
@@ -56,7 +56,7 @@ class PotentialShaping(gym.Wrapper, gym.utils.RecordConstructorArgs):
         phi_next = scalar(self.potential(obs), "potential")
         f = float(shaping_term(self._phi, phi_next, self.gamma, terminated))
         self._phi = phi_next
-        info = {**info, "raw_reward": float(reward), "shaping": f}
+        info = {**keep_raw(info, reward), "shaping": f}
         return obs, float(reward) + f, terminated, truncated, info
 
 
@@ -84,6 +84,6 @@ class VectorPotentialShaping(VectorRewardWrapper, gym.utils.RecordConstructorArg
         phi_next = per_env(self.potential(obs), self.num_envs, "potential")
         f = np.where(active, shaping_term(self._phi, phi_next, self.gamma, terminated), 0.0)
         self._phi = phi_next
-        put_info(info, "raw_reward", reward, active)
+        info = keep_raw(info, reward, active)
         put_info(info, "shaping", f, active)
         return reward + f, info

@@ -28,7 +28,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from rewardlab.batch import BatchContext
-from rewardlab.envs._base import VectorRewardWrapper, per_env, put_info, scalar
+from rewardlab.envs._base import VectorRewardWrapper, keep_raw, per_env, put_info, scalar
 from rewardlab.envs.schedules import Cosine, Linear, Step
 from rewardlab.errors import SpecError
 from rewardlab.registry import create
@@ -126,7 +126,7 @@ class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
         out = self.termset.total(np.array([float(reward)]), values, np.ones(1, dtype=bool))
         self._obs = copy.deepcopy(obs)
         info = {
-            **info, "raw_reward": float(reward),
+            **keep_raw(info, reward),
             "reward_terms": {n: float(v[0]) for n, v in values.items()},
             "reward_terms_episode": {n: float(v[0]) for n, v in self.termset.episode.items()},
         }
@@ -163,7 +163,7 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
         values = self.termset.values((self._obs, actions, obs, info, terminated, truncated), self.num_envs)
         out = self.termset.total(reward, values, active)
         self._obs = copy.deepcopy(obs)
-        put_info(info, "raw_reward", reward, active)
+        info = keep_raw(info, reward, active)
         for key, table in (("reward_terms", values), ("reward_terms_episode", self.termset.episode)):
             nested: dict[str, Any] = {}
             for name, v in table.items():
