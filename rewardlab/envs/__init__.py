@@ -13,19 +13,27 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("rewardlab.envs needs gymnasium: pip install 'rewardlab[envs]'") from exc
 
+from rewardlab.envs.intrinsic import IntrinsicReward, VectorIntrinsicReward
 from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, merge_stats
+from rewardlab.envs.novelty import RND, Bonus, EpisodicCount, SimHashCount
 from rewardlab.envs.schedules import Cosine, Linear, Step
 from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term
 from rewardlab.envs.terms import RewardTerms, Term, VectorRewardTerms
 
 __all__ = [
+    "RND",
+    "Bonus",
     "Cosine",
+    "EpisodicCount",
+    "IntrinsicReward",
     "Linear",
     "NormalizeReward",
     "PotentialShaping",
     "RewardTerms",
+    "SimHashCount",
     "Step",
     "Term",
+    "VectorIntrinsicReward",
     "VectorNormalizeReward",
     "VectorPotentialShaping",
     "VectorRewardTerms",

@@ -59,6 +59,14 @@ def put_info(info: dict[str, Any], key: str, values: np.ndarray, active: np.ndar
     info[f"_{key}"] = active.copy()
 
 
+def put_nested(info: dict[str, Any], key: str, table: dict[str, np.ndarray], active: np.ndarray) -> None:
+    """Add a dict of per-env arrays under ``key`` in the nested form SyncVectorEnv gives a dict info."""
+    nested: dict[str, Any] = {}
+    for name, values in table.items():
+        put_info(nested, name, values, active)
+    info[key], info[f"_{key}"] = nested, active.copy()
+
+
 RAW = "raw_reward"
 
 
@@ -121,4 +129,4 @@ class VectorRewardWrapper(VectorWrapper):
         raise NotImplementedError
 
 
-__all__ = ["VectorRewardWrapper", "check_gamma", "keep_raw", "per_env", "put_info", "scalar"]
+__all__ = ["VectorRewardWrapper", "check_gamma", "keep_raw", "per_env", "put_info", "put_nested", "scalar"]

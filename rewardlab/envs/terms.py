@@ -28,7 +28,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from rewardlab.batch import BatchContext
-from rewardlab.envs._base import VectorRewardWrapper, keep_raw, per_env, put_info, scalar
+from rewardlab.envs._base import VectorRewardWrapper, keep_raw, per_env, put_nested, scalar
 from rewardlab.envs.schedules import Cosine, Linear, Step
 from rewardlab.errors import SpecError
 from rewardlab.registry import create
@@ -164,11 +164,8 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
         out = self.termset.total(reward, values, active)
         self._obs = copy.deepcopy(obs)
         info = keep_raw(info, reward, active)
-        for key, table in (("reward_terms", values), ("reward_terms_episode", self.termset.episode)):
-            nested: dict[str, Any] = {}
-            for name, v in table.items():
-                put_info(nested, name, v, active)
-            info[key], info[f"_{key}"] = nested, active.copy()
+        put_nested(info, "reward_terms", values, active)
+        put_nested(info, "reward_terms_episode", self.termset.episode, active)
         return out, info
 
     def weights(self) -> dict[str, np.ndarray]:
