@@ -33,8 +33,12 @@ TERMS: dict[str, Term | Callable[..., Any]] = {
 }
 
 
-def test_vector_and_single_give_the_same_terms_sums_and_rewards() -> None:
-    out_a, out_b = run_parity(lambda e: RewardTerms(e, TERMS), lambda v: VectorRewardTerms(v, TERMS), steps=100)
+CONSTANT: dict[str, Term | Callable[..., Any]] = {**TERMS, "upright": Term(upright, 0.7)}
+
+
+@pytest.mark.parametrize("terms", [TERMS, CONSTANT], ids=["scheduled", "constant"])
+def test_vector_and_single_give_the_same_terms_sums_and_rewards(terms: dict[str, Any]) -> None:
+    out_a, out_b = run_parity(lambda e: RewardTerms(e, terms), lambda v: VectorRewardTerms(v, terms), steps=100)
     assert any(t.any() for _, t, _, _ in out_b)
     assert_same_stream(out_a, out_b, ("raw_reward",))
     for (_, _, _, ia), (_, _, _, ib) in zip(out_a, out_b, strict=True):
@@ -100,7 +104,7 @@ def test_rewardlab_combiners_product_and_gated() -> None:
 
 def test_env_checker_and_bad_terms() -> None:
     # a schedule's clock runs across resets (annealing over training): check with constant weights
-    check_wrapped_env(RewardTerms(gym.make("CartPole-v1").unwrapped, {**TERMS, "upright": Term(upright, 0.7)}))
+    check_wrapped_env(RewardTerms(gym.make("CartPole-v1").unwrapped, CONSTANT))
     with pytest.raises(SpecError, match="none named 'env'"):
         RewardTerms(gym.make("CartPole-v1"), {"env": moved})
     with pytest.raises(SpecError, match="weight schedules need combine='weighted_sum'"):
@@ -126,3 +130,11 @@ def test_stacked_wrappers_keep_the_env_reward_and_parity() -> None:
     assert_same_stream(out_a, out_b, ("raw_reward", "shaping"))
     for _, _, _, info in out_b:
         assert (info["raw_reward"][info["_raw_reward"]] == 1.0).all()
+
+
+def test_vector_term_of_the_wrong_shape_is_named() -> None:
+    envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2),
+                             {"ok": moved, "scalar": lambda *a: 1.0})
+    envs.reset(seed=0)
+    with pytest.raises(InputError, match=r"reward term 'scalar' must return one value per environment"):
+        envs.step(np.zeros(2, dtype=int))

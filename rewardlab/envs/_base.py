@@ -13,6 +13,7 @@ refused with a clear message rather than handled half-way.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -31,13 +32,13 @@ def check_gamma(gamma: float, where: str) -> float:
 
 def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
     """``values`` as a float64 array of shape ``(num_envs,)``, finite; a clear error otherwise."""
-    arr = np.asarray(values, dtype=np.float64)
+    arr = np.array(values, dtype=np.float64)  # a copy: it may be stored in info as it is
     if arr.shape != (num_envs,):
         raise InputError(
             f"{what} must return one value per environment, shape ({num_envs},), got shape {arr.shape}; "
             "write it with numpy over the trailing axes (e.g. obs[..., 0]) so it takes a batch"
         )
-    if not np.isfinite(arr).all():
+    if not math.isfinite(arr.sum()) and not np.isfinite(arr).all():  # the sum: one reduction in the common case
         raise InputError(f"{what} returned a non-finite value {arr[~np.isfinite(arr)][0]!r}; a reward must be finite")
     return arr
 
@@ -53,6 +54,11 @@ def scalar(value: Any, what: str) -> float:
     return out
 
 
+def snapshot(obs: Any) -> Any:
+    """A copy of an observation that later steps cannot change in place (cheap for arrays)."""
+    return obs.copy() if isinstance(obs, np.ndarray) else copy.deepcopy(obs)
+
+
 def put_info(info: dict[str, Any], key: str, values: np.ndarray, active: np.ndarray) -> None:
     """Add ``values`` under ``key`` with Gymnasium's vector-info mask ``_key`` (inactive envs: 0, masked)."""
     info[key] = np.where(active, values, 0.0)
@@ -60,11 +66,19 @@ def put_info(info: dict[str, Any], key: str, values: np.ndarray, active: np.ndar
 
 
 def put_nested(info: dict[str, Any], key: str, table: dict[str, np.ndarray], active: np.ndarray) -> None:
-    """Add a dict of per-env arrays under ``key`` in the nested form SyncVectorEnv gives a dict info."""
+    """Add a dict of per-env arrays under ``key`` in the nested form SyncVectorEnv gives a dict info.
+
+    The arrays must be fresh (nobody else writes to them): on the common step,
+    every env active, they are stored as they are, and the entries share one
+    read-only mask (this runs every step, for every term).
+    """
+    everyone, mask = bool(active.all()), active.copy()
+    mask.flags.writeable = False
     nested: dict[str, Any] = {}
     for name, values in table.items():
-        put_info(nested, name, values, active)
-    info[key], info[f"_{key}"] = nested, active.copy()
+        nested[name] = values if everyone else np.where(active, values, 0.0)
+        nested[f"_{name}"] = mask
+    info[key], info[f"_{key}"] = nested, mask
 
 
 RAW = "raw_reward"
@@ -129,4 +143,4 @@ class VectorRewardWrapper(VectorWrapper):
         raise NotImplementedError
 
 
-__all__ = ["VectorRewardWrapper", "check_gamma", "keep_raw", "per_env", "put_info", "put_nested", "scalar"]
+__all__ = ["VectorRewardWrapper", "check_gamma", "keep_raw", "per_env", "put_info", "put_nested", "scalar", "snapshot"]

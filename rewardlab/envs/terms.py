@@ -18,7 +18,7 @@ over the episode so far (the episode total on the last step).
 
 from __future__ import annotations
 
-import copy
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
@@ -28,7 +28,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from rewardlab.batch import BatchContext
-from rewardlab.envs._base import VectorRewardWrapper, keep_raw, per_env, put_nested, scalar
+from rewardlab.envs._base import VectorRewardWrapper, keep_raw, per_env, put_nested, scalar, snapshot
 from rewardlab.envs.schedules import Cosine, Linear, Step
 from rewardlab.errors import SpecError
 from rewardlab.registry import create
@@ -64,37 +64,53 @@ class TermSet:
         if combine != "weighted_sum" and scheduled:
             raise SpecError(f"RewardTerms: weight schedules need combine='weighted_sum' (scheduled: {scheduled})")
         self.combiner = None if combine == "weighted_sum" else create("combiner", combine, dict(combine_params))
+        self.names = list(self.terms)
+        self.constant = None if scheduled else np.array([float(t.weight) for t in self.terms.values()])  # type: ignore[arg-type]
         self.steps = np.zeros(num_envs, dtype=np.int64)
-        self.episode = {name: np.zeros(num_envs) for name in self.terms}
+        self.sums = np.zeros((len(self.names), num_envs))  # episode sums, one row per term
 
-    def weights(self, steps: np.ndarray) -> dict[str, np.ndarray]:
-        """Each term's weight at these step counts (schedules evaluated in numpy)."""
-        return {
-            n: np.broadcast_to(np.asarray(t.weight(steps) if callable(t.weight) else t.weight, np.float64), steps.shape)
-            for n, t in self.terms.items()
-        }
+    @property
+    def episode(self) -> dict[str, np.ndarray]:
+        """Each term's sum over the current episode, per env."""
+        return dict(zip(self.names, self.sums, strict=True))
 
-    def values(self, args: tuple[Any, ...], num_envs: int | None) -> dict[str, np.ndarray]:
-        """Each term's value; ``num_envs`` None for a single env (scalars checked as such)."""
-        out = {}
-        for name, t in self.terms.items():
-            v, what = t.func(*args, **t.params), f"reward term {name!r}"
-            out[name] = np.array([scalar(v, what)]) if num_envs is None else per_env(v, num_envs, what)
-        return out
+    def weights(self, steps: np.ndarray) -> dict[str, np.ndarray | float]:
+        """Each term's weight at these step counts: a number, or an array where scheduled."""
+        return {n: t.weight(steps) if callable(t.weight) else float(t.weight) for n, t in self.terms.items()}
 
-    def total(self, env_reward: np.ndarray, values: dict[str, np.ndarray], active: np.ndarray) -> np.ndarray:
+    def values(self, args: tuple[Any, ...], num_envs: int | None) -> np.ndarray:
+        """The terms' values as a (terms, envs) matrix; ``num_envs`` None for a single env (scalars)."""
+        outs = [t.func(*args, **t.params) for t in self.terms.values()]
+        if num_envs is None:
+            return np.array([[scalar(v, f"reward term {n!r}")] for n, v in zip(self.names, outs, strict=True)])
+        try:
+            matrix = np.array(outs, dtype=np.float64)
+        except (TypeError, ValueError):
+            matrix = np.zeros(0)
+        if matrix.shape != (len(outs), num_envs) or not math.isfinite(matrix.sum()):
+            for n, v in zip(self.names, outs, strict=True):  # find the culprit and name it
+                per_env(v, num_envs, f"reward term {n!r}")
+        return matrix
+
+    def total(self, env_reward: np.ndarray, values: np.ndarray, active: np.ndarray) -> np.ndarray:
         """Combine the env reward and the terms; advance step counts and episode sums of the active envs."""
-        if self.combiner is None:
+        if self.combiner is None and self.constant is not None:
+            out = self.env_weight * env_reward + self.constant @ values
+        elif self.combiner is None:
             w = self.weights(self.steps)
-            out = self.env_weight * env_reward + sum((w[n] * v for n, v in values.items()), np.zeros_like(env_reward))
+            out = self.env_weight * env_reward + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
         else:
             weights = {ENV: self.env_weight, **{n: float(t.weight) for n, t in self.terms.items()}}  # type: ignore[arg-type]
             ctx = BatchContext.from_groups(np.arange(len(env_reward)))
-            out = self.combiner({ENV: env_reward, **values}, weights, ctx)
-        for name, v in values.items():
-            self.episode[name] = np.where(active, self.episode[name] + v, 0.0)
+            out = self.combiner({ENV: env_reward, **dict(zip(self.names, values, strict=True))}, weights, ctx)
+        everyone = bool(active.all())  # the common step: no autoreset, no masking needed
+        self.sums = self.sums + values if everyone else np.where(active, self.sums + values, 0.0)
         self.steps += active
-        return np.where(active, out, 0.0)
+        return out if everyone else np.where(active, out, 0.0)
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Episodes start for the envs in ``mask``: their sums restart from 0."""
+        self.sums = np.where(mask, 0.0, self.sums)
 
 
 class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -113,9 +129,8 @@ class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        self._obs = copy.deepcopy(obs)
-        for sums in self.termset.episode.values():
-            sums[:] = 0.0
+        self._obs = snapshot(obs)
+        self.termset.reset(np.ones(1, dtype=bool))
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -124,17 +139,17 @@ class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
         obs, reward, terminated, truncated, info = self.env.step(action)
         values = self.termset.values((self._obs, action, obs, info, terminated, truncated), None)
         out = self.termset.total(np.array([float(reward)]), values, np.ones(1, dtype=bool))
-        self._obs = copy.deepcopy(obs)
+        self._obs = snapshot(obs)
         info = {
             **keep_raw(info, reward),
-            "reward_terms": {n: float(v[0]) for n, v in values.items()},
+            "reward_terms": {n: float(v[0]) for n, v in zip(self.termset.names, values, strict=True)},
             "reward_terms_episode": {n: float(v[0]) for n, v in self.termset.episode.items()},
         }
         return obs, float(out[0]), terminated, truncated, info
 
     def weights(self) -> dict[str, float]:
         """The terms' current weights (schedules at this env's step count)."""
-        return {n: float(w[0]) for n, w in self.termset.weights(self.termset.steps).items()}
+        return {n: float(np.asarray(w).reshape(-1)[0]) for n, w in self.termset.weights(self.termset.steps).items()}
 
 
 class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
@@ -152,9 +167,8 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
         self._obs: Any = None
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
-        self._obs = copy.deepcopy(obs)
-        for name, sums in self.termset.episode.items():
-            self.termset.episode[name] = np.where(mask, 0.0, sums)
+        self._obs = snapshot(obs)
+        self.termset.reset(mask)
 
     def on_step(
         self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
@@ -162,12 +176,13 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         values = self.termset.values((self._obs, actions, obs, info, terminated, truncated), self.num_envs)
         out = self.termset.total(reward, values, active)
-        self._obs = copy.deepcopy(obs)
+        self._obs = snapshot(obs)
         info = keep_raw(info, reward, active)
-        put_nested(info, "reward_terms", values, active)
+        put_nested(info, "reward_terms", dict(zip(self.termset.names, values, strict=True)), active)
         put_nested(info, "reward_terms_episode", self.termset.episode, active)
         return out, info
 
     def weights(self) -> dict[str, np.ndarray]:
         """The terms' current weights per env (schedules at each env's step count)."""
-        return self.termset.weights(self.termset.steps)
+        steps = self.termset.steps
+        return {n: np.broadcast_to(w, steps.shape) for n, w in self.termset.weights(steps).items()}
