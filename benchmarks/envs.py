@@ -1,6 +1,7 @@
 """Per-step overhead of rewardlab's vector reward wrappers on 16 CartPole envs.
 
     python -m benchmarks.envs [--num-envs 16] [--steps 2000] [--repeats 5]
+    python -m benchmarks.envs --harness 40     # reward-code candidates evaluated per minute
 
 Each configuration steps a ``SyncVectorEnv`` of CartPole-v1 with the same
 pre-drawn random actions; the figure is the best of ``--repeats`` runs
@@ -14,6 +15,11 @@ time over the inner env's, a figure load shifts far less. Goal (issue 18): under
 ``VectorPotentialShaping``. For comparison, the same terms as single-env
 wrappers inside the vector (the per-env Python loop the vector forms avoid).
 Wall-clock on this machine: compare the ratios, not the absolute numbers.
+
+``--harness N``: one harness round of N candidates (a scripted proposer, no LLM;
+each candidate a distinct working reward function) on 256 recorded CartPole
+transitions, gate + sandbox + output check, with 2 workers and with 1:
+candidate evaluations per minute.
 """
 
 from __future__ import annotations
@@ -104,12 +110,42 @@ def run(env: VectorEnv, actions: np.ndarray) -> tuple[float, float]:
     return total, own
 
 
+CANDIDATE = """
+import math
+
+def compute_reward(obs, action, next_obs, info, terminated, truncated):
+    upright = 1.0 - abs(next_obs[2]) / 0.21
+    centred = -abs(next_obs[0]) / 2.4 * {k}
+    return upright + centred, {{"upright": upright, "centred": centred}}
+"""
+
+
+def harness(n: int) -> None:
+    """Candidate evaluations per minute through one harness round, 2 workers vs 1."""
+    from rewardlab.envs.harness import run_round
+    from rewardlab.envs.reward_code import record_transitions
+
+    transitions = record_transitions(gym.make("CartPole-v1"), 256, seed=0)
+    for workers in (2, 1):
+        run_round(lambda prompt, k: [CANDIDATE.format(k=0)] * 2, "warm-up", transitions, n=2, workers=workers)
+        t0 = time.perf_counter()
+        out = run_round(lambda prompt, k: [CANDIDATE.format(k=i) for i in range(k)], "CartPole", transitions,
+                        n=n, workers=workers)
+        seconds = time.perf_counter() - t0
+        ok = sum(c.verdict.ok for c in out)
+        print(f"harness, {workers} worker(s): {n} candidates in {seconds:.2f} s = {60 * n / seconds:.0f}/min ({ok} ok)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--harness", type=int, default=0, help="only the harness throughput, N candidates")
     args = parser.parse_args()
+    if args.harness:
+        harness(args.harness)
+        return
     actions = np.random.default_rng(0).integers(0, 2, size=(args.steps, args.num_envs))
     envs = {name: make(args.num_envs) for name, make in CONFIGS.items()}
     best = dict.fromkeys(envs, float("inf"))

@@ -1,0 +1,106 @@
+"""One round of LLM reward design: prompt → candidate reward functions → gate + sandbox → reflection.
+
+The loop of Eureka (Ma et al. 2023) and Text2Reward (Xie et al. 2023), up to the
+point where training would start: an environment description goes to an LLM,
+which proposes ``n`` candidates; each is checked and run in the sandbox on
+recorded transitions (:mod:`rewardlab.envs.reward_code`), ``workers`` at a time;
+:func:`feedback` turns the verdicts and per-term statistics into the text of the
+next round's prompt (Eureka's reward reflection).
+
+The LLM is anything with the :class:`Proposer` shape (prompt, n → completions).
+:class:`ChatEndpoint` is a minimal OpenAI-compatible ``/chat/completions`` client
+for it (the judges client will provide the full one: retries, rate limits, cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from rewardlab.envs.reward_code import ENTRY, SIGNATURE, Transition, Verdict, evaluate_reward_code, reflection
+from rewardlab.errors import InputError
+from rewardlab.rewards.code import extract_code
+from rewardlab.sandbox import Limits, shared_pool
+
+PROMPT = """You write reward functions for reinforcement learning.
+
+Environment:
+{description}
+
+Write a Python function `{entry}({signature})` for one transition that returns
+`(reward, {{term_name: term_value, ...}})`: the total reward and each of its terms.
+Observations and actions are lists of numbers; `info` is a dict. Only `math` and
+`numpy` may be imported. Reply with one ```python code block.
+{feedback}"""
+
+
+class Proposer(Protocol):
+    """An LLM: ``n`` completions of ``prompt``."""
+
+    def __call__(self, prompt: str, n: int) -> list[str]: ...
+
+
+class ChatEndpoint:
+    """A minimal OpenAI-compatible chat client: ``POST {base_url}/chat/completions`` with ``n`` choices."""
+
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None = None, temperature: float = 1.0,
+        timeout: float = 120.0,
+    ) -> None:
+        self.url, self.model, self.api_key = base_url.rstrip("/") + "/chat/completions", model, api_key
+        self.temperature, self.timeout = temperature, timeout
+
+    def __call__(self, prompt: str, n: int) -> list[str]:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n,
+                "temperature": self.temperature}
+        response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
+        response.raise_for_status()
+        choices = response.json().get("choices")
+        if not isinstance(choices, list):
+            raise InputError(f"{self.url} answered without a 'choices' list; is it an OpenAI-compatible endpoint?")
+        return [str((c.get("message") or {}).get("content") or "") for c in choices]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed reward function, its source and its verdict."""
+
+    index: int
+    source: str
+    verdict: Verdict
+
+
+def prompt_for(description: str, feedback_text: str = "") -> str:
+    """The round's prompt: the description, the contract, and the previous round's feedback."""
+    extra = f"\nFeedback on the previous round:\n{feedback_text}\n" if feedback_text else ""
+    return PROMPT.format(description=description.strip(), entry=ENTRY, signature=", ".join(SIGNATURE), feedback=extra)
+
+
+def run_round(
+    proposer: Proposer, description: str, transitions: Sequence[Transition], *, n: int = 4, workers: int = 2,
+    feedback_text: str = "", limits: Limits | None = None,
+) -> list[Candidate]:
+    """Ask for ``n`` candidates and evaluate them, ``workers`` in parallel in the sandbox."""
+    completions = proposer(prompt_for(description, feedback_text), n)
+    sources = [extract_code(c) for c in completions]
+    pool = shared_pool(workers)
+
+    def one(source: str) -> Verdict:
+        return evaluate_reward_code(source, transitions, limits=limits, pool=pool)
+
+    with ThreadPoolExecutor(max(1, workers)) as ex:
+        verdicts = list(ex.map(one, sources))
+    return [Candidate(i, s, v) for i, (s, v) in enumerate(zip(sources, verdicts, strict=True))]
+
+
+def feedback(candidates: Sequence[Candidate]) -> str:
+    """Each candidate's verdict and per-term statistics, for the next round's prompt."""
+    return "\n\n".join(f"Candidate {c.index}:\n{reflection(c.verdict)}" for c in candidates)
+
+
+__all__ = ["Candidate", "ChatEndpoint", "Proposer", "feedback", "prompt_for", "run_round"]
