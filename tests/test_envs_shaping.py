@@ -94,3 +94,34 @@ def test_bad_arguments_are_named() -> None:
     vec = gym.vector.SyncVectorEnv([ChainMDP, ChainMDP])
     with pytest.raises(InputError, match=r"one value per environment, shape \(2,\)"):
         VectorPotentialShaping(vec, lambda o: 0.0, 0.9).reset()
+
+
+def test_disabled_autoreset_with_partial_resets_matches_single_envs() -> None:
+    """DISABLED mode: the caller resets finished envs with a reset_mask; shaping restarts from their new Φ."""
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    from tests.test_envs_support import make_cartpole
+
+    vec = VectorPotentialShaping(
+        SyncVectorEnv([make_cartpole] * 3, autoreset_mode=AutoresetMode.DISABLED), cart_potential, 0.99
+    )
+    singles = [PotentialShaping(make_cartpole(), cart_potential, 0.99) for _ in range(3)]
+    vec.reset(seed=[1, 2, 3])
+    for i, env in enumerate(singles):
+        env.reset(seed=i + 1)
+    rng = np.random.default_rng(0)
+    resets = 0
+    for _ in range(120):
+        actions = rng.integers(0, 2, size=3)
+        _, reward, terminated, truncated, info = vec.step(actions)
+        expected = [env.step(int(a))[1] for env, a in zip(singles, actions, strict=True)]
+        np.testing.assert_allclose(reward, expected, rtol=1e-12)
+        done = terminated | truncated
+        if done.any():
+            resets += 1
+            seeds = [100 + resets + i if d else None for i, d in enumerate(done)]
+            vec.reset(seed=seeds, options={"reset_mask": done})
+            for env, d, s in zip(singles, done, seeds, strict=True):
+                if d:
+                    env.reset(seed=s)
+    assert resets > 0
