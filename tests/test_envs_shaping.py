@@ -114,7 +114,7 @@ def test_disabled_autoreset_with_partial_resets_matches_single_envs() -> None:
     for _ in range(120):
         actions = rng.integers(0, 2, size=3)
         _, reward, terminated, truncated, _ = vec.step(actions)
-        expected = [env.step(int(a))[1] for env, a in zip(singles, actions, strict=True)]
+        expected = [float(env.step(int(a))[1]) for env, a in zip(singles, actions, strict=True)]
         np.testing.assert_allclose(reward, expected, rtol=1e-12)
         done = terminated | truncated
         if done.any():
