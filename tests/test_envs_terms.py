@@ -43,7 +43,7 @@ def test_vector_and_single_give_the_same_terms_sums_and_rewards(terms: dict[str,
     assert_same_stream(out_a, out_b, ("raw_reward",))
     for (_, _, _, ia), (_, _, _, ib) in zip(out_a, out_b, strict=True):
         for key in ("reward_terms", "reward_terms_episode"):
-            np.testing.assert_array_equal(ia.get(f"_{key}", False), ib[f"_{key}"])
+            np.testing.assert_array_equal(ia.get(f"_{key}", np.zeros(4, bool)), ib.get(f"_{key}", np.zeros(4, bool)))
             if key not in ia:
                 continue
             for name in TERMS:
@@ -65,6 +65,7 @@ def test_reward_is_the_weighted_sum_and_episode_sums_add_up() -> None:
         for n in TERMS:
             totals[n] += terms[n]
         done = terminated or truncated
+        assert ("reward_terms_episode" in info) == done  # reported when the episode ends
     assert info["reward_terms_episode"] == pytest.approx(totals)
     assert env.weights()["upright"] < 1.0  # the schedule moved with the steps taken
 

@@ -12,8 +12,9 @@ rewardlab combiner (``"gated"``, ``"product"`` for CaRL-style multiplicative
 penalties, …) is taken from the registry and called with constant weights.
 
 ``info["raw_reward"]`` holds the env's reward, ``info["reward_terms"][name]``
-each term's value this step and ``info["reward_terms_episode"][name]`` its sum
-over the episode so far (the episode total on the last step).
+each term's value this step and, on the step that ends an episode (as Gymnasium's
+``RecordEpisodeStatistics`` reports episodes), ``info["reward_terms_episode"][name]``
+its sum over the episode.
 """
 
 from __future__ import annotations
@@ -143,8 +144,9 @@ class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
         info = {
             **keep_raw(info, reward),
             "reward_terms": {n: float(v[0]) for n, v in zip(self.termset.names, values, strict=True)},
-            "reward_terms_episode": {n: float(v[0]) for n, v in self.termset.episode.items()},
         }
+        if terminated or truncated:
+            info["reward_terms_episode"] = {n: float(v[0]) for n, v in self.termset.episode.items()}
         return obs, float(out[0]), terminated, truncated, info
 
     def weights(self) -> dict[str, float]:
@@ -179,7 +181,9 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
         self._obs = snapshot(obs)
         info = keep_raw(info, reward, active)
         put_nested(info, "reward_terms", dict(zip(self.termset.names, values, strict=True)), active)
-        put_nested(info, "reward_terms_episode", self.termset.episode, active)
+        ended = active & (terminated | truncated)
+        if ended.any():  # like RecordEpisodeStatistics: the sums on the step that ends the episode
+            put_nested(info, "reward_terms_episode", self.termset.episode, ended)
         return out, info
 
     def weights(self) -> dict[str, np.ndarray]:
