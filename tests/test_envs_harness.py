@@ -67,3 +67,35 @@ def test_one_round_on_cartpole(server: str) -> None:
 def test_endpoint_without_choices_is_named(server: str) -> None:
     with pytest.raises(InputError, match="without a 'choices' list"):
         ChatEndpoint(server + "/wrong", "scripted")("hi", 1)
+
+
+def test_rounds_are_stored_and_a_killed_run_resumes(tmp_path: Any) -> None:
+    from rewardlab.envs.harness import run_rounds
+    from rewardlab.store import StoreMismatch
+
+    transitions = record_transitions(gym.make("CartPole-v1"), 32, seed=1)
+    prompts: list[str] = []
+
+    def proposer(prompt: str, n: int) -> list[str]:
+        prompts.append(prompt)
+        if len(prompts) == 2 and not resumed:
+            raise KeyboardInterrupt  # the run is killed while waiting for round 2
+        return SCRIPT[:n]
+
+    path = tmp_path / "design.db"
+    resumed = False
+    with pytest.raises(KeyboardInterrupt):
+        run_rounds(proposer, "CartPole", transitions, path, rounds=2, n=4)
+    resumed = True
+    with pytest.raises(StoreMismatch, match="pass --resume"):
+        run_rounds(proposer, "CartPole", transitions, path, rounds=2, n=4)
+    rounds = run_rounds(proposer, "CartPole", transitions, path, rounds=2, n=4, resume=True)
+    assert len(prompts) == 3  # round 1 was committed and not asked again; round 2 was
+    assert "Candidate 3:" in prompts[2] and "upright: mean" in prompts[2]  # the reflection of round 1
+    assert [[c.verdict.status for c in r] for r in rounds] == [["error", "non_finite", "rejected", "ok"]] * 2
+    again = run_rounds(proposer, "CartPole", transitions, path, rounds=2, n=4, resume=True)
+    assert len(prompts) == 3 and again[0][3].verdict.terms == rounds[0][3].verdict.terms
+    run_rounds(proposer, "CartPole", transitions, path, rounds=3, n=4, resume=True)
+    assert len(prompts) == 4
+    with pytest.raises(StoreMismatch, match="another input"):
+        run_rounds(proposer, "Pendulum", transitions, path, rounds=1, n=4, resume=True)

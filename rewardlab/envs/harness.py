@@ -14,15 +14,27 @@ for it (the judges client will provide the full one: retries, rate limits, cache
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
-from rewardlab.envs.reward_code import ENTRY, SIGNATURE, Transition, Verdict, evaluate_reward_code, reflection
+from rewardlab.envs.reward_code import (
+    ENTRY,
+    SIGNATURE,
+    TermStats,
+    Transition,
+    Verdict,
+    evaluate_reward_code,
+    reflection,
+)
 from rewardlab.errors import InputError
 from rewardlab.rewards.code import extract_code
 from rewardlab.sandbox import Limits, shared_pool
+from rewardlab.store import RunStore
 
 PROMPT = """You write reward functions for reinforcement learning.
 
@@ -103,4 +115,48 @@ def feedback(candidates: Sequence[Candidate]) -> str:
     return "\n\n".join(f"Candidate {c.index}:\n{reflection(c.verdict)}" for c in candidates)
 
 
-__all__ = ["Candidate", "ChatEndpoint", "Proposer", "feedback", "prompt_for", "run_round"]
+def run_rounds(
+    proposer: Proposer, description: str, transitions: Sequence[Transition], store_path: str | Path, *,
+    rounds: int = 3, n: int = 4, workers: int = 2, resume: bool = False, limits: Limits | None = None,
+) -> list[list[Candidate]]:
+    """``rounds`` rounds, each prompted with the previous one's feedback, every candidate kept in a run store.
+
+    Each round is committed in one transaction (its candidates' code, verdict and
+    term statistics, and the feedback for the next round), so a run killed at any
+    point and started again with ``resume=True`` goes on from the first round not
+    committed; more ``rounds`` on a resumed store extend the run. The store is tied
+    to the description and transitions (another input is refused, never mixed).
+    """
+    fingerprint = hashlib.sha256(json.dumps([description, list(transitions), n]).encode()).hexdigest()
+    store = RunStore.open(store_path, fingerprint, resume)
+    try:
+        done = [_from_row(r) for r in store.rows()]
+        history = [[c for c in done if c[0] == r] for r in range(rounds)]
+        text = store.get("state") or {}
+        out: list[list[Candidate]] = []
+        for r in range(rounds):
+            if history[r]:
+                out.append([c for _, c in history[r]])
+                continue
+            candidates = run_round(proposer, description, transitions, n=n, workers=workers,
+                                   feedback_text=text.get("feedback", ""), limits=limits)
+            text = {"feedback": feedback(candidates), "rounds": r + 1}
+            store.commit([(r * n + c.index, _to_row(r, c)) for c in candidates], text)
+            out.append(candidates)
+        return out
+    finally:
+        store.close()
+
+
+def _to_row(round_: int, c: Candidate) -> dict[str, Any]:
+    v = c.verdict
+    return {"round": round_, "index": c.index, "source": c.source, "status": v.status, "reason": v.reason,
+            "terms": {k: asdict(t) for k, t in v.terms.items()}}
+
+
+def _from_row(row: dict[str, Any]) -> tuple[int, Candidate]:
+    terms = {k: TermStats(**t) for k, t in row["terms"].items()}
+    return row["round"], Candidate(row["index"], row["source"], Verdict(row["status"], row["reason"], terms=terms))
+
+
+__all__ = ["Candidate", "ChatEndpoint", "Proposer", "feedback", "prompt_for", "run_round", "run_rounds"]
