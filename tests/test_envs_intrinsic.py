@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rewardlab.envs import RND, EpisodicCount, IntrinsicReward, SimHashCount, VectorIntrinsicReward
+from rewardlab.envs import RND, CoverageGain, EpisodicCount, IntrinsicReward, SimHashCount, VectorIntrinsicReward
 from rewardlab.errors import SpecError
 from tests.test_envs_support import ChainMDP, assert_same_stream, check_wrapped_env, run_parity
 
@@ -96,3 +96,12 @@ def test_env_checker_and_bad_arguments() -> None:
         IntrinsicReward(ChainMDP(), {"x": lambda o, a: o})  # type: ignore[dict-item]
     with pytest.raises(SpecError, match="combine must be 'sum' or 'product'"):
         IntrinsicReward(ChainMDP(), EpisodicCount(), combine="max")  # type: ignore[arg-type]
+
+
+def test_coverage_gain_is_one_for_a_new_cell_then_zero() -> None:
+    """Marginal gains of the coverage function: 1, 0 on a revisit, 1 on a new cell, and again after a reset."""
+    bonus = CoverageGain(bits=16).bind(1)
+    a, b = np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, -1.0, 0.0]])
+    assert [float(bonus(x, ONE)[0]) for x in (a, a, b, a, b)] == [1.0, 0.0, 1.0, 0.0, 0.0]
+    bonus.reset(ONE)
+    assert float(bonus(a, ONE)[0]) == 1.0

@@ -15,7 +15,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from rewardlab.envs.intrinsic import IntrinsicReward, VectorIntrinsicReward
 from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, merge_stats
-from rewardlab.envs.novelty import RND, Bonus, EpisodicCount, SimHashCount
+from rewardlab.envs.novelty import RND, Bonus, CoverageGain, EpisodicCount, SimHashCount
 from rewardlab.envs.schedules import Cosine, Linear, Step
 from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term
 from rewardlab.envs.terms import RewardTerms, Term, VectorRewardTerms
@@ -24,6 +24,7 @@ __all__ = [
     "RND",
     "Bonus",
     "Cosine",
+    "CoverageGain",
     "EpisodicCount",
     "IntrinsicReward",
     "Linear",

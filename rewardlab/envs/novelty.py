@@ -13,6 +13,8 @@ the batch, no loop over envs. The reset observation of an episode is not counted
 * :class:`EpisodicCount`: the same codes counted within the current episode of
   each env, bonus 1/√n_ep(φ(s)) (the episodic count bonus of Henaff et al. 2023,
   "A Study of Global and Episodic Bonuses for Exploration in Contextual MDPs").
+* :class:`CoverageGain`: the marginal gain of the episode's coverage (a submodular
+  function of the visited set): 1 for a cell new to the episode, else 0.
 * :class:`RND`: Burda et al. 2018, "Exploration by Random Network Distillation":
   bonus ‖f̂(s′) − f(s′)‖² with f a fixed random network and f̂ trained to match it
   (one Adam step per env step on the batch), on observations whitened by running
@@ -105,10 +107,27 @@ class EpisodicCount(Bonus):
         self.length[rows] += 1
         filled = np.arange(self.capacity)[None, :] < self.length[:, None]
         n = np.maximum(((self.memory == codes[:, None]) & filled).sum(axis=1), 1)
-        return np.where(active, 1.0 / np.sqrt(n), 0.0)
+        return np.where(active, self.bonus(n), 0.0)
+
+    def bonus(self, n: np.ndarray) -> np.ndarray:
+        """The bonus of a code seen ``n`` times this episode (this visit included)."""
+        return 1.0 / np.sqrt(n)
 
     def reset(self, mask: np.ndarray) -> None:
         self.length[mask] = 0
+
+
+class CoverageGain(EpisodicCount):
+    """The marginal gain F(S ∪ {s'}) − F(S) of the coverage F(S) = |{φ(s) : s ∈ S}| of the episode's states.
+
+    Coverage is monotone submodular, so the bonus has diminishing returns (Prajapat
+    et al. 2023, "Submodular Reinforcement Learning", ICLR 2024: rewards as marginal
+    gains of a submodular function of the visited set): 1 the first time a cell is
+    reached in the episode, 0 afterwards.
+    """
+
+    def bonus(self, n: np.ndarray) -> np.ndarray:
+        return (n == 1).astype(np.float64)
 
 
 class RND(Bonus):
