@@ -93,10 +93,17 @@ def record_transitions(
     for _ in range(steps):
         action = policy(obs) if policy else env.action_space.sample()
         nxt, _, terminated, truncated, info = env.step(action)
-        plain_info = {k: v for k, v in info.items() if isinstance(k, str) and type(v) in (int, float, str, bool)}
-        rows.append([_plain(obs), _plain(action), _plain(nxt), plain_info, bool(terminated), bool(truncated)])
+        rows.append(record_plain(obs, action, nxt, info, terminated, truncated))
         obs = env.reset()[0] if terminated or truncated else nxt
     return rows
+
+
+def record_plain(
+    obs: Any, action: Any, nxt: Any, info: dict[str, Any], terminated: bool, truncated: bool
+) -> Transition:
+    """One transition as the plain data the sandbox channel carries (info: its number/str/bool entries)."""
+    plain_info = {k: v for k, v in info.items() if isinstance(k, str) and type(v) in (int, float, str, bool)}
+    return [_plain(obs), _plain(action), _plain(nxt), plain_info, bool(terminated), bool(truncated)]
 
 
 def _plain(x: Any) -> Any:
