@@ -66,6 +66,8 @@ class TermSet:
             raise SpecError(f"RewardTerms: weight schedules need combine='weighted_sum' (scheduled: {scheduled})")
         self.combiner = None if combine == "weighted_sum" else create("combiner", combine, dict(combine_params))
         self.names = list(self.terms)
+        self.calls = [(t.func, dict(t.params)) for t in self.terms.values()]
+        self.scheduled = bool(scheduled)
         self.constant = None if scheduled else np.array([float(t.weight) for t in self.terms.values()])  # type: ignore[arg-type]
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.sums = np.zeros((len(self.names), num_envs))  # episode sums, one row per term
@@ -81,7 +83,7 @@ class TermSet:
 
     def values(self, args: tuple[Any, ...], num_envs: int | None) -> np.ndarray:
         """The terms' values as a (terms, envs) matrix; ``num_envs`` None for a single env (scalars)."""
-        outs = [t.func(*args, **t.params) for t in self.terms.values()]
+        outs = [func(*args, **params) for func, params in self.calls]
         if num_envs is None:
             return np.array([[scalar(v, f"reward term {n!r}")] for n, v in zip(self.names, outs, strict=True)])
         try:
@@ -106,7 +108,8 @@ class TermSet:
             out = self.combiner({ENV: env_reward, **dict(zip(self.names, values, strict=True))}, weights, ctx)
         everyone = bool(active.all())  # the common step: no autoreset, no masking needed
         self.sums = self.sums + values if everyone else np.where(active, self.sums + values, 0.0)
-        self.steps += active
+        if self.scheduled:  # the step counts only move schedules
+            self.steps += active
         return out if everyone else np.where(active, out, 0.0)
 
     def reset(self, mask: np.ndarray) -> None:
