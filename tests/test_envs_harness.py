@@ -99,3 +99,24 @@ def test_rounds_are_stored_and_a_killed_run_resumes(tmp_path: Any) -> None:
     assert len(prompts) == 4
     with pytest.raises(StoreMismatch, match="another input"):
         run_rounds(proposer, "Pendulum", transitions, path, rounds=1, n=4, resume=True)
+
+
+def test_round_with_training_fitness_picks_the_best(server: str) -> None:
+    """The candidates that pass are trained (SB3 PPO, sandboxed reward); a failure in training is their verdict."""
+    pytest.importorskip("stable_baselines3")
+    from rewardlab.envs.fitness import Fitness, train_all
+    from rewardlab.envs.harness import best
+
+    transitions = record_transitions(gym.make("CartPole-v1"), 32, seed=2)
+    llm = ChatEndpoint(server + "/v1", "scripted")
+    trained = run_round(llm, "CartPole", transitions, n=4, fitness=lambda s: train_all(
+        s, lambda: gym.make("CartPole-v1"), timesteps=128, eval_episodes=1))
+    assert [c.fitness is not None for c in trained] == [False, False, False, True]
+    assert best(trained) is trained[3] and "Fitness after training" in feedback(trained)
+
+    def fails(sources: Any) -> list[Fitness]:
+        return [Fitness("non_finite", reason="transition 7: reward is nan") for _ in sources]
+
+    failed = run_round(llm, "CartPole", transitions, n=4, fitness=fails)
+    assert failed[3].verdict.status == "non_finite" and failed[3].verdict.reason.startswith("during training")
+    assert best(failed) is None

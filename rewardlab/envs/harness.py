@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from rewardlab.envs.fitness import Fitness
 from rewardlab.envs.reward_code import (
     ENTRY,
     SIGNATURE,
@@ -80,11 +81,15 @@ class ChatEndpoint:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One proposed reward function, its source and its verdict."""
+    """One proposed reward function, its source, its verdict and (where trained) its fitness."""
 
     index: int
     source: str
     verdict: Verdict
+    fitness: float | None = None
+
+
+FitnessFn = Callable[[Sequence[str]], Sequence[Fitness]]  # e.g. lambda s: train_all(s, make_env, timesteps=...)
 
 
 def prompt_for(description: str, feedback_text: str = "") -> str:
@@ -95,9 +100,14 @@ def prompt_for(description: str, feedback_text: str = "") -> str:
 
 def run_round(
     proposer: Proposer, description: str, transitions: Sequence[Transition], *, n: int = 4, workers: int = 2,
-    feedback_text: str = "", limits: Limits | None = None,
+    feedback_text: str = "", limits: Limits | None = None, fitness: FitnessFn | None = None,
 ) -> list[Candidate]:
-    """Ask for ``n`` candidates and evaluate them, ``workers`` in parallel in the sandbox."""
+    """Ask for ``n`` candidates and evaluate them, ``workers`` in parallel in the sandbox.
+
+    With ``fitness`` (:func:`rewardlab.envs.fitness.train_all` bound to an env), the
+    candidates that passed are trained and rated; one whose training fails takes
+    that failure as its verdict.
+    """
     completions = proposer(prompt_for(description, feedback_text), n)
     sources = [extract_code(c) for c in completions]
     pool = shared_pool(workers)
@@ -107,17 +117,36 @@ def run_round(
 
     with ThreadPoolExecutor(max(1, workers)) as ex:
         verdicts = list(ex.map(one, sources))
-    return [Candidate(i, s, v) for i, (s, v) in enumerate(zip(sources, verdicts, strict=True))]
+    scores: list[float | None] = [None] * len(sources)
+    passed = [i for i, v in enumerate(verdicts) if v.ok]
+    if fitness is not None and passed:
+        for i, f in zip(passed, fitness([sources[i] for i in passed]), strict=True):
+            if f.status == "ok":
+                scores[i] = f.fitness
+            else:
+                verdicts[i] = Verdict(f.status, f"during training: {f.reason}")
+    return [Candidate(i, s, v, f) for i, (s, v, f) in enumerate(zip(sources, verdicts, scores, strict=True))]
+
+
+def best(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The candidate with the highest fitness (None if none was trained successfully)."""
+    rated = [c for c in candidates if c.fitness is not None]
+    return max(rated, key=lambda c: c.fitness or 0.0) if rated else None
 
 
 def feedback(candidates: Sequence[Candidate]) -> str:
     """Each candidate's verdict and per-term statistics, for the next round's prompt."""
-    return "\n\n".join(f"Candidate {c.index}:\n{reflection(c.verdict)}" for c in candidates)
+    def one(c: Candidate) -> str:
+        rated = f"\nFitness after training (the task's own metric): {c.fitness:.4g}" if c.fitness is not None else ""
+        return f"Candidate {c.index}:\n{reflection(c.verdict)}{rated}"
+
+    return "\n\n".join(one(c) for c in candidates)
 
 
 def run_rounds(
     proposer: Proposer, description: str, transitions: Sequence[Transition], store_path: str | Path, *,
     rounds: int = 3, n: int = 4, workers: int = 2, resume: bool = False, limits: Limits | None = None,
+    fitness: FitnessFn | None = None,
 ) -> list[list[Candidate]]:
     """``rounds`` rounds, each prompted with the previous one's feedback, every candidate kept in a run store.
 
@@ -139,7 +168,7 @@ def run_rounds(
                 out.append([c for _, c in history[r]])
                 continue
             candidates = run_round(proposer, description, transitions, n=n, workers=workers,
-                                   feedback_text=text.get("feedback", ""), limits=limits)
+                                   feedback_text=text.get("feedback", ""), limits=limits, fitness=fitness)
             text = {"feedback": feedback(candidates), "rounds": r + 1}
             store.commit([(r * n + c.index, _to_row(r, c)) for c in candidates], text)
             out.append(candidates)
@@ -151,12 +180,13 @@ def run_rounds(
 def _to_row(round_: int, c: Candidate) -> dict[str, Any]:
     v = c.verdict
     return {"round": round_, "index": c.index, "source": c.source, "status": v.status, "reason": v.reason,
-            "terms": {k: asdict(t) for k, t in v.terms.items()}}
+            "terms": {k: asdict(t) for k, t in v.terms.items()}, "fitness": c.fitness}
 
 
 def _from_row(row: dict[str, Any]) -> tuple[int, Candidate]:
     terms = {k: TermStats(**t) for k, t in row["terms"].items()}
-    return row["round"], Candidate(row["index"], row["source"], Verdict(row["status"], row["reason"], terms=terms))
+    verdict = Verdict(row["status"], row["reason"], terms=terms)
+    return row["round"], Candidate(row["index"], row["source"], verdict, row.get("fitness"))
 
 
-__all__ = ["Candidate", "ChatEndpoint", "Proposer", "feedback", "prompt_for", "run_round", "run_rounds"]
+__all__ = ["Candidate", "ChatEndpoint", "Proposer", "best", "feedback", "prompt_for", "run_round", "run_rounds"]
