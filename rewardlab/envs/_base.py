@@ -1,0 +1,146 @@
+"""What every rewardlab Gymnasium wrapper shares: argument checks and autoreset bookkeeping.
+
+A vector environment in Gymnasium's default ``NEXT_STEP`` autoreset mode returns,
+on the step after an episode ends, the first observation of the next episode
+with reward 0: that step is not a transition (the action was ignored). The
+vector wrappers mark those environments ``inactive`` for that step and give them
+no shaping, no term values and no statistics update, which is exactly what the
+single-environment wrapper does (it never sees the autoreset step), so a
+wrapped vector env and a vector of wrapped envs give the same stream.
+``SAME_STEP`` mode (the final observation hidden in ``info["final_obs"]``) is
+refused with a clear message rather than handled half-way.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+
+from rewardlab.errors import InputError, SpecError
+
+
+def check_gamma(gamma: float, where: str) -> float:
+    """``gamma`` as a float in (0, 1]; a clear error otherwise."""
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < float(gamma) <= 1.0:
+        raise SpecError(f"{where}: gamma must be a number in (0, 1], the learner's discount (got {gamma!r})")
+    return float(gamma)
+
+
+def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
+    """``values`` as a float64 array of shape ``(num_envs,)``, finite; a clear error otherwise."""
+    arr = np.array(values, dtype=np.float64)  # a copy: it may be stored in info as it is
+    if arr.shape != (num_envs,):
+        raise InputError(
+            f"{what} must return one value per environment, shape ({num_envs},), got shape {arr.shape}; "
+            "write it with numpy over the trailing axes (e.g. obs[..., 0]) so it takes a batch"
+        )
+    if not math.isfinite(arr.sum()) and not np.isfinite(arr).all():  # the sum: one reduction in the common case
+        raise InputError(f"{what} returned a non-finite value {arr[~np.isfinite(arr)][0]!r}; a reward must be finite")
+    return arr
+
+
+def scalar(value: Any, what: str) -> float:
+    """``value`` as a finite float; a clear error otherwise."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must return a number for one observation, got {type(value).__name__}") from None
+    if not math.isfinite(out):
+        raise InputError(f"{what} returned {out!r}; a reward must be finite")
+    return out
+
+
+def snapshot(obs: Any) -> Any:
+    """A copy of an observation that later steps cannot change in place (cheap for arrays)."""
+    return obs.copy() if isinstance(obs, np.ndarray) else copy.deepcopy(obs)
+
+
+def put_info(info: dict[str, Any], key: str, values: np.ndarray, active: np.ndarray) -> None:
+    """Add ``values`` under ``key`` with Gymnasium's vector-info mask ``_key`` (inactive envs: 0, masked)."""
+    info[key] = np.where(active, values, 0.0)
+    info[f"_{key}"] = active.copy()
+
+
+def put_nested(info: dict[str, Any], key: str, table: dict[str, np.ndarray], active: np.ndarray) -> None:
+    """Add a dict of per-env arrays under ``key`` in the nested form SyncVectorEnv gives a dict info.
+
+    The arrays must be fresh (nobody else writes to them): on the common step,
+    every env active, they are stored as they are, and the entries share one
+    read-only mask (this runs every step, for every term).
+    """
+    everyone, mask = bool(active.all()), active.copy()
+    mask.flags.writeable = False
+    nested: dict[str, Any] = {}
+    for name, values in table.items():
+        nested[name] = values if everyone else np.where(active, values, 0.0)
+        nested[f"_{name}"] = mask
+    info[key], info[f"_{key}"] = nested, mask
+
+
+RAW = "raw_reward"
+
+
+def keep_raw(info: dict[str, Any], reward: Any, active: np.ndarray | None = None) -> dict[str, Any]:
+    """``info`` with the environment's reward under ``raw_reward`` unless an inner wrapper put it there.
+
+    So in a stack of rewardlab wrappers ``raw_reward`` stays the environment's own reward.
+    ``active`` given: a vector info (with its ``_raw_reward`` mask).
+    """
+    if RAW not in info:
+        if active is None:
+            info = {**info, RAW: float(reward)}
+        else:
+            put_info(info, RAW, reward, active)
+    return info
+
+
+class VectorRewardWrapper(VectorWrapper):
+    """Base of the vector wrappers: tracks which environments are on their autoreset step."""
+
+    def __init__(self, env: VectorEnv) -> None:
+        super().__init__(env)
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode == AutoresetMode.SAME_STEP:
+            raise SpecError(
+                f"{type(self).__name__}: autoreset mode SAME_STEP is not supported; "
+                "make the vector env with autoreset_mode=AutoresetMode.NEXT_STEP (Gymnasium's default)"
+            )
+        self._next_step = mode == AutoresetMode.NEXT_STEP
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        mask = np.ones(self.num_envs, dtype=bool)
+        if options and "reset_mask" in options:  # DISABLED mode: only these envs were reset
+            mask = np.asarray(options["reset_mask"], dtype=bool)
+        self._autoreset[mask] = False
+        self.on_reset(obs, mask)
+        return obs, info
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        active = ~self._autoreset
+        if not self._next_step:
+            active = np.ones(self.num_envs, dtype=bool)
+        terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+        out = self.on_step(obs, actions, np.asarray(reward, np.float64), terminated, truncated, dict(info), active)
+        if self._next_step:
+            self._autoreset = terminated | truncated
+        return obs, out[0], terminated, truncated, out[1]
+
+    def on_reset(self, obs: Any, mask: np.ndarray) -> None:
+        """Called after the envs in ``mask`` were reset (all of them on a plain ``reset``)."""
+
+    def on_step(
+        self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+        info: dict[str, Any], active: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The new reward and info; ``active`` is False for envs on their autoreset step."""
+        raise NotImplementedError
+
+
+__all__ = ["VectorRewardWrapper", "check_gamma", "keep_raw", "per_env", "put_info", "put_nested", "scalar", "snapshot"]

@@ -1,0 +1,192 @@
+"""One round of LLM reward design: prompt → candidate reward functions → gate + sandbox → reflection.
+
+The loop of Eureka (Ma et al. 2023) and Text2Reward (Xie et al. 2023), up to the
+point where training would start: an environment description goes to an LLM,
+which proposes ``n`` candidates; each is checked and run in the sandbox on
+recorded transitions (:mod:`rewardlab.envs.reward_code`), ``workers`` at a time;
+:func:`feedback` turns the verdicts and per-term statistics into the text of the
+next round's prompt (Eureka's reward reflection).
+
+The LLM is anything with the :class:`Proposer` shape (prompt, n → completions).
+:class:`ChatEndpoint` is a minimal OpenAI-compatible ``/chat/completions`` client
+for it (the judges client will provide the full one: retries, rate limits, cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rewardlab.envs.fitness import Fitness
+from rewardlab.envs.reward_code import (
+    ENTRY,
+    SIGNATURE,
+    TermStats,
+    Transition,
+    Verdict,
+    evaluate_reward_code,
+    reflection,
+)
+from rewardlab.errors import InputError
+from rewardlab.rewards.code import extract_code
+from rewardlab.sandbox import Limits, shared_pool
+from rewardlab.store import RunStore
+
+PROMPT = """You write reward functions for reinforcement learning.
+
+Environment:
+{description}
+
+Write a Python function `{entry}({signature})` for one transition that returns
+`(reward, {{term_name: term_value, ...}})`: the total reward and each of its terms.
+Observations and actions are lists of numbers; `info` is a dict. Only `math` and
+`numpy` may be imported. Reply with one ```python code block.
+{feedback}"""
+
+
+class Proposer(Protocol):
+    """An LLM: ``n`` completions of ``prompt``."""
+
+    def __call__(self, prompt: str, n: int) -> list[str]: ...
+
+
+class ChatEndpoint:
+    """A minimal OpenAI-compatible chat client: ``POST {base_url}/chat/completions`` with ``n`` choices."""
+
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None = None, temperature: float = 1.0,
+        timeout: float = 120.0,
+    ) -> None:
+        self.url, self.model, self.api_key = base_url.rstrip("/") + "/chat/completions", model, api_key
+        self.temperature, self.timeout = temperature, timeout
+
+    def __call__(self, prompt: str, n: int) -> list[str]:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n,
+                "temperature": self.temperature}
+        response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
+        response.raise_for_status()
+        choices = response.json().get("choices")
+        if not isinstance(choices, list):
+            raise InputError(f"{self.url} answered without a 'choices' list; is it an OpenAI-compatible endpoint?")
+        return [str((c.get("message") or {}).get("content") or "") for c in choices]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed reward function, its source, its verdict and (where trained) its fitness."""
+
+    index: int
+    source: str
+    verdict: Verdict
+    fitness: float | None = None
+
+
+FitnessFn = Callable[[Sequence[str]], Sequence[Fitness]]  # e.g. lambda s: train_all(s, make_env, timesteps=...)
+
+
+def prompt_for(description: str, feedback_text: str = "") -> str:
+    """The round's prompt: the description, the contract, and the previous round's feedback."""
+    extra = f"\nFeedback on the previous round:\n{feedback_text}\n" if feedback_text else ""
+    return PROMPT.format(description=description.strip(), entry=ENTRY, signature=", ".join(SIGNATURE), feedback=extra)
+
+
+def run_round(
+    proposer: Proposer, description: str, transitions: Sequence[Transition], *, n: int = 4, workers: int = 2,
+    feedback_text: str = "", limits: Limits | None = None, fitness: FitnessFn | None = None,
+) -> list[Candidate]:
+    """Ask for ``n`` candidates and evaluate them, ``workers`` in parallel in the sandbox.
+
+    With ``fitness`` (:func:`rewardlab.envs.fitness.train_all` bound to an env), the
+    candidates that passed are trained and rated; one whose training fails takes
+    that failure as its verdict.
+    """
+    completions = proposer(prompt_for(description, feedback_text), n)
+    sources = [extract_code(c) for c in completions]
+    pool = shared_pool(workers)
+
+    def one(source: str) -> Verdict:
+        return evaluate_reward_code(source, transitions, limits=limits, pool=pool)
+
+    with ThreadPoolExecutor(max(1, workers)) as ex:
+        verdicts = list(ex.map(one, sources))
+    scores: list[float | None] = [None] * len(sources)
+    passed = [i for i, v in enumerate(verdicts) if v.ok]
+    if fitness is not None and passed:
+        for i, f in zip(passed, fitness([sources[i] for i in passed]), strict=True):
+            if f.status == "ok":
+                scores[i] = f.fitness
+            else:
+                verdicts[i] = Verdict(f.status, f"during training: {f.reason}")
+    return [Candidate(i, s, v, f) for i, (s, v, f) in enumerate(zip(sources, verdicts, scores, strict=True))]
+
+
+def best(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The candidate with the highest fitness (None if none was trained successfully)."""
+    rated = [c for c in candidates if c.fitness is not None]
+    return max(rated, key=lambda c: c.fitness or 0.0) if rated else None
+
+
+def feedback(candidates: Sequence[Candidate]) -> str:
+    """Each candidate's verdict and per-term statistics, for the next round's prompt."""
+    def one(c: Candidate) -> str:
+        rated = f"\nFitness after training (the task's own metric): {c.fitness:.4g}" if c.fitness is not None else ""
+        return f"Candidate {c.index}:\n{reflection(c.verdict)}{rated}"
+
+    return "\n\n".join(one(c) for c in candidates)
+
+
+def run_rounds(
+    proposer: Proposer, description: str, transitions: Sequence[Transition], store_path: str | Path, *,
+    rounds: int = 3, n: int = 4, workers: int = 2, resume: bool = False, limits: Limits | None = None,
+    fitness: FitnessFn | None = None,
+) -> list[list[Candidate]]:
+    """``rounds`` rounds, each prompted with the previous one's feedback, every candidate kept in a run store.
+
+    Each round is committed in one transaction (its candidates' code, verdict and
+    term statistics, and the feedback for the next round), so a run killed at any
+    point and started again with ``resume=True`` goes on from the first round not
+    committed; more ``rounds`` on a resumed store extend the run. The store is tied
+    to the description and transitions (another input is refused, never mixed).
+    """
+    fingerprint = hashlib.sha256(json.dumps([description, list(transitions), n]).encode()).hexdigest()
+    store = RunStore.open(store_path, fingerprint, resume)
+    try:
+        done = [_from_row(r) for r in store.rows()]
+        history = [[c for c in done if c[0] == r] for r in range(rounds)]
+        text = store.get("state") or {}
+        out: list[list[Candidate]] = []
+        for r in range(rounds):
+            if history[r]:
+                out.append([c for _, c in history[r]])
+                continue
+            candidates = run_round(proposer, description, transitions, n=n, workers=workers,
+                                   feedback_text=text.get("feedback", ""), limits=limits, fitness=fitness)
+            text = {"feedback": feedback(candidates), "rounds": r + 1}
+            store.commit([(r * n + c.index, _to_row(r, c)) for c in candidates], text)
+            out.append(candidates)
+        return out
+    finally:
+        store.close()
+
+
+def _to_row(round_: int, c: Candidate) -> dict[str, Any]:
+    v = c.verdict
+    return {"round": round_, "index": c.index, "source": c.source, "status": v.status, "reason": v.reason,
+            "terms": {k: asdict(t) for k, t in v.terms.items()}, "fitness": c.fitness}
+
+
+def _from_row(row: dict[str, Any]) -> tuple[int, Candidate]:
+    terms = {k: TermStats(**t) for k, t in row["terms"].items()}
+    verdict = Verdict(row["status"], row["reason"], terms=terms)
+    return row["round"], Candidate(row["index"], row["source"], verdict, row.get("fitness"))
+
+
+__all__ = ["Candidate", "ChatEndpoint", "Proposer", "best", "feedback", "prompt_for", "run_round", "run_rounds"]

@@ -1,0 +1,198 @@
+"""Reward normalisation by the running std of the discounted return, with statistics you can keep.
+
+The scaling of OpenAI Baselines' ``VecNormalize`` as Gymnasium's ``NormalizeReward``
+and SB3's ``VecNormalize`` do it: keep a discounted return R ← γR + r per env,
+track its running variance σ²_R (Chan et al.'s parallel update, Gymnasium's
+:class:`~gymnasium.wrappers.utils.RunningMeanStd`) and return r / √(σ²_R + ε).
+Dividing by a positive constant leaves the optimal policy unchanged; the
+optional mean-centring (r − μ_r) does not in general (it adds a constant per
+step, which changes the incentive to end episodes early), hence off by default.
+
+``returns`` chooses when R restarts:
+
+* ``"gymnasium"`` (default, parity with Gymnasium's wrappers): R ← γ(1 − terminated)R + r,
+  so the terminal step starts from 0 and R carries over truncations and autoresets;
+* ``"sb3"``: R ← γR + r, then R = 0 after every terminated *or* truncated step (SB3's
+  ``VecNormalize``); ``clip`` (SB3 default 10) bounds the result.
+
+A plain ``reset()`` of the vector wrapper zeroes R (Gymnasium's vector wrapper
+does); the single-env wrapper keeps R over ``reset()`` in ``"gymnasium"`` mode,
+as Gymnasium's single wrapper does.
+
+Statistics: :meth:`state_dict` / :meth:`load_state_dict` (JSON-able floats),
+``update_running_mean = False`` to freeze them for evaluation (Gymnasium's name),
+and :func:`merge_stats` to combine copies that counted different data (one per
+worker of an ``AsyncVectorEnv``) into one, then load it into each copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import VectorEnv
+from gymnasium.wrappers.utils import RunningMeanStd, update_mean_var_count_from_moments
+
+from rewardlab.envs._base import VectorRewardWrapper, check_gamma, keep_raw
+from rewardlab.errors import InputError, SpecError
+
+ReturnsMode = Literal["gymnasium", "sb3"]
+Stats = dict[str, dict[str, float]]
+
+
+class ReturnScaler:
+    """The normaliser's state and update for ``num_envs`` envs; both wrappers drive one of these."""
+
+    def __init__(
+        self, num_envs: int, gamma: float, epsilon: float, center: bool, returns: ReturnsMode, clip: float | None
+    ) -> None:
+        if not epsilon > 0:
+            raise SpecError(f"NormalizeReward: epsilon must be > 0 (got {epsilon!r})")
+        if returns not in ("gymnasium", "sb3"):
+            raise SpecError(f"NormalizeReward: returns must be 'gymnasium' or 'sb3' (got {returns!r})")
+        if clip is not None and not clip > 0:
+            raise SpecError(f"NormalizeReward: clip must be > 0 or None (got {clip!r})")
+        self.gamma, self.epsilon = check_gamma(gamma, "NormalizeReward"), float(epsilon)
+        self.center, self.mode, self.clip = center, returns, clip
+        self.returns = np.zeros(num_envs)
+        self.return_rms, self.reward_rms = RunningMeanStd(shape=()), RunningMeanStd(shape=())
+        self.update = True
+
+    def step(self, reward: np.ndarray, terminated: np.ndarray, done: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Update R and the statistics on the ``active`` envs; the normalised rewards (0 where inactive)."""
+        keep = self.gamma * (1.0 - terminated[active]) if self.mode == "gymnasium" else self.gamma
+        self.returns[active] = self.returns[active] * keep + reward[active]
+        if self.update and active.any():
+            self.return_rms.update(self.returns[active])
+            if self.center:
+                self.reward_rms.update(reward[active])
+        if self.mode == "sb3":
+            self.returns[active & done] = 0.0
+        shift = self.reward_rms.mean if self.center else 0.0
+        out = (reward - shift) / np.sqrt(self.return_rms.var + self.epsilon)
+        if self.clip is not None:
+            out = np.clip(out, -self.clip, self.clip)
+        return np.where(active, out, 0.0)
+
+    def state_dict(self) -> Stats:
+        """The running statistics (not the per-env returns) as plain floats."""
+        return {k: {"mean": float(r.mean), "var": float(r.var), "count": float(r.count)} for k, r in self._rms()}
+
+    def load_state_dict(self, state: Stats) -> None:
+        """Load statistics saved by :meth:`state_dict` (or merged by :func:`merge_stats`)."""
+        for key, rms in self._rms():
+            try:
+                mean, var, count = (np.float64(state[key][f]) for f in ("mean", "var", "count"))
+                rms.mean, rms.var, rms.count = np.asarray(mean), np.asarray(var), count
+            except (KeyError, TypeError, ValueError):
+                raise InputError(
+                    f"NormalizeReward statistics need {key!r} with mean, var and count (got {state!r}); "
+                    "pass what state_dict() returned"
+                ) from None
+
+    def _rms(self) -> list[tuple[str, RunningMeanStd]]:
+        return [("return", self.return_rms), ("reward", self.reward_rms)]
+
+
+def merge_stats(states: Sequence[Stats], base: Stats | None = None) -> Stats:
+    """Combine statistics that copies gathered on different data (Chan et al. 1979 parallel update).
+
+    ``base``: the statistics every copy was loaded with before counting (the last
+    merge); it is taken out of each copy first so that shared data is counted once.
+    """
+    if not states:
+        raise InputError("merge_stats: give at least one state_dict()")
+    out: Stats = {}
+    for key in ("return", "reward"):
+        b = base[key] if base is not None else None
+        mean, var, count = (np.float64(b[f]) for f in ("mean", "var", "count")) if b else (0.0, 0.0, 0.0)
+        for state in states:
+            m, v, n = _minus(state[key], b) if b else (state[key]["mean"], state[key]["var"], state[key]["count"])
+            if n > 0:
+                mean, var, count = update_mean_var_count_from_moments(mean, var, count, m, v, n)
+        out[key] = {"mean": float(mean), "var": float(var), "count": float(count)}
+    return out
+
+
+def _minus(total: dict[str, float], base: dict[str, float]) -> tuple[float, float, float]:
+    """The moments of the data in ``total`` that is not in ``base`` (Chan's update solved for one part)."""
+    n = total["count"] - base["count"]
+    if n <= 0:
+        return 0.0, 0.0, 0.0
+    mean = (total["mean"] * total["count"] - base["mean"] * base["count"]) / n
+    cross = (mean - base["mean"]) ** 2 * base["count"] * n / total["count"]
+    m2 = total["var"] * total["count"] - base["var"] * base["count"] - cross
+    return mean, max(m2, 0.0) / n, n
+
+
+class _StatsAccess:
+    """``state_dict`` / ``load_state_dict`` / ``update_running_mean`` over ``self.scaler``."""
+
+    scaler: ReturnScaler
+
+    @property
+    def update_running_mean(self) -> bool:
+        """False freezes the statistics (evaluation); Gymnasium's name."""
+        return self.scaler.update
+
+    @update_running_mean.setter
+    def update_running_mean(self, setting: bool) -> None:
+        self.scaler.update = bool(setting)
+
+    def state_dict(self) -> Stats:
+        return self.scaler.state_dict()
+
+    def load_state_dict(self, state: Stats) -> None:
+        self.scaler.load_state_dict(state)
+
+
+class NormalizeReward(_StatsAccess, gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Scale a single env's reward by the running std of its discounted return (raw in ``info``)."""
+
+    def __init__(
+        self, env: gym.Env, gamma: float = 0.99, epsilon: float = 1e-8, *,
+        center: bool = False, returns: ReturnsMode = "gymnasium", clip: float | None = None,
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, gamma=gamma, epsilon=epsilon, center=center, returns=returns, clip=clip
+        )
+        gym.Wrapper.__init__(self, env)
+        self.scaler = ReturnScaler(1, gamma, epsilon, center, returns, clip)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        if self.scaler.mode == "sb3":
+            self.scaler.returns[:] = 0.0
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        done = np.array([terminated or truncated])
+        out = self.scaler.step(np.array([float(reward)]), np.array([terminated]), done, np.ones(1, dtype=bool))
+        return obs, float(out[0]), terminated, truncated, keep_raw(info, reward)
+
+
+class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
+    """:class:`NormalizeReward` for a vector env: one return per env, one set of statistics for all."""
+
+    def __init__(
+        self, env: VectorEnv, gamma: float = 0.99, epsilon: float = 1e-8, *,
+        center: bool = False, returns: ReturnsMode = "gymnasium", clip: float | None = None,
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, gamma=gamma, epsilon=epsilon, center=center, returns=returns, clip=clip
+        )
+        VectorRewardWrapper.__init__(self, env)
+        self.scaler = ReturnScaler(self.num_envs, gamma, epsilon, center, returns, clip)
+
+    def on_reset(self, obs: Any, mask: np.ndarray) -> None:
+        self.scaler.returns[mask] = 0.0
+
+    def on_step(
+        self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+        info: dict[str, Any], active: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        out = self.scaler.step(reward, terminated, terminated | truncated, active)
+        info = keep_raw(info, reward, active)
+        return out, info

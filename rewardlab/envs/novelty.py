@@ -1,0 +1,172 @@
+"""Novelty bonuses over batches of observations: SimHash pseudo-counts, episodic counts, RND.
+
+Each bonus is bound to a number of envs (:meth:`bind`), takes the batch of
+observations the envs reached (leading axis = env) with the mask of envs that
+really stepped, updates its model on those and returns one bonus per env (0
+where inactive); :meth:`reset` starts new episodes. All numpy (RND: torch) over
+the batch, no loop over envs. The reset observation of an episode is not counted.
+
+* :class:`SimHashCount`: Tang et al. 2017, "#Exploration", eq. 2: φ(s) = sgn(A g(s)),
+  A ∈ R^{k×D} with N(0, 1) entries; bonus β/√n(φ(s)), n counted over all
+  experience (shared by the envs of a vector). Counts live in a fixed table
+  indexed by a multiplicative hash of the k-bit code (collisions ≈ 2^-table_bits).
+* :class:`EpisodicCount`: the same codes counted within the current episode of
+  each env, bonus 1/√n_ep(φ(s)) (the episodic count bonus of Henaff et al. 2023,
+  "A Study of Global and Episodic Bonuses for Exploration in Contextual MDPs").
+* :class:`CoverageGain`: the marginal gain of the episode's coverage (a submodular
+  function of the visited set): 1 for a cell new to the episode, else 0.
+* :class:`RND`: Burda et al. 2018, "Exploration by Random Network Distillation":
+  bonus ‖f̂(s′) − f(s′)‖² with f a fixed random network and f̂ trained to match it
+  (one Adam step per env step on the batch), on observations whitened by running
+  statistics and clipped to [−5, 5] (their §2.4). Needs torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import numpy as np
+from gymnasium.wrappers.utils import RunningMeanStd
+
+from rewardlab.errors import SpecError
+
+B = TypeVar("B", bound="Bonus")
+E = TypeVar("E", bound="EpisodicCount")
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Knuth's multiplicative hash constant (2^64 / φ)
+
+
+def flat(obs: Any, num_envs: int) -> np.ndarray:
+    """A batch of observations as a float64 (num_envs, D) matrix."""
+    return np.asarray(obs, dtype=np.float64).reshape(num_envs, -1)
+
+
+class Bonus:
+    """Base: ``bind`` to n envs, ``__call__(obs, active)`` -> bonuses, ``reset(mask)``."""
+
+    num_envs = 0
+
+    def bind(self: B, num_envs: int) -> B:
+        self.num_envs = num_envs
+        return self
+
+    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Episodes start for the envs in ``mask`` (global bonuses ignore it)."""
+
+
+class SimHash:
+    """k-bit SimHash codes of flattened observations (Charikar 2002; Tang et al. 2017)."""
+
+    def __init__(self, bits: int, seed: int) -> None:
+        if not 1 <= bits <= 63:
+            raise SpecError(f"SimHash: bits must be in 1..63 (got {bits!r})")
+        self.bits, self.seed = bits, seed
+        self._a: np.ndarray | None = None
+
+    def codes(self, x: np.ndarray) -> np.ndarray:
+        if self._a is None or self._a.shape[1] != x.shape[1]:
+            self._a = np.random.default_rng(self.seed).standard_normal((self.bits, x.shape[1]))
+        signs = (x @ self._a.T) > 0
+        return (signs.astype(np.uint64) << np.arange(self.bits, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+
+
+class SimHashCount(Bonus):
+    """β / √n(φ(s)) with n the count of the code over all experience (Tang et al. 2017, eq. 2)."""
+
+    def __init__(self, bits: int = 32, beta: float = 1.0, table_bits: int = 20, seed: int = 0) -> None:
+        self.hash, self.beta = SimHash(bits, seed), float(beta)
+        self.shift = np.uint64(64 - table_bits)
+        self.table = np.zeros(1 << table_bits, dtype=np.int64)
+
+    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        codes = self.hash.codes(flat(obs, self.num_envs))
+        slot = ((codes * GOLDEN) >> self.shift).astype(np.int64)  # uint64 product wraps, as intended
+        np.add.at(self.table, slot[active], 1)
+        n = np.maximum(self.table[slot], 1)
+        return np.where(active, self.beta / np.sqrt(n), 0.0)
+
+
+class EpisodicCount(Bonus):
+    """1 / √n_ep(φ(s)): the code's count within this env's current episode (a ring of ``capacity`` codes)."""
+
+    def __init__(self, bits: int = 32, capacity: int = 4096, seed: int = 0) -> None:
+        self.hash, self.capacity = SimHash(bits, seed), capacity
+
+    def bind(self: E, num_envs: int) -> E:
+        Bonus.bind(self, num_envs)
+        self.memory = np.zeros((num_envs, self.capacity), dtype=np.uint64)
+        self.length = np.zeros(num_envs, dtype=np.int64)
+        return self
+
+    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        codes = self.hash.codes(flat(obs, self.num_envs))
+        rows = np.flatnonzero(active)
+        self.memory[rows, self.length[rows] % self.capacity] = codes[rows]
+        self.length[rows] += 1
+        filled = np.arange(self.capacity)[None, :] < self.length[:, None]
+        n = np.maximum(((self.memory == codes[:, None]) & filled).sum(axis=1), 1)
+        return np.where(active, self.bonus(n), 0.0)
+
+    def bonus(self, n: np.ndarray) -> np.ndarray:
+        """The bonus of a code seen ``n`` times this episode (this visit included)."""
+        return 1.0 / np.sqrt(n)
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.length[mask] = 0
+
+
+class CoverageGain(EpisodicCount):
+    """The marginal gain F(S ∪ {s'}) − F(S) of the coverage F(S) = |{φ(s) : s ∈ S}| of the episode's states.
+
+    Coverage is monotone submodular, so the bonus has diminishing returns (Prajapat
+    et al. 2023, "Submodular Reinforcement Learning", ICLR 2024: rewards as marginal
+    gains of a submodular function of the visited set): 1 the first time a cell is
+    reached in the episode, 0 afterwards.
+    """
+
+    def bonus(self, n: np.ndarray) -> np.ndarray:
+        return (n == 1).astype(np.float64)
+
+
+class RND(Bonus):
+    """‖f̂(s′) − f(s′)‖² between a trained predictor and a fixed random target (Burda et al. 2018)."""
+
+    def __init__(self, hidden: int = 64, out: int = 16, lr: float = 1e-3, seed: int = 0) -> None:
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is in the dev environment
+            raise ImportError("RND needs torch: pip install 'rewardlab[models]'") from None
+        self.torch, self.hidden, self.out, self.lr, self.seed = torch, hidden, out, lr, seed
+        self.obs_rms = RunningMeanStd(shape=())
+        self.nets: Any = None
+
+    def _build(self, dim: int) -> None:
+        torch, nn = self.torch, self.torch.nn
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            target, predictor = (
+                nn.Sequential(nn.Linear(dim, self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.out))
+                for _ in range(2)
+            )
+        target.requires_grad_(False)
+        self.nets = (target, predictor, torch.optim.Adam(predictor.parameters(), lr=self.lr))
+        self.obs_rms = RunningMeanStd(shape=(dim,))
+
+    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        x = flat(obs, self.num_envs)
+        if self.nets is None:
+            self._build(x.shape[1])
+        if active.any():
+            self.obs_rms.update(x[active])
+        z = np.clip((x - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8), -5.0, 5.0)
+        target, predictor, opt = self.nets
+        t = self.torch.as_tensor(z, dtype=self.torch.float32)
+        err = ((predictor(t) - target(t)) ** 2).sum(dim=1)
+        mask = self.torch.as_tensor(active)
+        if mask.any():
+            opt.zero_grad()
+            err[mask].mean().backward()
+            opt.step()
+        return np.where(active, err.detach().numpy().astype(np.float64), 0.0)

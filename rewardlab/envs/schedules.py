@@ -1,0 +1,74 @@
+"""Weight schedules for reward terms: a weight as a function of the env steps taken so far.
+
+Each schedule maps an array of step counts (one per env) to weights, in numpy,
+so the vector wrapper evaluates it once per step. They are frozen dataclasses,
+so a wrapped env still pickles into an ``AsyncVectorEnv`` worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rewardlab.errors import SpecError
+
+
+def _fraction(t: np.ndarray, steps: int) -> np.ndarray:
+    return np.clip(np.asarray(t, dtype=np.float64) / steps, 0.0, 1.0)
+
+
+def _check_steps(steps: int, where: str) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise SpecError(f"{where} schedule: steps must be a positive integer (got {steps!r})")
+
+
+@dataclass(frozen=True)
+class _Anneal:
+    """From ``start`` at t = 0 to ``end`` at t = ``steps``, then constant."""
+
+    start: float
+    end: float
+    steps: int
+
+    def __post_init__(self) -> None:
+        _check_steps(self.steps, type(self).__name__.lower())
+
+
+@dataclass(frozen=True)
+class Linear(_Anneal):
+    """w(t) = start + (end − start)·min(t / steps, 1)."""
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        return self.start + (self.end - self.start) * _fraction(t, self.steps)
+
+
+@dataclass(frozen=True)
+class Cosine(_Anneal):
+    """w(t) = end + (start − end)·(1 + cos(π·min(t / steps, 1)))/2 (Loshchilov & Hutter 2017, SGDR eq. 5)."""
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        return self.end + (self.start - self.end) * 0.5 * (1.0 + np.cos(np.pi * _fraction(t, self.steps)))
+
+
+@dataclass(frozen=True)
+class Step:
+    """w(t) = values[i] for boundaries[i−1] <= t < boundaries[i] (piecewise constant)."""
+
+    values: Sequence[float]
+    boundaries: Sequence[int]
+
+    def __post_init__(self) -> None:
+        if len(self.values) != len(self.boundaries) + 1 or list(self.boundaries) != sorted(set(self.boundaries)):
+            raise SpecError(
+                f"step schedule: need one more value than boundaries and increasing boundaries "
+                f"(got values={list(self.values)}, boundaries={list(self.boundaries)})"
+            )
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        index = np.searchsorted(np.asarray(self.boundaries), np.asarray(t), side="right")
+        return np.asarray(self.values, dtype=np.float64)[index]
+
+
+Schedule = Linear | Cosine | Step

@@ -1,0 +1,195 @@
+"""A reward made of named terms with weights, each term logged (Isaac Lab's reward-manager shape).
+
+A term is ``func(obs, action, next_obs, info, terminated, truncated, **params)``:
+one number per transition for the single-env wrapper, one per env for the vector
+wrapper (write it with numpy over the trailing axes, ``next_obs[..., 0]``, and
+the same function serves both). The environment's own reward is the component
+``"env"`` (weight ``env_weight``, 0 to drop it), so it is never lost silently.
+
+Combination: ``"weighted_sum"`` (default) is Σ wᵢ(t)·cᵢ, where a weight may be a
+schedule (:mod:`rewardlab.envs.schedules`) of the env's step count t. Any other
+rewardlab combiner (``"gated"``, ``"product"`` for CaRL-style multiplicative
+penalties, …) is taken from the registry and called with constant weights.
+
+``info["raw_reward"]`` holds the env's reward, ``info["reward_terms"][name]``
+each term's value this step and, on the step that ends an episode (as Gymnasium's
+``RecordEpisodeStatistics`` reports episodes), ``info["reward_terms_episode"][name]``
+its sum over the episode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+from rewardlab.batch import BatchContext
+from rewardlab.envs._base import VectorRewardWrapper, keep_raw, per_env, put_nested, scalar, snapshot
+from rewardlab.envs.schedules import Cosine, Linear, Step
+from rewardlab.errors import SpecError
+from rewardlab.registry import create
+
+TermFn = Callable[..., Any]
+ENV = "env"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One named reward term: its function, weight (a number or a schedule) and extra parameters."""
+
+    func: TermFn
+    weight: float | Linear | Cosine | Step = 1.0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TermSet:
+    """The terms, their combination and per-env step counts and episode sums; both wrappers drive one."""
+
+    def __init__(
+        self, terms: Mapping[str, Term | TermFn], env_weight: float, combine: str, combine_params: Mapping[str, Any],
+        num_envs: int,
+    ) -> None:
+        if not terms or ENV in terms:
+            raise SpecError(f"RewardTerms: give at least one term, none named {ENV!r} (got {sorted(terms)})")
+        self.terms = {name: t if isinstance(t, Term) else Term(t) for name, t in terms.items()}
+        for name, t in self.terms.items():
+            if not callable(t.func):
+                raise SpecError(f"RewardTerms: term {name!r} needs a callable func (got {t.func!r})")
+        self.env_weight, self.combine = float(env_weight), combine
+        scheduled = [n for n, t in self.terms.items() if not isinstance(t.weight, (int, float))]
+        if combine != "weighted_sum" and scheduled:
+            raise SpecError(f"RewardTerms: weight schedules need combine='weighted_sum' (scheduled: {scheduled})")
+        self.combiner = None if combine == "weighted_sum" else create("combiner", combine, dict(combine_params))
+        self.names = list(self.terms)
+        self.calls = [(t.func, dict(t.params)) for t in self.terms.values()]
+        self.scheduled = bool(scheduled)
+        self.constant = None if scheduled else np.array([float(t.weight) for t in self.terms.values()])  # type: ignore[arg-type]
+        self.steps = np.zeros(num_envs, dtype=np.int64)
+        self.sums = np.zeros((len(self.names), num_envs))  # episode sums, one row per term
+
+    @property
+    def episode(self) -> dict[str, np.ndarray]:
+        """Each term's sum over the current episode, per env."""
+        return dict(zip(self.names, self.sums, strict=True))
+
+    def weights(self, steps: np.ndarray) -> dict[str, np.ndarray | float]:
+        """Each term's weight at these step counts: a number, or an array where scheduled."""
+        return {n: t.weight(steps) if callable(t.weight) else float(t.weight) for n, t in self.terms.items()}
+
+    def values(self, args: tuple[Any, ...], num_envs: int | None) -> np.ndarray:
+        """The terms' values as a (terms, envs) matrix; ``num_envs`` None for a single env (scalars)."""
+        outs = [func(*args, **params) for func, params in self.calls]
+        if num_envs is None:
+            return np.array([[scalar(v, f"reward term {n!r}")] for n, v in zip(self.names, outs, strict=True)])
+        try:
+            matrix = np.array(outs, dtype=np.float64)
+        except (TypeError, ValueError):
+            matrix = np.zeros(0)
+        if matrix.shape != (len(outs), num_envs) or not math.isfinite(matrix.sum()):
+            for n, v in zip(self.names, outs, strict=True):  # find the culprit and name it
+                per_env(v, num_envs, f"reward term {n!r}")
+        return matrix
+
+    def total(self, env_reward: np.ndarray, values: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Combine the env reward and the terms; advance step counts and episode sums of the active envs."""
+        if self.combiner is None and self.constant is not None:
+            out = self.env_weight * env_reward + self.constant @ values
+        elif self.combiner is None:
+            w = self.weights(self.steps)
+            out = self.env_weight * env_reward + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
+        else:
+            weights = {ENV: self.env_weight, **{n: float(t.weight) for n, t in self.terms.items()}}  # type: ignore[arg-type]
+            ctx = BatchContext.from_groups(np.arange(len(env_reward)))
+            out = self.combiner({ENV: env_reward, **dict(zip(self.names, values, strict=True))}, weights, ctx)
+        everyone = bool(active.all())  # the common step: no autoreset, no masking needed
+        self.sums = self.sums + values if everyone else np.where(active, self.sums + values, 0.0)
+        if self.scheduled:  # the step counts only move schedules
+            self.steps += active
+        return out if everyone else np.where(active, out, 0.0)
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Episodes start for the envs in ``mask``: their sums restart from 0."""
+        self.sums = np.where(mask, 0.0, self.sums)
+
+
+class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """A single env's reward from named, weighted terms; each term's value and episode sum in ``info``."""
+
+    def __init__(
+        self, env: gym.Env, terms: Mapping[str, Term | TermFn], *, env_weight: float = 1.0,
+        combine: str = "weighted_sum", combine_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, terms=terms, env_weight=env_weight, combine=combine, combine_params=combine_params
+        )
+        gym.Wrapper.__init__(self, env)
+        self.termset = TermSet(terms, env_weight, combine, combine_params or {}, 1)
+        self._obs: Any = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._obs = snapshot(obs)
+        self.termset.reset(np.ones(1, dtype=bool))
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self._obs is None:
+            raise gym.error.ResetNeeded("RewardTerms: call reset() before step()")
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        values = self.termset.values((self._obs, action, obs, info, terminated, truncated), None)
+        out = self.termset.total(np.array([float(reward)]), values, np.ones(1, dtype=bool))
+        self._obs = snapshot(obs)
+        info = {
+            **keep_raw(info, reward),
+            "reward_terms": {n: float(v[0]) for n, v in zip(self.termset.names, values, strict=True)},
+        }
+        if terminated or truncated:
+            info["reward_terms_episode"] = {n: float(v[0]) for n, v in self.termset.episode.items()}
+        return obs, float(out[0]), terminated, truncated, info
+
+    def weights(self) -> dict[str, float]:
+        """The terms' current weights (schedules at this env's step count)."""
+        return {n: float(np.asarray(w).reshape(-1)[0]) for n, w in self.termset.weights(self.termset.steps).items()}
+
+
+class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
+    """:class:`RewardTerms` for a vector env: each term called once per step on the whole batch."""
+
+    def __init__(
+        self, env: VectorEnv, terms: Mapping[str, Term | TermFn], *, env_weight: float = 1.0,
+        combine: str = "weighted_sum", combine_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, terms=terms, env_weight=env_weight, combine=combine, combine_params=combine_params
+        )
+        VectorRewardWrapper.__init__(self, env)
+        self.termset = TermSet(terms, env_weight, combine, combine_params or {}, self.num_envs)
+        self._obs: Any = None
+
+    def on_reset(self, obs: Any, mask: np.ndarray) -> None:
+        self._obs = snapshot(obs)
+        self.termset.reset(mask)
+
+    def on_step(
+        self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+        info: dict[str, Any], active: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        values = self.termset.values((self._obs, actions, obs, info, terminated, truncated), self.num_envs)
+        out = self.termset.total(reward, values, active)
+        self._obs = snapshot(obs)
+        info = keep_raw(info, reward, active)
+        put_nested(info, "reward_terms", dict(zip(self.termset.names, values, strict=True)), active)
+        ended = active & (terminated | truncated)
+        if ended.any():  # like RecordEpisodeStatistics: the sums on the step that ends the episode
+            put_nested(info, "reward_terms_episode", self.termset.episode, ended)
+        return out, info
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The terms' current weights per env (schedules at each env's step count)."""
+        steps = self.termset.steps
+        return {n: np.broadcast_to(w, steps.shape) for n, w in self.termset.weights(steps).items()}

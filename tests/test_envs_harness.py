@@ -1,0 +1,122 @@
+"""One harness round against a scripted OpenAI-compatible server: four candidates, four verdicts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import gymnasium as gym
+import pytest
+
+from rewardlab.envs.harness import ChatEndpoint, feedback, prompt_for, run_round
+from rewardlab.envs.reward_code import record_transitions
+from rewardlab.errors import InputError
+from tests.test_envs_reward_code import CRASHES, NAN, SOCKET, WORKS
+
+SCRIPT = [f"Here is my reward:\n```python\n{src}\n```" for src in (CRASHES, NAN, SOCKET, WORKS)]
+
+
+class Scripted(BaseHTTPRequestHandler):
+    """Answers /v1/chat/completions with the scripted completions; remembers the requests."""
+
+    requests: list[dict[str, Any]] = []  # noqa: RUF012 - shared with the test on purpose
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Scripted.requests.append({"path": self.path, **body})
+        answer: dict[str, Any] = {"choices": [{"index": i, "message": {"role": "assistant", "content": c}}
+                              for i, c in enumerate(SCRIPT[: body["n"]])]}
+        if self.path != "/v1/chat/completions":
+            answer = {"error": "not found"}
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_one_round_on_cartpole(server: str) -> None:
+    transitions = record_transitions(gym.make("CartPole-v1"), 64, seed=3)
+    llm = ChatEndpoint(server + "/v1", "scripted")
+    candidates = run_round(llm, "CartPole: keep the pole upright.", transitions, n=4, workers=2)
+    assert [c.verdict.status for c in candidates] == ["error", "non_finite", "rejected", "ok"]
+    assert all(c.verdict.scored for c in candidates)
+    request = Scripted.requests[-1]
+    assert request["n"] == 4 and "CartPole: keep the pole upright." in request["messages"][0]["content"]
+    text = feedback(candidates)
+    assert "ZeroDivisionError" in text and "import of 'socket'" in text and "upright: mean" in text
+    assert "upright: mean" in prompt_for("CartPole", text)
+
+
+def test_endpoint_without_choices_is_named(server: str) -> None:
+    with pytest.raises(InputError, match="without a 'choices' list"):
+        ChatEndpoint(server + "/wrong", "scripted")("hi", 1)
+
+
+def test_rounds_are_stored_and_a_killed_run_resumes(tmp_path: Any) -> None:
+    from rewardlab.envs.harness import run_rounds
+    from rewardlab.store import StoreMismatch
+
+    transitions = record_transitions(gym.make("CartPole-v1"), 32, seed=1)
+    prompts: list[str] = []
+
+    def proposer(prompt: str, n: int) -> list[str]:
+        prompts.append(prompt)
+        if len(prompts) == 2 and not resumed:
+            raise KeyboardInterrupt  # the run is killed while waiting for round 2
+        return SCRIPT[:n]
+
+    path = tmp_path / "design.db"
+    resumed = False
+    with pytest.raises(KeyboardInterrupt):
+        run_rounds(proposer, "CartPole", transitions, path, rounds=2, n=4)
+    resumed = True
+    with pytest.raises(StoreMismatch, match="pass --resume"):
+        run_rounds(proposer, "CartPole", transitions, path, rounds=2, n=4)
+    rounds = run_rounds(proposer, "CartPole", transitions, path, rounds=2, n=4, resume=True)
+    assert len(prompts) == 3  # round 1 was committed and not asked again; round 2 was
+    assert "Candidate 3:" in prompts[2] and "upright: mean" in prompts[2]  # the reflection of round 1
+    assert [[c.verdict.status for c in r] for r in rounds] == [["error", "non_finite", "rejected", "ok"]] * 2
+    again = run_rounds(proposer, "CartPole", transitions, path, rounds=2, n=4, resume=True)
+    assert len(prompts) == 3 and again[0][3].verdict.terms == rounds[0][3].verdict.terms
+    run_rounds(proposer, "CartPole", transitions, path, rounds=3, n=4, resume=True)
+    assert len(prompts) == 4
+    with pytest.raises(StoreMismatch, match="another input"):
+        run_rounds(proposer, "Pendulum", transitions, path, rounds=1, n=4, resume=True)
+
+
+def test_round_with_training_fitness_picks_the_best(server: str) -> None:
+    """The candidates that pass are trained (SB3 PPO, sandboxed reward); a failure in training is their verdict."""
+    pytest.importorskip("stable_baselines3")
+    from rewardlab.envs.fitness import Fitness, train_all
+    from rewardlab.envs.harness import best
+
+    transitions = record_transitions(gym.make("CartPole-v1"), 32, seed=2)
+    llm = ChatEndpoint(server + "/v1", "scripted")
+    trained = run_round(llm, "CartPole", transitions, n=4, fitness=lambda s: train_all(
+        s, lambda: gym.make("CartPole-v1"), timesteps=128, eval_episodes=1))
+    assert [c.fitness is not None for c in trained] == [False, False, False, True]
+    assert best(trained) is trained[3] and "Fitness after training" in feedback(trained)
+
+    def fails(sources: Any) -> list[Fitness]:
+        return [Fitness("non_finite", reason="transition 7: reward is nan") for _ in sources]
+
+    failed = run_round(llm, "CartPole", transitions, n=4, fitness=fails)
+    assert failed[3].verdict.status == "non_finite" and failed[3].verdict.reason.startswith("during training")
+    assert best(failed) is None

@@ -1,0 +1,141 @@
+"""RewardTerms: named weighted terms, per-term logging, schedules, rewardlab combiners, vector parity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rewardlab.envs import Cosine, Linear, RewardTerms, Step, Term, VectorRewardTerms
+from rewardlab.errors import InputError, SpecError
+from tests.test_envs_support import assert_same_stream, check_wrapped_env, run_parity
+
+
+def upright(obs: Any, action: Any, next_obs: Any, info: Any, terminated: Any, truncated: Any) -> Any:
+    return 1.0 - np.abs(next_obs[..., 2]) * 4.0
+
+
+def centred(obs: Any, action: Any, next_obs: Any, info: Any, terminated: Any, truncated: Any, scale: float) -> Any:
+    return -scale * np.abs(next_obs[..., 0])
+
+
+def moved(obs: Any, action: Any, next_obs: Any, info: Any, terminated: Any, truncated: Any) -> Any:
+    return np.abs(next_obs[..., 1] - obs[..., 1])
+
+
+TERMS: dict[str, Term | Callable[..., Any]] = {
+    "upright": Term(upright, weight=Linear(1.0, 0.2, 30)),
+    "centred": Term(centred, weight=0.5, params={"scale": 2.0}),
+    "moved": moved,
+}
+
+
+CONSTANT: dict[str, Term | Callable[..., Any]] = {**TERMS, "upright": Term(upright, 0.7)}
+
+
+@pytest.mark.parametrize("terms", [TERMS, CONSTANT], ids=["scheduled", "constant"])
+def test_vector_and_single_give_the_same_terms_sums_and_rewards(terms: dict[str, Any]) -> None:
+    out_a, out_b = run_parity(lambda e: RewardTerms(e, terms), lambda v: VectorRewardTerms(v, terms), steps=100)
+    assert any(t.any() for _, t, _, _ in out_b)
+    assert_same_stream(out_a, out_b, ("raw_reward",))
+    for (_, _, _, ia), (_, _, _, ib) in zip(out_a, out_b, strict=True):
+        for key in ("reward_terms", "reward_terms_episode"):
+            np.testing.assert_array_equal(ia.get(f"_{key}", np.zeros(4, bool)), ib.get(f"_{key}", np.zeros(4, bool)))
+            if key not in ia:
+                continue
+            for name in TERMS:
+                m = ib[key][f"_{name}"]
+                np.testing.assert_array_equal(ia[key][f"_{name}"], m)
+                np.testing.assert_allclose(ia[key][name][m], ib[key][name][m], rtol=1e-12)
+
+
+def test_reward_is_the_weighted_sum_and_episode_sums_add_up() -> None:
+    env = RewardTerms(gym.make("CartPole-v1"), TERMS, env_weight=2.0)
+    env.reset(seed=0)
+    totals = dict.fromkeys(TERMS, 0.0)
+    done = False
+    while not done:
+        w = env.weights()
+        _, reward, terminated, truncated, info = env.step(1)
+        terms = info["reward_terms"]
+        assert reward == pytest.approx(2.0 * info["raw_reward"] + sum(w[n] * terms[n] for n in TERMS))
+        for n in TERMS:
+            totals[n] += terms[n]
+        done = terminated or truncated
+        assert ("reward_terms_episode" in info) == done  # reported when the episode ends
+    assert info["reward_terms_episode"] == pytest.approx(totals)
+    assert env.weights()["upright"] < 1.0  # the schedule moved with the steps taken
+
+
+def test_schedules() -> None:
+    t = np.array([0, 5, 10, 20])
+    np.testing.assert_allclose(Linear(1.0, 0.0, 10)(t), [1.0, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(Cosine(1.0, 0.0, 10)(t), [1.0, 0.5, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(Cosine(1.0, 0.0, 10)(np.array([2])), [0.5 * (1 + np.cos(0.2 * np.pi))])
+    steps = Step([1.0, 0.5, 0.1], [5, 10])
+    np.testing.assert_allclose(steps(np.array([0, 4, 5, 9, 10, 99])), [1, 1, 0.5, 0.5, 0.1, 0.1])
+    with pytest.raises(SpecError, match="steps must be a positive integer"):
+        Linear(1.0, 0.0, 0)
+    with pytest.raises(SpecError, match="one more value than boundaries"):
+        Step([1.0], [5])
+
+
+def penalty(obs: Any, action: Any, next_obs: Any, info: Any, terminated: Any, truncated: Any) -> Any:
+    """A CaRL-style infraction factor in [0, 1]: 0.5 when the cart is right of centre."""
+    return np.where(next_obs[..., 0] > 0, 0.5, 1.0)
+
+
+def test_rewardlab_combiners_product_and_gated() -> None:
+    env = RewardTerms(gym.make("CartPole-v1"), {"penalty": penalty}, combine="product")
+    env.reset(seed=1)
+    for i in range(10):
+        obs, reward, *_ , info = env.step(i % 2)
+        assert reward == pytest.approx(info["raw_reward"] * (0.5 if obs[0] > 0 else 1.0))
+    gated = RewardTerms(
+        gym.make("CartPole-v1"), {"penalty": penalty}, combine="gated", combine_params={"gate": "penalty"}
+    )
+    gated.reset(seed=1)
+    for i in range(10):
+        obs, reward, *_ = gated.step(i % 2)
+        assert reward == (2.0 if obs[0] <= 0 else 0.5)  # env 1 + gate 1 when passed, else the gate's 0.5
+
+
+def test_env_checker_and_bad_terms() -> None:
+    # a schedule's clock runs across resets (annealing over training): check with constant weights
+    check_wrapped_env(RewardTerms(gym.make("CartPole-v1").unwrapped, CONSTANT))
+    with pytest.raises(SpecError, match="none named 'env'"):
+        RewardTerms(gym.make("CartPole-v1"), {"env": moved})
+    with pytest.raises(SpecError, match="weight schedules need combine='weighted_sum'"):
+        RewardTerms(gym.make("CartPole-v1"), TERMS, combine="product")
+    env = RewardTerms(gym.make("CartPole-v1"), {"bad": lambda *a: float("nan")})
+    env.reset(seed=0)
+    with pytest.raises(InputError, match="reward term 'bad' returned nan"):
+        env.step(0)
+
+
+def test_stacked_wrappers_keep_the_env_reward_and_parity() -> None:
+    """raw_reward stays CartPole's own 1.0 under three rewardlab wrappers, in both forms."""
+    from rewardlab.envs import PotentialShaping, VectorPotentialShaping
+
+    def phi(o: Any) -> Any:
+        return -np.abs(o[..., 2])
+
+    out_a, out_b = run_parity(
+        lambda e: PotentialShaping(RewardTerms(e, TERMS), phi, 0.99),
+        lambda v: VectorPotentialShaping(VectorRewardTerms(v, TERMS), phi, 0.99),
+        steps=60,
+    )
+    assert_same_stream(out_a, out_b, ("raw_reward", "shaping"))
+    for _, _, _, info in out_b:
+        assert (info["raw_reward"][info["_raw_reward"]] == 1.0).all()
+
+
+def test_vector_term_of_the_wrong_shape_is_named() -> None:
+    envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2),
+                             {"ok": moved, "scalar": lambda *a: 1.0})
+    envs.reset(seed=0)
+    with pytest.raises(InputError, match=r"reward term 'scalar' must return one value per environment"):
+        envs.step(np.zeros(2, dtype=int))
