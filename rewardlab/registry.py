@@ -29,6 +29,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.rewards.math",
     "rewardlab.rewards.code",
     "rewardlab.rewards.tools",
+    "rewardlab.rewards.spatial",
     "rewardlab.transforms",
     "rewardlab.combine",
     "rewardlab.advantages",
