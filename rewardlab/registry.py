@@ -30,6 +30,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.rewards.code",
     "rewardlab.rewards.tools",
     "rewardlab.rewards.spatial",
+    "rewardlab.rewards.text_metrics",
+    "rewardlab.rewards.ranking",
     "rewardlab.transforms",
     "rewardlab.combine",
     "rewardlab.advantages",

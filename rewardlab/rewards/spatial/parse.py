@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+from rewardlab.rewards.answer import answer_region
+
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _GROUP = re.compile(rf"[\[(]\s*({_NUM}(?:\s*,\s*{_NUM})*)\s*[\])]")
 _KEYS = ("bbox_2d", "bbox", "box", "point_2d", "point", "segment", "timestamps")
@@ -27,11 +28,6 @@ class Item:
 
     values: tuple[float, ...]
     label: str | None = None
-
-
-def answer_region(text: str) -> str:
-    found = _ANSWER.findall(text)
-    return found[-1] if found else text
 
 
 def items(text: str) -> list[Item]:

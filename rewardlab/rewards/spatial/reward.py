@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
 from rewardlab.registry import register
+from rewardlab.rewards.answer import answer_region
 from rewardlab.rewards.extras import require
 from rewardlab.rewards.spatial import geometry as geo
 from rewardlab.rewards.spatial.gaussian import centre, coverage_reward, point_reward
-from rewardlab.rewards.spatial.parse import Item, answer_region, items, last_of_size
+from rewardlab.rewards.spatial.parse import Item, items, last_of_size
 
 Labelled = tuple[geo.Box, str | None]  # a box and its label, if any
 
