@@ -32,6 +32,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.rewards.spatial",
     "rewardlab.rewards.text_metrics",
     "rewardlab.rewards.ranking",
+    "rewardlab.rewards.constraints",
     "rewardlab.transforms",
     "rewardlab.combine",
     "rewardlab.advantages",
