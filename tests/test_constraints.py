@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewardlab import Sample, Score, Status
 from rewardlab.registry import create
-from rewardlab.rewards.constraints.ifeval import INSTRUCTIONS, follows, follows_loosely, validate
+from rewardlab.rewards.constraints.ifeval import (
+    INSTRUCTIONS,
+    count_line_matches,
+    count_placeholders,
+    follows,
+    follows_loosely,
+    validate,
+)
 from rewardlab.rewards.constraints.text import count_words, sentences
 
 SAMPLE = Path(__file__).parent / "data" / "ifeval" / "gpt4_sample.jsonl"
@@ -128,3 +138,34 @@ def test_agreement_with_lm_eval_checkers() -> None:
     different = [p for p in checked if p.ours != p.theirs]
     # lm-eval replaces a non-letter letter_frequency argument ('#') with a random letter
     assert all(p.instruction == "keywords:letter_frequency" for p in different), different[:3]
+
+
+# --- linear-time forms of IFEval's regular expressions ------------------------------------------
+_TEXT = st.text(alphabet=st.sampled_from(list("*-[]<>ps. \n\taP\u2028")), max_size=40)
+
+
+@given(_TEXT)
+@settings(max_examples=400, deadline=None)
+def test_linear_forms_equal_ifevals_expressions(text: str) -> None:
+    assert count_line_matches(text, star=True) == len(re.findall(r"^\s*\*[^\*].*$", text, flags=re.MULTILINE))
+    assert count_line_matches(text, star=False) == len(re.findall(r"^\s*-.*$", text, flags=re.MULTILINE))
+    assert count_placeholders(text) == len(re.findall(r"\[.*?\]", text))
+    titles = re.findall(r"<<[^\n]+>>", text)
+    assert follows("detectable_format:title", {}, text) == (
+        bool(text.strip()) and any(t.lstrip("<").rstrip(">").strip() for t in titles))
+    for marker, pattern in (("P.S.", r"\s*p\.\s?s\..*$"), ("P.P.S", r"\s*p\.\s?p\.\s?s.*$"), ("pS", r"\s*ps.*$")):
+        expected = bool(text.strip()) and bool(re.findall(pattern, text.lower(), flags=re.MULTILINE))
+        assert follows("detectable_content:postscript", {"postscript_marker": marker}, text) == expected
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("instruction", "kwargs", "text"), [
+    ("detectable_content:number_placeholders", {"num_placeholders": 1}, "[" * 100_000),
+    ("detectable_format:title", {}, "<" * 100_000),
+    ("detectable_format:number_bullet_lists", {"num_bullets": 1}, "\n" * 100_000),
+    ("detectable_content:postscript", {"postscript_marker": "P.S."}, " " * 100_000 + "x"),
+    ("detectable_format:json_format", {}, "[" * 100_000 + "]" * 100_000),
+])
+def test_adversarial_responses_are_scored(instruction: str, kwargs: dict[str, Any], text: str) -> None:
+    """IFEval's expressions take minutes on these (quadratic), and its json check overflows the stack."""
+    assert follows_loosely(instruction, validate(instruction, kwargs), text) is False

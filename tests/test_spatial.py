@@ -184,3 +184,10 @@ def test_parsing_takes_the_answer_region_and_json() -> None:
     assert items('{"bbox_2d": [1, 2, 3, 4], "label": "x"}')[0].label == "x"
     assert score("spatial.iou", "first [0, 0, 5, 5] then final [0, 0, 10, 10]", [0, 0, 10, 10]).value == 1.0
     assert score("spatial.iou", "[NaN, 0, 1, 1]", [0, 0, 1, 1]).status is Status.NO_ANSWER
+
+
+@pytest.mark.timeout(60)
+def test_a_long_run_of_digits_is_read_in_linear_time() -> None:
+    """The number pattern used to split a digit run two ways: 20,000 digits took 40 s."""
+    s = score("spatial.iou", "[" + "1" * 60_000 + " the box is [0, 0, 10, 10]", [0, 0, 10, 10])
+    assert s.value == 1.0

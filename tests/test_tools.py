@@ -200,3 +200,10 @@ def test_schema_validation() -> None:
         create("reward", "tools.schema", {"tools": [{"name": "f", "parameters": {"type": "nonsense"}}]})
     per_sample = create("reward", "tools.schema")
     assert per_sample.score_one(Sample("s", completion="f(a=1)", reference={}), {}).status is Status.INVALID_REFERENCE
+
+
+def test_deeply_nested_json_is_a_malformed_call_not_a_crash() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    for text in (f"<tool_call>{deep}</tool_call>", '<tool_call>{"name": "f", "arguments": "' + deep + '"}</tool_call>'):
+        score = call_score(text, TRIANGLE_REF)
+        assert score.status is Status.NO_ANSWER and "nested too deeply" in score.detail["reason"]

@@ -78,20 +78,49 @@ def _nth_paragraph_first_word(text: str, num_paragraphs: int, nth_paragraph: int
 
 
 def _postscript(text: str, postscript_marker: str) -> bool:
+    # IFEval searches r"\s*<marker>.*$": the leading \s* and trailing .*$ always match, so the marker's
+    # presence decides (and a long run of spaces cannot make the search quadratic)
     marker = postscript_marker.strip()
     if marker == "P.P.S":
-        pattern = r"\s*p\.\s?p\.\s?s.*$"
+        pattern = r"p\.\s?p\.\s?s"
     elif marker == "P.S.":
-        pattern = r"\s*p\.\s?s\..*$"
+        pattern = r"p\.\s?s\."
     else:
-        pattern = r"\s*" + re.escape(marker.lower()) + r".*$"
-    return bool(re.search(pattern, text.lower(), re.MULTILINE))
+        pattern = re.escape(marker.lower())
+    return bool(re.search(pattern, text.lower()))
 
 
 def _bullets(text: str, num_bullets: int) -> bool:
-    stars = re.findall(r"^\s*\*[^\*].*$", text, re.MULTILINE)
-    dashes = re.findall(r"^\s*-.*$", text, re.MULTILINE)
-    return len(stars) + len(dashes) == num_bullets
+    return count_line_matches(text, star=True) + count_line_matches(text, star=False) == num_bullets
+
+
+_SPACE = re.compile(r"\s*")
+
+
+def count_line_matches(text: str, star: bool) -> int:
+    r"""``len(re.findall(r"^\s*\*[^\*].*$", text, re.M))`` (``star``) or ``r"^\s*-.*$"``, in linear time.
+
+    The regular expressions retry ``\s*`` from every line start inside a run of blank lines, which
+    is quadratic in the run's length; here each run is skipped once. Equal on every input (tested
+    against the expressions).
+    """
+    count, pos, n = 0, 0, len(text)
+    while pos <= n:
+        first = _SPACE.match(text, pos).end()  # type: ignore[union-attr]  # \s* always matches
+        if star:
+            hit = first + 1 < n and text[first] == "*" and text[first + 1] != "*"
+            rest = first + 2  # the character after '*' may itself be the new line
+        else:
+            hit = first < n and text[first] == "-"
+            rest = first + 1
+        if hit:
+            count += 1
+            end = text.find("\n", rest)
+            pos = n + 1 if end == -1 else end + 1
+        else:  # every line start up to `first` skips to the same place: go to the next line after it
+            end = text.find("\n", first)
+            pos = n + 1 if end == -1 else end + 1
+    return count
 
 
 def _highlights(text: str, num_highlights: int) -> bool:
@@ -111,7 +140,7 @@ def _json(text: str) -> bool:
         body = body.removeprefix(prefix)
     try:
         json.loads(body.removesuffix("```").strip())
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply for the parser: not usable JSON
         return False
     return True
 
@@ -132,7 +161,28 @@ def _end(text: str, end_phrase: str) -> bool:
 
 
 def _title(text: str) -> bool:
-    return any(t.lstrip("<").rstrip(">").strip() for t in re.findall(r"<<[^\n]+>>", text))
+    r"""IFEval's ``re.findall(r"<<[^\n]+>>")`` has one greedy match per line, from the first ``<<`` to the
+    last ``>>`` at least one character after it; found here with find / rfind (the expression
+    is quadratic on a line of many ``<``)."""
+    for line in text.split("\n"):
+        start, end = line.find("<<"), line.rfind(">>")
+        if start != -1 and end - start >= 3 and line[start:end + 2].lstrip("<").rstrip(">").strip():
+            return True
+    return False
+
+
+def count_placeholders(text: str) -> int:
+    r"""``len(re.findall(r"\[.*?\]", text))`` in linear time: per line, each ``[`` pairs with the next ``]``."""
+    count = 0
+    for line in text.split("\n"):
+        pos = line.find("[")
+        while pos != -1:
+            close = line.find("]", pos + 1)
+            if close == -1:
+                break
+            count += 1
+            pos = line.find("[", close + 1)
+    return count
 
 
 def _capital_words(text: str, capital_frequency: int, capital_relation: str) -> bool:
@@ -174,7 +224,7 @@ INSTRUCTIONS: dict[str, Instruction] = {
     "length_constraints:nth_paragraph_first_word": Instruction(
         _nth_paragraph_first_word, {"num_paragraphs": _COUNT, "nth_paragraph": _COUNT, "first_word": str}),
     "detectable_content:number_placeholders": Instruction(
-        lambda t, num_placeholders: len(re.findall(r"\[.*?\]", t)) >= num_placeholders, {"num_placeholders": _COUNT}),
+        lambda t, num_placeholders: count_placeholders(t) >= num_placeholders, {"num_placeholders": _COUNT}),
     "detectable_content:postscript": Instruction(_postscript, {"postscript_marker": str}),
     "detectable_format:number_bullet_lists": Instruction(_bullets, {"num_bullets": _COUNT}),
     "detectable_format:constrained_response": Instruction(

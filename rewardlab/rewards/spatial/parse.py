@@ -16,7 +16,8 @@ from typing import Any
 
 from rewardlab.rewards.answer import answer_region
 
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# unambiguous (a run of digits splits one way only), so a long run cannot make the search quadratic
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _GROUP = re.compile(rf"[\[(]\s*({_NUM}(?:\s*,\s*{_NUM})*)\s*[\])]")
 _KEYS = ("bbox_2d", "bbox", "box", "point_2d", "point", "segment", "timestamps")
 MAX_ITEMS = 1000  # more groups than this in one answer is not a grounding answer

@@ -107,8 +107,8 @@ def _json_call(obj: Any, where: str) -> ToolCall:
     if isinstance(args, str):
         try:
             args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise CallParseError(f"{where}: arguments of {name!r} are not valid JSON ({exc.msg})") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise CallParseError(f"{where}: arguments of {name!r} are not valid JSON ({_why(exc)})") from None
     if not isinstance(args, Mapping):
         raise CallParseError(f"{where}: arguments of {name!r} must be an object, got {type(args).__name__}")
     return ToolCall(name, dict(args))
@@ -129,14 +129,18 @@ def _json_objects(block: str, where: str) -> list[Any]:
     try:
         value = json.loads(block)
         return value if isinstance(value, list) else [value]
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         lines = [line for line in block.splitlines() if line.strip()]
         if len(lines) < 2:
-            raise CallParseError(f"{where} is not valid JSON ({exc.msg})") from None
+            raise CallParseError(f"{where} is not valid JSON ({_why(exc)})") from None
     try:
         return [json.loads(line) for line in lines]
-    except json.JSONDecodeError as exc:
-        raise CallParseError(f"{where} is not valid JSON, whole or line by line ({exc.msg})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CallParseError(f"{where} is not valid JSON, whole or line by line ({_why(exc)})") from None
+
+
+def _why(exc: Exception) -> str:
+    return exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
 
 
 def python_calls(text: str) -> list[ToolCall]:
