@@ -207,3 +207,13 @@ def test_deeply_nested_json_is_a_malformed_call_not_a_crash() -> None:
     for text in (f"<tool_call>{deep}</tool_call>", '<tool_call>{"name": "f", "arguments": "' + deep + '"}</tool_call>'):
         score = call_score(text, TRIANGLE_REF)
         assert score.status is Status.NO_ANSWER and "nested too deeply" in score.detail["reason"]
+
+
+def test_numbers_too_large_to_print_are_malformed_calls() -> None:
+    """Python refuses to turn ints of over 4300 digits into text: such an argument must not crash the score."""
+    huge = ('<tool_call>{"name": "calculate_triangle_area", "arguments": {"base": ' + "1" * 5000
+            + ', "height": 5}}</tool_call>')
+    assert call_score(huge, TRIANGLE_REF).status is Status.NO_ANSWER
+    product = "calculate_triangle_area(base=" + "*".join(["2**64"] * 300) + ", height=5)"
+    score = call_score(product, TRIANGLE_REF, format="python")
+    assert score.status is Status.NO_ANSWER and "bits" in score.detail["reason"]

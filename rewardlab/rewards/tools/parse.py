@@ -25,6 +25,7 @@ CallFormat = Literal["auto", "openai", "hermes", "python"]
 _HERMES = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?```$", re.DOTALL)
 _MAX_POW = 64  # largest exponent the arithmetic of a Python-syntax argument may use
+_MAX_BITS = 4096  # largest integer it may produce (far below Python's 4300-digit text limit)
 _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
@@ -107,7 +108,7 @@ def _json_call(obj: Any, where: str) -> ToolCall:
     if isinstance(args, str):
         try:
             args = json.loads(args) if args.strip() else {}
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # also ints past Python's 4300-digit limit
             raise CallParseError(f"{where}: arguments of {name!r} are not valid JSON ({_why(exc)})") from None
     if not isinstance(args, Mapping):
         raise CallParseError(f"{where}: arguments of {name!r} must be an object, got {type(args).__name__}")
@@ -129,18 +130,20 @@ def _json_objects(block: str, where: str) -> list[Any]:
     try:
         value = json.loads(block)
         return value if isinstance(value, list) else [value]
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # also ints past Python's 4300-digit limit
         lines = [line for line in block.splitlines() if line.strip()]
         if len(lines) < 2:
             raise CallParseError(f"{where} is not valid JSON ({_why(exc)})") from None
     try:
         return [json.loads(line) for line in lines]
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # also ints past Python's 4300-digit limit
         raise CallParseError(f"{where} is not valid JSON, whole or line by line ({_why(exc)})") from None
 
 
 def _why(exc: Exception) -> str:
-    return exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
 
 
 def python_calls(text: str) -> list[ToolCall]:
@@ -228,6 +231,9 @@ def _arith(node: ast.BinOp) -> Any:
     if isinstance(node.op, ast.Pow) and (abs(right) > _MAX_POW or abs(left) > 2**_MAX_POW):
         raise CallParseError(f"argument {ast.unparse(node)[:60]!r}: exponent too large")
     try:
-        return _ARITH[type(node.op)](left, right)
+        result = _ARITH[type(node.op)](left, right)
     except (ZeroDivisionError, OverflowError) as exc:
         raise CallParseError(f"argument {ast.unparse(node)[:60]!r}: {exc}") from None
+    if isinstance(result, int) and result.bit_length() > _MAX_BITS:
+        raise CallParseError(f"argument {ast.unparse(node)[:60]!r}: the result has more than {_MAX_BITS} bits")
+    return result
