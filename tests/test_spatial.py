@@ -191,3 +191,27 @@ def test_a_long_run_of_digits_is_read_in_linear_time() -> None:
     """The number pattern used to split a digit run two ways: 20,000 digits took 40 s."""
     s = score("spatial.iou", "[" + "1" * 60_000 + " the box is [0, 0, 10, 10]", [0, 0, 10, 10])
     assert s.value == 1.0
+
+
+def test_multi_box_matches_as_many_boxes_as_possible() -> None:
+    """The matched count is a maximum bipartite matching of the IoU >= threshold graph (scipy's, as reference)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    rng = random.Random(5)
+    for _ in range(60):
+        preds = [_random_box(rng, 12) for _ in range(rng.randint(5, 14))]
+        refs = [_random_box(rng, 12) for _ in range(rng.randint(5, 14))]
+        graph = csr_matrix([[float(_grid_iou(p, r) >= 0.05) for r in refs] for p in preds])
+        best = int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
+        got = score("spatial.multi_box", str(preds), {"boxes": refs}, threshold=0.05)
+        assert got.detail["matched"] == best, (preds, refs)
+
+
+def test_multi_box_prefers_one_more_match_over_better_overlaps() -> None:
+    """A chain: P_i overlaps R_i well (IoU 9/11) and R_{i+1} barely (1/19); P_10 overlaps only R_0.
+    Ten good matches leave R_10 unmatched; the eleven weak ones match every box."""
+    refs = [[10 * i, 0, 10 * i + 10, 10] for i in range(11)]
+    preds = [[10 * i + 1, 0, 10 * i + 11, 10] for i in range(10)] + [[0, 0, 1, 10]]
+    got = score("spatial.multi_box", str(preds), {"boxes": refs}, threshold=0.05)
+    assert got.detail["matched"] == 11 and got.value == 1.0

@@ -305,10 +305,12 @@ def _match(preds: list[Labelled], targets: list[Labelled], threshold: float) -> 
     if not preds or not targets:
         return 0
     weight = np.zeros((len(preds), len(targets)))
+    # each match weighs 1 + eps * IoU with eps * (most matches) < 1: one more match outweighs any IoU total
+    eps = 1.0 / (min(len(preds), len(targets)) + 1)
     for i, (pb, pl) in enumerate(preds):
         for j, (tb, tl) in enumerate(targets):
             overlap = geo.iou(pb, tb)
             if overlap >= threshold and (pl is None or tl is None or pl == tl):
-                weight[i, j] = 1.0 + overlap / 2  # a match always outweighs any IoU difference
+                weight[i, j] = 1.0 + eps * overlap
     rows, cols = linear_sum_assignment(weight, maximize=True)
     return int((weight[rows, cols] > 0).sum())
