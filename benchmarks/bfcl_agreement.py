@@ -69,12 +69,25 @@ class Candidate:
 
 def first_answer(answer: dict[str, dict[str, list[Any]]], keep_optional: bool) -> dict[str, dict[str, Any]]:
     (name, params), = answer.items()
+    return {name: _first_values(params, keep_optional)}
+
+
+def _first_values(params: dict[str, list[Any]], keep_optional: bool) -> dict[str, Any]:
+    """The first acceptable value of each parameter; a dict answer's keys hold lists of their own."""
     args = {}
     for key, values in params.items():
         real = [v for v in values if v != ""]
         if real and (keep_optional or "" not in values):
-            args[key] = copy.deepcopy(real[0])
-    return {name: args}
+            args[key] = _resolve(copy.deepcopy(real[0]), keep_optional)
+    return args
+
+
+def _resolve(value: Any, keep_optional: bool) -> Any:
+    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+        return _first_values(value, keep_optional)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return [_resolve(v, keep_optional) for v in value]
+    return value
 
 
 def _changed(value: Any) -> Any:

@@ -176,6 +176,13 @@ def test_toolrl_with_possible_answers_reaches_three_exactly_when_correct() -> No
 
 
 # --- tools.schema ------------------------------------------------------------------------------
+def partial_tuple(tools: list[dict[str, Any]]) -> Score:
+    doc = {"name": "route", "parameters": {"type": "object", "properties": {
+        "points": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}}}
+    reward = create("reward", "tools.schema", {"tools": [*tools, doc]})
+    return reward.score_one(Sample("s", completion="route(points=[(1, 2.5), (3, 4)])"), {})
+
+
 def test_schema_validation() -> None:
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
         "type": "object", "required": ["city"], "additionalProperties": False,
@@ -186,6 +193,7 @@ def test_schema_validation() -> None:
         return reward.score_one(Sample("s", completion=text), {})
 
     assert value("get_weather(city='Oslo', days=3)").value == 1.0
+    assert partial_tuple(tools).value == 1.0  # a Python tuple is a JSON array
     assert value("calculate_triangle_area(base=1, height=2)").value == 1.0  # BFCL's document, as JSON Schema
     assert value("calculate_triangle_area(base=1, height=2.5)").value == 0.0
     assert value("calculate_triangle_area(base=1, height='2')").value == 0.0

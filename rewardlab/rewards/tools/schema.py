@@ -30,6 +30,15 @@ def to_json_schema(node: Any) -> Any:
     return out
 
 
+def as_json(value: Any) -> Any:
+    """Python-syntax arguments as JSON sees them: a tuple is an array (jsonschema checks lists only)."""
+    if isinstance(value, (list, tuple)):
+        return [as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    return value
+
+
 @dataclass(frozen=True)
 class ToolSchemas:
     """A validator per tool name."""
@@ -40,7 +49,7 @@ class ToolSchemas:
         validator = self.validators.get(call.name)
         if validator is None:
             return [f"unknown tool {call.name!r} (known: {sorted(self.validators)[:20]})"]
-        found = sorted(validator.iter_errors(call.arguments), key=lambda e: list(e.path))
+        found = sorted(validator.iter_errors(as_json(call.arguments)), key=lambda e: list(e.path))
         return [f"{'/'.join(map(str, e.path)) or '(arguments)'}: {e.message}"[:200] for e in found[:MAX_ERRORS]]
 
 
