@@ -31,6 +31,7 @@ class CallParams(BaseModel):
 
 def read_calls(sample: Sample, fmt: CallFormat, max_calls: int) -> tuple[list[ToolCall], str | None]:
     """The sample's calls and, when they could not be read, why (the calls are then ``[]``)."""
+    assert sample.completion is not None  # the engine answers a missing completion before any reward
     try:
         calls = parse_calls(sample.completion, fmt)
     except CallParseError as exc:
