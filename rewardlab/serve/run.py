@@ -51,10 +51,16 @@ def serve_forever(spec: str | Path, *, host: str = "127.0.0.1", port: int = 8000
     from rewardlab.serve.app import ServerConfig, create_app
 
     Pipeline.from_spec(spec).close()  # a bad spec fails here, with its message, before binding
-    app = create_app(ServerConfig(spec=spec, **options))
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                            timeout_graceful_shutdown=math.ceil(graceful_timeout), access_log=False)
-    _server_class(uvicorn, str(spec))(config).run(sockets=[_listen(host, port)])
+    # Bind before the app and uvicorn's config exist: a taken port then fails with nothing
+    # started (uvicorn's config binds its log handlers to the stderr of that moment).
+    listener = _listen(host, port)
+    try:
+        app = create_app(ServerConfig(spec=spec, **options))
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                timeout_graceful_shutdown=math.ceil(graceful_timeout), access_log=False)
+        _server_class(uvicorn, str(spec))(config).run(sockets=[listener])
+    finally:
+        listener.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:
