@@ -28,6 +28,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.rewards.text",
     "rewardlab.rewards.math",
     "rewardlab.rewards.code",
+    "rewardlab.rewards.sql",
     "rewardlab.transforms",
     "rewardlab.combine",
     "rewardlab.advantages",
