@@ -156,7 +156,7 @@ class SqlExecution(BaseReward):
         ordered = orders_rows(gold, db.kind)
         verdict = compare_results(gold_result.rows, result.rows, ordered=ordered, columns=p.columns,
                                   tol=Tolerance(p.rel_tol, p.abs_tol))
-        detail.update(rows=len(result.rows), gold_rows=len(gold_result.rows), ordered=ordered)
+        detail.update(match=verdict.equal, rows=len(result.rows), gold_rows=len(gold_result.rows), ordered=ordered)
         if verdict.reason:
             detail["reason"] = verdict.reason
         return Score.ok(p.correct_value if verdict.equal else p.incorrect_value, **detail)
