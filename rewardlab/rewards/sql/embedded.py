@@ -27,6 +27,7 @@ from typing import Any
 
 from rewardlab.rewards.sql.database import Limits, QueryFailed, Result, fetch_capped
 
+PAGE_CACHE_KIB = 65_536  # per kept SQLite connection (SQLite's default is 2 MiB)
 MAX_VALUE_BYTES = 50_000_000  # SQLITE_LIMIT_LENGTH: the largest string or blob a query may build
 
 _ALLOWED = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
@@ -74,6 +75,7 @@ def _open_sqlite(path: str) -> Any:
     uri = f"file:{urllib.parse.quote(path)}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA query_only = ON")
+    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")  # the connection is kept: let it keep pages
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
     return conn
