@@ -98,6 +98,18 @@ def test_compare_numbers_nulls_and_tolerance() -> None:
     assert compare_results(gold, cand, ordered=False).equal
 
 
+def test_many_interchangeable_columns_are_searched_quickly() -> None:
+    """Twelve columns holding the same values: only one column order of 12! matches the rows."""
+    gold = [(0,) * 6 + (1,) * 6, (1,) * 6 + (0,) * 6, (0, 1) * 6]
+    order = [0, 2, 4, 6, 8, 10, 1, 3, 5, 7, 9, 11]
+    interleaved = [tuple(r[order.index(k)] for k in range(12)) for r in gold]
+    assert interleaved != gold
+    verdict = compare_results(gold, interleaved, ordered=False)
+    assert verdict.equal and verdict.reason.startswith("columns reordered")
+    no_order = [(0,) * 12, (1,) * 12, (0, 1) * 6]  # the same values in every column, other rows
+    assert not compare_results(gold, no_order, ordered=False).equal
+
+
 def test_empty_results_are_equal() -> None:
     assert compare_results([], [], ordered=True).equal
 
