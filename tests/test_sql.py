@@ -110,6 +110,14 @@ def test_many_interchangeable_columns_are_searched_quickly() -> None:
     assert not compare_results(gold, no_order, ordered=False).equal
 
 
+def test_floats_equal_at_the_rounding_digits_still_pair_up() -> None:
+    """0.1234561 and 0.1234564 share a 6-digit sort key but differ beyond the tolerance."""
+    gold = [(0.1234561, "a"), (0.1234564, "b")]
+    assert compare_results(gold, [("b", 0.1234564), ("a", 0.1234561)], ordered=False).equal
+    assert compare_results(gold, [(0.1234564, "b"), (0.1234561, "a")], ordered=False).equal
+    assert not compare_results(gold, [(0.1234564, "a"), (0.1234561, "b")], ordered=False).equal
+
+
 def test_empty_results_are_equal() -> None:
     assert compare_results([], [], ordered=True).equal
 
