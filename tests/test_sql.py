@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -274,6 +276,17 @@ def test_the_gold_result_is_cached_per_database_and_query(dbs: dict[str, Path]) 
     a = reward.score_one(_sample("SELECT 1", dbs["duckdb"], gold=gold + " ORDER BY 1"), {})
     b = reward.score_one(_sample("SELECT 2", dbs["duckdb"], gold=gold + " ORDER BY 1"), {})
     assert (a.detail["gold_cached"], b.detail["gold_cached"]) == (False, True)
+
+
+@pytest.mark.parametrize("maker", [make_sqlite, make_duckdb])
+def test_a_database_replaced_by_rename_is_read_again(tmp_path: Path, maker: Any) -> None:
+    """A kept connection must not keep reading the old file after a new one is renamed over it."""
+    path = maker(tmp_path / "db", 0)
+    reward = get_reward("sql.execution")
+    sample = _sample("SELECT 0", path, gold="SELECT count(*) FROM big")
+    assert reward.score_one(sample, {}).value == 1.0
+    os.replace(maker(tmp_path / "newer", 3), path)
+    assert reward.score_one(sample, {}).value == 0.0  # 3 rows now
 
 
 def test_a_rewritten_database_is_read_again(tmp_path: Path) -> None:

@@ -60,8 +60,13 @@ class Database:
         """What the result cache is keyed by: the file as it is now, or the URL."""
         if self.kind == "postgres":
             return self.address
-        st = os.stat(self.address)
-        return f"{self.kind}:{self.address}:{st.st_size}:{st.st_mtime_ns}"
+        return f"{self.kind}:{self.address}:{file_identity(self.address)}"
+
+
+def file_identity(path: str) -> str:
+    """The file now at ``path``: device, inode, size and modification time."""
+    st = os.stat(path)
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def open_database(address: str, base_dir: str | None = None) -> Database:

@@ -25,7 +25,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from rewardlab.rewards.sql.database import Limits, QueryFailed, Result, fetch_capped
+from rewardlab.rewards.sql.database import Limits, QueryFailed, Result, fetch_capped, file_identity
 
 PAGE_CACHE_KIB = 65_536  # per kept SQLite connection (SQLite's default is 2 MiB)
 MAX_VALUE_BYTES = 50_000_000  # SQLITE_LIMIT_LENGTH: the largest string or blob a query may build
@@ -45,10 +45,11 @@ _ACTION_NAMES = {getattr(sqlite3, f"SQLITE_{a}"): a for a in _ACTIONS if hasattr
 
 
 class _Handle:
-    """An open connection, its lock, and what its guard refused during the current query."""
+    """An open connection, the file it was opened on, its lock, and what its guard refused."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, file: str) -> None:
         self.conn = conn
+        self.file = file
         self.lock = threading.Lock()
         self.refused: list[str] = []
 
@@ -58,10 +59,17 @@ _handles_lock = threading.Lock()
 
 
 def _handle(kind: str, path: str, opener: Callable[[str], Any]) -> _Handle:
+    """The kept connection to ``path``, reopened when the file there is no longer the one it has
+    open (renamed over, rewritten): a kept connection would go on reading the old file."""
+    file = file_identity(path)
     with _handles_lock:
         found = _handles.get((kind, path))
+        if found is not None and found.file != file:
+            with found.lock:
+                found.conn.close()
+            found = None
         if found is None:
-            found = _handles[(kind, path)] = _Handle(opener(path))
+            found = _handles[(kind, path)] = _Handle(opener(path), file)
         return found
 
 
