@@ -289,6 +289,19 @@ def test_a_database_replaced_by_rename_is_read_again(tmp_path: Path, maker: Any)
     assert reward.score_one(sample, {}).value == 0.0  # 3 rows now
 
 
+def test_the_engine_cache_does_not_replay_scores_of_a_changed_database(tmp_path: Path, sql_engine: Engine) -> None:
+    import sqlite3
+
+    path = make_sqlite(tmp_path / "x.sqlite")
+    sample = _sample("SELECT 'Joe'", path, gold="SELECT name FROM singer WHERE id = 1")
+    assert sql_engine.run(get_reward("sql.execution"), [sample])[0].value == 1.0
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE singer SET name = 'Joseph' WHERE id = 1")
+    conn.commit()
+    conn.close()
+    assert sql_engine.run(get_reward("sql.execution"), [sample])[0].value == 0.0
+
+
 def test_a_rewritten_database_is_read_again(tmp_path: Path) -> None:
     import sqlite3
 
