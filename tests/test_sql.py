@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewardlab import get_reward
 from rewardlab.core import Sample, Status
@@ -89,6 +91,8 @@ def test_compare_column_policy() -> None:
 def test_compare_numbers_nulls_and_tolerance() -> None:
     assert compare_results([(0.3, None)], [(0.1 + 0.2, None)], ordered=False).equal
     assert compare_results([(3,)], [(Decimal("3.000"),)], ordered=False).equal
+    big = [(1234567, "a"), (7654321, "b")]  # a big integer sum against a float one, columns swapped
+    assert compare_results(big, [("b", 7654321.000001), ("a", 1234567.0000004)], ordered=False).equal
     assert compare_results([(float("nan"),)], [(float("nan"),)], ordered=False).equal
     assert not compare_results([(None,)], [(0,)], ordered=False).equal
     assert not compare_results([("1",)], [(1,)], ordered=False).equal
@@ -314,3 +318,41 @@ def test_a_rewritten_database_is_read_again(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     assert reward.score_one(sample, {}).value == 0.0
+
+
+# --- properties of the comparison ----------------------------------------------------
+_cells = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from([0.5, 1.25, -2.0]), st.sampled_from(["a", "b", ""]))
+
+
+@st.composite
+def _table(draw: st.DrawFn) -> list[tuple[object, ...]]:
+    cols = draw(st.integers(1, 5))
+    return draw(st.lists(st.tuples(*[_cells] * cols), min_size=1, max_size=12))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_table(), st.randoms(use_true_random=False))
+def test_property_shuffled_rows_and_columns_compare_equal(table: list[tuple[object, ...]], rnd: Any) -> None:
+    perm = list(range(len(table[0])))
+    rnd.shuffle(perm)
+    moved = [tuple(r[j] for j in perm) for r in table]
+    rnd.shuffle(moved)
+    noisy = [tuple(v * (1 + 1e-9) if isinstance(v, float) else v for v in r) for r in moved]
+    assert compare_results(table, noisy, ordered=False).equal
+    assert compare_results(table, [tuple(r[j] for j in perm) for r in table], ordered=True).equal
+
+
+@settings(max_examples=150, deadline=None)
+@given(_table(), st.data())
+def test_property_a_changed_cell_a_dropped_or_a_repeated_row_is_unequal(table: list[tuple[object, ...]], data: Any) -> None:
+    i = data.draw(st.integers(0, len(table) - 1))
+    j = data.draw(st.integers(0, len(table[0]) - 1))
+    changed = [list(r) for r in table]
+    changed[i][j] = "changed"  # a value the gold does not hold anywhere
+    assert not compare_results(table, [tuple(r) for r in changed], ordered=False).equal
+    assert not compare_results(table, [tuple(r) for r in changed], ordered=True).equal
+    assert not compare_results(table, table[:i] + table[i + 1:], ordered=False).equal
+    if len(set(table)) > 1:  # a row repeated instead of another: the multiset differs (rows are distinct)
+        other = next(k for k, r in enumerate(table) if r != table[i])
+        swapped = [table[i] if k == other else r for k, r in enumerate(table)]
+        assert not compare_results(table, swapped, ordered=False, columns="ordered").equal

@@ -63,7 +63,7 @@ def bucket(v: Any, digits: int) -> tuple[int, Any]:
     """A hashable key equal for values that compare equal (numbers rounded to ``digits``)."""
     if v is None:
         return (0, 0)
-    if isinstance(v, int):  # exact already (bool too: True == 1)
+    if isinstance(v, int) and abs(v) < 10 ** digits:  # exact already (bool too: True == 1)
         return (1, v)
     if _is_number(v):
         f = float(v)
@@ -77,12 +77,6 @@ def bucket(v: Any, digits: int) -> tuple[int, Any]:
     return (5, f"{type(v).__name__}:{v!s}")
 
 
-def sort_key(v: Any, digits: int) -> tuple[Any, ...]:
-    """A total order over mixed cell types: near-equal numbers together, then by exact value."""
-    key = bucket(v, digits)
-    return (*key, float(v)) if key[0] == 1 else key
-
-
 def _rows_equal(a: Sequence[Row], b: Sequence[Row], tol: Tolerance) -> bool:
     return all(
         len(x) == len(y) and all(values_equal(p, q, tol) for p, q in zip(x, y, strict=True))
@@ -91,7 +85,16 @@ def _rows_equal(a: Sequence[Row], b: Sequence[Row], tol: Tolerance) -> bool:
 
 
 def _sorted_rows(rows: Sequence[Row], digits: int) -> list[Row]:
-    return sorted(rows, key=lambda r: [sort_key(v, digits) for v in r])
+    """Rows in a canonical order: by every cell's bucket first, only then by exact values.
+
+    Exact values break ties only between rows whose cells all fall in the same buckets,
+    so noise within the tolerance cannot reorder rows that a later column tells apart.
+    """
+    def key(r: Row) -> tuple[list[tuple[int, Any]], list[Any]]:
+        buckets = [bucket(v, digits) for v in r]
+        return buckets, [float(v) if b[0] == 1 else b for v, b in zip(r, buckets, strict=True)]
+
+    return sorted(rows, key=key)
 
 
 def _column_options(gold_keys: list[list[Any]], cand_keys: list[list[Any]]) -> list[list[int]]:
