@@ -344,7 +344,9 @@ def test_property_shuffled_rows_and_columns_compare_equal(table: list[tuple[obje
 
 @settings(max_examples=150, deadline=None)
 @given(_table(), st.data())
-def test_property_a_changed_cell_a_dropped_or_a_repeated_row_is_unequal(table: list[tuple[object, ...]], data: Any) -> None:
+def test_property_a_changed_cell_a_dropped_or_a_repeated_row_is_unequal(
+    table: list[tuple[object, ...]], data: Any,
+) -> None:
     i = data.draw(st.integers(0, len(table) - 1))
     j = data.draw(st.integers(0, len(table[0]) - 1))
     changed = [list(r) for r in table]
