@@ -169,6 +169,30 @@ def _only_select(conn: Any, sql: str) -> None:
         raise QueryFailed("refused", f"only queries are run, got a {kind.name} statement")
 
 
+class _Interrupter:
+    """Interrupts the connection at the deadline, unless :meth:`stop` came first.
+
+    The flag and the interrupt share a lock, so a late timer cannot interrupt the
+    next query on the same connection (``Timer.cancel`` alone does not stop a
+    callback that has already started).
+    """
+
+    def __init__(self, conn: Any, after: float) -> None:
+        self._conn, self._lock, self._stopped = conn, threading.Lock(), False
+        self._timer = threading.Timer(after, self._fire)
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._conn.interrupt()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
+
+
 def run_duckdb(path: str, sql: str, limits: Limits) -> Result:
     """Run one read-only SELECT on a DuckDB file (see the module docstring)."""
     import duckdb
@@ -180,8 +204,7 @@ def run_duckdb(path: str, sql: str, limits: Limits) -> Result:
     with handle.lock:
         conn = handle.conn
         _only_select(conn, sql)
-        timer = threading.Timer(limits.timeout, conn.interrupt)
-        timer.start()
+        timer = _Interrupter(conn, limits.timeout)
         try:
             cursor = conn.execute(sql)
             columns = tuple(d[0] for d in cursor.description or ())
@@ -193,5 +216,5 @@ def run_duckdb(path: str, sql: str, limits: Limits) -> Result:
                 _forget("duckdb", path)
             raise QueryFailed("error", f"{type(exc).__name__}: {exc}") from None
         finally:
-            timer.cancel()
+            timer.stop()
     return Result(columns, rows)
