@@ -40,6 +40,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.rewards.text_metrics",
     "rewardlab.rewards.ranking",
     "rewardlab.rewards.constraints",
+    "rewardlab.rewards.sql",
     "rewardlab.transforms",
     "rewardlab.combine",
     "rewardlab.advantages",
