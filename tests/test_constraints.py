@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import json
 import re
 from pathlib import Path
@@ -126,7 +127,8 @@ def test_gpt4_sample_scores() -> None:
     assert {s.detail["all_strict"] for s in scores} == {True, False}
 
 
-@pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None or importlib.util.find_spec("immutabledict") is None,
+@pytest.mark.skipif((importlib.util.find_spec("lm_eval") is None or importlib.util.find_spec("immutabledict") is None)
+                    and os.environ.get("REWARDLAB_REQUIRE_PEERS") != "1",  # tests/run_peer_checkers.sh (CI)
                     reason="lm-eval not installed (pip install --no-deps lm-eval immutabledict)")
 def test_agreement_with_lm_eval_checkers() -> None:
     from benchmarks.ifeval_agreement import load_lm_eval, pairs
