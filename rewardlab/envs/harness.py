@@ -8,8 +8,8 @@ recorded transitions (:mod:`rewardlab.envs.reward_code`), ``workers`` at a time;
 next round's prompt (Eureka's reward reflection).
 
 The LLM is anything with the :class:`Proposer` shape (prompt, n → completions).
-:class:`ChatEndpoint` is a minimal OpenAI-compatible ``/chat/completions`` client
-for it (the judges client will provide the full one: retries, rate limits, cache).
+:class:`ChatEndpoint` is that shape over the judge client (rewardlab.judges), which
+every LLM call of rewardlab goes through.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from rewardlab.envs.reward_code import (
     evaluate_reward_code,
     reflection,
 )
-from rewardlab.errors import InputError
 from rewardlab.rewards.code import extract_code
 from rewardlab.sandbox import Limits, shared_pool
 from rewardlab.store import RunStore
@@ -56,27 +55,28 @@ class Proposer(Protocol):
 
 
 class ChatEndpoint:
-    """A minimal OpenAI-compatible chat client: ``POST {base_url}/chat/completions`` with ``n`` choices."""
+    """The harness's LLM over the judge client (:class:`rewardlab.judges.JudgeClient`, the one
+    client for every LLM call): ``(prompt, n) -> n completions`` from an OpenAI-compatible
+    ``/chat/completions``, with its concurrency bound, retries with backoff, rate limits and
+    key handling (``api_key_env`` names the variable; the key is never a parameter).
+
+    The response cache is off by default: a round's candidates are kept in the run store
+    (:func:`run_rounds`), and a repeated prompt should draw new candidates.
+    """
 
     def __init__(
-        self, base_url: str, model: str, *, api_key: str | None = None, temperature: float = 1.0,
-        timeout: float = 120.0,
+        self, base_url: str, model: str, *, api_key_env: str | None = None, temperature: float = 1.0,
+        timeout: float = 120.0, max_tokens: int = 4096, max_retries: int = 6, cache: bool | str = False,
     ) -> None:
-        self.url, self.model, self.api_key = base_url.rstrip("/") + "/chat/completions", model, api_key
-        self.temperature, self.timeout = temperature, timeout
+        from rewardlab.judges import EndpointConfig, JudgeClient
+
+        config = EndpointConfig(base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature,
+                                request_timeout=timeout, max_tokens=max_tokens, max_retries=max_retries,
+                                cache=cache)
+        self.client = JudgeClient.shared(config)
 
     def __call__(self, prompt: str, n: int) -> list[str]:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n,
-                "temperature": self.temperature}
-        response = httpx.post(self.url, json=body, headers=headers, timeout=self.timeout)
-        response.raise_for_status()
-        choices = response.json().get("choices")
-        if not isinstance(choices, list):
-            raise InputError(f"{self.url} answered without a 'choices' list; is it an OpenAI-compatible endpoint?")
-        return [str((c.get("message") or {}).get("content") or "") for c in choices]
+        return list(self.client.chat_sync([{"role": "user", "content": prompt}], n=n).texts)
 
 
 @dataclass(frozen=True)
