@@ -12,9 +12,8 @@ import gymnasium as gym
 import pytest
 
 from rewardlab.envs.harness import ChatEndpoint, feedback, prompt_for, run_round
-from rewardlab.judges import JudgeError
 from rewardlab.envs.reward_code import record_transitions
-from rewardlab.errors import InputError
+from rewardlab.judges import JudgeError
 from tests.test_envs_reward_code import CRASHES, NAN, SOCKET, WORKS
 
 SCRIPT = [f"Here is my reward:\n```python\n{src}\n```" for src in (CRASHES, NAN, SOCKET, WORKS)]
@@ -29,7 +28,7 @@ class Scripted(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Scripted.requests.append({"path": self.path, **body})
         answer: dict[str, Any] = {"choices": [{"index": i, "message": {"role": "assistant", "content": c}}
-                              for i, c in enumerate(SCRIPT[: body["n"]])]}
+                              for i, c in enumerate(SCRIPT[: body.get("n", 1)])]}
         if self.path != "/v1/chat/completions":
             answer = {"error": "not found"}
         data = json.dumps(answer).encode()
@@ -67,7 +66,7 @@ def test_one_round_on_cartpole(server: str) -> None:
 
 def test_endpoint_without_choices_is_named(server: str) -> None:
     """An answer without 'choices' is a malformed reply: the judge client retries it, then names it."""
-    with pytest.raises(JudgeError, match="malformed|choices"):
+    with pytest.raises(JudgeError, match=r"malformed|choices"):
         ChatEndpoint(server + "/wrong", "scripted", max_retries=0)("hi", 1)
 
 

@@ -70,9 +70,9 @@ class ChatEndpoint:
     ) -> None:
         from rewardlab.judges import EndpointConfig, JudgeClient
 
-        config = EndpointConfig(base_url=base_url, model=model, api_key_env=api_key_env, temperature=temperature,
-                                request_timeout=timeout, max_tokens=max_tokens, max_retries=max_retries,
-                                cache=cache)
+        config = EndpointConfig.model_validate(
+            {"base_url": base_url, "model": model, "api_key_env": api_key_env, "temperature": temperature,
+             "request_timeout": timeout, "max_tokens": max_tokens, "max_retries": max_retries, "cache": cache})
         self.client = JudgeClient.shared(config)
 
     def __call__(self, prompt: str, n: int) -> list[str]:
