@@ -25,6 +25,7 @@ def test_ppo_smoke_run_with_the_wrappers() -> None:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_checker import check_env
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import Logger
 
     torch.set_num_threads(1)
     check_env(wrapped(), warn=False)
@@ -37,6 +38,7 @@ def test_ppo_smoke_run_with_the_wrappers() -> None:
 
     vec = make_vec_env(wrapped, n_envs=2, seed=0)
     model = sb3.PPO("MlpPolicy", vec, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.set_logger(Logger(None, []))  # no /tmp/SB3-<date> folder
     model.learn(total_timesteps=64, callback=Infos())
     assert len(seen) == 64
     assert all({"raw_reward", "shaping", "intrinsic", "reward_terms"} <= set(i) for i in seen)

@@ -95,6 +95,7 @@ def train_fitness(
 ) -> Fitness:
     """Train PPO for ``timesteps`` on the candidate's reward; mean ``success`` over evaluation episodes."""
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
 
     try:
         env = SandboxedReward(make_env(), source, pool=pool)
@@ -102,6 +103,7 @@ def train_fitness(
         return Fitness(exc.status, reason=exc.reason)
     try:
         model = PPO("MlpPolicy", env, n_steps=min(2048, timesteps), batch_size=64, seed=seed, device="cpu")
+        model.set_logger(Logger(None, []))  # else SB3 makes a /tmp/SB3-<date> folder per run
         model.learn(total_timesteps=timesteps)
     except CandidateFailed as exc:
         return Fitness(exc.status, reason=exc.reason)
