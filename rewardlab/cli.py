@@ -25,7 +25,7 @@ from rich.table import Table
 
 from rewardlab.errors import RewardlabError
 from rewardlab.io import check_output
-from rewardlab.results import ColumnStats
+from rewardlab.results import ColumnStats, signal_summary
 from rewardlab.safetext import safe_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -152,6 +152,9 @@ def score(
         "--batch-size", min=1, help="rows per batch, never splitting a group (default: the spec's [run])")] = None,
     summary_json: Annotated[Path | None, typer.Option(
         "--summary-json", help="also write the summary statistics to this JSON file")] = None,
+    signal_json: Annotated[Path | None, typer.Option(
+        "--signal-json", help="also write each batch's learning signal (zero-variance groups kept or "
+        "filtered, mean |advantage| per task) to this JSON file")] = None,
     backend: Annotated[str, typer.Option("--backend", help="local, or ray: batches across Ray actors")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: start one)")
                        ] = None,
@@ -181,7 +184,8 @@ def score(
             report = score_file(input, pipeline, out, resume, batch_size, bar.update)
     except KeyboardInterrupt:
         bar.stop()
-        given = {"--batch-size": batch_size, "--summary-json": summary_json, "--address": address,
+        given = {"--batch-size": batch_size, "--summary-json": summary_json, "--signal-json": signal_json,
+                 "--address": address,
                  "--backend": None if backend == "local" else backend}
         raise _interrupted(input, spec, out, [s for k, v in given.items() if v is not None for s in (k, str(v))]
                            ) from None
@@ -196,8 +200,26 @@ def score(
     out_console.print(f"wall time {report.seconds:.2f} s: {report.scored_now} rows scored now{rate}")
     if report.resumed:
         out_console.print(f"resumed: {report.resumed} rows from the store, {report.scored_now} scored now")
+    signal = signal_summary(report.signals)
+    if signal["zero_variance_groups"] is not None or signal["mean_abs_advantage"]:
+        out_console.print(signal_line(signal))
     if summary_json:
         summary_json.write_text(json.dumps([s.to_dict() for s in report.summary], indent=2))
+    if signal_json:
+        signal_json.write_text(json.dumps({"mean": signal, "batches": report.signals}, indent=2, default=repr))
+
+
+def signal_line(signal: dict[str, Any]) -> str:
+    """One line: the per-batch learning signal, averaged over the run's batches."""
+    parts = []
+    zv = signal["zero_variance_groups"]
+    if zv is not None:
+        parts.append(f"zero-variance groups {_pct(zv['all'])} (kept {_pct(zv['kept'])}, "
+                     f"filtered {_pct(zv['filtered'])})")
+    if signal["mean_abs_advantage"]:
+        tasks = ", ".join(f"{t} {v:.3f}" for t, v in signal["mean_abs_advantage"].items())
+        parts.append(f"mean |advantage| by task: {tasks}")
+    return f"per batch, mean of {signal['batches']}: " + "; ".join(parts)
 
 
 @app.command()

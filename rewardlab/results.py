@@ -160,3 +160,22 @@ class Results:
         from rewardlab.io import rows_to_table
 
         return rows_to_table(self.rows)
+
+
+def signal_summary(signals: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The per-batch learning signal of a run (:func:`rewardlab.advantages.batch_signal`),
+    averaged over the batches that have it: the share of zero-variance groups (all, kept,
+    left out by a filter) and the mean |advantage| per task (DUMP's learnability signal)."""
+    zv = [b["zero_variance_groups"] for b in signals
+          if (b.get("zero_variance_groups") or {}).get("all") is not None]
+    out: dict[str, Any] = {"batches": len(signals), "zero_variance_groups": None, "mean_abs_advantage": {}}
+    if zv:
+        out["zero_variance_groups"] = {k: float(np.mean([z[k] for z in zv])) for k in ("all", "kept", "filtered")}
+    per_task: dict[str, list[float]] = {}
+    for b in signals:
+        for task, value in (b.get("mean_abs_advantage") or {}).items():
+            if value is not None:
+                per_task.setdefault(task, []).append(float(value))
+    out["mean_abs_advantage"] = {t: float(np.mean(v)) for t, v in sorted(per_task.items())}
+    return out
+

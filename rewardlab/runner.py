@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,9 @@ def fingerprint(input_path: Path, spec_raw: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-BatchScorer = Callable[[list[list[Sample]]], Iterator[tuple[int, list[dict[str, Any]]]]]
-"""Scores batches and yields ``(batch number, rows)`` as each finishes, in any order."""
+BatchScorer = Callable[[list[list[Sample]]], Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]]
+"""Scores batches and yields ``(batch number, rows, signal)`` as each finishes, in any order
+(``signal``: the batch's :attr:`Results.signal`, kept per batch in the run store)."""
 
 PROGRESS_STEPS = 8
 """The local scorer scores a slow batch's components in about this many whole-group chunks,
@@ -89,9 +90,10 @@ def score_batch(pipeline: Pipeline, batch: list[Sample], on_rows: Callable[[int]
 def local_scorer(pipeline: Pipeline, on_rows: Callable[[int], None] | None = None) -> BatchScorer:
     """The in-process scorer: one batch after another on ``pipeline`` (see :func:`score_batch`)."""
 
-    def run(batches: list[list[Sample]]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    def run(batches: list[list[Sample]]) -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
         for k, batch in enumerate(batches):
-            yield k, score_batch(pipeline, batch, on_rows).rows
+            results = score_batch(pipeline, batch, on_rows)
+            yield k, results.rows, results.signal
 
     return run
 
@@ -109,6 +111,7 @@ class RunReport:
     seconds: float
     summary: list[ColumnStats]
     out: Path
+    signals: list[dict[str, Any]] = field(default_factory=list)  # per batch, in input order
 
 
 def score_file(
@@ -156,19 +159,20 @@ def score_file(
 
         report()
         run = scorer if scorer is not None else local_scorer(pipeline, report if on_progress else None)
-        for k, rows_k in run([[samples[i] for i in batch] for batch in batches]):
+        for k, rows_k, signal in run([[samples[i] for i in batch] for batch in batches]):
             batch = batches[k]
             todo = [i for i in batch if i not in done]
             by_index = dict(zip(batch, rows_k, strict=True))
-            store.commit([(i, by_index[i]) for i in todo], pipeline.state_dict())
+            store.commit([(i, by_index[i]) for i in todo], pipeline.state_dict(), (batch[0], signal))
             finished, partial = finished + len(todo), 0
             report()
         all_rows = list(store.rows())
         write_rows(all_rows, out)
         summary = summarize(all_rows, pipeline.names)
+        signals = store.signals()
     except BaseException:
         store.close()
         raise
     store.remove()
     return RunReport(len(all_rows), finished - resumed, resumed, time.perf_counter() - start,
-                     summary, out)
+                     summary, out, signals)

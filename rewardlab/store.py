@@ -69,17 +69,27 @@ class RunStore:
     def done(self) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT idx FROM rows")}
 
-    def commit(self, rows: Sequence[tuple[int, dict[str, Any]]], state: dict[str, Any]) -> None:
-        """Write one batch of rows and the pipeline state atomically."""
+    def commit(self, rows: Sequence[tuple[int, dict[str, Any]]], state: dict[str, Any],
+               signal: tuple[int, dict[str, Any]] | None = None) -> None:
+        """Write one batch of rows, the pipeline state and the batch's learning signal
+        (keyed by the batch's first row index) atomically."""
         payload = [(i, json.dumps(r, default=repr, ensure_ascii=False)) for i, r in rows]
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany("INSERT INTO rows VALUES (?, ?)", payload)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('state', ?)", (json.dumps(state),))
+            if signal is not None:
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                (f"signal:{signal[0]:012d}", json.dumps(signal[1], default=repr)))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def signals(self) -> list[dict[str, Any]]:
+        """The committed batches' learning signals, in input order."""
+        query = "SELECT value FROM meta WHERE key LIKE 'signal:%' ORDER BY key"
+        return [json.loads(v) for (v,) in self.db.execute(query)]
 
     def rows(self) -> Iterator[dict[str, Any]]:
         for (data,) in self.db.execute("SELECT data FROM rows ORDER BY idx"):

@@ -91,9 +91,10 @@ def test_file_run_resumes_a_killed_local_run_exactly_once(tmp_path: Path) -> Non
     local = Pipeline.from_spec(spec)
     score_file(inp, local, ref)
 
-    def dies_after_two(batches: list[Any]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    def dies_after_two(batches: list[Any]) -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
         for k, batch in enumerate(batches[:2]):
-            yield k, local.run(batch).rows
+            results = local.run(batch)
+            yield k, results.rows, results.signal
         raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
@@ -124,9 +125,9 @@ def test_scorer_yields_every_batch_once() -> None:
         batches = [[{"completion": f"<answer>{k}</answer>", "reference": str(k)}] for k in range(7)]
         from rewardlab.core import coerce_samples
 
-        seen = dict(scorer([coerce_samples(b) for b in batches]))
+        seen = {k: (rows, signal) for k, rows, signal in scorer([coerce_samples(b) for b in batches])}
     assert sorted(seen) == list(range(7))
-    assert all(rows[0]["exact"] == 1.0 for rows in seen.values())
+    assert all(rows[0]["exact"] == 1.0 and "zero_variance_groups" in signal for rows, signal in seen.values())
 
 
 def test_running_statistics_are_refused_with_a_reason() -> None:

@@ -66,8 +66,9 @@ class _Actor:
             engine["workers"] = workers
         self.pipeline = Pipeline(parsed, Engine(**engine))
 
-    def run(self, samples: list[Sample]) -> list[dict[str, Any]]:
-        return self.pipeline.run(samples).rows
+    def run(self, samples: list[Sample]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        results = self.pipeline.run(samples)
+        return results.rows, results.signal
 
     def close(self) -> None:
         self.pipeline.close()
@@ -101,8 +102,8 @@ class RayScorer:
         paths = [p for p in sys.path if p]
         self.actors = [remote.remote(self.spec, workers, paths) for _ in range(num_actors)]
 
-    def __call__(self, batches: list[list[Sample]]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """Two batches in flight per actor; yields ``(batch number, rows)`` as each completes."""
+    def __call__(self, batches: list[list[Sample]]) -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
+        """Two batches in flight per actor; yields ``(batch number, rows, signal)`` as each completes."""
         ray = _ray()
         pending: dict[Any, tuple[int, int]] = {}  # ref -> (batch number, actor number)
         queue = list(range(len(batches)))[::-1]
@@ -115,12 +116,12 @@ class RayScorer:
             k, a = pending.pop(done[0])
             free.append(a)
             try:
-                rows = ray.get(done[0])
+                rows, signal = ray.get(done[0])
             except Exception as exc:
                 raise RewardlabError(
                     f"batch {k} failed on Ray after {self.max_restarts} retries ({type(exc).__name__}: {exc}); "
                     "batches already committed are kept: run again with --resume") from exc
-            yield k, rows
+            yield k, rows, signal
 
     def close(self) -> None:
         ray = _ray()
@@ -150,7 +151,7 @@ def score_samples_ray(
     plan = plan_batches([s.group for s in batch], size)
     rows: list[dict[str, Any] | None] = [None] * len(batch)
     with RayScorer(spec, **options) as scorer:
-        for k, out in scorer([[batch[i] for i in idxs] for idxs in plan]):
+        for k, out, _signal in scorer([[batch[i] for i in idxs] for idxs in plan]):
             for i, row in zip(plan[k], out, strict=True):
                 rows[i] = row
     return [r for r in rows if r is not None]
