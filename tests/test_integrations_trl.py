@@ -77,6 +77,23 @@ def test_chat_completions_and_combined_mode() -> None:
         trl_reward_funcs(spec, mode="components")
 
 
+def test_weight_schedules_follow_the_trainers_step() -> None:
+    """A scheduled weight follows TRL's trainer_state.global_step (combined mode: TRL's own
+    reward_weights are fixed, so a schedule cannot live there)."""
+    from types import SimpleNamespace
+
+    spec = {"rewards": {"fmt": {"type": "format.tags", "tags": ["answer"],
+                                "weight": {"schedule": "linear", "start": 1.0, "end": 0.0, "steps": 100}}}}
+    rewards = trl_reward_funcs(spec)
+    assert rewards.mode == "combined"
+    call = rewards.funcs[0]
+    at = [call(prompts=["p"], completions=["<answer>4</answer>"], trainer_state=SimpleNamespace(global_step=t))
+          for t in (0, 50, 100)]
+    assert at == [[pytest.approx(1.0)], [pytest.approx(0.5)], [pytest.approx(0.0)]]
+    with pytest.raises(Exception, match="weight schedules"):
+        trl_reward_funcs(spec, mode="components")
+
+
 def _tiny_tokenizer() -> Any:
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

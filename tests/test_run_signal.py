@@ -17,7 +17,8 @@ from rewardlab.pipeline import Pipeline
 from rewardlab.runner import score_file
 
 # two batches of two groups of four; g1 and g3 have no variance (the filter leaves them out)
-GROUPS = {"g1": ("t1", [1, 1, 1, 1]), "g2": ("t1", [1, 0, 1, 0]), "g3": ("t2", [0, 0, 0, 0]), "g4": ("t2", [1, 0, 0, 0])}
+GROUPS = {"g1": ("t1", [1, 1, 1, 1]), "g2": ("t1", [1, 0, 1, 0]),
+          "g3": ("t2", [0, 0, 0, 0]), "g4": ("t2", [1, 0, 0, 0])}
 SPEC = '[advantage]\nmethod = "grpo"\n\n[[filters]]\ntype = "zero_variance"\n'
 
 

@@ -63,7 +63,8 @@ class _SharedBatch:
                                  f"{sorted(columns)}")
         references = columns.get(ref_key) if ref_key else None
         token_counts = _token_counts(kwargs.get("completion_ids"), len(completions))
-        key = content_hash(list(prompts), list(completions), references, sorted(columns), token_counts)
+        step = getattr(kwargs.get("trainer_state"), "global_step", None)  # drives weight schedules
+        key = content_hash(list(prompts), list(completions), references, sorted(columns), token_counts, step)
         with self._lock:
             if key != self._key or self._results is None:
                 samples = [
@@ -73,7 +74,7 @@ class _SharedBatch:
                            meta=_meta(columns, ref_key, i, token_counts))
                     for i, (p, c) in enumerate(zip(prompts, completions, strict=True))
                 ]
-                self._results = self.pipeline.run(samples)
+                self._results = self.pipeline.run(samples, step=step)
                 self._key = key
             results = self._results
         log_metric = kwargs.get("log_metric")
@@ -143,8 +144,12 @@ class TRLRewards:
 
 
 def _components_equivalent(pipeline: Pipeline) -> bool:
+    """TRL's weighted sum of component functions equals the pipeline's reward: a plain
+    weighted sum, no transforms of the combined reward, and no weight schedules (TRL's
+    ``reward_weights`` are fixed, a schedule's are not)."""
     method = (pipeline.spec.raw.get("combine") or {}).get("method", "weighted_sum")
-    return method == "weighted_sum" and not pipeline.spec.transforms
+    scheduled = any(c.schedule is not None for c in pipeline.spec.components)
+    return method == "weighted_sum" and not pipeline.spec.transforms and not scheduled
 
 
 TESTED_TRL = "1.16"
@@ -177,8 +182,8 @@ def trl_reward_funcs(
     pipeline = spec if isinstance(spec, Pipeline) else Pipeline.from_spec(spec)
     equivalent = _components_equivalent(pipeline)
     if mode == "components" and not equivalent:
-        raise RewardlabError("mode='components' needs combine.method = 'weighted_sum' and no combined transforms "
-                             "(TRL sums weighted components); use mode='combined'")
+        raise RewardlabError("mode='components' needs combine.method = 'weighted_sum', no combined transforms "
+                             "and no weight schedules (TRL sums components with fixed weights); use mode='combined'")
     chosen = "components" if mode == "components" or (mode == "auto" and equivalent) else "combined"
     shared = _SharedBatch(pipeline, reference_key)
     if chosen == "combined":
