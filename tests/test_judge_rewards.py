@@ -282,4 +282,6 @@ def test_pairwise_unreadable_or_failed_games_are_unscorable(server: JudgeServer,
     server.reset()
     server.respond = lambda body, n: Answer("unsure")
     scores = run(judge(server, tmp_path, "judge.pairwise", opponent="group", model="m3"), group)
-    assert [x.status for x in scores] == [Status.JUDGE_PARSE_ERROR] * 2 and server.requests == 2
+    # the 400 run's second game may still reach the server after its first failed: count this run's
+    m3 = [entry for entry in server.log if entry["body"]["model"] == "m3"]
+    assert [x.status for x in scores] == [Status.JUDGE_PARSE_ERROR] * 2 and len(m3) == 2
