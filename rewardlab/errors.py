@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -25,18 +26,27 @@ class MissingExtra(RewardlabError, ImportError):
     """An optional part of rewardlab is used but its extra is not installed."""
 
 
-def import_extra(module: str, extra: str, what: str) -> Any:
-    """Import ``module`` of the optional ``extra``, or raise :class:`MissingExtra` saying how to install it.
+def _missing(what: str, extra: str, cause: str) -> str:
+    """The one missing-extra message. rewardlab is installed from a clone (it is not on
+    PyPI), so the command is ``pip install -e``."""
+    return (f"{what} needs the '{extra}' extra ({cause}); install it from your clone of rewardlab: "
+            f"pip install -e '.[{extra}]'")
 
-    rewardlab is installed from a clone (it is not on PyPI), so the command is ``pip install -e``.
-    """
+
+def import_extra(module: str, extra: str, what: str) -> Any:
+    """Import ``module`` of the optional ``extra``, or raise :class:`MissingExtra` saying how to install it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtra(
-            f"{what} needs the '{extra}' extra ({exc}); install it from your clone of rewardlab: "
-            f"pip install -e '.[{extra}]'"
-        ) from None
+        raise MissingExtra(_missing(what, extra, str(exc))) from None
+
+
+def require_extra(extra: str, what: str, *modules: str, error: type[Exception] = MissingExtra) -> None:
+    """Check, without importing them, that ``modules`` of ``extra`` are installed, else raise
+    ``error`` (a spec-time check passes SpecError) with the same message as :func:`import_extra`."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise error(_missing(what, extra, "missing: " + ", ".join(missing)))
 
 
 class SandboxUnavailable(RewardlabError, RuntimeError):

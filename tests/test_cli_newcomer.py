@@ -225,6 +225,19 @@ def test_missing_extra_names_it_and_the_clone_command(tmp_path: Path) -> None:
     assert "'serve' extra" in run.stderr and "pip install -e '.[serve]'" in run.stderr
 
 
+def test_a_reward_whose_extra_is_missing_names_it_and_the_clone_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec-time check of the built-in rewards gives the same message as the CLI's."""
+    import importlib.util
+
+    from rewardlab.errors import SpecError
+    from rewardlab.registry import create
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sacrebleu" else real(name, *a))
+    with pytest.raises(SpecError, match=r"reward 'text.bleu' needs the 'text' extra .*pip install -e '\.\[text\]'"):
+        create("reward", "text.bleu")
+
+
 def test_serve_says_where_it_listens_and_that_it_stopped(tmp_path: Path) -> None:
     httpx = pytest.importorskip("httpx")
     spec, _ = _logged_spec(tmp_path)

@@ -3,22 +3,21 @@
 Each wrapper has a single-environment form and a vector form (``Vector*``) that
 give the same rewards on the same transitions (tests/test_envs_*.py check it);
 the vector forms are numpy over the batch, with no Python loop over envs.
-Needs the ``envs`` extra: ``pip install 'rewardlab[envs]'``.
+Needs the ``envs`` extra: ``pip install -e '.[envs]'`` in a clone.
 """
 
 from __future__ import annotations
 
-try:
-    import gymnasium  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("rewardlab.envs needs gymnasium: pip install 'rewardlab[envs]'") from exc
+from rewardlab.errors import import_extra
 
-from rewardlab.envs.intrinsic import IntrinsicReward, VectorIntrinsicReward
-from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, merge_stats
-from rewardlab.envs.novelty import RND, Bonus, CoverageGain, EpisodicCount, SimHashCount
-from rewardlab.envs.schedules import Cosine, Linear, Step
-from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term
-from rewardlab.envs.terms import RewardTerms, Term, VectorRewardTerms
+import_extra("gymnasium", "envs", "rewardlab.envs")  # MissingExtra (an ImportError) with the clone command
+
+from rewardlab.envs.intrinsic import IntrinsicReward, VectorIntrinsicReward  # noqa: E402
+from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, merge_stats  # noqa: E402
+from rewardlab.envs.novelty import RND, Bonus, CoverageGain, EpisodicCount, SimHashCount  # noqa: E402
+from rewardlab.envs.schedules import Cosine, Linear, Step  # noqa: E402
+from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term  # noqa: E402
+from rewardlab.envs.terms import RewardTerms, Term, VectorRewardTerms  # noqa: E402
 
 __all__ = [
     "RND",

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from rewardlab.errors import SpecError
+from rewardlab.errors import SpecError, import_extra
 
 B = TypeVar("B", bound="Bonus")
 E = TypeVar("E", bound="EpisodicCount")
@@ -134,10 +134,7 @@ class RND(Bonus):
     """‖f̂(s′) − f(s′)‖² between a trained predictor and a fixed random target (Burda et al. 2018)."""
 
     def __init__(self, hidden: int = 64, out: int = 16, lr: float = 1e-3, seed: int = 0) -> None:
-        try:
-            import torch
-        except ImportError:  # pragma: no cover - torch is in the dev environment
-            raise ImportError("RND needs torch: pip install 'rewardlab[models]'") from None
+        torch = import_extra("torch", "models", "RND")
         self.torch, self.hidden, self.out, self.lr, self.seed = torch, hidden, out, lr, seed
         self.obs_rms = RunningMeanStd(shape=())
         self.nets: Any = None

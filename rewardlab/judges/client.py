@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from rewardlab.cache_store import CacheStore, default_cache_dir
 from rewardlab.core import Status, content_hash
-from rewardlab.errors import SpecError
+from rewardlab.errors import SpecError, require_extra
 from rewardlab.judges.config import EndpointConfig
 from rewardlab.judges.limits import RateLimiter, backoff_delay, parse_retry_after
 from rewardlab.judges.loop import run_here, run_sync
@@ -287,11 +287,7 @@ class JudgeClient:
 
 def require_judge_deps() -> None:
     """A clear error when the judges extra is not installed."""
-    try:
-        import aiohttp  # noqa: F401
-        import jinja2  # noqa: F401
-    except ImportError as exc:
-        raise SpecError(f"judge rewards need {exc.name}: pip install 'rewardlab[judges]'") from None
+    require_extra("judges", "judge rewards", "aiohttp", "jinja2", error=SpecError)
 
 
 def _estimate_tokens(body: dict[str, Any]) -> float:

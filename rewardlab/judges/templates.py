@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.core import Sample
-from rewardlab.errors import SpecError
+from rewardlab.errors import SpecError, require_extra
 
 RUBRIC = """\
 You are grading a response against a rubric.
@@ -112,11 +112,9 @@ BUILTIN = {"constraints": CONSTRAINTS, "rubric": RUBRIC, "principle": PRINCIPLE,
 
 @lru_cache(maxsize=64)
 def _compile(source: str) -> Any:
-    try:
-        from jinja2 import StrictUndefined, TemplateSyntaxError
-        from jinja2.sandbox import SandboxedEnvironment
-    except ImportError:  # pragma: no cover - jinja2 comes with the judges extra
-        raise SpecError("judge templates need jinja2: pip install 'rewardlab[judges]'") from None
+    require_extra("judges", "judge templates", "jinja2", error=SpecError)
+    from jinja2 import StrictUndefined, TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
     env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
     try:
         return env.from_string(source)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewardlab.core import Sample, Score, Status
+from rewardlab.errors import require_extra
 from rewardlab.models.loading import ModelError
 
 
@@ -31,10 +32,8 @@ def _component(body: dict[str, Any], wanted: str | None, endpoint: str) -> str:
 
 def remote_scores(endpoint: str, component: str | None, samples: Sequence[Sample], timeout: float) -> list[Score]:
     """One ``POST {endpoint}/score`` for the batch; the chosen component's score per row, in order."""
-    try:
-        import httpx
-    except ImportError:
-        raise ModelError("placement = 'remote' needs httpx: pip install 'rewardlab[serve]'") from None
+    require_extra("serve", "placement = 'remote'", "httpx", error=ModelError)
+    import httpx
     url = endpoint.rstrip("/") + "/score"
     try:
         reply = httpx.post(url, json={"samples": [s.to_dict() for s in samples]}, timeout=timeout)

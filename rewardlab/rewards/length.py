@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rewardlab.batch import TOKEN_ESTIMATE, completion_length, estimate_tokens, meta_token_count
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
-from rewardlab.errors import SpecError
+from rewardlab.errors import SpecError, require_extra
 from rewardlab.registry import register
 
 Unit = Literal["auto", "tokens", "words", "chars"]
@@ -54,10 +54,8 @@ class _LengthReward(BaseReward):
 
 def _load_tokenizer(path: str) -> Any:
     """A tokenizer from a local directory (no hub download), or a SpecError saying why not."""
-    try:
-        from transformers import AutoTokenizer
-    except ImportError:
-        raise SpecError("tokenizer: needs transformers; install the extra: pip install -e '.[models]'") from None
+    require_extra("models", "tokenizer", "transformers", error=SpecError)
+    from transformers import AutoTokenizer
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as exc:

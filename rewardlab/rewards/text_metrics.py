@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
+from rewardlab.errors import SpecError, require_extra
 from rewardlab.registry import register
 from rewardlab.rewards.answer import last_answer_block
-from rewardlab.rewards.extras import require
 from rewardlab.rewards.text import normalize_text
 
 SQUAD_STEPS: list[Any] = ["lower", "remove_punctuation", "remove_articles", "collapse_whitespace"]
@@ -101,7 +101,7 @@ class Bleu(_Reference):
     Params = BleuParams
 
     def __init__(self, **params: Any) -> None:
-        require(self.name, "text", "sacrebleu")
+        require_extra("text", f"reward {self.name!r}", "sacrebleu", error=SpecError)
         super().__init__(**params)
         from sacrebleu.metrics import BLEU
 
@@ -129,7 +129,7 @@ class Chrf(_Reference):
     Params = ChrfParams
 
     def __init__(self, **params: Any) -> None:
-        require(self.name, "text", "sacrebleu")
+        require_extra("text", f"reward {self.name!r}", "sacrebleu", error=SpecError)
         super().__init__(**params)
         from sacrebleu.metrics import CHRF
 
@@ -154,7 +154,7 @@ class Rouge(_Reference):
     Params = RougeParams
 
     def __init__(self, **params: Any) -> None:
-        require(self.name, "text", "rouge_score")
+        require_extra("text", f"reward {self.name!r}", "rouge_score", error=SpecError)
         super().__init__(**params)
         from rouge_score.rouge_scorer import RougeScorer
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
+from rewardlab.errors import SpecError, require_extra
 from rewardlab.registry import register
 from rewardlab.rewards.constraints.ifeval import ConstraintError, follows, follows_loosely, validate
-from rewardlab.rewards.extras import require
 
 
 class IFEvalParams(BaseModel):
@@ -54,7 +54,7 @@ class IFEval(BaseReward):
     Params = IFEvalParams
 
     def __init__(self, **params: Any) -> None:
-        require(self.name, "constraints", "langdetect", "nltk")
+        require_extra("constraints", f"reward {self.name!r}", "langdetect", "nltk", error=SpecError)
         super().__init__(**params)
 
     def score_one(self, sample: Sample, deps: Deps) -> Score:

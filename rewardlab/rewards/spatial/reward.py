@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
+from rewardlab.errors import SpecError, require_extra
 from rewardlab.registry import register
 from rewardlab.rewards.answer import answer_region
-from rewardlab.rewards.extras import require
 from rewardlab.rewards.spatial import geometry as geo
 from rewardlab.rewards.spatial.gaussian import centre, coverage_reward, point_reward
 from rewardlab.rewards.spatial.parse import Item, items, last_of_size
@@ -251,7 +251,7 @@ class MultiBox(_Spatial):
     ref_key = "boxes"
 
     def __init__(self, **params: Any) -> None:
-        require(self.name, "spatial", "scipy")
+        require_extra("spatial", f"reward {self.name!r}", "scipy", error=SpecError)
         super().__init__(**params)
 
     def ref_boxes(self, sample: Sample, frame: geo.Frame) -> list[Labelled]:

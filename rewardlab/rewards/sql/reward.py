@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -10,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, content_hash
-from rewardlab.errors import InputError
+from rewardlab.errors import InputError, require_extra
 from rewardlab.registry import register
 from rewardlab.rewards.sql.compare import ColumnOrder, Tolerance, compare_results
 from rewardlab.rewards.sql.database import (
@@ -60,8 +59,7 @@ class BadReference(ValueError):
 
 
 def _needs_sql_extra(name: str) -> None:
-    if importlib.util.find_spec("sqlglot") is None:
-        raise InputError(f"reward {name!r} needs sqlglot: pip install 'rewardlab[sql]'")
+    require_extra("sql", f"reward {name!r}", "sqlglot", error=InputError)
 
 
 @register("reward", "sql.execution")

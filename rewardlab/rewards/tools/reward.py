@@ -7,8 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
+from rewardlab.errors import SpecError, require_extra
 from rewardlab.registry import register
-from rewardlab.rewards.extras import require
 from rewardlab.rewards.tools.answers import CallReference, ReferenceProblem, parse_reference
 from rewardlab.rewards.tools.match import match_calls, toolrl
 from rewardlab.rewards.tools.parse import CallFormat, CallParseError, ToolCall, parse_calls
@@ -60,7 +60,7 @@ class ToolCallReward(BaseReward):
     Params = CallParams
 
     def __init__(self, **params: Any) -> None:
-        require(self.name, "tools", "scipy")
+        require_extra("tools", f"reward {self.name!r}", "scipy", error=SpecError)
         super().__init__(**params)
 
     def score_one(self, sample: Sample, deps: Deps) -> Score:
@@ -121,15 +121,13 @@ class ToolSchemaReward(BaseReward):
     Params = SchemaParams
 
     def __init__(self, **params: Any) -> None:
-        require(self.name, "tools", "jsonschema")
+        require_extra("tools", f"reward {self.name!r}", "jsonschema", error=SpecError)
         super().__init__(**params)
         self._fixed: ToolSchemas | None = None
         if self.params.tools is not None:
             try:
                 self._fixed = tool_schemas(self.params.tools)
             except ReferenceProblem as exc:
-                from rewardlab.errors import SpecError
-
                 raise SpecError(f"reward 'tools.schema': parameter 'tools': {exc}") from None
 
     def _schemas(self, sample: Sample) -> ToolSchemas:
