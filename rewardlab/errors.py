@@ -49,6 +49,11 @@ def require_extra(extra: str, what: str, *modules: str, error: type[Exception] =
         raise error(_missing(what, extra, "missing: " + ", ".join(missing)))
 
 
+class ReferenceProblem(ValueError):
+    """A reference that cannot be scored against; rewards report it as ``invalid_reference``
+    with this message (and ``rewardlab check`` lists it)."""
+
+
 class SandboxUnavailable(RewardlabError, RuntimeError):
     """The kernel lacks an isolation feature the sandbox needs (fail closed)."""
 

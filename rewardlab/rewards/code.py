@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, content_hash
-from rewardlab.errors import SandboxUnavailable
+from rewardlab.errors import ReferenceProblem, SandboxUnavailable
 from rewardlab.registry import register
 from rewardlab.rewards.call_plan import plan_calls
 from rewardlab.rewards.code_asserts import compile_test, error_text, run_test_code, terminal
@@ -63,57 +63,53 @@ class TestSpec:
         return len(self.calls) or len(self.cases) or len(self.test_code)
 
 
-class ReferenceError_(ValueError):
-    """A malformed test reference."""
-
-
 def parse_reference(ref: Any) -> TestSpec:
-    """Validate a test reference; raises ReferenceError_ naming the problem."""
+    """Validate a test reference; raises ReferenceProblem naming the problem."""
     if not isinstance(ref, dict):
-        raise ReferenceError_(f"reference must be an object with tests, got {type(ref).__name__}")
+        raise ReferenceProblem(f"reference must be an object with tests, got {type(ref).__name__}")
     setup = ref.get("setup", "") or ""
     solution = ref.get("solution", "") or ""
     if not isinstance(setup, str) or not isinstance(solution, str):
-        raise ReferenceError_("'setup' and 'solution' must be text")
+        raise ReferenceProblem("'setup' and 'solution' must be text")
     kinds = [k for k in ("calls", "cases", "test_code") if k in ref]
     if len(kinds) != 1:
-        raise ReferenceError_("reference needs exactly one of 'calls', 'cases' or 'test_code'")
+        raise ReferenceProblem("reference needs exactly one of 'calls', 'cases' or 'test_code'")
     if "cases" in ref:
         cases = ref["cases"]
         if not isinstance(cases, list) or not cases:
-            raise ReferenceError_("'cases' must be a non-empty list")
+            raise ReferenceProblem("'cases' must be a non-empty list")
         for i, c in enumerate(cases):
             if not isinstance(c, dict) or not isinstance(c.get("input", ""), str) or not (
                 isinstance(c.get("output"), str)
             ):
-                raise ReferenceError_(f"case #{i} needs text 'input' and 'output'")
+                raise ReferenceProblem(f"case #{i} needs text 'input' and 'output'")
         return TestSpec("stdio", cases=cases, setup=setup, solution=solution)
     entry = ref.get("entry_point")
     if not isinstance(entry, str) or not entry.isidentifier():
-        raise ReferenceError_("'entry_point' must be a function name")
+        raise ReferenceProblem("'entry_point' must be a function name")
     if "calls" in ref:
         calls = ref["calls"]
         if not isinstance(calls, list) or not calls:
-            raise ReferenceError_("'calls' must be a non-empty list")
+            raise ReferenceProblem("'calls' must be a non-empty list")
         for i, c in enumerate(calls):
             if not isinstance(c, dict) or "expected" not in c:
-                raise ReferenceError_(f"call #{i} needs 'expected'")
+                raise ReferenceProblem(f"call #{i} needs 'expected'")
             if not isinstance(c.get("args", []), list) or not isinstance(c.get("kwargs", {}), dict):
-                raise ReferenceError_(f"call #{i}: 'args' must be a list and 'kwargs' an object")
+                raise ReferenceProblem(f"call #{i}: 'args' must be a list and 'kwargs' an object")
         compare = ref.get("compare", "")
         if compare and compare not in COMPARE_MODES:
-            raise ReferenceError_(f"'compare' must be one of {', '.join(COMPARE_MODES)}")
+            raise ReferenceProblem(f"'compare' must be one of {', '.join(COMPARE_MODES)}")
         return TestSpec("function", entry, calls=calls, setup=setup, compare=compare,
                         solution=solution)
     code = ref["test_code"]
     codes = [code] if isinstance(code, str) else code
     if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
-        raise ReferenceError_("'test_code' must be text or a non-empty list of texts")
+        raise ReferenceProblem("'test_code' must be text or a non-empty list of texts")
     for c in codes:
         try:
             compile_test(c)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            raise ReferenceError_(f"test code does not compile: {exception_text(exc)}") from None
+            raise ReferenceProblem(f"test code does not compile: {exception_text(exc)}") from None
     return TestSpec("assert", entry, test_code=codes, setup=setup, solution=solution)
 
 
@@ -312,7 +308,7 @@ class _CodeReward(BaseReward):
             return problem
         try:
             parse_reference(sample.reference)
-        except ReferenceError_ as exc:
+        except ReferenceProblem as exc:
             return str(exc)
         return None
 
@@ -348,7 +344,7 @@ class _CodeReward(BaseReward):
         def one(sample: Sample) -> ProgramResult | Score:
             try:
                 spec = parse_reference(sample.reference)
-            except ReferenceError_ as exc:
+            except ReferenceProblem as exc:
                 return Score.unscorable(Status.INVALID_REFERENCE, str(exc))
             code = extract_code(sample.completion_text)
             if not code.strip():

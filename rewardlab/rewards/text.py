@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
 from rewardlab.registry import register
+from rewardlab.rewards.answer import last_answer_block
 
 Step = Literal["strip", "lower", "collapse_whitespace", "remove_punctuation", "remove_articles"]
 DEFAULT_STEPS: tuple[Step, ...] = ("strip", "collapse_whitespace")
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.IGNORECASE)
 _PUNCT = str.maketrans("", "", string.punctuation)
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 def normalize_text(text: str, steps: list[Step]) -> str:
@@ -73,10 +73,10 @@ class ExactMatch(BaseReward):
                                     f"reference must be text or a list of texts, got {sample.reference!r}")
         text = sample.completion_text
         if self.params.extract == "answer_tag":
-            found = _ANSWER.findall(text)
-            if not found:
+            block = last_answer_block(text)
+            if block is None:
                 return Score.no_answer(0.0, reason="no <answer>…</answer> block")
-            text = found[-1]
+            text = block
         candidate = normalize_text(text, self.params.normalize)
         return Score.ok(float(candidate in refs), extracted=candidate[:200])
 

@@ -54,7 +54,10 @@ class _Reference(BaseReward):
             return Score.unscorable(Status.INVALID_REFERENCE, self.check(sample) or "bad reference")
         text = sample.completion_text
         if self.params.extract == "answer_tag":
-            text = last_answer_block(text) or ""
+            block = last_answer_block(text)
+            if block is None:
+                return Score.no_answer(0.0, reason="no <answer>…</answer> block")
+            text = block
         if not text.strip():
             return Score.no_answer(0.0, reason=f"empty answer (extract={self.params.extract})")
         value, detail = self.metric(text, refs)

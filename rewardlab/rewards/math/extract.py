@@ -16,7 +16,7 @@ Method = Literal["boxed", "answer_tag", "final_answer", "gsm8k", "last_number", 
 DEFAULT_ORDER: tuple[Method, ...] = ("boxed", "answer_tag", "final_answer", "gsm8k")
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{|\\boxed\s+(?=[^\s{])")
-_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _FINAL_RE = re.compile(
     r"(?:final\s+answer\**\s*(?:is|:|=)|the\s+answer\s+is|\banswer\**\s*:)\s*[:=]?\s*(?P<ans>[^\n]*)",
     re.IGNORECASE,
@@ -127,7 +127,7 @@ def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
 
 
 def _answer_tag(text: str) -> str | None:
-    m = _last_match(_ANSWER_TAG_RE, text)
+    m = _last_match(ANSWER_TAG_RE, text)
     if m is None:
         return None
     inner = m.group(1)

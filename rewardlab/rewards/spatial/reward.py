@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
-from rewardlab.errors import SpecError, require_extra
+from rewardlab.errors import ReferenceProblem, SpecError, require_extra
 from rewardlab.registry import register
 from rewardlab.rewards.answer import answer_region
 from rewardlab.rewards.spatial import geometry as geo
@@ -21,10 +21,6 @@ from rewardlab.rewards.spatial.gaussian import centre, coverage_reward, point_re
 from rewardlab.rewards.spatial.parse import Item, items, last_of_size
 
 Labelled = tuple[geo.Box, str | None]  # a box and its label, if any
-
-
-class ReferenceProblem(ValueError):
-    """A reference that cannot be scored."""
 
 
 class FrameParams(BaseModel):

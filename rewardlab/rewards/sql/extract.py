@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rewardlab.rewards.math.extract import ANSWER_TAG_RE as _ANSWER_RE
 from rewardlab.rewards.math.extract import strip_reasoning
 
 Method = Literal["answer_tag", "fence", "whole"]
 DEFAULT_ORDER: tuple[Method, ...] = ("answer_tag", "fence", "whole")
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 # An opening fence: ``` then an optional language word, up to the end of the line.
 _FENCE_OPEN_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n?")
 _SQL_LANGS = frozenset({"", "sql", "sqlite", "duckdb", "postgresql", "postgres", "psql", "pgsql"})

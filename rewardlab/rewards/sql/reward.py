@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, content_hash
-from rewardlab.errors import InputError, require_extra
+from rewardlab.errors import InputError, ReferenceProblem, require_extra
 from rewardlab.registry import register
 from rewardlab.rewards.sql.compare import ColumnOrder, Tolerance, compare_results
 from rewardlab.rewards.sql.database import (
@@ -54,14 +54,6 @@ class SqlParams(BaseModel):
     failure_value: float = Field(0.0, description="No query in the completion (status no_answer).")
 
 
-class BadReference(ValueError):
-    """The reference cannot be scored against: the message says why."""
-
-
-def _needs_sql_extra(name: str) -> None:
-    require_extra("sql", f"reward {name!r}", "sqlglot", error=InputError)
-
-
 @register("reward", "sql.execution")
 class SqlExecution(BaseReward):
     """Execution accuracy: the candidate's rows equal the gold query's rows on the reference's database."""
@@ -75,7 +67,7 @@ class SqlExecution(BaseReward):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        _needs_sql_extra(self.name)
+        require_extra("sql", f"reward {self.name!r}", "sqlglot", error=InputError)
 
     @property
     def limits(self) -> Limits:
@@ -83,7 +75,7 @@ class SqlExecution(BaseReward):
         return Limits(p.max_rows, p.query_timeout, p.memory_mb)
 
     def reference(self, reference: Any) -> tuple[Database, str]:
-        """The database and gold query of a reference; :class:`BadReference` says what is wrong."""
+        """The database and gold query of a reference; :class:`ReferenceProblem` says what is wrong."""
         p: SqlParams = self.params
         if isinstance(reference, str):
             gold, address = reference, p.database
@@ -95,22 +87,22 @@ class SqlExecution(BaseReward):
                 address = os.path.join(db_id, f"{db_id}.sqlite")
             address = address if address is not None else p.database
         else:
-            raise BadReference(f"reference must be a gold query or {{'sql', 'db'}}, got {type(reference).__name__}")
+            raise ReferenceProblem(f"reference must be a gold query or {{'sql', 'db'}}, got {type(reference).__name__}")
         if not isinstance(gold, str) or not gold.strip():
-            raise BadReference("reference has no gold query ('sql')")
+            raise ReferenceProblem("reference has no gold query ('sql')")
         if not isinstance(address, str) or not address:
-            raise BadReference("reference names no database: give 'db' (or 'db_id'), "
+            raise ReferenceProblem("reference names no database: give 'db' (or 'db_id'), "
                                "or set the reward's 'database' parameter")
         try:
             return open_database(address, p.db_dir), gold.strip().rstrip(";").strip()
         except (BadDatabase, OSError) as exc:
-            raise BadReference(str(exc)) from None
+            raise ReferenceProblem(str(exc)) from None
 
     def key(self, sample: Sample) -> str:
         """Content key; includes the database file's size and mtime, so a rewritten file is re-read."""
         try:
             identity = self.reference(sample.reference)[0].identity()
-        except (BadReference, OSError):
+        except (ReferenceProblem, OSError):
             identity = ""
         return content_hash(self.config_hash, sample.completion, sample.reference, identity)
 
@@ -119,7 +111,7 @@ class SqlExecution(BaseReward):
         try:
             db, gold = self.reference(sample.reference)
             result, cached = run_query(db, gold, self.limits)
-        except BadReference as exc:
+        except ReferenceProblem as exc:
             return Score.unscorable(Status.INVALID_REFERENCE, str(exc))
         except QueryFailed as exc:
             if exc.kind == "timeout":

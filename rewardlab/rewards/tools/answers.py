@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardlab.errors import ReferenceProblem
+
 # BFCL's Python type names (ast_checker.PYTHON_TYPE_MAPPING), plus the JSON Schema names that
 # OpenAI tool documents use for the same types.
 PY_TYPES: dict[str, type] = {
@@ -22,10 +24,6 @@ PY_TYPES: dict[str, type] = {
     "array": list, "tuple": list, "dict": dict, "object": dict, "any": str,
 }
 OPTIONAL = ""  # BFCL's marker of an optional parameter in a list of acceptable values
-
-
-class ReferenceProblem(ValueError):
-    """The reference cannot be used (an unscorable sample, listed by ``rewardlab check``)."""
 
 
 @dataclass(frozen=True)

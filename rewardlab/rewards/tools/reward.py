@@ -7,9 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab.core import BaseReward, Deps, Sample, Score, Status
-from rewardlab.errors import SpecError, require_extra
+from rewardlab.errors import ReferenceProblem, SpecError, require_extra
 from rewardlab.registry import register
-from rewardlab.rewards.tools.answers import CallReference, ReferenceProblem, parse_reference
+from rewardlab.rewards.tools.answers import CallReference, parse_reference
 from rewardlab.rewards.tools.match import match_calls, toolrl
 from rewardlab.rewards.tools.parse import CallFormat, CallParseError, ToolCall, parse_calls
 from rewardlab.rewards.tools.schema import ToolSchemas, tool_schemas

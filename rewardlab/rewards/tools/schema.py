@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rewardlab.rewards.tools.answers import ReferenceProblem
+from rewardlab.errors import ReferenceProblem
 from rewardlab.rewards.tools.parse import ToolCall
 
 # BFCL's type names as JSON Schema types (bfcl_eval.constants.type_mappings.GORILLA_TO_OPENAPI);
