@@ -189,8 +189,7 @@ class Evaluator:
             with self.pool.run(code, self.limits, spec.setup, mode, prefetch) as run:
                 result.load_s += run.init.elapsed
                 if run.init.kind != "ok":
-                    failed = terminal(run.init) if run.init.kind != "exception" else TestResult(
-                        "error", error_text(run.init))
+                    failed = terminal(run.init)  # an exception at load is an error, like a crash
                     result.init_error = failed.info
                     results += [failed] * (n - len(results))
                     break
@@ -521,7 +520,6 @@ class Speedup(_CodeReward):
             code = extract_code(sample.completion_text)
             if not code.strip():
                 return Score.no_answer(0.0, reason="no code in the completion")
-            key = content_hash(sample.reference)
             try:
                 result, t_cand = best(code, spec)
                 failure = _reference_failure(result)
@@ -529,6 +527,7 @@ class Speedup(_CodeReward):
                     return failure
                 if not all(result.passed):
                     return Score.ok(0.0, **result.detail(), reason="incorrect program")
+                key = content_hash(sample.reference)  # only correct programs need the reference's time
                 with lock:
                     known = key in ref_times
                     t_ref = ref_times.get(key)

@@ -549,10 +549,10 @@ def plan(ctx: ServerContext, limits: Limits) -> Plan:
     if ctx.last_plan is None or ctx.last_plan[0] is not limits:
         set_cgroup_limits(ctx, limits)
         tasks = limits.max_threads or limits.max_processes  # otherwise seccomp forbids them
-        join = (ctx.pids_procs if tasks else -1,)
+        join = (ctx.pids_procs,) if tasks and ctx.pids_procs >= 0 else ()
         ctx.last_plan = limits, Plan(
             _rlimits(limits, ctx),
-            tuple(fd for fd in join if fd >= 0),
+            join,
             ctx.seccomp_program(limits.max_threads > 0, limits.max_processes > 0),
         )
     return ctx.last_plan[1]

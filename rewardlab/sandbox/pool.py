@@ -528,13 +528,11 @@ def _reply_outcome(kind: str, payload: Any, elapsed: float) -> Outcome:
         return Outcome("ok", elapsed=elapsed)
     if kind == "exc":
         return Outcome("exception", error=_error_fields(payload), elapsed=elapsed)
-    if kind == "stdio" and type(payload) is tuple and len(payload) == 3:
+    if kind == "stdio":  # (text, bool, exception or None): shape checked by channel._check_shape
         out, truncated, exc = payload
-        if isinstance(out, str):
-            if exc:
-                return Outcome("exception", error=_error_fields(exc), elapsed=elapsed,
-                               stdout=out, truncated=bool(truncated))
-            return Outcome("ok", stdout=out, truncated=bool(truncated), elapsed=elapsed)
+        if exc:
+            return Outcome("exception", error=_error_fields(exc), elapsed=elapsed, stdout=out, truncated=truncated)
+        return Outcome("ok", stdout=out, truncated=truncated, elapsed=elapsed)
     return Outcome("exception", error={"type": "ChannelError", "message": "malformed reply"})
 
 
