@@ -142,7 +142,7 @@ class Sample:
 
         A dict without ``id`` gets its position as id. Unknown keys other than
         ``reward`` and ``rewards`` (precomputed scores) go into ``meta``. A missing or
-        null ``completion`` stays ``None`` (see :func:`missing_completion`).
+        null ``completion`` stays ``None`` (see :func:`rewardlab.engine.inputs.missing_input`).
         """
         if isinstance(obj, Sample):
             return obj

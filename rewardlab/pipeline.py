@@ -269,8 +269,10 @@ def _completion_of(row: Sample | Mapping[str, Any]) -> Any:
 
 
 def _component_steps(detail: Mapping[str, Any]) -> np.ndarray | None:
+    from rewardlab.transforms import step_array  # as read_steps above: transforms loads after the pipeline
+
     steps = detail.get("step_rewards")
-    return None if steps is None else np.array([np.nan if v is None else float(v) for v in steps])
+    return None if steps is None else step_array(steps)
 
 
 def _combined_status(reward: float | None, scores: list[Score]) -> str:

@@ -13,7 +13,7 @@ from rewardlab.batch import BatchContext, group_codes, zero_variance_fraction
 from rewardlab.core import Status
 from rewardlab.safetext import safe_text
 
-SCORED = frozenset({Status.OK.value, Status.NO_ANSWER.value})
+SCORED = frozenset(s.value for s in Status if s.scored)  # the rule lives in Status.scored
 
 
 class ColumnStats(BaseModel):
@@ -73,10 +73,18 @@ def _col(rows: Sequence[dict[str, Any]], key: str, statuses: Sequence[str] | Non
     return values
 
 
+def scored_value(row: dict[str, Any], name: str) -> float | None:
+    """A component's value in one row for logging: ``None`` where it was not scored (an
+    ``on_unscorable`` fallback is not a score)."""
+    value = row.get(name)
+    if value is None or row.get(f"{name}_status", Status.OK.value) not in SCORED:
+        return None
+    return float(value)
+
+
 def component_values(rows: Sequence[dict[str, Any]], name: str) -> list[float | None]:
-    """A component's values for logging: ``None`` where it was not scored, fallback or not."""
-    col = _col(rows, name, [r.get(f"{name}_status", Status.OK.value) for r in rows])
-    return [None if np.isnan(v) else float(v) for v in col]
+    """A component's values for logging, row by row (:func:`scored_value`)."""
+    return [scored_value(r, name) for r in rows]
 
 
 def _tokens(rows: Sequence[dict[str, Any]], name: str) -> dict[str, int] | None:

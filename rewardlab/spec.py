@@ -240,10 +240,7 @@ def _transforms(items: Any, where: str, step_level: bool = False) -> list[Any]:
         raise SpecError(f"{where}: must be a list of tables like [{{type = \"clip\", low = 0}}]")
     out = []
     for i, item in enumerate(items):
-        if not isinstance(item, Mapping) or "type" not in item:
-            raise SpecError(f"{where}[{i}]: must be a table with a 'type'")
-        params = {k: v for k, v in item.items() if k != "type"}
-        transform = registry.create("transform", _str(item["type"], f"{where}[{i}].type"), params, f"{where}[{i}]")
+        transform = _create("transform", item, f"{where}[{i}]")
         if getattr(transform, "step_level", False) != step_level:
             hint = "it works on step rewards: put it under [steps] transforms" if not step_level else (
                 "it works on one value per sample: put it in a component's or the top-level transforms")
@@ -255,13 +252,15 @@ def _transforms(items: Any, where: str, step_level: bool = False) -> list[Any]:
 def _filters(items: Any) -> list[Any]:
     if not isinstance(items, list):
         raise SpecError('filters: must be a list of tables like [{type = "zero_variance"}]')
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping) or "type" not in item:
-            raise SpecError(f"filters[{i}]: must be a table with a 'type'")
-        params = {k: v for k, v in item.items() if k != "type"}
-        out.append(registry.create("filter", _str(item["type"], f"filters[{i}].type"), params, f"filters[{i}]"))
-    return out
+    return [_create("filter", item, f"filters[{i}]") for i, item in enumerate(items)]
+
+
+def _create(kind: registry.Kind, item: Any, where: str) -> Any:
+    """One ``{type = "...", params...}`` table of a list: the registered object it names."""
+    if not isinstance(item, Mapping) or "type" not in item:
+        raise SpecError(f"{where}: must be a table with a 'type'")
+    params = {k: v for k, v in item.items() if k != "type"}
+    return registry.create(kind, _str(item["type"], f"{where}.type"), params, where)
 
 
 def _check_dependencies(components: list[ComponentSpec]) -> None:

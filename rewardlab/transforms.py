@@ -479,6 +479,11 @@ class Noise(Transform):
 # --------------------------------------------------------------------------- step level
 
 
+def step_array(row: Sequence[Any]) -> np.ndarray:
+    """One sample's step rewards as floats (None -> NaN)."""
+    return np.array([np.nan if v is None else float(v) for v in row])
+
+
 def read_steps(ctx: BatchContext, key: str = "step_rewards") -> StepRewards:
     """Step rewards from ``meta[key]``: a list of floats per sample (``None`` -> NaN step).
 
@@ -490,7 +495,7 @@ def read_steps(ctx: BatchContext, key: str = "step_rewards") -> StepRewards:
             out.append(None)
             continue
         try:
-            out.append(np.array([np.nan if v is None else float(v) for v in row]))
+            out.append(step_array(row))
         except (TypeError, ValueError):
             raise InputError(
                 f"sample {i}: meta[{key!r}] must be a list of per-step rewards, got {row!r:.80}"

@@ -39,17 +39,13 @@ def missing_input(sample: Sample) -> Score:
                             keys=keys)
 
 
-def strip_end_tokens(text: str, tokens: Sequence[str]) -> tuple[str, list[str]]:
-    """``text`` without the end tokens (and the whitespace between them) at its end; the tokens removed.
+def strip_end_tokens(text: str, tokens: tuple[str, ...]) -> tuple[str, list[str]]:
+    """``text`` without the end tokens (and the whitespace between them) at its end; the tokens
+    removed. ``tokens`` are non-empty (:meth:`PreparedBatch.of` filters them once per batch).
 
     >>> strip_end_tokens("<answer>4</answer><|im_end|>\\n<|endoftext|>", DEFAULT_END_TOKENS)
     ('<answer>4</answer>', ['<|im_end|>', '<|endoftext|>'])
     """
-    return _strip(text, tuple(t for t in tokens if t))
-
-
-def _strip(text: str, tokens: tuple[str, ...]) -> tuple[str, list[str]]:
-    """:func:`strip_end_tokens` for a tuple of non-empty tokens (made once per batch)."""
     removed: list[str] = []
     end = len(text)
     while tokens:
@@ -68,14 +64,14 @@ def _strip_completion(
     completion: str | Messages, tokens: tuple[str, ...]
 ) -> tuple[str | Messages, list[str]]:
     if isinstance(completion, str):
-        return _strip(completion, tokens)
+        return strip_end_tokens(completion, tokens)
     for k in range(len(completion) - 1, -1, -1):  # the last assistant message, as Sample.completion_text
         message = completion[k]
         if isinstance(message, dict) and message.get("role", "assistant") == "assistant":
             content = message.get("content")
             if not isinstance(content, str):
                 break
-            text, removed = _strip(content, tokens)
+            text, removed = strip_end_tokens(content, tokens)
             if removed:
                 return [*completion[:k], {**message, "content": text}, *completion[k + 1:]], removed
             break

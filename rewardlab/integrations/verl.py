@@ -46,7 +46,7 @@ from rewardlab.integrations._common import (
     loop_batcher,
     stop_batchers,
 )
-from rewardlab.results import component_values
+from rewardlab.results import scored_value
 
 __all__ = ["UnscorableError", "compute_score", "compute_score_async", "compute_score_batch", "stop_batchers"]
 
@@ -83,7 +83,7 @@ def _dicts(
 def _dict(names: Sequence[str], score: float, row: dict[str, Any]) -> dict[str, Any]:
     d: dict[str, Any] = {"score": score}
     for name in names:
-        (value,) = component_values([row], name)  # None where not scored: a fallback is not a score
+        value = scored_value(row, name)  # None where not scored: a fallback is not a score
         d[name] = math.nan if value is None else value
     d["rewardlab_unscorable"] = row["reward"] is None
     return d
