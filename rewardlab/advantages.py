@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rewardlab.batch import BatchContext, zero_variance_fraction
+from rewardlab.batch import BatchContext, tied_groups, zero_variance_fraction
 from rewardlab.errors import InputError, SpecError, validate_params
 from rewardlab.ranking import gaussian_rank
 from rewardlab.registry import register
@@ -172,16 +172,6 @@ def advantage_coverage(advantages: np.ndarray, ctx: BatchContext) -> dict[str, f
     return {"samples": float(has.mean()), "groups": float(np.mean(per_group > 0))}
 
 
-def tied_groups(values: np.ndarray, ctx: BatchContext) -> np.ndarray:
-    """Per group: it has >= 2 scorable values and they are all equal (exact comparison)."""
-    ok = ~np.isnan(values)
-    idx = ctx.group_index
-    first = np.full(ctx.n_groups, np.nan)
-    first[idx[ok]] = values[ok]  # one scorable member per group
-    varied = np.bincount(idx, weights=ok & (values != first[idx]), minlength=ctx.n_groups) > 0
-    return np.asarray((np.bincount(idx[ok], minlength=ctx.n_groups) >= 2) & ~varied)
-
-
 def batch_signal(
     rewards: np.ndarray,
     advantages: np.ndarray | None,
@@ -202,11 +192,10 @@ def batch_signal(
     values = np.asarray(rewards, dtype=np.float64)
     ok = ~np.isnan(values)
     idx = ctx.group_index
-    eligible = np.bincount(idx[ok], minlength=ctx.n_groups) >= 2
+    count = np.bincount(idx[ok], minlength=ctx.n_groups)
     flat = tied_groups(values, ctx)
-    kept_any = np.bincount(idx[ok], weights=np.ones(int(ok.sum())) if keep is None else keep[ok],
-                           minlength=ctx.n_groups) > 0
-    total = int(eligible.sum())
+    kept_any = count > 0 if keep is None else np.bincount(idx[ok], weights=keep[ok], minlength=ctx.n_groups) > 0
+    total = int((count >= 2).sum())
     zv: dict[str, float | None] = {"all": None, "kept": None, "filtered": None}
     if total:
         zv = {"all": float(flat.sum() / total), "kept": float((flat & kept_any).sum() / total),

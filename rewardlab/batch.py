@@ -144,16 +144,15 @@ def zero_variance_fraction(values: np.ndarray, ctx: BatchContext) -> float | Non
     Such groups give no learning signal under group-relative advantages.
     """
     ok = ~np.isnan(values)
-    if not ok.any():
-        return None
-    idx = ctx.group_index[ok]
-    v = values[ok]
-    counts = np.bincount(idx, minlength=ctx.n_groups)
-    vmax = np.full(ctx.n_groups, -np.inf)
-    vmin = np.full(ctx.n_groups, np.inf)
-    np.maximum.at(vmax, idx, v)
-    np.minimum.at(vmin, idx, v)
-    eligible = counts >= 2
-    if not eligible.any():
-        return None
-    return float(np.mean(vmax[eligible] == vmin[eligible]))
+    eligible = int((np.bincount(ctx.group_index[ok], minlength=ctx.n_groups) >= 2).sum())
+    return float(tied_groups(values, ctx).sum() / eligible) if eligible else None
+
+
+def tied_groups(values: np.ndarray, ctx: BatchContext) -> np.ndarray:
+    """Per group: it has >= 2 scorable values and they are all equal (exact comparison)."""
+    ok = ~np.isnan(values)
+    idx = ctx.group_index
+    first = np.full(ctx.n_groups, np.nan)
+    first[idx[ok]] = values[ok]  # one scorable member per group
+    varied = np.bincount(idx, weights=ok & (values != first[idx]), minlength=ctx.n_groups) > 0
+    return np.asarray((np.bincount(idx[ok], minlength=ctx.n_groups) >= 2) & ~varied)

@@ -17,8 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rewardlab.advantages import tied_groups
-from rewardlab.batch import BatchContext
+from rewardlab.batch import BatchContext, tied_groups
 from rewardlab.errors import InputError, SpecError, validate_params
 from rewardlab.ranking import sort_within_groups
 from rewardlab.registry import register

@@ -560,3 +560,21 @@ def test_eps_zero_tied_group_is_zero_not_nan():
     assert not np.isnan(GDPO(eps=0.0)(rewards, ctx, {"a": rewards}, {})).any()
     flat = ReinforcePPBaseline(eps=0.0)(np.array([1.0, 1.0]), make_ctx(np.array([0, 0])))
     assert_close(flat, np.array([0.0, 0.0]))
+
+
+def test_zero_variance_fraction_matches_a_per_group_loop():
+    """batch.zero_variance_fraction (built on tied_groups) against a loop over groups, with None and inf members."""
+    from rewardlab.batch import zero_variance_fraction
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        groups = rng.integers(0, 6, n)
+        values = rng.choice([0.0, 1.0, np.inf, -np.inf, np.nan], size=n, p=[0.35, 0.35, 0.05, 0.05, 0.2])
+        per_group: dict[int, list[float]] = {}
+        for g, v in zip(groups, values, strict=True):
+            if not np.isnan(v):
+                per_group.setdefault(int(g), []).append(float(v))
+        eligible = [vs for vs in per_group.values() if len(vs) >= 2]
+        want = sum(len(set(vs)) == 1 for vs in eligible) / len(eligible) if eligible else None
+        assert zero_variance_fraction(values, make_ctx(groups)) == want
