@@ -7,14 +7,32 @@ instead of a number; the pipeline evaluates it at the batch's training step
 
 from __future__ import annotations
 
-import bisect
 import math
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rewardlab.batch import BatchContext
 from rewardlab.errors import InputError
+
+
+def anneal(kind: Literal["linear", "cosine"], start: float, end: float, steps: int, t: Any) -> Any:
+    """From ``start`` at t = 0 to ``end`` at t = ``steps``, then constant; ``t`` a number or an array.
+
+    linear: start + (end - start) f; cosine: end + (start - end) (1 + cos(pi f)) / 2, with
+    f = min(max(t, 0) / steps, 1) (SGDR, Loshchilov & Hutter 2017, eq. 5).
+    """
+    frac = np.clip(np.asarray(t, dtype=np.float64) / steps, 0.0, 1.0)
+    if kind == "linear":
+        return start + (end - start) * frac
+    return end + (start - end) * 0.5 * (1.0 + np.cos(np.pi * frac))
+
+
+def piecewise(values: Sequence[float], boundaries: Sequence[int], t: Any) -> Any:
+    """``values[i]`` for boundaries[i-1] <= t < boundaries[i]; ``t`` a number or an array."""
+    return np.asarray(values, dtype=np.float64)[np.searchsorted(np.asarray(boundaries), t, side="right")]
 
 
 class WeightSchedule(BaseModel):
@@ -54,15 +72,12 @@ class WeightSchedule(BaseModel):
         """The weight at training step ``step`` (>= 0)."""
         if self.schedule == "step":
             assert self.values is not None and self.boundaries is not None
-            return float(self.values[bisect.bisect_right(self.boundaries, step)])
+            return float(piecewise(self.values, self.boundaries, step))
         assert self.start is not None and self.steps is not None
         if self.schedule == "exp":
             return self.start * math.exp(-max(step, 0.0) / self.steps)
         assert self.end is not None
-        frac = min(max(step, 0.0) / self.steps, 1.0)
-        if self.schedule == "linear":
-            return self.start + (self.end - self.start) * frac
-        return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * frac))
+        return float(anneal(self.schedule, self.start, self.end, self.steps, step))
 
 
 def batch_step(ctx: BatchContext, step: float | None, key: str = "step") -> float | None:

@@ -1,6 +1,7 @@
 """Weight schedules for reward terms: a weight as a function of the env steps taken so far.
 
-Each schedule maps an array of step counts (one per env) to weights, in numpy,
+Each schedule maps an array of step counts (one per env) to weights, in numpy (the
+formulas are :mod:`rewardlab.schedules`'s, shared with the pipeline's weight schedules),
 so the vector wrapper evaluates it once per step. They are frozen dataclasses,
 so a wrapped env still pickles into an ``AsyncVectorEnv`` worker.
 """
@@ -13,10 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rewardlab.errors import SpecError
-
-
-def _fraction(t: np.ndarray, steps: int) -> np.ndarray:
-    return np.clip(np.asarray(t, dtype=np.float64) / steps, 0.0, 1.0)
+from rewardlab.schedules import anneal, piecewise  # the formulas the pipeline's weight schedules use
 
 
 def _check_steps(steps: int, where: str) -> None:
@@ -41,7 +39,7 @@ class Linear(_Anneal):
     """w(t) = start + (end − start)·min(t / steps, 1)."""
 
     def __call__(self, t: np.ndarray) -> np.ndarray:
-        return self.start + (self.end - self.start) * _fraction(t, self.steps)
+        return np.asarray(anneal("linear", self.start, self.end, self.steps, t))
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ class Cosine(_Anneal):
     """w(t) = end + (start − end)·(1 + cos(π·min(t / steps, 1)))/2 (Loshchilov & Hutter 2017, SGDR eq. 5)."""
 
     def __call__(self, t: np.ndarray) -> np.ndarray:
-        return self.end + (self.start - self.end) * 0.5 * (1.0 + np.cos(np.pi * _fraction(t, self.steps)))
+        return np.asarray(anneal("cosine", self.start, self.end, self.steps, t))
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,7 @@ class Step:
             )
 
     def __call__(self, t: np.ndarray) -> np.ndarray:
-        index = np.searchsorted(np.asarray(self.boundaries), np.asarray(t), side="right")
-        return np.asarray(self.values, dtype=np.float64)[index]
+        return np.asarray(piecewise(self.values, self.boundaries, np.asarray(t)))
 
 
 Schedule = Linear | Cosine | Step
