@@ -65,6 +65,9 @@ class TermSet:
         if combine != "weighted_sum" and scheduled:
             raise SpecError(f"RewardTerms: weight schedules need combine='weighted_sum' (scheduled: {scheduled})")
         self.combiner = None if combine == "weighted_sum" else create("combiner", combine, dict(combine_params))
+        if self.combiner is not None:  # fixed here (schedules need weighted_sum): made once, not per step
+            self.fixed = {ENV: self.env_weight, **{n: float(t.weight) for n, t in self.terms.items()}}  # type: ignore[arg-type]
+            self.ctx = BatchContext.from_groups(np.arange(num_envs))
         self.names = list(self.terms)
         self.calls = [(t.func, dict(t.params)) for t in self.terms.values()]
         self.scheduled = bool(scheduled)
@@ -103,9 +106,7 @@ class TermSet:
             w = self.weights(self.steps)
             out = self.env_weight * env_reward + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
         else:
-            weights = {ENV: self.env_weight, **{n: float(t.weight) for n, t in self.terms.items()}}  # type: ignore[arg-type]
-            ctx = BatchContext.from_groups(np.arange(len(env_reward)))
-            out = self.combiner({ENV: env_reward, **dict(zip(self.names, values, strict=True))}, weights, ctx)
+            out = self.combiner({ENV: env_reward, **dict(zip(self.names, values, strict=True))}, self.fixed, self.ctx)
         everyone = bool(active.all())  # the common step: no autoreset, no masking needed
         self.sums = self.sums + values if everyone else np.where(active, self.sums + values, 0.0)
         if self.scheduled:  # the step counts only move schedules
