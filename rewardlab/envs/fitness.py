@@ -21,7 +21,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 
 from rewardlab.envs._base import keep_raw
-from rewardlab.envs.reward_code import ENTRY, check_output, record_plain, static_gate
+from rewardlab.envs.reward_code import ENTRY, Verdict, check_item, record_plain, static_gate
 from rewardlab.errors import RewardlabError
 from rewardlab.rewards.code_asserts import error_text
 from rewardlab.sandbox import InfraError, Limits, Run, SandboxPool, shared_pool
@@ -68,11 +68,11 @@ class SandboxedReward(gym.Wrapper):
         out = self._run.call(ENTRY, row)
         if out.kind != "ok":
             raise CandidateFailed("timeout" if out.kind == "timeout" else "error", error_text(out))
-        verdict = check_output([out.value], 1)
-        if not verdict.ok or verdict.rewards is None:
-            raise CandidateFailed(verdict.status, verdict.reason)
+        checked = check_item(out.value, 0)  # per step: the check alone, no per-term statistics
+        if isinstance(checked, Verdict):
+            raise CandidateFailed(checked.status, checked.reason)
         self._obs = obs
-        return obs, verdict.rewards[0], terminated, truncated, keep_raw(info, reward)
+        return obs, checked[0], terminated, truncated, keep_raw(info, reward)
 
     def close(self) -> None:
         self._stack.close()

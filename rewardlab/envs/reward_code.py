@@ -180,21 +180,33 @@ def check_output(value: Any, n: int) -> Verdict:
     totals: list[float] = []
     terms: dict[str, list[float]] = {}
     for i, item in enumerate(value):
-        pair = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict)
-        total, parts = (item[0], item[1]) if pair else (item, {})
-        if isinstance(total, bool) or not isinstance(total, (int, float)) or not isinstance(parts, dict):
-            return Verdict("bad_output", f"transition {i}: expected a number or (number, dict), got {item!r}"[:200])
+        checked = check_item(item, i)
+        if isinstance(checked, Verdict):
+            return checked
+        total, parts = checked
         for name, v in parts.items():
-            if not isinstance(name, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
-                return Verdict("bad_output", f"transition {i}: term {name!r} is not a number ({v!r})"[:200])
-            if not _finite(v):
-                return Verdict("non_finite", f"transition {i}: term {name!r} is {v!r}"[:200])
-            terms.setdefault(name, [math.nan] * n)[i] = float(v)
-        if not _finite(total):
-            return Verdict("non_finite", f"transition {i}: reward is {total!r}"[:200])
-        totals.append(float(total))
+            terms.setdefault(name, [math.nan] * n)[i] = v
+        totals.append(total)
     stats = {name: TermStats.of(np.array(v)[~np.isnan(v)]) for name, v in terms.items()}
     return Verdict("ok", rewards=totals, terms={"reward": TermStats.of(np.array(totals)), **stats})
+
+
+def check_item(item: Any, i: int) -> tuple[float, dict[str, float]] | Verdict:
+    """One transition's result: (reward, {term: value}), or the failing :class:`Verdict`."""
+    pair = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict)
+    total, parts = (item[0], item[1]) if pair else (item, {})
+    if isinstance(total, bool) or not isinstance(total, (int, float)) or not isinstance(parts, dict):
+        return Verdict("bad_output", f"transition {i}: expected a number or (number, dict), got {item!r}"[:200])
+    values: dict[str, float] = {}
+    for name, v in parts.items():
+        if not isinstance(name, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
+            return Verdict("bad_output", f"transition {i}: term {name!r} is not a number ({v!r})"[:200])
+        if not _finite(v):
+            return Verdict("non_finite", f"transition {i}: term {name!r} is {v!r}"[:200])
+        values[name] = float(v)
+    if not _finite(total):
+        return Verdict("non_finite", f"transition {i}: reward is {total!r}"[:200])
+    return float(total), values
 
 
 def _finite(v: float) -> bool:
