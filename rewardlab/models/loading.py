@@ -153,7 +153,8 @@ def _load(params: ModelParams, kind: Kind) -> LoadedModel:
                          f"model: {type(exc).__name__}: {exc}") from exc
     model.to(device).eval()
     identity = {"model": params.model,
-                "revision": params.revision or getattr(config, "_commit_hash", None)}
+                "revision": params.revision or getattr(config, "_commit_hash", None),
+                "chat_template": template_hash(tokenizer)}  # fixed once loaded: hashed once, not per batch
     return LoadedModel(model, tokenizer, device, identity, is_causal(model))
 
 

@@ -20,7 +20,7 @@ from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, c
 from rewardlab.engine.worker import error_score
 from rewardlab.models.batching import plan_buckets, run_splitting
 from rewardlab.models.inputs import truncate_left
-from rewardlab.models.loading import Kind, LoadedModel, check_model_dir, load_model, template_hash
+from rewardlab.models.loading import Kind, LoadedModel, check_model_dir, load_model
 from rewardlab.models.params import ModelParams
 from rewardlab.models.remote import remote_scores
 
@@ -116,7 +116,7 @@ class ModelReward(BaseReward):
             else:
                 todo[i] = enc
         slots = list(todo)
-        identity = {**loaded.identity, "chat_template": template_hash(loaded.tokenizer)}
+        identity = loaded.identity
         budget = max(1, self.params.batch_tokens // self.rows_per_input)
         buckets = plan_buckets([len(todo[i].ids) for i in slots], budget, self.params.max_batch_size)
         with torch.inference_mode():

@@ -93,8 +93,7 @@ def vote(samples: Sequence[Sample], p: MajorityParams) -> Vote:
     return Vote(answers, cluster, leaders[0], "", share)
 
 
-def _scores(samples: Sequence[Sample], own: Vote, label: str | None, why: str, share: float,
-            p: MajorityParams) -> list[Score]:
+def _scores(own: Vote, label: str | None, why: str, share: float, p: MajorityParams) -> list[Score]:
     """Each member against ``label`` (an answer text; None: no consensus, see the module)."""
     tol = Tolerance(p.rel_tol, p.percent)
     gold = analyze(label, "gold") if label is not None else None
@@ -123,7 +122,7 @@ class MajorityVote(BaseReward):
 
     def score_group(self, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         v = vote(samples, self.params)
-        return _scores(samples, v, v.describe(v.label), v.why, v.share, self.params)
+        return _scores(v, v.describe(v.label), v.why, v.share, self.params)
 
 
 class CoRewardParams(MajorityParams):
@@ -164,8 +163,7 @@ class CoReward(BaseReward):
         for mine, other, idxs in ((ga, gb, ia), (gb, ga, ib)):
             theirs = votes[other]
             why = f"the paraphrase's group has no consensus: {theirs.why}"
-            scores = _scores([samples[i] for i in idxs], votes[mine], theirs.describe(theirs.label), why,
-                             theirs.share, p)
+            scores = _scores(votes[mine], theirs.describe(theirs.label), why, theirs.share, p)
             for i, score in zip(idxs, scores, strict=True):
                 out[i] = score
         return [s for s in out if s is not None]

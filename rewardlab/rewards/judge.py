@@ -368,6 +368,16 @@ class ReferenceParams(JudgeParams):
     incorrect_value: float = 0.0
 
 
+def reference_text(reference: Any) -> str | None:
+    """The reference answer a judge compares with (``answer``, else ``solution`` of a table); None
+    when it is missing or blank."""
+    if isinstance(reference, Mapping):
+        reference = reference.get("answer", reference.get("solution"))
+    if reference is None or (isinstance(reference, str) and not reference.strip()):
+        return None
+    return str(reference)
+
+
 @register("reward", "judge.reference")
 class ReferenceJudge(JudgeReward):
     """Correctness against the reference answer, decided by an LLM (a generative verifier)."""
@@ -378,10 +388,8 @@ class ReferenceJudge(JudgeReward):
     needs_reference: ClassVar[bool] = True
 
     def variables(self, sample: Sample) -> dict[str, Any] | Score:
-        ref = sample.reference
-        if isinstance(ref, Mapping):
-            ref = ref.get("answer", ref.get("solution"))
-        if ref is None or (isinstance(ref, str) and not ref.strip()):
+        ref = reference_text(sample.reference)
+        if ref is None:
             return Score.unscorable(Status.INVALID_REFERENCE, "missing or empty reference")
         return {"reference": ref}
 

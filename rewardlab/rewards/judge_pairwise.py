@@ -16,7 +16,7 @@ member's value is its mean over its opponents.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -28,7 +28,7 @@ from rewardlab.judges.loop import run_sync
 from rewardlab.judges.parse import parse_winner, tail
 from rewardlab.judges.templates import render
 from rewardlab.registry import register
-from rewardlab.rewards.judge import JudgeParams, JudgeReward, usage_of
+from rewardlab.rewards.judge import JudgeParams, JudgeReward, reference_text, usage_of
 
 _POINTS = {"A": 1.0, "B": 0.0, "tie": 0.5}  # the first-shown answer's points
 
@@ -69,14 +69,6 @@ class Pair:
 
 def _flip(points: float | None) -> float | None:
     return None if points is None else 1.0 - points
-
-
-def _reference_text(reference: Any) -> str | None:
-    if isinstance(reference, Mapping):
-        reference = reference.get("answer", reference.get("solution"))
-    if reference is None or (isinstance(reference, str) and not reference.strip()):
-        return None
-    return str(reference)
 
 
 @register("reward", "judge.pairwise")
@@ -121,7 +113,7 @@ class PairwiseJudge(JudgeReward):
         return out
 
     async def ascore_one(self, sample: Sample, deps: Deps) -> Score:
-        reference = _reference_text(sample.reference)
+        reference = reference_text(sample.reference)
         if reference is None:
             return Score.unscorable(Status.INVALID_REFERENCE, "missing or empty reference")
         if not sample.completion_text.strip():

@@ -30,6 +30,8 @@ def reduce_logprobs(lp: np.ndarray, mode: Mode) -> float:
         return float(lp.sum())
     return float(lp.mean())
 
+_SAME_VOCAB: set[tuple[int, int]] = set()  # (model tokenizer, ref tokenizer) pairs already compared
+
 
 class LikelihoodParams(ModelParams):
     mode: Mode = "mean_prob"
@@ -174,9 +176,12 @@ class DPOImplicitReward(ModelReward):
 
     def _reference(self, loaded: LoadedModel) -> LoadedModel:
         ref = load_model(*self.models()[1])
-        if ref.tokenizer.get_vocab() != loaded.tokenizer.get_vocab():
-            raise ModelError(f"ref_model {self.params.ref_model!r} has another tokenizer than model "
-                             f"{self.params.model!r}: the implicit reward needs the same tokens under both")
+        pair = (id(loaded.tokenizer), id(ref.tokenizer))  # loaded once per process: compare vocabularies once
+        if pair not in _SAME_VOCAB:
+            if ref.tokenizer.get_vocab() != loaded.tokenizer.get_vocab():
+                raise ModelError(f"ref_model {self.params.ref_model!r} has another tokenizer than model "
+                                 f"{self.params.model!r}: the implicit reward needs the same tokens under both")
+            _SAME_VOCAB.add(pair)
         return ref
 
     def encode(self, loaded: LoadedModel, sample: Sample) -> Encoded | Score:

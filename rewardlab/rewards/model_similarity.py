@@ -159,13 +159,13 @@ class Similarity(ModelReward):
     def _goal_scores(self, loaded: LoadedModel, batch: list[Encoded]) -> list[Score]:
         tok, n = loaded.tokenizer, len(batch)
         rows = [e.ids for e in batch]
-        for prompt in (self.params.baseline, self.params.negative):
+        for prompt in (self.params.baseline, self.params.negative):  # one row each, broadcast over the batch
             if prompt is not None:
-                rows += [text_ids(tok, prompt, special=True)] * n
+                rows.append(text_ids(tok, prompt, special=True))
         texts = self._texts(loaded, rows)
         x, g = self._images(loaded, [e.extra for e in batch]), texts[:n]
         if self.params.baseline is not None:
-            d = g - texts[n:2 * n]
+            d = g - texts[n:n + 1]
             d = d / d.norm(dim=-1, keepdim=True)
             diff = x - g
             along = (diff * d).sum(-1, keepdim=True) * d  # (x - g) projected on the goal direction
@@ -174,7 +174,7 @@ class Similarity(ModelReward):
         else:
             values = (x * g).sum(-1)
         if self.params.negative is not None:
-            values = values - self.params.negative_weight * (x * texts[-n:]).sum(-1)
+            values = values - self.params.negative_weight * (x * texts[-1:]).sum(-1)
         return [Score.ok(float(v)) for v in values.cpu().tolist()]
 
     # --- embeddings ----------------------------------------------------------------
