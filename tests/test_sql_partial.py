@@ -98,3 +98,15 @@ def test_check_lists_a_gold_sqlglot_cannot_parse(db: Path) -> None:
              "reference": {"sql": "SELECT name FROM singer WHERE name GLOB '[JT]*' ESCAPE", "db": str(db)}}]
     pipeline = Pipeline.from_spec({"rewards": {"p": {"type": "sql.partial"}}})
     assert [p["id"] for p in pipeline.check(rows)] == ["odd"]
+
+
+def test_a_gold_sqlglot_cannot_parse_is_unscorable_not_a_zero_term(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gold the database runs but sqlglot cannot parse: its schema term cannot be decided, so the
+    sample is invalid_reference, as check says (before: scored, with a silent 0.0 schema term)."""
+    import rewardlab.rewards.sql.partial as partial
+
+    real = partial.schema_items
+    monkeypatch.setattr(partial, "schema_items", lambda sql, kind: None if sql == GOLD else real(sql, kind))
+    sample = Sample("1", completion=GOLD, reference={"sql": GOLD, "db": str(db)})
+    score = get_reward("sql.partial").score_one(sample, {})
+    assert score.status is Status.INVALID_REFERENCE and score.value is None and "sqlglot" in score.detail["reason"]

@@ -101,10 +101,13 @@ class SqlPartial(SqlExecution):
         db, gold = self.reference(sample.reference)
         cand = extract_sql(sample.completion_text, p.extract).sql or ""
         gold_items, cand_items = schema_items(gold, db.kind), schema_items(cand, db.kind)
+        if gold_items is None:  # the schema term cannot be decided: not a 0 for the candidate (as check says)
+            return Score.unscorable(Status.INVALID_REFERENCE,
+                                    f"sqlglot cannot parse the gold query as one {db.kind} statement")
         terms = {
             "execution": float(bool(executed.detail.get("match"))),
             "syntax": float("failure" not in executed.detail),
-            "schema": jaccard(gold_items or set(), cand_items or set()),
+            "schema": jaccard(gold_items, cand_items or set()),
             "ngram": jaccard(ngrams(gold, p.ngram), ngrams(cand, p.ngram)),
         }
         value = sum(p.weights.get(k, 0.0) * v for k, v in terms.items())
