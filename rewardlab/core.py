@@ -131,7 +131,9 @@ class Sample:
 
     @property
     def prompt_text(self) -> str:
-        return _as_text(self.prompt)
+        """The prompt as text: a chat prompt's one non-system message, or its turns labelled
+        ``role: content`` (the system message kept) when it has several."""
+        return _prompt_as_text(self.prompt)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SAMPLE_FIELDS}
@@ -178,6 +180,14 @@ class Sample:
         )
 
 
+def _content(message: Any) -> str:
+    """A chat message's text; multimodal content parts contribute their ``text`` parts."""
+    content = message.get("content", "") if isinstance(message, Mapping) else ""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    return str(content or "")
+
+
 def _as_text(value: str | Messages | None) -> str:
     if value is None:
         return ""
@@ -185,11 +195,19 @@ def _as_text(value: str | Messages | None) -> str:
         return value
     for message in reversed(value):
         if isinstance(message, Mapping) and message.get("role", "assistant") == "assistant":
-            content = message.get("content", "")
-            if isinstance(content, list):  # multimodal content parts
-                return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-            return str(content)
+            return _content(message)
     return ""
+
+
+def _prompt_as_text(prompt: str | Messages | None) -> str:
+    if prompt is None:
+        return ""
+    if isinstance(prompt, str):
+        return prompt
+    turns = [m for m in prompt if isinstance(m, Mapping) and m.get("role") != "system"]
+    if len(turns) == 1:
+        return _content(turns[0])
+    return "\n\n".join(f"{m.get('role', 'user')}: {_content(m)}" for m in prompt if isinstance(m, Mapping))
 
 
 def coerce_samples(samples: Sequence[Sample | Mapping[str, Any]]) -> list[Sample]:

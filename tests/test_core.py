@@ -67,3 +67,17 @@ def test_sample_coerce_errors_name_the_row() -> None:
 def test_content_hash_is_order_independent_for_dicts() -> None:
     assert content_hash({"a": 1, "b": 2}) == content_hash({"b": 2, "a": 1})
     assert content_hash("x") != content_hash("y")
+
+
+def test_sample_prompt_text_of_a_chat_prompt_is_the_users_message() -> None:
+    """A chat prompt has no assistant message; its text is the user's message (it was ""),
+    or every turn labelled by its role when there are several."""
+    one = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "What is 2+2?"}]
+    assert Sample.coerce({"id": 1, "prompt": one}).prompt_text == "What is 2+2?"
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Describe "}, {"type": "image"},
+                                          {"type": "text", "text": "this"}]}]
+    assert Sample.coerce({"id": 1, "prompt": parts}).prompt_text == "Describe this"
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+             {"role": "user", "content": "sum 1+1"}]
+    assert Sample.coerce({"id": 1, "prompt": turns}).prompt_text == "user: hi\n\nassistant: hello\n\nuser: sum 1+1"
+    assert Sample.coerce({"id": 1, "prompt": "plain"}).prompt_text == "plain"

@@ -9,7 +9,6 @@ An undefined variable is an error, not an empty string.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -132,29 +131,9 @@ def load_template(path: str | None, builtin: str) -> Any:
     return _compile(file.read_text(encoding="utf-8"))
 
 
-def _content(message: Any) -> str:
-    content = message.get("content", "") if isinstance(message, Mapping) else ""
-    if isinstance(content, list):  # multimodal content parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-    return str(content or "")
-
-
-def prompt_text(prompt: str | list[Any]) -> str:
-    """A chat prompt as the judge should read it: the user's message, or the labelled turns.
-
-    (``Sample.prompt_text`` is the last *assistant* message, which a prompt usually lacks.)
-    """
-    if isinstance(prompt, str):
-        return prompt
-    turns = [m for m in prompt if isinstance(m, Mapping) and m.get("role") != "system"]
-    if len(turns) == 1:
-        return _content(turns[0])
-    return "\n\n".join(f"{m.get('role', 'user')}: {_content(m)}" for m in prompt if isinstance(m, Mapping))
-
-
 def sample_fields(sample: Sample) -> dict[str, Any]:
     """The sample's fields as template variables."""
-    return {"id": sample.id, "prompt": prompt_text(sample.prompt), "completion": sample.completion_text,
+    return {"id": sample.id, "prompt": sample.prompt_text, "completion": sample.completion_text,
             "prompt_messages": sample.prompt, "completion_messages": sample.completion,
             "reference": sample.reference, "meta": sample.meta, "group": sample.group}
 
