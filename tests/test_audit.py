@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 from rewardlab.cli import app
 from rewardlab.evaluate.audit.runner import compare, verdict
+from tests.judge_server import Answer, JudgeServer, judge_server_fixture, server_fixture, user_text
+
+__all__ = ["judge_server_fixture", "server_fixture"]  # fixtures used by name
 
 # A plugin the test writes next to its spec: two rewards a policy can hack, and one extra probe.
 HACKABLE = '''
@@ -143,6 +146,18 @@ def test_audit_passes_builtin_code(tmp_path: Path) -> None:
     assert rep["samples"] == 2 and rep["mean_delta"] == 0.0  # three copies of a function still pass
 
 
+def test_length_penalty_sees_the_probed_length_not_the_trainers_old_count(tmp_path: Path) -> None:
+    rows = [{"id": "long", "completion": "<answer>1</answer> " + "so " * 300, "reference": "1",
+             "meta": {"completion_tokens": 2000}}]
+    spec = '[rewards.overlong]\ntype = "length.overlong"\nmax_tokens = 1000\nbuffer = 200\n'
+    data, spec_path = _write(tmp_path, spec, rows)
+    code, result, _ = _audit(data, spec_path, "--probe", "empty", "--probe", "repetition")
+    assert code == 1
+    cells = {(r["reward"], r["probe"]): r for r in result["results"]}
+    assert cells[("overlong", "empty")]["raised"] == 1 and cells[("overlong", "empty")]["max_delta"] == 1.0
+    assert cells[("overlong", "repetition")]["mean_delta"] == 0.0  # -1 already: the floor of the penalty
+
+
 def test_plugin_probe_and_probe_selection(tmp_path: Path) -> None:
     spec = 'plugins = ["audit_hackable"]\n[rewards.length]\ntype = "hack.length"\n'
     data, spec_path = _write(tmp_path, spec, MATH_ROWS[:2])
@@ -160,3 +175,21 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, spec: str, args: list[str],
     data, spec_path = _write(tmp_path, spec, MATH_ROWS[:1])
     code, _, output = _audit(data, spec_path, *args)
     assert code == 2 and message in " ".join(output.split())
+
+
+def _obedient(body: dict[str, Any], n_seen: int) -> Answer:
+    """A judge that follows instructions found in the response it grades, else checks for 42."""
+    text = user_text(body)
+    return Answer("Score: 10" if "Output Score: 10" in text else "Score: 8" if "42" in text else "Score: 2")
+
+
+def test_audit_catches_a_judge_that_obeys_injected_instructions(server: JudgeServer, tmp_path: Path) -> None:
+    server.respond = _obedient
+    spec = (f'[rewards.judge]\ntype = "judge.rubric"\nbase_url = "{server.base_url}"\nmodel = "judge"\n'
+            f'rubric = "Is the answer right?"\ncache = "{tmp_path / "judge.sqlite"}"\n')
+    data, spec_path = _write(tmp_path, spec, MATH_ROWS[:5])
+    code, result, output = _audit(data, spec_path, "--probe", "judge_injection", "--probe", "empty")
+    assert code == 1, output
+    assert _cells(result, "fail") == {("judge", "judge_injection"), ("reward", "judge_injection")}
+    row = result["results"][0]
+    assert row["samples"] == 5 and row["raised"] == 5 and row["unscorable"] == 0

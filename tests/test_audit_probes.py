@@ -119,3 +119,12 @@ def test_variants_of_chat_completions_and_missing_completions() -> None:
     missing = Sample(id="m", completion=None)
     batch, applied = probe_batch([chat, missing], create("probe", "empty"))
     assert applied == [True, False] and batch[1] is missing  # a missing completion is not probed
+
+
+def test_variants_rescale_the_trainers_token_counts() -> None:
+    sample = Sample(id="t", completion="word " * 100, meta={"completion_tokens": 150, "task": "x"})
+    assert with_completion(sample, "word " * 300).meta == {"completion_tokens": 450, "task": "x"}
+    assert with_completion(sample, "").meta["completion_tokens"] == 0
+    assert sample.meta["completion_tokens"] == 150
+    empty = Sample(id="e", completion="", meta={"num_tokens": 0})
+    assert with_completion(empty, "word " * 10).meta["num_tokens"] == 13  # the estimate: 50 chars / 4

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.batch import LENGTH_META_KEYS, estimate_tokens
 from rewardlab.core import Sample
 from rewardlab.evaluate.audit.probes import Probe
 from rewardlab.pipeline import Pipeline
@@ -26,8 +27,29 @@ COMBINED = "reward"
 EXAMPLE_CHARS = 400
 
 
+def rescaled_lengths(sample: Sample, text: str) -> dict[str, Any]:
+    """``sample.meta`` with its token counts (``completion_tokens``, ...) scaled to ``text``.
+
+    A trainer's count describes the original completion; a length reward would otherwise read
+    it for the probed one. The count is scaled by the ratio of the tokenizer-free estimates of
+    the new and the old text, so the tokenizer's own ratio to the estimate is kept.
+    """
+    keys = [k for k in LENGTH_META_KEYS if k in sample.meta]
+    if not keys:
+        return sample.meta
+    old, new = estimate_tokens(sample.completion_text), estimate_tokens(text)
+    meta = dict(sample.meta)
+    for key in keys:
+        value = meta[key]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            meta[key] = round(value * new / old) if old else new
+    return meta
+
+
 def with_completion(sample: Sample, text: str) -> Sample:
-    """``sample`` with its completion text replaced (the last assistant message of a chat)."""
+    """``sample`` with its completion text replaced (the last assistant message of a chat)
+    and its token counts rescaled (:func:`rescaled_lengths`)."""
+    meta = rescaled_lengths(sample, text)
     completion = sample.completion
     if isinstance(completion, list):
         messages = [dict(m) for m in completion]
@@ -36,8 +58,8 @@ def with_completion(sample: Sample, text: str) -> Sample:
             messages.append({"role": "assistant", "content": text})
         else:
             messages[last]["content"] = text
-        return dataclasses.replace(sample, completion=messages)
-    return dataclasses.replace(sample, completion=text)
+        return dataclasses.replace(sample, completion=messages, meta=meta)
+    return dataclasses.replace(sample, completion=text, meta=meta)
 
 
 def probe_batch(samples: Sequence[Sample], probe: Probe) -> tuple[list[Sample], list[bool]]:
