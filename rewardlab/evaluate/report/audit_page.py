@@ -6,13 +6,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rewardlab.errors import InputError
+from rewardlab.errors import InputError, require_extra
 from rewardlab.evaluate.report import html as h
+from rewardlab.evaluate.report import plots
 from rewardlab.evaluate.report.fields import required, sequence
 
 WHERE = "audit report: "
 COLUMNS = ["reward", "probe", "should_help", "samples", "raised", "raised_fraction", "mean_delta",
            "max_delta", "unscorable"]
+MAP_CAPTION = ("Fraction of samples whose reward the probe raised; a red frame marks a failing verdict "
+               "(a probe that should never help raised the reward).")
 
 
 def render_audit(result: Mapping[str, Any], path: str | Path) -> Path:
@@ -20,16 +23,18 @@ def render_audit(result: Mapping[str, Any], path: str | Path) -> Path:
 
     ``results`` is required (it may be empty); every other key is optional.
     """
+    require_extra("eval", "the HTML report", "matplotlib")
     rows = required(result, "results", WHERE)
     if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
         raise InputError(f"{WHERE}'results' must be a list of objects (one per reward and probe)")
-    parts = [_headline(result, rows), _table(rows)]
+    parts = [_headline(result, rows), _map(rows), _table(rows)]
     return h.write(h.page("rewardlab audit", "", parts), path)
 
 
 def _headline(result: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> str:
     verdicts = [str(r.get("verdict")) for r in rows]
-    info: dict[str, Any] = {"failed": result.get("failed"), "fail": verdicts.count("fail"),
+    failed = result.get("failed")
+    info: dict[str, Any] = {"failed": failed, "fail": verdicts.count("fail"),
                             "pass": verdicts.count("pass"), "info": verdicts.count("info")}
     for key in ("data", "spec"):
         if result.get(key) is not None:
@@ -38,7 +43,28 @@ def _headline(result: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> str:
         names = sequence(result, key, WHERE)
         if names is not None:
             info[key] = ", ".join(str(n) for n in names)
-    return h.section("Headline", "headline", h.key_values(info, "headline"))
+    summary = h.verdict(None if not isinstance(failed, bool) else not failed,
+                        "Passed: no probe that should never help raised a reward.",
+                        "Failed: a probe that should never help raised a reward.")
+    return h.section("Headline", "headline", summary, h.key_values(info))
+
+
+def _map(rows: list[Mapping[str, Any]]) -> str:
+    """Rewards × probes heatmap of the raised fraction."""
+    rewards = list(dict.fromkeys(str(r.get("reward")) for r in rows))
+    probes = list(dict.fromkeys(str(r.get("probe")) for r in rows))
+    if not rows:
+        return ""
+    grid: list[list[Any]] = [[None] * len(probes) for _ in rewards]
+    flagged = set()
+    for r in rows:
+        i, j = rewards.index(str(r.get("reward"))), probes.index(str(r.get("probe")))
+        grid[i][j] = r.get("raised_fraction")
+        if r.get("verdict") == "fail":
+            flagged.add((i, j))
+    svg = plots.heatmap("audit-map", grid, rewards, probes, "Raised fraction by reward and probe",
+                        flagged=frozenset(flagged))
+    return h.section("Which probes raise which rewards", "audit-map", h.figure(svg, MAP_CAPTION))
 
 
 def _verdict(value: Any) -> h.Raw:

@@ -10,6 +10,7 @@ so even a completion carrying ``<script>`` can only ever be shown as text.
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .headline td.num{font-size:1.2rem;font-weight:600}
 .fail{background:#ffebe9;color:#82071e;font-weight:600}.pass{background:#dafbe1;color:#116329}
 .info{background:#f6f8fa;color:#57606a}
+p.verdict{padding:.4rem .6rem;display:inline-block;border-radius:4px}
 pre{white-space:pre-wrap;word-break:break-word;max-height:16rem;overflow:auto;background:#f6f8fa;
 padding:.4rem;margin:.2rem 0;font-size:.8rem}
 figure{margin:1rem 0}figure svg{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#57606a}
@@ -70,8 +72,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "") -
 
 
 def key_values(data: Mapping[str, Any], cls: str = "") -> str:
-    """A two-column table of name → value."""
-    return table(["", "value"], [[k, v] for k, v in data.items()], cls)
+    """A two-column table of name → value (empty when there is none)."""
+    return "" if not data else table(["", "value"], [[k, v] for k, v in data.items()], cls)
 
 
 class Raw:
@@ -92,6 +94,14 @@ def note(value: Any) -> str:
     return f'<p class="note">{text(value)}</p>' if value not in (None, "") else ""
 
 
+def verdict(passed: Any, when_pass: str, when_fail: str) -> str:
+    """A pass/fail line in colour; nothing when ``passed`` is not a boolean."""
+    if not isinstance(passed, bool):
+        return ""
+    cls, message = ("pass", when_pass) if passed else ("fail", when_fail)
+    return f'<p class="verdict {cls}">{text(message)}</p>'
+
+
 def page(title: str, subtitle: str, sections: Iterable[str]) -> str:
     """The whole document: inline CSS, no script, no external resource."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -107,3 +117,24 @@ def write(document: str, path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(document, encoding="utf-8")
     return out
+
+
+def figure(svg: str, caption: str = "") -> str:
+    """An inline SVG figure drawn by :mod:`.plots` (its text is escaped by matplotlib's SVG writer)."""
+    cap = f"<figcaption>{text(caption)}</figcaption>" if caption else ""
+    return f"<figure>{svg}{cap}</figure>"
+
+
+def records(rows: Iterable[Mapping[str, Any]]) -> str:
+    """A table of objects, one row each, with the union of their single-value keys as columns."""
+    rows = [r for r in rows if isinstance(r, Mapping)]
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k, v in row.items() if k not in columns and not isinstance(v, (Mapping, list))]
+    return table(columns, [[r.get(c) for c in columns] for r in rows]) if columns else ""
+
+
+def raw_json(title: str, value: Any) -> str:
+    """A value the report has no figure for, shown as indented JSON so nothing the result holds is lost."""
+    body = json.dumps(value, indent=1, ensure_ascii=False, default=str)
+    return f"<details><summary>{text(title)}</summary><pre>{text(body)}</pre></details>"
