@@ -72,17 +72,19 @@ def _verdict(value: Any) -> h.Raw:
     return h.Raw(h.cell(value, cls=str(cls)))
 
 
-def _example(row: Mapping[str, Any]) -> h.Raw:
+def _example(row: Mapping[str, Any], width: int) -> str:
+    """The row's example (original and probed completion) in a collapsed full-width row."""
     example = row.get("example")
     if not isinstance(example, Mapping):
-        return h.Raw(h.cell(None))
-    parts = [f"<div>{h.text(k)}</div><pre>{h.text(example.get(k))}</pre>"
+        return ""
+    parts = [f"<div><div>{h.text(k)}</div><pre>{h.text(example.get(k))}</pre></div>"
              for k in ("original", "probed") if example.get(k) is not None]
-    return h.Raw("<td><details><summary>show</summary>" + "".join(parts) + "</details></td>")
+    return (f'<tr class="example"><td colspan="{width}"><details><summary>example</summary>'
+            f'<div class="pair">{"".join(parts)}</div></details></td></tr>')
 
 
 def _table(rows: list[Mapping[str, Any]]) -> str:
-    body = h.table([*COLUMNS, "verdict", "example"],
-                   [[*(r.get(c) for c in COLUMNS), _verdict(r.get("verdict")), _example(r)] for r in rows],
-                   "audit")
+    header = [*COLUMNS, "verdict"]
+    body = h.table(header, [[*(r.get(c) for c in COLUMNS), _verdict(r.get("verdict"))] for r in rows], "audit",
+                   after=[_example(r, len(header)) for r in rows])
     return h.section("Probes", "probes", body if rows else h.note("no probe results"))

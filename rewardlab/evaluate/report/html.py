@@ -29,6 +29,7 @@ th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .fail{background:#ffebe9;color:#82071e;font-weight:600}.pass{background:#dafbe1;color:#116329}
 .info{background:#f6f8fa;color:#57606a}
 p.verdict{padding:.4rem .6rem;display:inline-block;border-radius:4px}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:.6rem}tr.example td{border-top:none;background:#fbfcfd}
 pre{white-space:pre-wrap;word-break:break-word;max-height:16rem;overflow:auto;background:#f6f8fa;
 padding:.4rem;margin:.2rem 0;font-size:.8rem}
 figure{margin:1rem 0}figure svg{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#57606a}
@@ -62,12 +63,14 @@ def cell(value: Any, tag: str = "td", cls: str = "") -> str:
     return f"<{tag}{attr}>{text(fmt(value))}</{tag}>"
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "") -> str:
-    """A table of values (each escaped); a row item that is already HTML is passed as :class:`Raw`."""
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "",
+          after: Sequence[str] | None = None) -> str:
+    """A table of values (each escaped); a row item that is already HTML is passed as :class:`Raw`.
+    ``after[i]``, HTML built by this module, follows row ``i`` (a full-width detail row)."""
     attr = f' class="{cls}"' if cls else ""
     head = "".join(cell(h, "th") for h in header)
     body = "".join("<tr>" + "".join(v.html if isinstance(v, Raw) else cell(v) for v in row) + "</tr>"
-                   for row in rows)
+                   + (after[i] if after else "") for i, row in enumerate(rows))
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
