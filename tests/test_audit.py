@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from rewardlab.cli import app
 from rewardlab.evaluate.audit.runner import compare, verdict
 from tests.judge_server import Answer, JudgeServer, judge_server_fixture, server_fixture, user_text
+from tests.test_report_browser import Opened, artifacts, browser
 
-__all__ = ["judge_server_fixture", "server_fixture"]  # fixtures used by name
+__all__ = ["artifacts", "browser", "judge_server_fixture", "server_fixture"]  # fixtures used by name
 
 # A plugin the test writes next to its spec: two rewards a policy can hack, and one extra probe.
 HACKABLE = '''
@@ -156,6 +157,20 @@ def test_length_penalty_sees_the_probed_length_not_the_trainers_old_count(tmp_pa
     cells = {(r["reward"], r["probe"]): r for r in result["results"]}
     assert cells[("overlong", "empty")]["raised"] == 1 and cells[("overlong", "empty")]["max_delta"] == 1.0
     assert cells[("overlong", "repetition")]["mean_delta"] == 0.0  # -1 already: the floor of the penalty
+
+
+def test_report_of_a_failed_audit_opens_in_chromium(tmp_path: Path, browser: Any, artifacts: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    spec = 'plugins = ["audit_hackable"]\n[rewards.any_box]\ntype = "hack.any_box"\n'
+    data, spec_path = _write(tmp_path, spec, MATH_ROWS)
+    html = tmp_path / "audit.html"
+    code, _, output = _audit(data, spec_path, "--report", str(html))
+    assert code == 1 and html.exists(), output
+    opened = Opened(browser, html)
+    assert opened.problems == [] and opened.requests == [html.as_uri()]
+    table = opened.page.locator("#probes").inner_text()
+    assert "hedging" in table and "fail" in table and "any_box" in table
+    opened.shoot(artifacts / "audit-cli.png", capsys)
 
 
 def test_plugin_probe_and_probe_selection(tmp_path: Path) -> None:

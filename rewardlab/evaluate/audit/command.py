@@ -56,7 +56,7 @@ def audit_command(
     if json_out:
         json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     if report:
-        from rewardlab.evaluate.report import render_audit  # type: ignore[import-not-found,unused-ignore]
+        from rewardlab.evaluate.report import render_audit
 
         render_audit(result, report)
     if result["failed"]:
