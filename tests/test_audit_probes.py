@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rewardlab.core import Sample
-from rewardlab.errors import SpecError
+from rewardlab.errors import InputError, SpecError
 from rewardlab.evaluate.audit import text as T
 from rewardlab.evaluate.audit.probes import Probe
 from rewardlab.evaluate.audit.runner import probe_batch, with_completion
@@ -119,6 +119,17 @@ def test_variants_of_chat_completions_and_missing_completions() -> None:
     missing = Sample(id="m", completion=None)
     batch, applied = probe_batch([chat, missing], create("probe", "empty"))
     assert applied == [True, False] and batch[1] is missing  # a missing completion is not probed
+
+
+def test_a_probe_returning_no_text_is_a_clear_error() -> None:
+    class Broken(Probe):
+        name = "broken"
+
+        def apply(self, sample: Sample) -> str | None:
+            return [sample.completion_text]  # type: ignore[return-value]
+
+    with pytest.raises(InputError, match="probe 'broken' returned list for sample 's'"):
+        probe_batch([Sample(id="s", completion="x")], Broken())
 
 
 def test_variants_rescale_the_trainers_token_counts() -> None:

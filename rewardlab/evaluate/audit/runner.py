@@ -18,6 +18,7 @@ import numpy as np
 
 from rewardlab.batch import LENGTH_META_KEYS, estimate_tokens
 from rewardlab.core import Sample
+from rewardlab.errors import InputError
 from rewardlab.evaluate.audit.probes import Probe
 from rewardlab.pipeline import Pipeline
 from rewardlab.results import Results, scored_value
@@ -67,6 +68,9 @@ def probe_batch(samples: Sequence[Sample], probe: Probe) -> tuple[list[Sample], 
     batch, applied = [], []
     for sample in samples:
         text = None if sample.completion is None else probe.apply(sample)
+        if text is not None and not isinstance(text, str):
+            raise InputError(f"probe {probe.name!r} returned {type(text).__name__} for sample {sample.id!r}; "
+                             "a probe returns the new completion text, or None when it does not apply")
         applied.append(text is not None)
         batch.append(sample if text is None else with_completion(sample, text))
     return batch, applied
