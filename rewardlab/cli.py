@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from rewardlab.errors import RewardlabError
+from rewardlab.evaluate.audit.command import audit_command
 from rewardlab.io import check_output
 from rewardlab.results import ColumnStats, signal_summary
 from rewardlab.safetext import safe_text
@@ -299,6 +300,9 @@ def _main_name(name: str, factory: Any, registered: dict[str, Any]) -> str:
     names = [n for n, e in registered.items() if e.factory is factory]
     own = getattr(factory, "name", None)
     return own if own in names else names[0] if names else name
+
+
+app.command("audit")(audit_command)
 
 
 def main() -> None:  # pragma: no cover

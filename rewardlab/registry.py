@@ -1,4 +1,4 @@
-"""Names -> factories for rewards, transforms, combiners and advantage estimators.
+"""Names -> factories for rewards, transforms, combiners, advantage estimators, filters and audit probes.
 
 Built-ins register themselves with the decorators below when their module is
 imported. Third-party packages add theirs through the ``rewardlab.plugins`` entry
@@ -17,8 +17,8 @@ from typing import Any, Literal, TypeVar
 
 from rewardlab.errors import SpecError, unknown_name
 
-Kind = Literal["reward", "transform", "combiner", "advantage", "filter"]
-KINDS: tuple[Kind, ...] = ("reward", "transform", "combiner", "advantage", "filter")
+Kind = Literal["reward", "transform", "combiner", "advantage", "filter", "probe"]
+KINDS: tuple[Kind, ...] = ("reward", "transform", "combiner", "advantage", "filter", "probe")
 
 # Modules whose import registers the built-ins. One line per module.
 BUILTIN_MODULES: tuple[str, ...] = (
@@ -45,6 +45,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "rewardlab.combine",
     "rewardlab.advantages",
     "rewardlab.filters",
+    "rewardlab.evaluate.audit.probes",
 )
 
 

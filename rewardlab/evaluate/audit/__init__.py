@@ -1,0 +1,1 @@
+"""``rewardlab audit``: adversarial probes of a reward spec (see docs/audit.md)."""
