@@ -13,6 +13,8 @@ from rewardlab.evaluate.report.diagnostics_page import best_of_n, diagnostics
 from rewardlab.evaluate.report.fields import mapping, number, required, scalars
 
 WHERE = "eval report: "
+KNOWN = frozenset({"benchmark", "data", "spec", "overall", "overall_definition", "sections", "subsets", "counts",
+                   "extra", "swap_check", "unscorable", "diagnostics", "timing"})
 # RM-Bench's response styles in the order of its 3x3 matrix (rows: chosen, columns: rejected)
 RM_BENCH_STYLES = ("concise", "detailed", "detailed + markdown")
 
@@ -34,6 +36,7 @@ def render_eval(result: Mapping[str, Any], path: str | Path) -> Path:
         _checks(result),
         diagnostics(result),
         _timing(result),
+        _other(result),
     ]
     return h.write(h.page(f"rewardlab eval: {benchmark}", "", parts), path)
 
@@ -111,3 +114,11 @@ def _timing(result: Mapping[str, Any]) -> str:
     if other is not None and total:
         rows["outside the reward"] = f"{100 * other / total:.1f}%"
     return h.section("Timing (seconds)", "timing", h.key_values(rows))
+
+
+def _other(result: Mapping[str, Any]) -> str:
+    """Keys outside the contract (a benchmark's own additions), shown as they are rather than dropped."""
+    other = {k: v for k, v in result.items() if k not in KNOWN and v is not None}
+    rows = scalars(other)
+    nested = [h.raw_json(k, v) for k, v in other.items() if k not in rows]
+    return h.section("Other results", "other", h.key_values(rows), *nested)

@@ -43,7 +43,8 @@ def text(value: Any) -> str:
 
 
 def fmt(value: Any) -> str:
-    """A cell's text: numbers to 4 significant digits, null as a dash, booleans as yes/no."""
+    """A cell's text: numbers to 4 significant digits (at least their integer part), null as a dash,
+    booleans as yes/no."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -51,7 +52,9 @@ def fmt(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
     return str(value)
 
 
