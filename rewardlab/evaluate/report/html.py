@@ -82,6 +82,24 @@ def key_values(data: Mapping[str, Any], cls: str = "") -> str:
     return "" if not data else table(["", "value"], [[k, v] for k, v in data.items()], cls)
 
 
+def fields(data: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
+    """Every entry of ``data`` but ``skip`` (drawn elsewhere): single values as one table, an object
+    of single values as a table of its own, a list of strings as a list, anything else as indented
+    JSON; empty objects and lists are left out."""
+    shown = {k: v for k, v in data.items() if k not in set(skip)}
+    parts = [key_values({k: v for k, v in shown.items() if not isinstance(v, (Mapping, list, tuple))})]
+    for key, value in shown.items():
+        if not isinstance(value, (Mapping, list, tuple)) or not value:
+            continue
+        if isinstance(value, Mapping) and not any(isinstance(v, (Mapping, list, tuple)) for v in value.values()):
+            parts.append(f"<h4>{text(key)}</h4>{key_values(value)}")
+        elif all(isinstance(v, str) for v in value):
+            parts.append(f"<h4>{text(key)}</h4><ul>{''.join(f'<li>{text(v)}</li>' for v in value)}</ul>")
+        else:
+            parts.append(raw_json(key, value))
+    return "".join(parts)
+
+
 class Raw:
     """A piece of HTML built by this module (never data), placed in a table as is."""
 
