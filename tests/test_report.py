@@ -177,3 +177,10 @@ def test_nested_details_of_known_parts_are_shown(tmp_path: Path) -> None:
 def test_numbers_keep_four_significant_digits_and_their_integer_part(tmp_path: Path) -> None:
     page = render("eval", {"benchmark": "b", "overall": 0.712345, "timing": {"total_s": 123456.7}}, tmp_path)
     assert "0.7123" in page.text and "123457" in page.text and "e+" not in page.text
+
+
+def test_audit_shows_its_other_keys_and_each_examples_scores(tmp_path: Path) -> None:
+    page = render("audit", load("audit.json"), tmp_path)
+    for shown in ("tolerance", "original_unscorable", "judge", "example wrong-box", "original (reward 0)",
+                  "probed (reward 1)"):
+        assert shown in page.text
