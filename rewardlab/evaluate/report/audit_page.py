@@ -29,7 +29,7 @@ def render_audit(result: Mapping[str, Any], path: str | Path) -> Path:
     if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
         raise InputError(f"{WHERE}'results' must be a list of objects (one per reward and probe)")
     parts = [_headline(result, rows), _map(rows), _table(rows)]
-    return h.write(h.page("rewardlab audit", "", parts), path)
+    return h.write(h.page("rewardlab audit", parts), path)
 
 
 def _headline(result: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> str:

@@ -38,7 +38,7 @@ def render_eval(result: Mapping[str, Any], path: str | Path) -> Path:
         _timing(result),
         _other(result),
     ]
-    return h.write(h.page(f"rewardlab eval: {benchmark}", "", parts), path)
+    return h.write(h.page(f"rewardlab eval: {benchmark}", parts), path)
 
 
 def _headline(result: Mapping[str, Any], benchmark: Any, overall: Any) -> str:

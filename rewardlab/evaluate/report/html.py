@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+# nothing may load or run: only the page's own <style>, the SVGs' style attributes and the images
+# matplotlib embeds in an SVG as data: URIs (a heatmap's pixels) apply
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
@@ -126,13 +128,13 @@ def verdict(passed: Any, when_pass: str, when_fail: str) -> str:
     return f'<p class="verdict {cls}">{text(message)}</p>'
 
 
-def page(title: str, subtitle: str, sections: Iterable[str]) -> str:
+def page(title: str, sections: Iterable[str]) -> str:
     """The whole document: inline CSS, no script, no external resource."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
             f"<title>{text(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{text(title)}</h1>{note(subtitle)}{''.join(sections)}</body></html>\n")
+            f"<h1>{text(title)}</h1>{''.join(sections)}</body></html>\n")
 
 
 def write(document: str, path: str | Path) -> Path:
