@@ -152,3 +152,35 @@ def test_audit_map_frames_the_failing_cells(tmp_path: Path) -> None:
     svg_passing = render_audit(result, tmp_path / "p.html").read_text()
     svg_failing = render_audit(load("audit.json"), tmp_path / "f.html").read_text()
     assert svg_failing.count("#cf222e") == 2 and "#cf222e" not in svg_passing
+
+
+def test_keys_outside_the_contract_are_shown_not_dropped(tmp_path: Path) -> None:
+    result = {"benchmark": "judgebench", "overall": 0.6, "inconsistent_pairs": 7,
+              "per_source": {"<i>livebench</i>": 0.5}, "games": [{"order": ["a", "b"]}], "nothing": None}
+    page = render("eval", result, tmp_path)
+    assert "other" in page.ids and "i" not in page.tags
+    assert "inconsistent_pairs" in page.text and "<i>livebench</i>" in page.text
+    assert '"order": [' in page.text  # a nested value as indented JSON
+    assert "nothing" not in page.text
+
+
+def test_nested_details_of_known_parts_are_shown(tmp_path: Path) -> None:
+    result = {"benchmark": "rewardbench2", "overall": 0.5,
+              "extra": {"ties": {"score": 0.54, "ref_accuracy": 0.5}},
+              "unscorable": {"candidates": 1, "statuses": {"timeout": 1}},
+              "diagnostics": {"notes": ["calibration skipped: labels are all one class"]}}
+    page = render("eval", result, tmp_path)
+    for shown in ("ref_accuracy", "0.54", "statuses", "timeout", "calibration skipped: labels are all one class"):
+        assert shown in page.text
+
+
+def test_numbers_keep_four_significant_digits_and_their_integer_part(tmp_path: Path) -> None:
+    page = render("eval", {"benchmark": "b", "overall": 0.712345, "timing": {"total_s": 123456.7}}, tmp_path)
+    assert "0.7123" in page.text and "123457" in page.text and "e+" not in page.text
+
+
+def test_audit_shows_its_other_keys_and_each_examples_scores(tmp_path: Path) -> None:
+    page = render("audit", load("audit.json"), tmp_path)
+    for shown in ("tolerance", "original_unscorable", "judge", "example wrong-box", "original (reward 0)",
+                  "probed (reward 1)"):
+        assert shown in page.text

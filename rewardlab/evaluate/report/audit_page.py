@@ -14,6 +14,7 @@ from rewardlab.evaluate.report.fields import required, sequence
 WHERE = "audit report: "
 COLUMNS = ["reward", "probe", "should_help", "samples", "raised", "raised_fraction", "mean_delta",
            "max_delta", "unscorable"]
+SHOWN = frozenset({"data", "spec", "rewards", "probes", "results", "failed"})
 MAP_CAPTION = ("Fraction of samples whose reward the probe raised; a red frame marks a failing verdict "
                "(a probe that should never help raised the reward).")
 
@@ -28,7 +29,7 @@ def render_audit(result: Mapping[str, Any], path: str | Path) -> Path:
     if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
         raise InputError(f"{WHERE}'results' must be a list of objects (one per reward and probe)")
     parts = [_headline(result, rows), _map(rows), _table(rows)]
-    return h.write(h.page("rewardlab audit", "", parts), path)
+    return h.write(h.page("rewardlab audit", parts), path)
 
 
 def _headline(result: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> str:
@@ -43,10 +44,11 @@ def _headline(result: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> str:
         names = sequence(result, key, WHERE)
         if names is not None:
             info[key] = ", ".join(str(n) for n in names)
+    info.update({k: v for k, v in result.items() if k not in SHOWN and v is not None})
     summary = h.verdict(None if not isinstance(failed, bool) else not failed,
                         "Passed: no probe that should never help raised a reward.",
                         "Failed: a probe that should never help raised a reward.")
-    return h.section("Headline", "headline", summary, h.key_values(info))
+    return h.section("Headline", "headline", summary, h.fields(info))
 
 
 def _map(rows: list[Mapping[str, Any]]) -> str:
@@ -77,10 +79,15 @@ def _example(row: Mapping[str, Any], width: int) -> str:
     example = row.get("example")
     if not isinstance(example, Mapping):
         return ""
-    parts = [f"<div><div>{h.text(k)}</div><pre>{h.text(example.get(k))}</pre></div>"
+    parts = [f"<div><div>{h.text(k)}{_score(example.get(k + '_score'))}</div><pre>{h.text(example.get(k))}</pre></div>"
              for k in ("original", "probed") if example.get(k) is not None]
-    return (f'<tr class="example"><td colspan="{width}"><details><summary>example</summary>'
+    name = f" {example['id']}" if example.get("id") is not None else ""
+    return (f'<tr class="example"><td colspan="{width}"><details><summary>example{h.text(name)}</summary>'
             f'<div class="pair">{"".join(parts)}</div></details></td></tr>')
+
+
+def _score(value: Any) -> str:
+    return "" if value is None else f" (reward {h.text(h.fmt(value))})"
 
 
 def _table(rows: list[Mapping[str, Any]]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from rewardlab.evaluate.report import html as h
 from rewardlab.evaluate.report import plots
-from rewardlab.evaluate.report.fields import mapping, scalars, sequence
+from rewardlab.evaluate.report.fields import mapping, sequence
 
 WHERE = "eval report: diagnostics: "
 CURVE_KEYS = ("n", "reward", "oracle", "random")
@@ -22,7 +22,8 @@ def diagnostics(result: Mapping[str, Any]) -> str:
     diag = mapping(result, "diagnostics", "eval report: ")
     if not diag:
         return ""
-    parts = [_calibration(diag), _length(diag), _pairs(diag), _agreement(diag),
+    notes = [h.note(n) for n in sequence(diag, "notes", WHERE) or []]
+    parts = [*notes, _calibration(diag), _length(diag), _pairs(diag), _agreement(diag),
              _best_of_n(diag, result),
              _overoptimisation(diag), _classification(diag)]
     return h.section("Diagnostics", "diagnostics", *parts)
@@ -42,7 +43,7 @@ def _calibration(diag: Mapping[str, Any]) -> str:
                    f"Bars: fraction correct per bin; dots: (mean confidence, fraction correct) of the bin. "
                    f"Binning: {cal.get('binning', 'not given')}; probability: {cal.get('probability', 'not given')}."
                    ) if curve else ""
-    return _sub("Calibration", "calibration", h.key_values(scalars(cal)), fig)
+    return _sub("Calibration", "calibration", h.fields(cal, ["curve"]), fig)
 
 
 def _length(diag: Mapping[str, Any]) -> str:
@@ -52,7 +53,7 @@ def _length(diag: Mapping[str, Any]) -> str:
     points = sequence(bias, "points", WHERE)
     fig = h.figure(plots.scatter("length-bias", points, "Reward against length", "length", "reward"),
                    f"{len(points)} points (a fixed sample when there are more).") if points else ""
-    return _sub("Length bias", "length-bias", h.key_values(scalars(bias)), fig)
+    return _sub("Length bias", "length-bias", h.fields(bias, ["points"]), fig)
 
 
 def _pairs(diag: Mapping[str, Any]) -> str:
@@ -64,7 +65,7 @@ def _pairs(diag: Mapping[str, Any]) -> str:
     points = sequence(bias, "points", WHERE)
     diff = h.figure(plots.scatter("pair-length-points", points, "Reward margin against length margin",
                                   "len(chosen) - len(rejected)", "r(chosen) - r(rejected)")) if points else ""
-    return _sub("Pair length bias", "pair-length-bias", h.key_values(scalars(bias)), fig, diff)
+    return _sub("Pair length bias", "pair-length-bias", h.fields(bias, ["points"]), fig, diff)
 
 
 def _agreement(diag: Mapping[str, Any]) -> str:
@@ -82,8 +83,7 @@ def best_of_n(curve: Mapping[str, Any] | None, anchor: str) -> str:
     fig = h.figure(plots.lines(anchor, ns, series, BON_TITLE, "n (candidates)", "accuracy", log2_x=True),
                    BON_CAPTION)
     rows = [[n, *(series[k][i] if i < len(series[k]) else None for k in series)] for i, n in enumerate(ns)]
-    return _sub("Best-of-n", anchor, fig, h.table(["n", *series], rows), h.key_values(scalars(
-        {k: v for k, v in curve.items() if k not in ("n", *series)})))
+    return _sub("Best-of-n", anchor, fig, h.table(["n", *series], rows), h.fields(curve, ["n", *series]))
 
 
 def _best_of_n(diag: Mapping[str, Any], result: Mapping[str, Any]) -> str:
@@ -110,9 +110,9 @@ def _overoptimisation(diag: Mapping[str, Any]) -> str:
     rows = [[ns[i] if i < len(ns) else None, kl, *(series[k][i] if i < len(series[k]) else None for k in series)]
             for i, kl in enumerate(kls)]
     return _sub("Over-optimisation", "overoptimisation", fig, h.table(["n", "KL_bon", *series], rows),
-                h.key_values(scalars({k: v for k, v in over.items() if k not in ("n", "kl", *series)})))
+                h.fields(over, ["n", "kl", *series]))
 
 
 def _classification(diag: Mapping[str, Any]) -> str:
     cls = mapping(diag, "classification", WHERE)
-    return _sub("Classification", "classification", h.key_values(scalars(cls))) if cls else ""
+    return _sub("Classification", "classification", h.fields(cls)) if cls else ""

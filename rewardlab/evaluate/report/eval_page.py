@@ -10,11 +10,13 @@ from rewardlab.errors import require_extra
 from rewardlab.evaluate.report import html as h
 from rewardlab.evaluate.report import plots
 from rewardlab.evaluate.report.diagnostics_page import best_of_n, diagnostics
-from rewardlab.evaluate.report.fields import mapping, number, required, scalars
+from rewardlab.evaluate.report.fields import mapping, number, required
 
 WHERE = "eval report: "
+KNOWN = frozenset({"benchmark", "data", "spec", "overall", "overall_definition", "sections", "subsets", "counts",
+                   "extra", "swap_check", "unscorable", "diagnostics", "timing"})
 # RM-Bench's response styles in the order of its 3x3 matrix (rows: chosen, columns: rejected)
-RM_BENCH_STYLES = ("concise", "detailed", "detailed + markdown")
+RM_BENCH_STYLES = ("concise", "detailed plain", "detailed markdown")
 
 
 def render_eval(result: Mapping[str, Any], path: str | Path) -> Path:
@@ -34,8 +36,9 @@ def render_eval(result: Mapping[str, Any], path: str | Path) -> Path:
         _checks(result),
         diagnostics(result),
         _timing(result),
+        _other(result),
     ]
-    return h.write(h.page(f"rewardlab eval: {benchmark}", "", parts), path)
+    return h.write(h.page(f"rewardlab eval: {benchmark}", parts), path)
 
 
 def _headline(result: Mapping[str, Any], benchmark: Any, overall: Any) -> str:
@@ -76,14 +79,13 @@ def _extra(result: Mapping[str, Any]) -> str:
     extra = mapping(result, "extra", WHERE)
     if not extra:
         return ""
-    parts = [h.key_values(scalars(extra))]
-    for key, value in extra.items():
-        if key == "matrix":
-            parts.append(_matrix(result.get("benchmark"), value))
-        elif key == "curve" and isinstance(value, Mapping):
-            parts.append(best_of_n(value, "extra-best-of-n") or h.raw_json(key, value))
-        elif isinstance(value, (Mapping, list)):
-            parts.append(h.raw_json(key, value))
+    parts = [h.fields(extra, ["matrix", "curve"])]
+    if extra.get("matrix") is not None:
+        parts.append(_matrix(result.get("benchmark"), extra["matrix"]))
+    curve = extra.get("curve")
+    if curve is not None:
+        parts.append((best_of_n(curve, "extra-best-of-n") if isinstance(curve, Mapping) else "")
+                     or h.raw_json("curve", curve))
     return h.section("Benchmark details", "extra", *parts)
 
 
@@ -96,9 +98,9 @@ def _checks(result: Mapping[str, Any]) -> str:
                   h.verdict(swap.get("passed"), "Passed: exchanging chosen and rejected gives the complementary "
                             "accuracy.", "Failed: exchanging chosen and rejected does not give the complementary "
                             "accuracy; the pipeline may ignore which side is which."),
-                  h.key_values(scalars(swap))]
+                  h.fields(swap)]
     if unscorable:
-        parts += ['<h3 id="unscorable">Unscorable</h3>', h.key_values(scalars(unscorable))]
+        parts += ['<h3 id="unscorable">Unscorable</h3>', h.fields(unscorable)]
     return h.section("Checks", "checks", *parts)
 
 
@@ -106,8 +108,14 @@ def _timing(result: Mapping[str, Any]) -> str:
     timing = mapping(result, "timing", WHERE)
     if not timing:
         return ""
-    rows = scalars(timing)
+    rows = dict(timing)
     other, total = number(timing.get("other_s")), number(timing.get("total_s"))
     if other is not None and total:
         rows["outside the reward"] = f"{100 * other / total:.1f}%"
-    return h.section("Timing (seconds)", "timing", h.key_values(rows))
+    return h.section("Timing (seconds)", "timing", h.fields(rows))
+
+
+def _other(result: Mapping[str, Any]) -> str:
+    """Keys outside the contract (a benchmark's own additions), shown as they are rather than dropped."""
+    other = {k: v for k, v in result.items() if k not in KNOWN and v is not None}
+    return h.section("Other results", "other", h.fields(other))

@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+# nothing may load or run: only the page's own <style>, the SVGs' style attributes and the images
+# matplotlib embeds in an SVG as data: URIs (a heatmap's pixels) apply
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
@@ -43,7 +45,8 @@ def text(value: Any) -> str:
 
 
 def fmt(value: Any) -> str:
-    """A cell's text: numbers to 4 significant digits, null as a dash, booleans as yes/no."""
+    """A cell's text: numbers to 4 significant digits (at least their integer part), null as a dash,
+    booleans as yes/no."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -51,7 +54,9 @@ def fmt(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
     return str(value)
 
 
@@ -77,6 +82,24 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "",
 def key_values(data: Mapping[str, Any], cls: str = "") -> str:
     """A two-column table of name → value (empty when there is none)."""
     return "" if not data else table(["", "value"], [[k, v] for k, v in data.items()], cls)
+
+
+def fields(data: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
+    """Every entry of ``data`` but ``skip`` (drawn elsewhere): single values as one table, an object
+    of single values as a table of its own, a list of strings as a list, anything else as indented
+    JSON; empty objects and lists are left out."""
+    shown = {k: v for k, v in data.items() if k not in set(skip)}
+    parts = [key_values({k: v for k, v in shown.items() if not isinstance(v, (Mapping, list, tuple))})]
+    for key, value in shown.items():
+        if not isinstance(value, (Mapping, list, tuple)) or not value:
+            continue
+        if isinstance(value, Mapping) and not any(isinstance(v, (Mapping, list, tuple)) for v in value.values()):
+            parts.append(f"<h4>{text(key)}</h4>{key_values(value)}")
+        elif all(isinstance(v, str) for v in value):
+            parts.append(f"<h4>{text(key)}</h4><ul>{''.join(f'<li>{text(v)}</li>' for v in value)}</ul>")
+        else:
+            parts.append(raw_json(key, value))
+    return "".join(parts)
 
 
 class Raw:
@@ -105,13 +128,13 @@ def verdict(passed: Any, when_pass: str, when_fail: str) -> str:
     return f'<p class="verdict {cls}">{text(message)}</p>'
 
 
-def page(title: str, subtitle: str, sections: Iterable[str]) -> str:
+def page(title: str, sections: Iterable[str]) -> str:
     """The whole document: inline CSS, no script, no external resource."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
             f"<title>{text(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{text(title)}</h1>{note(subtitle)}{''.join(sections)}</body></html>\n")
+            f"<h1>{text(title)}</h1>{''.join(sections)}</body></html>\n")
 
 
 def write(document: str, path: str | Path) -> Path:
