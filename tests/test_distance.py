@@ -198,6 +198,8 @@ def test_rewards_that_are_only_shaping() -> None:
     assert starc_distance(zero, only_shaping, tau, GAMMA, pi) == 0.0
     assert starc_distance(zero, -only_shaping, tau, GAMMA, pi) == 0.0
     assert starc_distance(zero, np.ones((S, A, S)), tau, GAMMA, pi) == 0.0  # constants are shaping at gamma < 1
+    # a trivial reward (s(R) = 0) is at the documented 0.5 from any non-trivial one
+    assert starc_distance(only_shaping, _mdp(5)[0], tau, GAMMA, pi) == pytest.approx(0.5, abs=1e-12)
 
 
 def test_coverage_weights_and_undiscounted_epic() -> None:
