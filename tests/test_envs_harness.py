@@ -110,14 +110,49 @@ def test_round_with_training_fitness_picks_the_best(server: str) -> None:
 
     transitions = record_transitions(gym.make("CartPole-v1"), 32, seed=2)
     llm = ChatEndpoint(server + "/v1", "scripted")
-    trained = run_round(llm, "CartPole", transitions, n=4, fitness=lambda s: train_all(
-        s, lambda: gym.make("CartPole-v1"), timesteps=128, eval_episodes=1))
+    trained = run_round(llm, "CartPole", transitions, n=4, seed=10, fitness=lambda s, seeds: train_all(
+        s, lambda: gym.make("CartPole-v1"), seeds=seeds, timesteps=128, eval_episodes=1))
     assert [c.fitness is not None for c in trained] == [False, False, False, True]
     assert best(trained) is trained[3] and "Fitness after training" in feedback(trained)
+    assert [c.seed for c in trained] == [10, 11, 12, 13]
+    assert trained[3].metrics["eval_length"] >= 1 and trained[3].metrics["train_seconds"] > 0
 
-    def fails(sources: Any) -> list[Fitness]:
+    def fails(sources: Any, seeds: Any) -> list[Fitness]:
         return [Fitness("non_finite", reason="transition 7: reward is nan") for _ in sources]
 
     failed = run_round(llm, "CartPole", transitions, n=4, fitness=fails)
     assert failed[3].verdict.status == "non_finite" and failed[3].verdict.reason.startswith("during training")
     assert best(failed) is None
+
+
+def test_every_candidate_is_stored_with_its_seed_and_training_metrics(tmp_path: Any) -> None:
+    """Round r's candidate i is trained with seed + r*n + i; code, seed, verdict, fitness, metrics are stored."""
+    from rewardlab.envs.fitness import Fitness
+    from rewardlab.envs.harness import run_rounds
+    from rewardlab.store import RunStore
+
+    transitions = record_transitions(gym.make("CartPole-v1"), 16, seed=1)
+    asked: list[list[int]] = []
+
+    def fitness(sources: Any, seeds: Any) -> list[Fitness]:
+        asked.append(list(seeds))
+        return [Fitness("ok", 100.0 + s, seed=s, seconds=0.5, metrics={"eval_return": 100.0 + s}) for s in seeds]
+
+    path = tmp_path / "design.db"
+    rounds = run_rounds(lambda p, n: SCRIPT[:n], "CartPole", transitions, path, rounds=2, n=4, seed=20,
+                        fitness=fitness)
+    assert asked == [[23], [27]]  # only the working candidate is trained, with its own seed
+    store = RunStore(path)
+    rows = list(store.rows())
+    store.close()
+    assert [r["seed"] for r in rows] == list(range(20, 28))
+    assert [r["status"] for r in rows[:4]] == ["error", "non_finite", "rejected", "ok"]
+    assert rows[3]["source"] == rounds[0][3].source and rows[3]["fitness"] == 123.0
+    assert rows[3]["metrics"] == {"eval_return": 123.0, "train_seconds": 0.5}
+    again = run_rounds(lambda p, n: [], "CartPole", transitions, path, rounds=2, n=4, seed=20, fitness=fitness,
+                       resume=True)
+    def kept(rs: list[list[Any]]) -> list[Any]:  # what the store keeps (not the per-transition rewards)
+        return [(c.index, c.source, c.seed, c.fitness, c.metrics, c.verdict.status, c.verdict.terms) for r in rs
+                for c in r]
+
+    assert kept(again) == kept(rounds) and len(asked) == 2  # resumed: nothing asked or trained again
