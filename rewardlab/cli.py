@@ -301,5 +301,10 @@ def _main_name(name: str, factory: Any, registered: dict[str, Any]) -> str:
     return own if own in names else names[0] if names else name
 
 
+from rewardlab.envs_cli import app as envs_app  # noqa: E402  (gymnasium is imported only when a command runs)
+
+app.add_typer(envs_app, name="envs")
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())

@@ -67,12 +67,16 @@ class ChatEndpoint:
     def __init__(
         self, base_url: str, model: str, *, api_key_env: str | None = None, temperature: float = 1.0,
         timeout: float = 120.0, max_tokens: int = 4096, max_retries: int = 6, cache: bool | str = False,
+        **endpoint: Any,
     ) -> None:
+        """``endpoint``: any other :class:`~rewardlab.judges.EndpointConfig` field (``max_concurrency``,
+        ``requests_per_minute``, ``extra_body``…); an unknown name is a validation error."""
         from rewardlab.judges import EndpointConfig, JudgeClient
 
         config = EndpointConfig.model_validate(
             {"base_url": base_url, "model": model, "api_key_env": api_key_env, "temperature": temperature,
-             "request_timeout": timeout, "max_tokens": max_tokens, "max_retries": max_retries, "cache": cache})
+             "request_timeout": timeout, "max_tokens": max_tokens, "max_retries": max_retries, "cache": cache,
+             **endpoint})
         self.client = JudgeClient.shared(config)
 
     def __call__(self, prompt: str, n: int) -> list[str]:
@@ -150,7 +154,7 @@ def feedback(candidates: Sequence[Candidate]) -> str:
 def run_rounds(
     proposer: Proposer, description: str, transitions: Sequence[Transition], store_path: str | Path, *,
     rounds: int = 3, n: int = 4, workers: int = 2, resume: bool = False, limits: Limits | None = None,
-    fitness: FitnessFn | None = None, seed: int = 0,
+    fitness: FitnessFn | None = None, seed: int = 0, settings: Any = None,
 ) -> list[list[Candidate]]:
     """``rounds`` rounds, each prompted with the previous one's feedback, every candidate kept in a run store.
 
@@ -158,10 +162,12 @@ def run_rounds(
     term statistics, and the feedback for the next round), so a run killed at any
     point and started again with ``resume=True`` goes on from the first round not
     committed; more ``rounds`` on a resumed store extend the run. The store is tied
-    to the description, transitions and seed (another input is refused, never mixed).
-    Candidate i of round r is trained with the seed ``seed + r·n + i``, stored with it.
+    to the description, transitions, seed and ``settings`` (JSON: whatever else the run depends on, such
+    as the model and the training settings); another input is refused, never mixed. Candidate i of
+    round r is trained with the seed ``seed + r·n + i``, stored with it.
     """
-    fingerprint = hashlib.sha256(json.dumps([description, list(transitions), n, seed]).encode()).hexdigest()
+    run = [description, list(transitions), n, seed, settings]
+    fingerprint = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()
     store = RunStore.open(store_path, fingerprint, resume)
     try:
         done = [_from_row(r) for r in store.rows()]
