@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import gymnasium as gym
@@ -14,41 +11,13 @@ import pytest
 from rewardlab.envs.harness import ChatEndpoint, feedback, prompt_for, run_round
 from rewardlab.envs.reward_code import record_transitions
 from rewardlab.judges import JudgeError
-from tests.test_envs_reward_code import CRASHES, NAN, SOCKET, WORKS
-
-SCRIPT = [f"Here is my reward:\n```python\n{src}\n```" for src in (CRASHES, NAN, SOCKET, WORKS)]
-
-
-class Scripted(BaseHTTPRequestHandler):
-    """Answers /v1/chat/completions with the scripted completions; remembers the requests."""
-
-    requests: list[dict[str, Any]] = []  # noqa: RUF012 - shared with the test on purpose
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Scripted.requests.append({"path": self.path, **body})
-        answer: dict[str, Any] = {"choices": [{"index": i, "message": {"role": "assistant", "content": c}}
-                              for i, c in enumerate(SCRIPT[: body.get("n", 1)])]}
-        if self.path != "/v1/chat/completions":
-            answer = {"error": "not found"}
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+from tests.envs_llm_server import SCRIPT, Scripted, serving
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving() as url:
+        yield url
 
 
 def test_one_round_on_cartpole(server: str) -> None:

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rewardlab.cli import app
-from tests.test_envs_harness import Scripted, server
+from tests.envs_llm_server import Scripted
+from tests.test_envs_harness import server
 from tests.test_envs_reward_code import WORKS
 
 __all__ = ["server"]  # the module-scoped scripted server, used by name
