@@ -50,6 +50,9 @@ def test_preferences_fit_a_bradley_terry_reward_that_ranks_like_the_labeller(ser
     undecided = [k for k, (i, j) in enumerate(pairs) if 7 in (i, j)]
     assert undecided and np.isnan(y[undecided]).all() and not np.isnan(np.delete(y, undecided)).any()
     assert server.requests == len(set(pairs))  # repeated pairs: one request (in flight together or cached)
+    again = label_preferences(labeller(server, tmp_path), TASK, lambda o: f"x = {o[0]:.3f}", xs, pairs)
+    assert server.requests == len(set(pairs))  # all from the judge cache store
+    np.testing.assert_array_equal(again, y)
     model = LearnedReward(epochs=300)
     model.fit_preferences(xs[[i for i, _ in pairs]], xs[[j for _, j in pairs]], y)  # NaN pairs left out
     grid = np.linspace(0.05, 0.95, 10)[:, None]
