@@ -33,6 +33,16 @@ def test_one_round_on_cartpole(server: str) -> None:
     assert "upright: mean" in prompt_for("CartPole", text)
 
 
+def test_an_endpoint_that_ignores_n_is_asked_again_for_the_rest(tmp_path: Any) -> None:
+    from tests.judge_server import Answer, JudgeServer
+
+    with JudgeServer() as one_choice:
+        one_choice.respond = lambda body, n: Answer([f"```python\n# draw {len(one_choice.log)}\n```"])
+        texts = ChatEndpoint(one_choice.base_url, "scripted")("write a reward", 3)
+    assert texts == [f"```python\n# draw {k}\n```" for k in (1, 2, 3)]
+    assert [r["body"].get("n", 1) for r in one_choice.log] == [3, 2, 1]
+
+
 def test_endpoint_without_choices_is_named(server: str) -> None:
     """An answer without 'choices' is a malformed reply: the judge client retries it, then names it."""
     with pytest.raises(JudgeError, match=r"malformed|choices"):

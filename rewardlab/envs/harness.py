@@ -80,7 +80,15 @@ class ChatEndpoint:
         self.client = JudgeClient.shared(config)
 
     def __call__(self, prompt: str, n: int) -> list[str]:
-        return list(self.client.chat_sync([{"role": "user", "content": prompt}], n=n).texts)
+        """``n`` completions; an endpoint that ignores ``n`` (some servers answer one choice) is asked
+        again for the rest, each request a new draw, at most ``n`` requests in all."""
+        texts: list[str] = []
+        for draw in range(n):
+            reply = self.client.chat_sync([{"role": "user", "content": prompt}], n=n - len(texts), draw=draw)
+            texts += reply.texts[: n - len(texts)]
+            if len(texts) >= n:
+                break
+        return texts
 
 
 @dataclass(frozen=True)
