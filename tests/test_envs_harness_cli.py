@@ -74,3 +74,14 @@ def test_generate_refuses_an_empty_description(server: str, tmp_path: Path) -> N
     Path(args[2]).write_text("  \n")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "is empty" in result.output
+
+
+def test_ctrl_c_says_how_to_go_on(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rewardlab.envs.generate as generate
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "run_rounds", killed)
+    result = CliRunner().invoke(app, _args(server, tmp_path))
+    assert result.exit_code == 130 and "--resume" in result.output and "design.db" in result.output
