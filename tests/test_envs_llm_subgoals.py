@@ -111,3 +111,32 @@ def test_evaluation_asks_nothing_and_the_wrapper_passes_the_env_checker(server: 
     assert server.requests == sent and "subgoal" not in info
     with pytest.raises(Exception, match="non-empty list of subgoals"):
         SubgoalReward(gym.make("CartPole-v1"), labeller(server, tmp_path), TASK, [], render)
+
+
+def test_ppo_trains_through_the_llm_wrappers_and_the_labeller_pickles(server: JudgeServer, tmp_path: Path) -> None:
+    """SB3 PPO smoke run on subgoal rewards (folded in with beta) beside ONI annotations; a pickled labeller
+    (an AsyncVectorEnv's workers get one) is the same endpoint's client."""
+    import pickle
+
+    pytest.importorskip("stable_baselines3")
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import Logger
+
+    from rewardlab.envs import IntrinsicReward
+    from rewardlab.envs.preferences import Annotations
+
+    torch.set_num_threads(1)
+    server.respond = referee
+    llm = labeller(server, tmp_path)
+    assert pickle.loads(pickle.dumps(llm)).client is llm.client
+
+    def make() -> gym.Env:
+        env = SubgoalReward(gym.make("CartPole-v1"), llm, TASK, GOALS, render, beta=1.0)
+        return IntrinsicReward(env, Annotations(llm, TASK, lambda o: f"pole {'right' if o[2] > 0 else 'left'}"))
+
+    model = PPO("MlpPolicy", make_vec_env(make, n_envs=2), n_steps=32, batch_size=32, n_epochs=1, device="cpu")
+    model.set_logger(Logger(None, []))
+    model.learn(total_timesteps=64)
+    assert model.num_timesteps == 64 and server.requests > 0
