@@ -2,6 +2,7 @@
 
     python -m benchmarks.envs [--num-envs 16] [--steps 2000] [--repeats 5]
     python -m benchmarks.envs --harness 40     # reward-code candidates evaluated per minute
+    python -m benchmarks.envs --harness 4 --train-timesteps 1024   # ... and trained (SB3 PPO) per minute
 
 Each configuration steps a ``SyncVectorEnv`` of CartPole-v1 with the same
 pre-drawn random actions; the figure is the best of ``--repeats`` runs
@@ -19,7 +20,9 @@ Wall-clock on this machine: compare the ratios, not the absolute numbers.
 ``--harness N``: one harness round of N candidates (a scripted proposer, no LLM;
 each candidate a distinct working reward function) on 256 recorded CartPole
 transitions, gate + sandbox + output check, with 2 workers and with 1:
-candidate evaluations per minute.
+candidate evaluations per minute. ``--train-timesteps T`` also trains each one with
+SB3 PPO for T steps (its reward computed in the sandbox, one sandbox process per
+training run): trained candidates per minute.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -120,20 +124,38 @@ def compute_reward(obs, action, next_obs, info, terminated, truncated):
 """
 
 
-def harness(n: int) -> None:
-    """Candidate evaluations per minute through one harness round, 2 workers vs 1."""
-    from rewardlab.envs.harness import run_round
+def harness(n: int, train_timesteps: int = 0) -> None:
+    """Candidate evaluations per minute through one harness round, 2 workers vs 1; with ``train_timesteps``,
+    each passing candidate is also trained (SB3 PPO, its reward in the sandbox): trained candidates per minute."""
+    from rewardlab.envs.harness import FitnessFn, run_round
     from rewardlab.envs.reward_code import record_transitions
 
     transitions = record_transitions(gym.make("CartPole-v1"), 256, seed=0)
     for workers in (2, 1):
-        run_round(lambda prompt, k: [CANDIDATE.format(k=0)] * 2, "warm-up", transitions, n=2, workers=workers)
+        fitness: FitnessFn | None = None
+        if train_timesteps:
+            fitness = partial(_train, workers=workers, timesteps=train_timesteps)
+        run_round(lambda prompt, k: [CANDIDATE.format(k=0)] * 2, "warm-up", transitions, n=2, workers=workers,
+                  fitness=fitness)
         t0 = time.perf_counter()
         out = run_round(lambda prompt, k: [CANDIDATE.format(k=i) for i in range(k)], "CartPole", transitions,
-                        n=n, workers=workers)
+                        n=n, workers=workers, fitness=fitness)
         seconds = time.perf_counter() - t0
         ok = sum(c.verdict.ok for c in out)
-        print(f"harness, {workers} worker(s): {n} candidates in {seconds:.2f} s = {60 * n / seconds:.0f}/min ({ok} ok)")
+        what = f"trained for {train_timesteps} steps" if train_timesteps else "dry run"
+        print(f"harness ({what}), {workers} worker(s): {n} candidates in {seconds:.2f} s = "
+              f"{60 * n / seconds:.1f}/min ({ok} ok)")
+
+
+def _train(sources: Any, seeds: Any, *, workers: int, timesteps: int) -> Any:
+    """PPO fitness of each candidate on CartPole, one evaluation episode, torch on one thread per run."""
+    import torch
+
+    from rewardlab.envs.fitness import train_all
+
+    torch.set_num_threads(1)
+    return train_all(sources, lambda: gym.make("CartPole-v1"), seeds=seeds, workers=workers,
+                     timesteps=timesteps, eval_episodes=1)
 
 
 def main() -> None:
@@ -142,9 +164,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--harness", type=int, default=0, help="only the harness throughput, N candidates")
+    parser.add_argument("--train-timesteps", type=int, default=0,
+                        help="with --harness: also train each candidate for this many PPO steps (needs sb3)")
     args = parser.parse_args()
     if args.harness:
-        harness(args.harness)
+        harness(args.harness, args.train_timesteps)
         return
     actions = np.random.default_rng(0).integers(0, 2, size=(args.steps, args.num_envs))
     envs = {name: make(args.num_envs) for name, make in CONFIGS.items()}

@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from rewardlab.envs_cli import app as envs_app  # gymnasium is imported only when a command runs
 from rewardlab.errors import RewardlabError
 from rewardlab.evaluate.audit.command import audit_command
 from rewardlab.io import check_output
@@ -303,6 +304,7 @@ def _main_name(name: str, factory: Any, registered: dict[str, Any]) -> str:
 
 
 app.command("audit")(audit_command)
+app.add_typer(envs_app, name="envs")
 
 
 def main() -> None:  # pragma: no cover

@@ -39,3 +39,18 @@ def test_train_all_gives_fitness_or_the_candidates_failure() -> None:
     assert results[4].fitness is not None and results[4].fitness > 0
     assert "ZeroDivisionError" in results[1].reason
     assert all(r.fitness is None for r in results[1:4])
+    assert [r.seed for r in results] == [0, 1, 2, 3, 4]  # one seed per candidate, recorded
+    assert results[0].metrics["eval_return"] == results[0].fitness
+
+
+def test_a_candidate_over_its_wall_time_budget_is_a_scored_failure() -> None:
+    """The budget is enforced outside the candidate: a call that would spin past it is cut (not the 5 s
+    per-call timeout), and a run that has not finished its timesteps in time stops at the next step."""
+    from tests.test_envs_reward_code import SPINS
+
+    spun, slow = train_all([SPINS, WORKS], lambda: gym.make("CartPole-v1"), seeds=[3, 4], workers=2,
+                           timesteps=10**7, eval_episodes=1, budget_s=1.0)
+    assert (spun.status, spun.seed) == ("over_budget", 3) and "budget of 1 s" in spun.reason
+    assert (slow.status, slow.seed) == ("over_budget", 4) and slow.fitness is None
+    with pytest.raises(Exception, match="budget_s must be"):
+        SandboxedReward(gym.make("CartPole-v1"), WORKS, budget_s=0)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import gymnasium as gym
@@ -14,41 +11,13 @@ import pytest
 from rewardlab.envs.harness import ChatEndpoint, feedback, prompt_for, run_round
 from rewardlab.envs.reward_code import record_transitions
 from rewardlab.judges import JudgeError
-from tests.test_envs_reward_code import CRASHES, NAN, SOCKET, WORKS
-
-SCRIPT = [f"Here is my reward:\n```python\n{src}\n```" for src in (CRASHES, NAN, SOCKET, WORKS)]
-
-
-class Scripted(BaseHTTPRequestHandler):
-    """Answers /v1/chat/completions with the scripted completions; remembers the requests."""
-
-    requests: list[dict[str, Any]] = []  # noqa: RUF012 - shared with the test on purpose
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Scripted.requests.append({"path": self.path, **body})
-        answer: dict[str, Any] = {"choices": [{"index": i, "message": {"role": "assistant", "content": c}}
-                              for i, c in enumerate(SCRIPT[: body.get("n", 1)])]}
-        if self.path != "/v1/chat/completions":
-            answer = {"error": "not found"}
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+from tests.envs_llm_server import SCRIPT, Scripted, serving
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving() as url:
+        yield url
 
 
 def test_one_round_on_cartpole(server: str) -> None:
@@ -62,6 +31,16 @@ def test_one_round_on_cartpole(server: str) -> None:
     text = feedback(candidates)
     assert "ZeroDivisionError" in text and "import of 'socket'" in text and "upright: mean" in text
     assert "upright: mean" in prompt_for("CartPole", text)
+
+
+def test_an_endpoint_that_ignores_n_is_asked_again_for_the_rest(tmp_path: Any) -> None:
+    from tests.judge_server import Answer, JudgeServer
+
+    with JudgeServer() as one_choice:
+        one_choice.respond = lambda body, n: Answer([f"```python\n# draw {len(one_choice.log)}\n```"])
+        texts = ChatEndpoint(one_choice.base_url, "scripted")("write a reward", 3)
+    assert texts == [f"```python\n# draw {k}\n```" for k in (1, 2, 3)]
+    assert [r["body"].get("n", 1) for r in one_choice.log] == [3, 2, 1]
 
 
 def test_endpoint_without_choices_is_named(server: str) -> None:
@@ -110,14 +89,49 @@ def test_round_with_training_fitness_picks_the_best(server: str) -> None:
 
     transitions = record_transitions(gym.make("CartPole-v1"), 32, seed=2)
     llm = ChatEndpoint(server + "/v1", "scripted")
-    trained = run_round(llm, "CartPole", transitions, n=4, fitness=lambda s: train_all(
-        s, lambda: gym.make("CartPole-v1"), timesteps=128, eval_episodes=1))
+    trained = run_round(llm, "CartPole", transitions, n=4, seed=10, fitness=lambda s, seeds: train_all(
+        s, lambda: gym.make("CartPole-v1"), seeds=seeds, timesteps=128, eval_episodes=1))
     assert [c.fitness is not None for c in trained] == [False, False, False, True]
     assert best(trained) is trained[3] and "Fitness after training" in feedback(trained)
+    assert [c.seed for c in trained] == [10, 11, 12, 13]
+    assert trained[3].metrics["eval_length"] >= 1 and trained[3].metrics["train_seconds"] > 0
 
-    def fails(sources: Any) -> list[Fitness]:
+    def fails(sources: Any, seeds: Any) -> list[Fitness]:
         return [Fitness("non_finite", reason="transition 7: reward is nan") for _ in sources]
 
     failed = run_round(llm, "CartPole", transitions, n=4, fitness=fails)
     assert failed[3].verdict.status == "non_finite" and failed[3].verdict.reason.startswith("during training")
     assert best(failed) is None
+
+
+def test_every_candidate_is_stored_with_its_seed_and_training_metrics(tmp_path: Any) -> None:
+    """Round r's candidate i is trained with seed + r*n + i; code, seed, verdict, fitness, metrics are stored."""
+    from rewardlab.envs.fitness import Fitness
+    from rewardlab.envs.harness import run_rounds
+    from rewardlab.store import RunStore
+
+    transitions = record_transitions(gym.make("CartPole-v1"), 16, seed=1)
+    asked: list[list[int]] = []
+
+    def fitness(sources: Any, seeds: Any) -> list[Fitness]:
+        asked.append(list(seeds))
+        return [Fitness("ok", 100.0 + s, seed=s, seconds=0.5, metrics={"eval_return": 100.0 + s}) for s in seeds]
+
+    path = tmp_path / "design.db"
+    rounds = run_rounds(lambda p, n: SCRIPT[:n], "CartPole", transitions, path, rounds=2, n=4, seed=20,
+                        fitness=fitness)
+    assert asked == [[23], [27]]  # only the working candidate is trained, with its own seed
+    store = RunStore(path)
+    rows = list(store.rows())
+    store.close()
+    assert [r["seed"] for r in rows] == list(range(20, 28))
+    assert [r["status"] for r in rows[:4]] == ["error", "non_finite", "rejected", "ok"]
+    assert rows[3]["source"] == rounds[0][3].source and rows[3]["fitness"] == 123.0
+    assert rows[3]["metrics"] == {"eval_return": 123.0, "train_seconds": 0.5}
+    again = run_rounds(lambda p, n: [], "CartPole", transitions, path, rounds=2, n=4, seed=20, fitness=fitness,
+                       resume=True)
+    def kept(rs: list[list[Any]]) -> list[Any]:  # what the store keeps (not the per-transition rewards)
+        return [(c.index, c.source, c.seed, c.fitness, c.metrics, c.verdict.status, c.verdict.terms) for r in rs
+                for c in r]
+
+    assert kept(again) == kept(rounds) and len(asked) == 2  # resumed: nothing asked or trained again

@@ -8,21 +8,29 @@ whole run: one confined process per candidate, one request per transition
 and is the candidate's verdict. The fitness is the mean of ``success(return,
 length)`` over ``eval_episodes`` deterministic episodes of the unwrapped env
 (default: the env's own episode return). Needs the ``sb3`` extra.
+
+A run may have a wall-time budget (``budget_s``), enforced outside the candidate:
+every sandbox call is cut at the budget's end (the sandbox kills the process) and
+the budget is checked at every environment step, so a candidate whose reward is
+slow ends with the scored status ``over_budget`` (a PPO update in progress, our
+code, finishes first). Each run's seed is in its :class:`Fitness`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
 from rewardlab.envs._base import keep_raw
 from rewardlab.envs.reward_code import ENTRY, Verdict, check_item, record_plain, static_gate
-from rewardlab.errors import RewardlabError
+from rewardlab.errors import RewardlabError, SpecError
 from rewardlab.rewards.code_asserts import error_text
 from rewardlab.sandbox import InfraError, Limits, Run, SandboxPool, shared_pool
 
@@ -39,19 +47,24 @@ class SandboxedReward(gym.Wrapper):
     """The env's reward replaced by the candidate's, computed in the sandbox; env reward in ``info``."""
 
     def __init__(self, env: gym.Env, source: str, *, pool: SandboxPool | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, budget_s: float | None = None) -> None:
         super().__init__(env)
         reason = static_gate(source)
         if reason is not None:
             raise CandidateFailed("rejected", reason)
         self.source, self.pool = source, pool or shared_pool()
-        self.limits = limits or Limits(timeout=5.0, run_timeout=600.0, cpu_s=600, memory_mb=1024)
+        self.budget_s = check_budget(budget_s)
+        run_s = 600 if budget_s is None else min(3600, max(600, math.ceil(budget_s) + 60))
+        self.limits = limits or Limits(timeout=5.0, run_timeout=run_s, cpu_s=run_s, memory_mb=1024)
+        self.deadline: float | None = None  # time.monotonic() at which the budget ends (set by the first reset)
         self._stack = contextlib.ExitStack()
         self._run: Run | None = None
         self._obs: Any = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         if self._run is None:
+            if self.budget_s is not None:
+                self.deadline = time.monotonic() + self.budget_s
             self._run = self._stack.enter_context(self.pool.run(self.source, self.limits))
             if self._run.init.kind != "ok":
                 raise CandidateFailed("timeout" if self._run.init.kind == "timeout" else "error",
@@ -65,7 +78,10 @@ class SandboxedReward(gym.Wrapper):
             raise gym.error.ResetNeeded("SandboxedReward: call reset() before step()")
         obs, reward, terminated, truncated, info = self.env.step(action)
         row = record_plain(self._obs, action, obs, info, terminated, truncated)
-        out = self._run.call(ENTRY, row)
+        left = self._left()
+        out = self._run.call(ENTRY, row, timeout=left)
+        if out.kind == "timeout" and left is not None and left < self.limits.timeout:
+            raise self._over()  # the budget ended during the call, not the per-call limit
         if out.kind != "ok":
             raise CandidateFailed("timeout" if out.kind == "timeout" else "error", error_text(out))
         checked = check_item(out.value, 0)  # per step: the check alone, no per-term statistics
@@ -74,46 +90,82 @@ class SandboxedReward(gym.Wrapper):
         self._obs = obs
         return obs, checked[0], terminated, truncated, keep_raw(info, reward)
 
+    def _left(self) -> float | None:
+        """Seconds left in the budget (None: no budget); :class:`CandidateFailed` once it is spent."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self._over()
+        return left
+
+    def _over(self) -> CandidateFailed:
+        return CandidateFailed("over_budget", f"training exceeded its wall-time budget of {self.budget_s:g} s")
+
     def close(self) -> None:
         self._stack.close()
         self._run = None
         super().close()
 
 
+def check_budget(budget_s: float | None) -> float | None:
+    """``budget_s`` as seconds in (0, 3600], or None; a clear error otherwise."""
+    if budget_s is None:
+        return None
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not 0 < budget_s <= 3600:
+        raise SpecError(f"budget_s must be a number of seconds in (0, 3600], or None (got {budget_s!r})")
+    return float(budget_s)
+
+
 @dataclass(frozen=True)
 class Fitness:
-    """A candidate's training outcome: ``status`` (ok or the failure) and the fitness where ok."""
+    """A candidate's training outcome: ``status`` (ok or the failure), the fitness where ok, the run's seed,
+    its wall time and, where ok, the evaluation's mean return and length of the env's own reward."""
 
     status: str
     fitness: float | None = None
     reason: str = ""
+    seed: int | None = None
+    seconds: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def train_fitness(
     source: str, make_env: Callable[[], gym.Env], *, timesteps: int = 2048, eval_episodes: int = 5, seed: int = 0,
     success: Callable[[float, int], float] | None = None, pool: SandboxPool | None = None,
+    budget_s: float | None = None,
 ) -> Fitness:
-    """Train PPO for ``timesteps`` on the candidate's reward; mean ``success`` over evaluation episodes."""
+    """Train PPO for ``timesteps`` (within ``budget_s`` wall seconds) on the candidate's reward, seeded with
+    ``seed``; the fitness is the mean ``success`` over evaluation episodes."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.logger import Logger
 
+    started = time.monotonic()
+
+    def failed(status: str, reason: str) -> Fitness:
+        return Fitness(status, reason=reason, seed=seed, seconds=time.monotonic() - started)
+
     try:
-        env = SandboxedReward(make_env(), source, pool=pool)
+        env = SandboxedReward(make_env(), source, pool=pool, budget_s=budget_s)
     except CandidateFailed as exc:
-        return Fitness(exc.status, reason=exc.reason)
+        return failed(exc.status, exc.reason)
     try:
         model = PPO("MlpPolicy", env, n_steps=min(2048, timesteps), batch_size=64, seed=seed, device="cpu")
         model.set_logger(Logger(None, []))  # else SB3 makes a /tmp/SB3-<date> folder per run
         model.learn(total_timesteps=timesteps)
     except CandidateFailed as exc:
-        return Fitness(exc.status, reason=exc.reason)
+        return failed(exc.status, exc.reason)
     except InfraError as exc:
-        return Fitness("unscorable", reason=f"sandbox failure (not the candidate's doing): {exc}")
+        return failed("unscorable", f"sandbox failure (not the candidate's doing): {exc}")
     finally:
         env.close()
+    seconds = time.monotonic() - started
+    episodes = [_episode(model, make_env(), seed + 1000 + i) for i in range(eval_episodes)]
     score = success or (lambda ret, length: ret)
-    values = [score(*_episode(model, make_env(), seed + 1000 + i)) for i in range(eval_episodes)]
-    return Fitness("ok", fitness=sum(values) / len(values))
+    values = [score(*e) for e in episodes]
+    metrics = {"eval_return": sum(e[0] for e in episodes) / len(episodes),
+               "eval_length": sum(e[1] for e in episodes) / len(episodes)}
+    return Fitness("ok", fitness=sum(values) / len(values), seed=seed, seconds=seconds, metrics=metrics)
 
 
 def _episode(model: Any, env: gym.Env, seed: int) -> tuple[float, int]:
@@ -128,9 +180,17 @@ def _episode(model: Any, env: gym.Env, seed: int) -> tuple[float, int]:
     return total, length
 
 
-def train_all(sources: Sequence[str], make_env: Callable[[], gym.Env], *, workers: int = 2,
-              **kwargs: Any) -> list[Fitness]:
-    """:func:`train_fitness` for each candidate, ``workers`` at a time (each holds one sandbox process)."""
+def train_all(sources: Sequence[str], make_env: Callable[[], gym.Env], *, seeds: Sequence[int] | None = None,
+              workers: int = 2, **kwargs: Any) -> list[Fitness]:
+    """:func:`train_fitness` for each candidate, ``workers`` at a time (each holds one sandbox process).
+
+    Candidate i is trained with ``seeds[i]`` (default: ``seed + i``, ``seed`` from ``kwargs`` or 0).
+    """
+    base = kwargs.pop("seed", 0)
+    seeds = list(seeds) if seeds is not None else [base + i for i in range(len(sources))]
+    if len(seeds) != len(sources):
+        raise SpecError(f"train_all: {len(sources)} sources but {len(seeds)} seeds; give one seed per source")
     pool = shared_pool(workers)
     with ThreadPoolExecutor(max(1, workers)) as ex:
-        return list(ex.map(lambda s: train_fitness(s, make_env, pool=pool, **kwargs), sources))
+        return list(ex.map(lambda s, seed: train_fitness(s, make_env, pool=pool, seed=seed, **kwargs),
+                           sources, seeds))

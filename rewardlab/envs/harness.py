@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,29 +67,44 @@ class ChatEndpoint:
     def __init__(
         self, base_url: str, model: str, *, api_key_env: str | None = None, temperature: float = 1.0,
         timeout: float = 120.0, max_tokens: int = 4096, max_retries: int = 6, cache: bool | str = False,
+        **endpoint: Any,
     ) -> None:
+        """``endpoint``: any other :class:`~rewardlab.judges.EndpointConfig` field (``max_concurrency``,
+        ``requests_per_minute``, ``extra_body``…); an unknown name is a validation error."""
         from rewardlab.judges import EndpointConfig, JudgeClient
 
         config = EndpointConfig.model_validate(
             {"base_url": base_url, "model": model, "api_key_env": api_key_env, "temperature": temperature,
-             "request_timeout": timeout, "max_tokens": max_tokens, "max_retries": max_retries, "cache": cache})
+             "request_timeout": timeout, "max_tokens": max_tokens, "max_retries": max_retries, "cache": cache,
+             **endpoint})
         self.client = JudgeClient.shared(config)
 
     def __call__(self, prompt: str, n: int) -> list[str]:
-        return list(self.client.chat_sync([{"role": "user", "content": prompt}], n=n).texts)
+        """``n`` completions; an endpoint that ignores ``n`` (some servers answer one choice) is asked
+        again for the rest, each request a new draw, at most ``n`` requests in all."""
+        texts: list[str] = []
+        for draw in range(n):
+            reply = self.client.chat_sync([{"role": "user", "content": prompt}], n=n - len(texts), draw=draw)
+            texts += reply.texts[: n - len(texts)]
+            if len(texts) >= n:
+                break
+        return texts
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One proposed reward function, its source, its verdict and (where trained) its fitness."""
+    """One proposed reward function: its source, verdict, seed and (where trained) fitness and training metrics."""
 
     index: int
     source: str
     verdict: Verdict
     fitness: float | None = None
+    seed: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
-FitnessFn = Callable[[Sequence[str]], Sequence[Fitness]]  # e.g. lambda s: train_all(s, make_env, timesteps=...)
+# (sources, seeds) -> one Fitness each, e.g. lambda s, seeds: train_all(s, make_env, seeds=seeds, timesteps=...)
+FitnessFn = Callable[[Sequence[str], Sequence[int]], Sequence[Fitness]]
 
 
 def prompt_for(description: str, feedback_text: str = "") -> str:
@@ -100,13 +115,13 @@ def prompt_for(description: str, feedback_text: str = "") -> str:
 
 def run_round(
     proposer: Proposer, description: str, transitions: Sequence[Transition], *, n: int = 4, workers: int = 2,
-    feedback_text: str = "", limits: Limits | None = None, fitness: FitnessFn | None = None,
+    feedback_text: str = "", limits: Limits | None = None, fitness: FitnessFn | None = None, seed: int = 0,
 ) -> list[Candidate]:
     """Ask for ``n`` candidates and evaluate them, ``workers`` in parallel in the sandbox.
 
-    With ``fitness`` (:func:`rewardlab.envs.fitness.train_all` bound to an env), the
-    candidates that passed are trained and rated; one whose training fails takes
-    that failure as its verdict.
+    Candidate i gets the seed ``seed + i``. With ``fitness`` (:func:`rewardlab.envs.fitness.train_all`
+    bound to an env), the candidates that passed are trained with their seeds and rated; one whose
+    training fails (``over_budget`` included) takes that failure as its verdict.
     """
     completions = proposer(prompt_for(description, feedback_text), n)
     sources = [extract_code(c) for c in completions]
@@ -117,15 +132,16 @@ def run_round(
 
     with ThreadPoolExecutor(max(1, workers)) as ex:
         verdicts = list(ex.map(one, sources))
-    scores: list[float | None] = [None] * len(sources)
-    passed = [i for i, v in enumerate(verdicts) if v.ok]
+    out = [Candidate(i, src, v, seed=seed + i) for i, (src, v) in enumerate(zip(sources, verdicts, strict=True))]
+    passed = [c for c in out if c.verdict.ok]
     if fitness is not None and passed:
-        for i, f in zip(passed, fitness([sources[i] for i in passed]), strict=True):
-            if f.status == "ok":
-                scores[i] = f.fitness
-            else:
-                verdicts[i] = Verdict(f.status, f"during training: {f.reason}")
-    return [Candidate(i, s, v, f) for i, (s, v, f) in enumerate(zip(sources, verdicts, scores, strict=True))]
+        rated = fitness([c.source for c in passed], [c.seed for c in passed])
+        for c, f in zip(passed, rated, strict=True):
+            metrics = {**f.metrics, "train_seconds": f.seconds}
+            verdict = c.verdict if f.status == "ok" else Verdict(f.status, f"during training: {f.reason}")
+            out[c.index] = replace(c, verdict=verdict, fitness=f.fitness if f.status == "ok" else None,
+                                   metrics=metrics)
+    return out
 
 
 def best(candidates: Sequence[Candidate]) -> Candidate | None:
@@ -146,7 +162,7 @@ def feedback(candidates: Sequence[Candidate]) -> str:
 def run_rounds(
     proposer: Proposer, description: str, transitions: Sequence[Transition], store_path: str | Path, *,
     rounds: int = 3, n: int = 4, workers: int = 2, resume: bool = False, limits: Limits | None = None,
-    fitness: FitnessFn | None = None,
+    fitness: FitnessFn | None = None, seed: int = 0, settings: Any = None,
 ) -> list[list[Candidate]]:
     """``rounds`` rounds, each prompted with the previous one's feedback, every candidate kept in a run store.
 
@@ -154,9 +170,12 @@ def run_rounds(
     term statistics, and the feedback for the next round), so a run killed at any
     point and started again with ``resume=True`` goes on from the first round not
     committed; more ``rounds`` on a resumed store extend the run. The store is tied
-    to the description and transitions (another input is refused, never mixed).
+    to the description, transitions, seed and ``settings`` (JSON: whatever else the run depends on, such
+    as the model and the training settings); another input is refused, never mixed. Candidate i of
+    round r is trained with the seed ``seed + r·n + i``, stored with it.
     """
-    fingerprint = hashlib.sha256(json.dumps([description, list(transitions), n]).encode()).hexdigest()
+    run = [description, list(transitions), n, seed, settings]
+    fingerprint = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()
     store = RunStore.open(store_path, fingerprint, resume)
     try:
         done = [_from_row(r) for r in store.rows()]
@@ -168,7 +187,8 @@ def run_rounds(
                 out.append([c for _, c in history[r]])
                 continue
             candidates = run_round(proposer, description, transitions, n=n, workers=workers,
-                                   feedback_text=text.get("feedback", ""), limits=limits, fitness=fitness)
+                                   feedback_text=text.get("feedback", ""), limits=limits, fitness=fitness,
+                                   seed=seed + r * n)
             text = {"feedback": feedback(candidates), "rounds": r + 1}
             store.commit([(r * n + c.index, _to_row(r, c)) for c in candidates], text)
             out.append(candidates)
@@ -180,13 +200,14 @@ def run_rounds(
 def _to_row(round_: int, c: Candidate) -> dict[str, Any]:
     v = c.verdict
     return {"round": round_, "index": c.index, "source": c.source, "status": v.status, "reason": v.reason,
-            "terms": {k: asdict(t) for k, t in v.terms.items()}, "fitness": c.fitness}
+            "terms": {k: asdict(t) for k, t in v.terms.items()}, "fitness": c.fitness, "seed": c.seed,
+            "metrics": c.metrics}
 
 
 def _from_row(row: dict[str, Any]) -> tuple[int, Candidate]:
     terms = {k: TermStats(**t) for k, t in row["terms"].items()}
     verdict = Verdict(row["status"], row["reason"], terms=terms)
-    return row["round"], Candidate(row["index"], row["source"], verdict, row.get("fitness"))
+    return row["round"], Candidate(row["index"], row["source"], verdict, row["fitness"], row["seed"], row["metrics"])
 
 
 __all__ = ["Candidate", "ChatEndpoint", "Proposer", "best", "feedback", "prompt_for", "run_round", "run_rounds"]

@@ -126,7 +126,8 @@ class TermStats:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome for one candidate. ``status``: ok, rejected, error, timeout, non_finite, bad_output, unscorable."""
+    """The outcome for one candidate. ``status``: ok, rejected, error, timeout, non_finite, bad_output,
+    over_budget (its training run passed its wall-time budget, :mod:`rewardlab.envs.fitness`), unscorable."""
 
     status: str
     reason: str = ""
