@@ -56,7 +56,7 @@ def is_causal(model: Any) -> bool:
     return bool(flags) and all(flags)
 
 
-def _looks_local(name: str) -> bool:
+def looks_local(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
 
 
@@ -67,7 +67,7 @@ def check_model_dir(params: ModelParams, kind: Kind) -> None:
     was expected.
     """
     name = params.model
-    if not _looks_local(name):
+    if not looks_local(name):
         return
     path = Path(name).expanduser()
     if not path.is_dir():
