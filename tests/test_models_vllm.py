@@ -76,16 +76,21 @@ def test_text_only_classify_with_its_activation_is_mapped_back_to_the_logit(path
     assert chat.status is Status.ERROR and "chat_template = 'none'" in chat.detail["reason"]
 
 
-def test_without_openapi_the_routes_are_found_by_probing(paths: dict[str, str]) -> None:
-    with vllm_fake.serve(paths["plain"], "pooling_protocol", docs=False) as (url, _server):
-        got = remote(url, chat_template="none").score(TEXT_BATCH)
-        wrong = remote(url, chat_template="none", remote_model="other-rm").score(TEXT_BATCH[:1])[0]
-        prm = get_reward("model.likelihood", model="served-rm", placement="remote", endpoint=url,
+def test_without_openapi_the_routes_are_found_by_probing(paths: dict[str, str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RM_KEY", "sekrit")
+    with vllm_fake.serve(paths["plain"], "pooling_protocol", docs=False, api_key="sekrit") as (url, _server):
+        got = remote(url, chat_template="none", api_key_env="RM_KEY").score(TEXT_BATCH)
+        keyless = remote(url, chat_template="none").score(TEXT_BATCH[:1])[0]
+        wrong = remote(url, chat_template="none", remote_model="other-rm", api_key_env="RM_KEY").score(BATCH[:1])[0]
+        prm = get_reward("model.likelihood", model="served-rm", placement="remote", endpoint=url, api_key_env="RM_KEY",
                          drift_samples=0).score([Sample("p", "q", "a", reference="a")])[0]
     assert got[0].detail["remote"]["route"] == "/classify"
     assert [s.value for s in got] == pytest.approx(local(paths["plain"], TEXT_BATCH), abs=1e-5)
     assert wrong.status is Status.ERROR and "does not serve 'other-rm'" in wrong.detail["reason"]
     assert prm.status is Status.ERROR and "model.rm" in prm.detail["reason"]
+    assert keyless.status is Status.ERROR and "HTTP 401" in keyless.detail["reason"]
+    assert "sekrit" not in str([s.detail for s in [*got, wrong, prm, keyless]])
 
 
 def test_drift_from_the_local_copy_is_measured_and_reported(paths: dict[str, str],

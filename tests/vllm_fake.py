@@ -98,13 +98,20 @@ def _usage(n: int) -> dict[str, int]:
 
 
 def app(path: str, variant: str, served: str = "served-rm", docs: bool = True, shift: float = 0.0,
-        routes: tuple[str, ...] = ("/classify", "/pooling")) -> Any:
-    from fastapi import FastAPI
+        routes: tuple[str, ...] = ("/classify", "/pooling"), api_key: str | None = None) -> Any:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
 
     backend = Backend(path, shift)
     kwargs: dict[str, Any] = {} if docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
     api = FastAPI(**kwargs)
     api.state.requests = []
+
+    @api.middleware("http")
+    async def authorize(request: Request, call_next: Any) -> Any:  # `vllm serve --api-key`
+        if api_key is not None and request.headers.get("authorization") != f"Bearer {api_key}":
+            return JSONResponse({"error": "Unauthorized"}, status_code=401)
+        return await call_next(request)
 
     @api.get("/v1/models")
     def models() -> dict[str, Any]:

@@ -54,6 +54,7 @@ class ModelParams(BaseModel):
     remote_model: str | None = None
     remote_concurrency: int = Field(16, ge=1)
     remote_retries: int = Field(2, ge=0)
+    api_key_env: str | None = None  # the variable holding the endpoint's key (`vllm serve --api-key`)
     drift_samples: int = Field(4, ge=0)
     max_drift: float = Field(1e-3, ge=0)
     drift_action: Literal["warn", "error"] = "warn"

@@ -38,7 +38,7 @@ def client_for(params: ModelParams, root: str) -> Any:
     return JudgeClient.shared(EndpointConfig.model_validate({
         "base_url": root, "model": params.model, "cache": False, "max_tokens": None,
         "max_concurrency": params.remote_concurrency, "request_timeout": params.remote_timeout,
-        "max_retries": params.remote_retries}))
+        "max_retries": params.remote_retries, "api_key_env": params.api_key_env}))
 
 
 @dataclass
