@@ -67,6 +67,7 @@ def test_text_only_classify_with_its_activation_is_mapped_back_to_the_logit(path
         logits = remote(url, chat_template="none").score(TEXT_BATCH)
         sigmoids = remote(url, chat_template="none", sigmoid=True).score(TEXT_BATCH)
         chat = remote(url).score(TEXT_BATCH[:1])[0]
+        mixed = remote(url, chat_template="none").score(BATCH)  # BATCH[1] has a chat prompt
         [(_, body)] = server.state.requests[:1]
     assert [s.value for s in logits] == pytest.approx(local(paths["plain"], TEXT_BATCH, chat_template="none"),
                                                       abs=1e-4)
@@ -74,6 +75,8 @@ def test_text_only_classify_with_its_activation_is_mapped_back_to_the_logit(path
     assert logits[0].detail["remote"]["values"] == "activated"
     assert body["input"] == [s.prompt_text + s.completion_text for s in TEXT_BATCH] and "messages" not in body
     assert chat.status is Status.ERROR and "chat_template = 'none'" in chat.detail["reason"]
+    assert [s.status for s in mixed] == [Status.OK, Status.ERROR, Status.OK] and "chat messages" in str(mixed[1].detail)
+    assert [mixed[0].value, mixed[2].value] == pytest.approx([s.value for s in logits], abs=1e-6)
 
 
 def test_without_openapi_the_routes_are_found_by_probing(paths: dict[str, str],

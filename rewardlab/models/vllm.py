@@ -113,6 +113,8 @@ def routes_by_probing(client: JudgeClient) -> list[Route]:
         except JudgeError as exc:
             if _absent(exc):
                 continue
+            if "HTTP " not in exc.reason:  # unreachable, timed out: not an answer about the route
+                raise
         out.append(Route(path, False, "use_activation" if path == "/classify" else None))
     return out
 
@@ -163,11 +165,12 @@ def connect(client: JudgeClient, endpoint: str, served: str | None, doc: dict[st
 # --- requests and replies --------------------------------------------------------------
 
 
-def requests(server: VllmServer, samples: Sequence[Sample], chat: bool) -> list[tuple[list[int], dict[str, Any]]]:
-    """(sample indices, body) per request: one per conversation, or one for all texts.
+def requests(server: VllmServer, samples: Sequence[Sample], chat: bool
+             ) -> tuple[list[tuple[list[int], dict[str, Any]]], dict[int, Exception]]:
+    """(sample indices, body) per request, and the samples that cannot be sent, with why.
 
     vLLM's chat form takes one conversation per request (``messages``); the text form
-    takes a list (``input``).
+    takes a list (``input``), so all texts go in one request.
     """
     route = server.route
     base: dict[str, Any] = {"model": server.model}
@@ -179,9 +182,17 @@ def requests(server: VllmServer, samples: Sequence[Sample], chat: bool) -> list[
                              "the conversation with the chat template: set chat_template = 'none' for text, "
                              "or serve with a vLLM whose endpoint accepts messages")
         return [([i], {**base, "messages": as_messages(s.prompt, "user") + as_messages(_completion(s), "assistant"),
-                       "add_special_tokens": False}) for i, s in enumerate(samples)]
-    texts = [as_text(s.prompt, "prompt") + as_text(_completion(s), "completion") for s in samples]
-    return [(list(range(len(samples))), {**base, "input": texts, "add_special_tokens": True})]
+                       "add_special_tokens": False}) for i, s in enumerate(samples)], {}
+    texts: dict[int, str] = {}
+    refused: dict[int, Exception] = {}
+    for i, s in enumerate(samples):
+        try:
+            texts[i] = as_text(s.prompt, "prompt") + as_text(_completion(s), "completion")
+        except ModelError as exc:  # chat messages without a template: this sample only
+            refused[i] = exc
+    if not texts:
+        return [], refused
+    return [(list(texts), {**base, "input": list(texts.values()), "add_special_tokens": True})], refused
 
 
 def _completion(sample: Sample) -> Any:
@@ -205,7 +216,7 @@ def outputs(server: VllmServer, reply: Any, n: int) -> list[list[float]]:
 
 def fetch(server: VllmServer, samples: Sequence[Sample], chat: bool) -> list[list[float] | Exception]:
     """Every sample's output vector (or the exception of its request), concurrently."""
-    plan = requests(server, samples, chat)
+    plan, refused = requests(server, samples, chat)
 
     async def one(idx: list[int], body: dict[str, Any]) -> list[list[float]]:
         try:
@@ -217,8 +228,8 @@ def fetch(server: VllmServer, samples: Sequence[Sample], chat: bool) -> list[lis
     async def every() -> list[Any]:
         return await asyncio.gather(*(one(idx, body) for idx, body in plan), return_exceptions=True)
 
-    got: list[list[float] | Exception] = [ModelError("not scored")] * len(samples)
-    for (idx, _body), result in zip(plan, run_sync(every()), strict=True):
+    got: list[list[float] | Exception] = [refused.get(i, ModelError("not scored")) for i in range(len(samples))]
+    for (idx, _body), result in zip(plan, run_sync(every()) if plan else [], strict=True):
         for k, i in enumerate(idx):
             got[i] = result if isinstance(result, Exception) else result[k]
     return got
