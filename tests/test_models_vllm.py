@@ -62,8 +62,10 @@ def test_served_scores_equal_the_local_model_on_each_vllm_variant(paths: dict[st
         assert all(body["use_activation"] is False for _, body in sent)
 
 
-def test_text_only_classify_with_its_activation_is_mapped_back_to_the_logit(paths: dict[str, str]) -> None:
-    with vllm_fake.serve(paths["plain"], "openai_protocol", routes=("/classify",)) as (url, server):
+def test_text_only_classify_with_its_activation_is_mapped_back_to_the_logit(paths: dict[str, str],
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    with (vllm_fake.serve(paths["plain"], "openai_protocol", routes=("/classify",)) as (url, server),
+          caplog.at_level(logging.WARNING, logger="rewardlab.models")):
         logits = remote(url, chat_template="none").score(TEXT_BATCH)
         sigmoids = remote(url, chat_template="none", sigmoid=True).score(TEXT_BATCH)
         chat = remote(url).score(TEXT_BATCH[:1])[0]
@@ -72,7 +74,7 @@ def test_text_only_classify_with_its_activation_is_mapped_back_to_the_logit(path
     assert [s.value for s in logits] == pytest.approx(local(paths["plain"], TEXT_BATCH, chat_template="none"),
                                                       abs=1e-4)
     assert [s.value for s in sigmoids] == pytest.approx(local(paths["plain"], TEXT_BATCH, sigmoid=True), abs=1e-6)
-    assert logits[0].detail["remote"]["values"] == "activated"
+    assert logits[0].detail["remote"]["values"] == "activated" and "cannot turn it off" in caplog.text
     assert body["input"] == [s.prompt_text + s.completion_text for s in TEXT_BATCH] and "messages" not in body
     assert chat.status is Status.ERROR and "chat_template = 'none'" in chat.detail["reason"]
     assert [s.status for s in mixed] == [Status.OK, Status.ERROR, Status.OK] and "chat messages" in str(mixed[1].detail)

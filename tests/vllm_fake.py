@@ -8,8 +8,8 @@ response schemas as vLLM's code defines them, in two release variants:
   ``data[i].data``; ``ClassificationRequest(model, input)`` -> ``ClassificationData(index,
   label, probs, num_classes)``), served by ``serving_pooling.py`` and
   ``serving_classification.py``: ``/classify`` takes text only and applies the
-  activation (sigmoid for one output, softmax for several: ``get_classification_act_fn``
-  in ``vllm/model_executor/layers/pooler.py``); ``/pooling`` under ``--task reward``
+  activation (vLLM's ``PoolerClassify``, the default of ``get_classification_act_fn`` in its
+  pooler activations module: sigmoid for fewer than two labels, else softmax); ``/pooling`` under ``--task reward``
   returns one row per token (``ALL`` pooling, no activation; docs/models/pooling_models.md).
 - ``"pooling_protocol"``: the newer layout, ``vllm/entrypoints/pooling/classify/protocol.py``
   with ``ClassifyRequestMixin`` from ``vllm/entrypoints/pooling/base/protocol.py``:

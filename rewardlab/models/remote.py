@@ -18,6 +18,7 @@ endpoints. Scores are not cached there; the engine's cache caches them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ from rewardlab.errors import require_extra
 from rewardlab.models import vllm
 from rewardlab.models.loading import ModelError
 from rewardlab.models.params import ModelParams
+
+log = logging.getLogger("rewardlab.models")
 
 
 def client_for(params: ModelParams, root: str) -> Any:
@@ -67,7 +70,12 @@ def connect(params: ModelParams) -> Remote:
         doc = vllm.get(client, "/openapi.json")
         api = params.remote_api if params.remote_api != "auto" else _guess(client, doc, root)
         if api == "vllm":
-            return Remote(api, root, client, server=vllm.connect(client, root, params.remote_model, doc))
+            server = vllm.connect(client, root, params.remote_model, doc)
+            if server.route.activated:
+                log.warning("%s%s applies its activation and cannot turn it off: one output's logit is taken "
+                            "back through the sigmoid, which is right for vLLM's default activation only; "
+                            "name a local copy in `model` to have the drift measured", root, server.route.path)
+            return Remote(api, root, client, server=server)
         return Remote(api, root, client, component=params.remote_component)
     except JudgeError as exc:
         raise ModelError(f"endpoint {root!r} could not be reached or gave no usable reply: {exc.reason}") from exc

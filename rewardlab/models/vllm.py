@@ -10,7 +10,9 @@ request fields and response shapes changed across releases. Read from vLLM's cod
   ``ALL`` pooling, where the last token's row is the sequence score);
 - ``/classify``, first text only (``ClassificationRequest(model, input)``), answering
   ``{index, label, probs, num_classes}`` with the activation applied (sigmoid for one
-  output, softmax for several; vLLM's ``get_classification_act_fn``); later also
+  output, softmax for several: vLLM's ``PoolerClassify``; a config with
+  ``problem_type = "regression"`` or a sentence-transformers ``activation_fn`` gets
+  another, which only the drift check can tell); later also
   ``messages`` and a ``use_activation`` switch (``vllm/entrypoints/pooling/classify/
   protocol.py``, ``ClassifyRequestMixin`` in ``pooling/base/protocol.py``); latest
   ``{index, logits, probabilities}`` with ``use_activation`` off by default;
