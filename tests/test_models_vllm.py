@@ -74,11 +74,21 @@ def test_text_only_classify_with_its_activation_is_mapped_back_to_the_logit(path
     assert [s.value for s in logits] == pytest.approx(local(paths["plain"], TEXT_BATCH, chat_template="none"),
                                                       abs=1e-4)
     assert [s.value for s in sigmoids] == pytest.approx(local(paths["plain"], TEXT_BATCH, sigmoid=True), abs=1e-6)
-    assert logits[0].detail["remote"]["values"] == "activated" and "cannot turn it off" in caplog.text
+    assert logits[0].detail["remote"]["values"] == "activated" and "cannot turn its activation off" in caplog.text
     assert body["input"] == [s.prompt_text + s.completion_text for s in TEXT_BATCH] and "messages" not in body
     assert chat.status is Status.ERROR and "chat_template = 'none'" in chat.detail["reason"]
     assert [s.status for s in mixed] == [Status.OK, Status.ERROR, Status.OK] and "chat messages" in str(mixed[1].detail)
     assert [mixed[0].value, mixed[2].value] == pytest.approx([s.value for s in logits], abs=1e-6)
+
+
+def test_embeddings_route_is_the_last_resort_and_says_so(paths: dict[str, str],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    with (vllm_fake.serve(paths["plain"], "openai_protocol", routes=("/v1/embeddings",)) as (url, _server),
+          caplog.at_level(logging.WARNING, logger="rewardlab.models")):
+        got = remote(url, chat_template="none").score(TEXT_BATCH)
+    assert [s.value for s in got] == pytest.approx(local(paths["plain"], TEXT_BATCH), abs=1e-5)
+    assert (got[0].detail["remote"]["route"], got[0].detail["remote"]["values"]) == ("/v1/embeddings", "embedding")
+    assert "may normalise" in caplog.text
 
 
 def test_without_openapi_the_routes_are_found_by_probing(paths: dict[str, str],

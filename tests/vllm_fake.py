@@ -16,6 +16,9 @@ response schemas as vLLM's code defines them, in two release variants:
   ``/classify`` takes ``input`` or ``messages`` and ``use_activation`` (off when None),
   answering ``ClassificationData(index, logits, probabilities)``.
 
+With ``routes`` naming ``/v1/embeddings``, the older variant also answers OpenAI's
+embeddings schema with the pooled head output (the oldest way a reward model was served).
+
 Both keep ``OpenAIBaseModel``'s ``extra="allow"`` (unknown request fields are ignored),
 serve ``/v1/models`` and ``/version``, and publish ``/openapi.json`` unless ``docs=False``
 (vLLM's ``--disable-fastapi-docs``). Chat requests render the template without a
@@ -139,6 +142,14 @@ def app(path: str, variant: str, served: str = "served-rm", docs: bool = True, s
                     data.append({"index": i, "object": "pooling", "data": backend.rows(ids).tolist()})
                 return {"id": "pool-1", "object": "list", "created": 0, "model": served, "data": data,
                         "usage": _usage(n)}
+
+        if "/v1/embeddings" in routes:  # OpenAI's embeddings schema; a reward model's pooled output, unnormalised
+            @api.post("/v1/embeddings")
+            def embeddings(req: OldPooling) -> dict[str, Any]:
+                api.state.requests.append(("/v1/embeddings", req.model_dump()))
+                data = [{"index": i, "object": "embedding", "embedding": backend.rows(backend.ids(t, None, True))[-1]
+                         .tolist()} for i, t in enumerate(texts(req.input or []))]
+                return {"object": "list", "model": served, "data": data, "usage": _usage(0)}
 
         if "/classify" in routes:
             @api.post("/classify")

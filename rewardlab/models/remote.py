@@ -30,6 +30,12 @@ from rewardlab.models.loading import ModelError
 from rewardlab.models.params import ModelParams
 
 log = logging.getLogger("rewardlab.models")
+_CAVEATS = {
+    "activated": "it cannot turn its activation off, so one output's logit is taken back through the sigmoid, "
+                 "right for vLLM's default activation only",
+    "embedding": "the reward model's pooled output under the embeddings route, which an embedding pooler may "
+                 "normalise",
+}
 
 
 def client_for(params: ModelParams, root: str) -> Any:
@@ -71,10 +77,9 @@ def connect(params: ModelParams) -> Remote:
         api = params.remote_api if params.remote_api != "auto" else _guess(client, doc, root)
         if api == "vllm":
             server = vllm.connect(client, root, params.remote_model, doc)
-            if server.route.activated:
-                log.warning("%s%s applies its activation and cannot turn it off: one output's logit is taken "
-                            "back through the sigmoid, which is right for vLLM's default activation only; "
-                            "name a local copy in `model` to have the drift measured", root, server.route.path)
+            if server.route.values != "raw":
+                log.warning("%s%s gives %s values: %s; name a local copy in `model` to have the drift measured",
+                            root, server.route.path, server.route.values, _CAVEATS[server.route.values])
             return Remote(api, root, client, server=server)
         return Remote(api, root, client, component=params.remote_component)
     except JudgeError as exc:

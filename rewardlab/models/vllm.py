@@ -16,8 +16,12 @@ request fields and response shapes changed across releases. Read from vLLM's cod
   ``messages`` and a ``use_activation`` switch (``vllm/entrypoints/pooling/classify/
   protocol.py``, ``ClassifyRequestMixin`` in ``pooling/base/protocol.py``); latest
   ``{index, logits, probabilities}`` with ``use_activation`` off by default;
-- ``/score``, ``/rerank`` and ``/v1/embeddings`` pair two texts (cross-encoders) or
-  return embeddings: not a reward model's conversation input, so not used.
+- ``/v1/embeddings`` (OpenAI's embeddings schema, ``data[i].embedding``): where a
+  release offers neither of the above, a reward model's pooled output comes back as
+  its "embedding"; used last, with a warning, as an embedding model's pooler may
+  normalise it (the drift check tells);
+- ``/score`` and ``/rerank`` pair two texts (cross-encoders): not a reward model's
+  conversation input, so not used.
 
 At start the server is asked what it offers (``GET /v1/models``, ``/version`` and
 ``/openapi.json``; without the OpenAPI document, an empty ``POST`` tells a missing
@@ -42,7 +46,7 @@ from rewardlab.judges.loop import run_sync
 from rewardlab.models.inputs import as_messages, as_text
 from rewardlab.models.loading import ModelError
 
-ROUTES = ("/classify", "/pooling")  # preferred order (see :func:`choose_route`)
+ROUTES = ("/classify", "/pooling", "/v1/embeddings")  # see :func:`choose_route` for the order
 SWITCHES = ("use_activation", "activation", "softmax")  # vLLM's names, newest first
 
 
@@ -58,6 +62,11 @@ class Route:
     def activated(self) -> bool:
         """Whether its values come back through an activation we cannot turn off."""
         return self.path == "/classify" and self.switch is None
+
+    @property
+    def values(self) -> str:
+        """What its values are, for ``detail``: ``raw``, ``activated`` or ``embedding``."""
+        return "embedding" if self.path == "/v1/embeddings" else "activated" if self.activated else "raw"
 
 
 def get(client: JudgeClient, path: str) -> Any | None:
@@ -122,13 +131,16 @@ def routes_by_probing(client: JudgeClient) -> list[Route]:
 
 
 def choose_route(routes: Sequence[Route], endpoint: str) -> Route:
-    """``/classify`` with an activation switch, else ``/pooling`` (raw values), else ``/classify``."""
+    """``/classify`` with an activation switch, else ``/pooling`` (raw values), else ``/classify``,
+    else ``/v1/embeddings``."""
     by_path = {r.path: r for r in routes}
     classify, pooling = by_path.get("/classify"), by_path.get("/pooling")
     if classify is not None and (classify.switch is not None or pooling is None):
         return classify
     if pooling is not None:
         return pooling
+    if "/v1/embeddings" in by_path:
+        return by_path["/v1/embeddings"]
     raise ModelError(f"endpoint {endpoint!r} is a vLLM server without /classify or /pooling: start it with "
                      "a pooling model (`vllm serve MODEL --runner pooling`, or `--task classify|reward` "
                      "on older releases)")
@@ -146,7 +158,7 @@ class VllmServer:
 
     def identity(self) -> dict[str, Any]:
         return {"model": self.model, "endpoint": self.endpoint, "api": "vllm", "server_version": self.version,
-                "route": self.route.path, "values": "activated" if self.route.activated else "raw"}
+                "route": self.route.path, "values": self.route.values}
 
 
 def connect(client: JudgeClient, endpoint: str, served: str | None, doc: dict[str, Any] | None) -> VllmServer:
@@ -209,7 +221,7 @@ def outputs(server: VllmServer, reply: Any, n: int) -> list[list[float]]:
         raise ModelError(f"endpoint {server.endpoint!r} returned {len(items)} results for {n} inputs")
     out = []
     for item in items:
-        values = item.get("logits", item.get("probs", item.get("data")))
+        values = next(item[k] for k in ("logits", "probs", "data", "embedding") if k in item)
         if values and isinstance(values[0], list):  # one row per token (ALL pooling): the last one
             values = values[-1]
         out.append([float(v) for v in values])
