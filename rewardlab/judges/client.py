@@ -6,7 +6,9 @@ compatible gateway). Requests run on the process's judge loop (:mod:`.loop`), so
 concurrency bound, the rate limits and the connection pool hold across threads, event
 loops and engine batches. Successful responses are cached persistently, keyed on the
 full request (``base_url``, the request body and the draw index); the API key is in
-no key, value, log or message.
+no key, value, log or message. :meth:`JudgeClient.request_json` reaches a server's other
+endpoints through the same transport (model rewards' ``placement = "remote"``: vLLM's
+``/classify``/``/pooling``, a rewardlab server's ``/score``), uncached.
 
 The HTTP client is aiohttp rather than httpx (DESIGN.md names either): on loopback at
 64 concurrent requests httpx's connection pool managed 50 requests/s where aiohttp
