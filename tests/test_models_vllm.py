@@ -81,6 +81,15 @@ def test_text_only_classify_with_its_activation_is_mapped_back_to_the_logit(path
     assert [mixed[0].value, mixed[2].value] == pytest.approx([s.value for s in logits], abs=1e-6)
 
 
+def test_overloaded_server_is_retried_through_the_judge_transport(paths: dict[str, str]) -> None:
+    with vllm_fake.serve(paths["rm"], "pooling_protocol", fail=2) as (url, server):
+        got = remote(url, remote_retries=2).score(BATCH[:1])[0]
+        server.state.failures = 1
+        given_up = remote(url, remote_retries=0).score(BATCH[:1])[0]
+    assert got.status is Status.OK and got.value == pytest.approx(local(paths["rm"], BATCH[:1])[0], abs=1e-5)
+    assert given_up.status is Status.ERROR and "HTTP 503" in given_up.detail["reason"]
+
+
 def test_embeddings_route_is_the_last_resort_and_says_so(paths: dict[str, str],
                                                          caplog: pytest.LogCaptureFixture) -> None:
     with (vllm_fake.serve(paths["plain"], "openai_protocol", routes=("/v1/embeddings",)) as (url, _server),

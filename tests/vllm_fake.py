@@ -101,7 +101,7 @@ def _usage(n: int) -> dict[str, int]:
 
 
 def app(path: str, variant: str, served: str = "served-rm", docs: bool = True, shift: float = 0.0,
-        routes: tuple[str, ...] = ("/classify", "/pooling"), api_key: str | None = None) -> Any:
+        routes: tuple[str, ...] = ("/classify", "/pooling"), api_key: str | None = None, fail: int = 0) -> Any:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 
@@ -110,10 +110,15 @@ def app(path: str, variant: str, served: str = "served-rm", docs: bool = True, s
     api = FastAPI(**kwargs)
     api.state.requests = []
 
+    api.state.failures = fail  # the first `fail` scoring requests answer 503 (an overloaded server)
+
     @api.middleware("http")
     async def authorize(request: Request, call_next: Any) -> Any:  # `vllm serve --api-key`
         if api_key is not None and request.headers.get("authorization") != f"Bearer {api_key}":
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
+        if request.method == "POST" and api.state.failures > 0:
+            api.state.failures -= 1
+            return JSONResponse({"error": "Service Unavailable"}, status_code=503)
         return await call_next(request)
 
     @api.get("/v1/models")
