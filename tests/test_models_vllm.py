@@ -8,6 +8,7 @@ a server that drifts must have its drift measured and reported.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,6 +128,14 @@ def test_drift_from_the_local_copy_is_measured_and_reported(paths: dict[str, str
     assert drift["max_abs"] == pytest.approx(0.05, abs=1e-4) and "differs from the local copy" in caplog.text
     assert [s.status for s in got] == [Status.OK] * 3 and all(s.detail["remote"]["drift"] == drift for s in got)
     assert [s.value for s in got] == pytest.approx([v + 0.05 for v in local(paths["rm"], BATCH)], abs=1e-5)
+
+
+def test_a_failing_drift_check_says_why_and_keeps_the_served_scores(paths: dict[str, str], tmp_path: Path) -> None:
+    with vllm_fake.serve(paths["rm"], "pooling_protocol") as (url, _server):
+        got = get_reward("model.rm", model=str(tmp_path), placement="remote", endpoint=url).score(BATCH)
+    assert [s.status for s in got] == [Status.OK] * 3  # tmp_path is a directory, but no model
+    drift = got[0].detail["remote"]["drift"]
+    assert drift["measured"] is False and "no config.json" in drift["reason"]
 
 
 def test_drift_action_error_refuses_served_scores_beyond_max_drift() -> None:

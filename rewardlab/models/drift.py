@@ -23,8 +23,19 @@ log = logging.getLogger("rewardlab.models")
 def measure(reward: Any, samples: Sequence[Sample], served: Sequence[Score]) -> dict[str, Any] | None:
     """The drift of ``served`` from a local copy on the first ``drift_samples`` scored inputs.
 
-    None when this batch has no scored input to compare (the next batch tries again).
+    None when this batch has no scored input to compare (the next batch tries again). A
+    check that fails (a local directory that is not a model…) says why and costs the
+    served scores nothing.
     """
+    try:
+        return _measure(reward, samples, served)
+    except Exception as exc:
+        reason = f"the drift check failed: {type(exc).__name__}: {exc}"
+        log.warning("drift of the served model not measured: %s", reason)
+        return {"measured": False, "reason": reason}
+
+
+def _measure(reward: Any, samples: Sequence[Sample], served: Sequence[Score]) -> dict[str, Any] | None:
     from rewardlab.engine.model_worker import ModelWorkers
 
     p = reward.params
