@@ -1,6 +1,6 @@
 """``placement = "remote"`` against vLLM's reward endpoints (a real HTTP server, two release variants).
 
-The server (:mod:`tests.vllm_fake`) speaks vLLM's schemas as vLLM's code defines them and
+The server (:mod:`tests.vllm_fake`) speaks vLLM's schemas as three vLLM releases define them and
 runs the same tiny model as the local reward, so served scores must equal local ones;
 a server that drifts must have its drift measured and reported.
 """
@@ -45,7 +45,8 @@ def remote(url: str, model: str = "served-rm", **params: Any) -> Any:
     return get_reward("model.rm", model=model, placement="remote", endpoint=url, drift_samples=0, **params)
 
 
-@pytest.mark.parametrize(("variant", "route"), [("openai_protocol", "/pooling"), ("pooling_protocol", "/classify")])
+@pytest.mark.parametrize(("variant", "route"), [("openai_protocol", "/pooling"), ("pooling_protocol", "/classify"),
+                                               ("pooling_protocol_probs", "/classify")])
 def test_served_scores_equal_the_local_model_on_each_vllm_variant(paths: dict[str, str], variant: str,
                                                                   route: str) -> None:
     with vllm_fake.serve(paths["rm"], variant) as (url, server):
@@ -59,7 +60,7 @@ def test_served_scores_equal_the_local_model_on_each_vllm_variant(paths: dict[st
     assert [path for path, _ in sent] == [route] * 3  # one chat conversation per request
     assert all(body["messages"][-1]["role"] == "assistant" and body["add_special_tokens"] is False
                for _, body in sent)
-    if variant == "pooling_protocol":
+    if variant != "openai_protocol":
         assert all(body["use_activation"] is False for _, body in sent)
 
 

@@ -14,7 +14,9 @@ response schemas as vLLM's code defines them, in two release variants:
 - ``"pooling_protocol"``: the newer layout, ``vllm/entrypoints/pooling/classify/protocol.py``
   with ``ClassifyRequestMixin`` from ``vllm/entrypoints/pooling/base/protocol.py``:
   ``/classify`` takes ``input`` or ``messages`` and ``use_activation`` (off when None),
-  answering ``ClassificationData(index, logits, probabilities)``.
+  answering ``ClassificationData(index, logits, probabilities)``; ``"pooling_protocol_probs"``
+  is the same file's earlier version, still answering ``ClassificationData(index, label,
+  probs, num_classes)`` with the activation on unless ``use_activation`` is false.
 
 With ``routes`` naming ``/v1/embeddings``, the older variant also answers OpenAI's
 embeddings schema with the pooled head output (the oldest way a reward model was served).
@@ -176,8 +178,12 @@ def app(path: str, variant: str, served: str = "served-rm", docs: bool = True, s
             for i, text in enumerate(inputs):
                 logits = backend.rows(backend.ids(text, getattr(req, "messages", None), req.add_special_tokens))[-1]
                 probs = _activated(logits)
-                shown = probs if req.use_activation else logits.tolist()
-                data.append({"index": i, "logits": shown, "probabilities": probs})
+                if variant == "pooling_protocol_probs":  # activation on unless use_activation is false
+                    shown = logits.tolist() if req.use_activation is False else probs
+                    data.append({"index": i, "label": "LABEL_0", "probs": shown, "num_classes": len(shown)})
+                else:
+                    shown = probs if req.use_activation else logits.tolist()
+                    data.append({"index": i, "logits": shown, "probabilities": probs})
             return {"id": "classify-1", "created": 0, "model": served, "data": data, "usage": _usage(0)}
 
     return api
