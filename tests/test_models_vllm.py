@@ -1,4 +1,4 @@
-"""``placement = "remote"`` against vLLM's reward endpoints (a real HTTP server, two release variants).
+"""``placement = "remote"`` against vLLM's reward endpoints (a real HTTP server, three schema generations).
 
 The server (:mod:`tests.vllm_fake`) speaks vLLM's schemas as three vLLM releases define them and
 runs the same tiny model as the local reward, so served scores must equal local ones;
