@@ -98,3 +98,30 @@ def save_clip(path: Path, seed: int = 0) -> str:
     tok.save_pretrained(path)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
     return str(path)
+
+
+def save_dino(path: Path, seed: int = 0, registers: int = 0) -> str:
+    """A tiny random DINOv2 (``AutoModel``, no text tower, no tokenizer) with its image processor.
+
+    With ``registers`` it is a DINOv2-with-registers model (that many register tokens
+    after the CLS token).
+    """
+    import torch
+    from transformers import (
+        BitImageProcessor,
+        Dinov2Config,
+        Dinov2Model,
+        Dinov2WithRegistersConfig,
+        Dinov2WithRegistersModel,
+    )
+
+    torch.manual_seed(seed)
+    shape: dict[str, Any] = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "mlp_ratio": 2,
+             "image_size": 32, "patch_size": 8}
+    if registers:
+        Dinov2WithRegistersModel(Dinov2WithRegistersConfig(num_register_tokens=registers, **shape)
+                                 ).save_pretrained(path)
+    else:
+        Dinov2Model(Dinov2Config(**shape)).save_pretrained(path)
+    BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    return str(path)

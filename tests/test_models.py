@@ -460,3 +460,43 @@ def test_image_similarity_and_vlm_rm_projection_equal_direct_clip_features(engin
     bad = run(engine, "model.similarity", [Sample("b", "", "", reference="red", meta={"image": "nope.png"})],
               model=path, modality="image_text")
     assert missing[0].status is Status.MISSING and bad[0].status is Status.ERROR
+    pooled = run(engine, "model.similarity", [Sample("i", "", "", reference=files[1], meta={"image": files[1]})],
+                 model=path, modality="image_image", image_pooling="mean")[0]
+    assert pooled.status is Status.ERROR and "leave image_pooling = 'auto'" in pooled.detail["reason"]
+
+
+@pytest.mark.parametrize("registers", [0, 2])
+def test_dino_image_similarity_equals_direct_cls_and_mean_pooled_forward(engine: Engine, tmp_path: Path,
+                                                                         registers: int) -> None:
+    from PIL import Image
+
+    path = models_tiny.save_dino(tmp_path / "dino", registers=registers)
+    model = transformers.AutoModel.from_pretrained(path).eval()
+    proc = transformers.AutoImageProcessor.from_pretrained(path)
+    files = []
+    for i in range(4):
+        files.append(str(tmp_path / f"{i}.png"))
+        Image.new("RGB", (40 + 9 * i, 33 + 5 * i), (50 * i, 220 - 40 * i, 30 + 20 * i)).save(files[-1])
+    batch = [Sample(str(i), "", "", reference=files[(i + 1) % 4], meta={"image": files[i]}) for i in range(4)]
+
+    def vec(file: str, pooling: str) -> torch.Tensor:
+        with torch.no_grad():
+            hidden = model(pixel_values=proc(images=[Image.open(file).convert("RGB")],
+                                             return_tensors="pt")["pixel_values"]).last_hidden_state[0]
+        v = hidden[0] if pooling == "cls" else hidden[1 + registers:].mean(0)  # DINOv2's x_norm_patchtokens
+        return torch.nn.functional.normalize(v, dim=-1)
+
+    for pooling in ("cls", "mean"):
+        got = run(engine, "model.similarity", batch, model=path, modality="image_image", image_pooling=pooling)
+        want = [float(vec(s.meta["image"], pooling) @ vec(str(s.reference), pooling)) for s in batch]
+        assert [s.value for s in got] == pytest.approx(want, abs=1e-5)
+        assert got[0].status is Status.OK and got[0].detail["model"]["model"] == path
+    auto = run(engine, "model.similarity", batch, model=path, modality="image_image")
+    assert [s.value for s in auto] == pytest.approx(
+        [s.value for s in run(engine, "model.similarity", batch, model=path, modality="image_image",
+                              image_pooling="cls")])
+    text = run(engine, "model.similarity", [Sample("t", "", "a", reference="b")], model=path)[0]
+    goal = run(engine, "model.similarity", [Sample("g", "", "", reference="red", meta={"image": files[0]})],
+               model=path, modality="image_text")[0]
+    assert text.status is Status.ERROR and "has no tokenizer" in text.detail["reason"]
+    assert goal.status is Status.ERROR and "no text tower" in goal.detail["reason"]

@@ -155,7 +155,7 @@ def test_verl_batch_reward_function_with_a_likelihood_reward(tmp_path: Path) -> 
 
 
 def test_remote_placement_scores_through_a_real_rewardlab_server(rm_path: str) -> None:
-    pytest.importorskip("httpx")
+    pytest.importorskip("aiohttp")  # the judge client transport
     uvicorn = pytest.importorskip("uvicorn")
     import socket
     import threading

@@ -9,17 +9,24 @@ batch is retried (``max_restarts``/``max_task_retries``).
 
 Specs with stateful transforms (running statistics) are refused: their results depend on
 the order batches are seen, which parallel actors cannot reproduce.
+
+Model rewards: each actor is a replica holding its own copy of the spec's models (in its
+engine's model worker, which inherits the GPUs Ray assigns to the actor through
+``CUDA_VISIBLE_DEVICES``). Actors ask for ``gpus_per_actor`` GPUs each (fractions share a
+card); by default one GPU each when the spec runs a model on this cluster and the
+cluster has GPUs, and as many replicas as its GPUs (and CPUs) allow (:func:`actor_options`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardlab.core import Sample, coerce_samples
+from rewardlab.core import CostClass, Sample, coerce_samples
 from rewardlab.errors import RewardlabError, import_extra
 from rewardlab.pipeline import Pipeline
 from rewardlab.runner import RunReport, plan_batches, score_file
@@ -51,6 +58,34 @@ def _check_stateless(pipeline: Pipeline) -> None:
                                  "which parallel Ray actors cannot reproduce: use the local backend")
 
 
+def local_models(pipeline: Pipeline) -> list[str]:
+    """Components whose reward runs a model on the actor's own device (not a remote endpoint)."""
+    return [c.name for c in pipeline.spec.components
+            if getattr(c.reward, "cost", None) is CostClass.MODEL and getattr(c.reward, "placement", "") != "remote"]
+
+
+def actor_options(resources: Mapping[str, float], models: Sequence[str], num_actors: int | None,
+                  cpus_per_actor: float, gpus_per_actor: float | None, max_restarts: int) -> tuple[int, dict[str, Any]]:
+    """How many actors, and the options each is created with (``ray.remote(**options)``).
+
+    ``gpus_per_actor`` None: 1 when the spec runs a model here (``models``) and the cluster
+    has a GPU, else 0. ``num_actors`` None: as many as the cluster's CPUs allow, and its
+    GPUs when each actor takes some (two actors at 0.5 share one card).
+    """
+    have = float(resources.get("GPU", 0.0))
+    gpus = gpus_per_actor if gpus_per_actor is not None else (1.0 if models and have >= 1 else 0.0)
+    if gpus > have:
+        raise RewardlabError(f"gpus_per_actor = {gpus:g}, but the Ray cluster has {have:g} GPUs: lower it "
+                             "(a fraction shares a card), or add GPU nodes")
+    if num_actors is None:
+        fits = int(float(resources.get("CPU", 1.0)) // cpus_per_actor)
+        if gpus > 0:
+            fits = min(fits, int(have // gpus))
+        num_actors = max(1, fits)
+    return num_actors, {"num_cpus": cpus_per_actor, "num_gpus": gpus,
+                        "max_restarts": max_restarts, "max_task_retries": max_restarts}
+
+
 class _Actor:
     """One scoring actor: a pipeline with its own engine."""
 
@@ -70,6 +105,13 @@ class _Actor:
         results = self.pipeline.run(samples)
         return results.rows, results.signal
 
+    def resources(self) -> dict[str, Any]:
+        """What Ray gave this actor, and the devices its model worker will see."""
+        import ray
+
+        return {**ray.get_runtime_context().get_assigned_resources(),
+                "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
     def close(self) -> None:
         self.pipeline.close()
 
@@ -84,23 +126,25 @@ class RayScorer:
         address: str | None = None,
         num_actors: int | None = None,
         cpus_per_actor: float = 1.0,
+        gpus_per_actor: float | None = None,
         workers_per_actor: int | None = None,
         max_restarts: int = 3,
     ) -> None:
         pipeline = Pipeline.from_spec(spec)  # validate on the driver, with the driver's error messages
         _check_stateless(pipeline)
+        models = local_models(pipeline)
         pipeline.close()
         self.spec = dict(pipeline.spec.raw)
         ensure_ray(address)
         ray = _ray()
-        if num_actors is None:
-            cpus = float(ray.cluster_resources().get("CPU", 1.0))
-            num_actors = max(1, int(cpus // cpus_per_actor))
+        num_actors, self.options = actor_options(ray.cluster_resources(), models, num_actors, cpus_per_actor,
+                                                 gpus_per_actor, max_restarts)
         workers = workers_per_actor if workers_per_actor is not None else max(1, int(cpus_per_actor))
         self.max_restarts = max_restarts
-        remote = ray.remote(num_cpus=cpus_per_actor, max_restarts=max_restarts, max_task_retries=max_restarts)(_Actor)
+        remote = ray.remote(**self.options)(_Actor)
         paths = [p for p in sys.path if p]
         self.actors = [remote.remote(self.spec, workers, paths) for _ in range(num_actors)]
+        self.placed: dict[int, int] = {}  # batch number -> the actor that scored it
 
     def __call__(self, batches: list[list[Sample]]) -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
         """Two batches in flight per actor; yields ``(batch number, rows, signal)`` as each completes."""
@@ -115,6 +159,7 @@ class RayScorer:
             done, _ = ray.wait(list(pending), num_returns=1)
             k, a = pending.pop(done[0])
             free.append(a)
+            self.placed[k] = a
             try:
                 rows, signal = ray.get(done[0])
             except Exception as exc:

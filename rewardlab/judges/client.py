@@ -6,7 +6,9 @@ compatible gateway). Requests run on the process's judge loop (:mod:`.loop`), so
 concurrency bound, the rate limits and the connection pool hold across threads, event
 loops and engine batches. Successful responses are cached persistently, keyed on the
 full request (``base_url``, the request body and the draw index); the API key is in
-no key, value, log or message.
+no key, value, log or message. :meth:`JudgeClient.request_json` reaches a server's other
+endpoints through the same transport (model rewards' ``placement = "remote"``: vLLM's
+``/classify``/``/pooling``, a rewardlab server's ``/score``), uncached.
 
 The HTTP client is aiohttp rather than httpx (DESIGN.md names either): on loopback at
 64 concurrent requests httpx's connection pool managed 50 requests/s where aiohttp
@@ -21,7 +23,7 @@ import contextlib
 import json
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +62,7 @@ class Reply:
     cached: bool = False
     attempts: int = 0
     logprobs: tuple[dict[str, Any], ...] | None = None  # the first choice's content tokens
+    raw: Any = None  # the decoded JSON body, for :meth:`JudgeClient.request_json`
 
     @property
     def text(self) -> str:
@@ -157,6 +160,17 @@ class JudgeClient:
         """:meth:`chat` from synchronous code (any thread)."""
         return run_sync(self.chat(messages, **kwargs))
 
+    async def request_json(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """``POST`` ``body`` (``GET`` when None) to ``{base_url}{path}``; the decoded JSON reply.
+
+        For an OpenAI-compatible server's other endpoints (vLLM's ``/classify``,
+        ``/pooling``, ``/v1/models``; a rewardlab server's ``/score``), with the same
+        concurrency bound, rate limits and retries as chat completions; not cached
+        (callers cache scores through the engine's cache).
+        """
+        reply = await run_here(self._send(body, path, _parse_raw))
+        return reply.raw
+
     def scrub(self, text: str) -> str:
         """``text`` with the API key blanked out (for messages built from server replies)."""
         return text.replace(self._key, "***") if self._key else text
@@ -213,21 +227,21 @@ class JudgeClient:
         assert self._gate is not None and self._rpm is not None and self._tpm is not None
         return self._http, self._gate, self._rpm, self._tpm
 
-    async def _send(self, body: dict[str, Any]) -> Reply:
-        """POST with retries; see :func:`rewardlab.judges.limits.backoff_delay`."""
+    async def _send(self, body: dict[str, Any] | None, path: str = "/chat/completions",
+                    parse: Callable[[Any], Reply] | None = None) -> Reply:
+        """POST (GET without a body) with retries; see :func:`rewardlab.judges.limits.backoff_delay`."""
         http, gate, rpm, tpm = self._setup()
         cfg = self.config
-        estimate = _estimate_tokens(body)
+        estimate = _estimate_tokens(body or {})
         attempt = 0
         while True:
             attempt += 1
             await rpm.acquire(1)
             await tpm.acquire(estimate)
-            outcome = await self._attempt(http, gate, body)
+            outcome = await self._attempt(http, gate, body, path, parse or _parse_response)
             if isinstance(outcome, Reply):
                 tpm.correct(outcome.prompt_tokens + outcome.completion_tokens - estimate)
-                return Reply(outcome.texts, outcome.prompt_tokens, outcome.completion_tokens,
-                             False, attempt, outcome.logprobs)
+                return replace(outcome, cached=False, attempts=attempt)
             problem, retry_after, final = outcome
             if final or attempt > cfg.max_retries:
                 self.stats.failures += 1
@@ -240,8 +254,8 @@ class JudgeClient:
             self.stats.delays.append(delay)
             await asyncio.sleep(delay)
 
-    async def _attempt(self, http: aiohttp.ClientSession, gate: asyncio.Semaphore,
-                       body: dict[str, Any]) -> Reply | tuple[str, float | None, bool]:
+    async def _attempt(self, http: aiohttp.ClientSession, gate: asyncio.Semaphore, body: dict[str, Any] | None,
+                       path: str, parse: Callable[[Any], Reply]) -> Reply | tuple[str, float | None, bool]:
         """One HTTP attempt: a :class:`Reply`, or (problem, Retry-After, whether final)."""
         import aiohttp
 
@@ -250,7 +264,8 @@ class JudgeClient:
             self.stats.in_flight += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
             try:
-                async with http.post(f"{self.config.base_url}/chat/completions", json=body) as response:
+                method = "GET" if body is None else "POST"
+                async with http.request(method, f"{self.config.base_url}{path}", json=body) as response:
                     code, text = response.status, await response.text(errors="replace")
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
             except asyncio.TimeoutError:
@@ -261,7 +276,7 @@ class JudgeClient:
                 self.stats.in_flight -= 1
         if code == 200:
             try:
-                reply = _parse_response(json.loads(self.scrub(text)))
+                reply = parse(json.loads(self.scrub(text)))
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 return f"malformed response ({type(exc).__name__}: {self.scrub(str(exc))[:200]})", None, False
             self.stats.responses += 1
@@ -294,6 +309,11 @@ def _estimate_tokens(body: dict[str, Any]) -> float:
     """Tokens a request will cost, before the reply says: ~4 characters a token, plus max_tokens."""
     prompt = len(json.dumps(body.get("messages", []), ensure_ascii=False)) / 4.0
     return prompt + (body.get("max_tokens") or 256) * body.get("n", 1)
+
+
+def _parse_raw(data: Any) -> Reply:
+    usage = (data.get("usage") or {}) if isinstance(data, dict) else {}
+    return Reply((), int(usage.get("prompt_tokens") or 0), 0, raw=data)
 
 
 def _parse_response(data: Any) -> Reply:

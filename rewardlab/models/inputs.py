@@ -21,7 +21,7 @@ from rewardlab.core import Messages
 from rewardlab.models.loading import ModelError
 
 
-def _messages(value: str | Messages, role: str) -> Messages:
+def as_messages(value: str | Messages, role: str) -> Messages:
     if isinstance(value, str):
         return [{"role": role, "content": value}]
     return [dict(m) for m in value if isinstance(m, Mapping)]
@@ -36,7 +36,7 @@ def uses_template(tokenizer: Any, mode: str, name: str) -> bool:
     return has and mode != "none"
 
 
-def _plain(value: str | Messages, what: str) -> str:
+def as_text(value: str | Messages, what: str) -> str:
     if isinstance(value, str):
         return value
     raise ModelError(f"the {what} is a list of chat messages but the tokenizer has no chat template "
@@ -51,18 +51,18 @@ def conversation_ids(tokenizer: Any, prompt: str | Messages, completion: str | M
                      templated: bool) -> list[int]:
     """Ids of prompt + completion as one conversation (see the module docstring)."""
     if templated:
-        messages = _messages(prompt, "user") + _messages(completion, "assistant")
+        messages = as_messages(prompt, "user") + as_messages(completion, "assistant")
         return text_ids(tokenizer, tokenizer.apply_chat_template(messages, tokenize=False))
-    return text_ids(tokenizer, _plain(prompt, "prompt") + _plain(completion, "completion"), special=True)
+    return text_ids(tokenizer, as_text(prompt, "prompt") + as_text(completion, "completion"), special=True)
 
 
 def prompt_ids(tokenizer: Any, prompt: str | Messages, templated: bool) -> list[int]:
     """Ids of the prompt up to where the assistant's text starts (generation prompt added)."""
     if templated:
-        text = tokenizer.apply_chat_template(_messages(prompt, "user"), tokenize=False,
+        text = tokenizer.apply_chat_template(as_messages(prompt, "user"), tokenize=False,
                                              add_generation_prompt=True)
         return text_ids(tokenizer, text)
-    return text_ids(tokenizer, _plain(prompt, "prompt"), special=True)
+    return text_ids(tokenizer, as_text(prompt, "prompt"), special=True)
 
 
 def truncate_left(ids: list[int], max_length: int) -> tuple[list[int], int]:

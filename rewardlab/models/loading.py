@@ -56,7 +56,7 @@ def is_causal(model: Any) -> bool:
     return bool(flags) and all(flags)
 
 
-def _looks_local(name: str) -> bool:
+def looks_local(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
 
 
@@ -67,7 +67,7 @@ def check_model_dir(params: ModelParams, kind: Kind) -> None:
     was expected.
     """
     name = params.model
-    if not _looks_local(name):
+    if not looks_local(name):
         return
     path = Path(name).expanduser()
     if not path.is_dir():
@@ -144,8 +144,7 @@ def _load(params: ModelParams, kind: Kind) -> LoadedModel:
                              f"*{_SUFFIX[kind]} model ({kind.replace('_', ' ')})")
         auto = getattr(transformers, _AUTO_CLASS[kind])
         model = auto.from_pretrained(params.model, **kwargs)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(
-            params.model, revision=params.revision, trust_remote_code=params.trust_remote_code)
+        tokenizer = _tokenizer(transformers, params, kind)
     except ModelError:
         raise
     except Exception as exc:  # missing files, corrupt weights, unknown architectures…
@@ -156,6 +155,17 @@ def _load(params: ModelParams, kind: Kind) -> LoadedModel:
                 "revision": params.revision or getattr(config, "_commit_hash", None),
                 "chat_template": template_hash(tokenizer)}  # fixed once loaded: hashed once, not per batch
     return LoadedModel(model, tokenizer, device, identity, is_causal(model))
+
+
+def _tokenizer(transformers: Any, params: ModelParams, kind: Kind) -> Any:
+    """The model's tokenizer; an image-only encoder (DINO) has none, and gets None."""
+    try:
+        return transformers.AutoTokenizer.from_pretrained(
+            params.model, revision=params.revision, trust_remote_code=params.trust_remote_code)
+    except (OSError, ValueError, KeyError):
+        if kind != "encoder":
+            raise
+        return None  # the rewards that need one say so (model.similarity's _check_model)
 
 
 def template_hash(tokenizer: Any) -> str | None:

@@ -10,6 +10,7 @@ Device = str  # "auto", "cpu", "cuda" or "cuda:N" (validated by the pattern belo
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 Attention = Literal["auto", "eager", "sdpa", "flash_attention_2"]
 Placement = Literal["worker", "in_process", "remote"]
+RemoteApi = Literal["auto", "rewardlab", "vllm"]
 ChatTemplate = Literal["auto", "required", "none"]
 
 
@@ -26,7 +27,13 @@ class ModelParams(BaseModel):
       engine, so a trainer never loads a second model into its own process by accident;
       ``in_process`` loads it in the caller's process; ``remote`` asks the rewardlab server
       at ``endpoint`` (``rewardlab serve`` with this reward), taking its
-      ``remote_component`` (default: its only component); ``model`` then only names it.
+      ``remote_component`` (default: its only component), or vLLM's OpenAI-compatible
+      server serving a reward model (``model.rm``; ``remote_model``, default: the only
+      model it serves); ``remote_api`` says which, else it is detected at start. When
+      ``model`` is a local directory, the first batch's first ``drift_samples`` scored
+      inputs are also scored by that local copy (in a worker process) and the drift is
+      reported in every score's ``detail.remote.drift``, logged as a warning above
+      ``max_drift``, and turns the rows to ``error`` with ``drift_action = "error"``.
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
@@ -43,6 +50,14 @@ class ModelParams(BaseModel):
     endpoint: str | None = Field(None, pattern=r"^https?://")
     remote_component: str | None = None
     remote_timeout: float = Field(300.0, gt=0)
+    remote_api: RemoteApi = "auto"
+    remote_model: str | None = None
+    remote_concurrency: int = Field(16, ge=1)
+    remote_retries: int = Field(2, ge=0)
+    api_key_env: str | None = None  # the variable holding the endpoint's key (`vllm serve --api-key`)
+    drift_samples: int = Field(4, ge=0)
+    max_drift: float = Field(1e-3, ge=0)
+    drift_action: Literal["warn", "error"] = "warn"
 
     @model_validator(mode="after")
     def _remote(self) -> ModelParams:

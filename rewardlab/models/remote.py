@@ -1,21 +1,127 @@
-"""``placement = "remote"``: scores from a rewardlab server that runs the model (``rewardlab serve``).
+"""``placement = "remote"``: scores from an HTTP endpoint serving the model.
 
-The whole deduplicated batch goes to the server's ``POST /score`` in one request; the
-server micro-batches it with other clients' requests into its model's length buckets.
-The score of one component comes back per row, with its status and detail (the
-served model's identity and chat-template hash included), so a remote score is the
-same row the server's own pipeline gives. vLLM's reward endpoints are not supported
-yet.
+Two kinds of server, told apart at start from ``/openapi.json`` (``/get_reward``: a
+rewardlab server; ``/v1/models``: vLLM) or by asking ``/health`` and ``/v1/models``,
+unless ``remote_api`` names one:
+
+- a rewardlab server (``rewardlab serve`` with this reward): the whole deduplicated
+  batch goes to ``POST /score`` in one request and the chosen component's row comes
+  back with its status and detail (the served model's identity and chat-template hash
+  included), the same row the server's own pipeline gives;
+- vLLM's OpenAI-compatible server (:mod:`rewardlab.models.vllm`), for ``model.rm``.
+
+Every request goes through the judge client's transport (one connection pool per
+endpoint on the process's judge loop, bounded concurrency, retries with backoff on
+5xx, 429 and connection errors): DESIGN.md's one client for OpenAI-compatible
+endpoints. Scores are not cached there; the engine's cache caches them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rewardlab.core import Sample, Score, Status
 from rewardlab.errors import require_extra
+from rewardlab.models import vllm
 from rewardlab.models.loading import ModelError
+from rewardlab.models.params import ModelParams
+
+log = logging.getLogger("rewardlab.models")
+_CAVEATS = {
+    "activated": "it cannot turn its activation off, so one output's logit is taken back through the sigmoid, "
+                 "right for vLLM's default activation only",
+    "embedding": "the reward model's pooled output under the embeddings route, which an embedding pooler may "
+                 "normalise",
+}
+
+
+def client_for(params: ModelParams, root: str) -> Any:
+    """The process's judge-client transport to ``root`` for this reward's settings."""
+    require_extra("judges", "placement = 'remote'", "aiohttp", error=ModelError)
+    from rewardlab.judges.client import JudgeClient
+    from rewardlab.judges.config import EndpointConfig
+
+    return JudgeClient.shared(EndpointConfig.model_validate({
+        "base_url": root, "model": params.model, "cache": False, "max_tokens": None,
+        "max_concurrency": params.remote_concurrency, "request_timeout": params.remote_timeout,
+        "max_retries": params.remote_retries, "api_key_env": params.api_key_env}))
+
+
+@dataclass
+class Remote:
+    """A connected endpoint: its kind, its identity for ``detail``, and how to reach it."""
+
+    api: str
+    endpoint: str
+    client: Any
+    component: str | None = None  # rewardlab: the served component
+    server: vllm.VllmServer | None = None
+
+    def identity(self) -> dict[str, Any]:
+        if self.server is not None:
+            return self.server.identity()
+        return {"endpoint": self.endpoint, "api": "rewardlab", "component": self.component}
+
+
+def connect(params: ModelParams) -> Remote:
+    """Find out what ``params.endpoint`` is and how to ask it (once per reward and process)."""
+    from rewardlab.judges.client import JudgeError
+
+    root = str(params.endpoint).rstrip("/").removesuffix("/v1")
+    client = client_for(params, root)
+    try:
+        doc = vllm.get(client, "/openapi.json")
+        api = params.remote_api if params.remote_api != "auto" else _guess(client, doc, root)
+        if api == "vllm":
+            server = vllm.connect(client, root, params.remote_model, doc)
+            if server.route.values != "raw":
+                log.warning("%s%s gives %s values: %s; name a local copy in `model` to have the drift measured",
+                            root, server.route.path, server.route.values, _CAVEATS[server.route.values])
+            return Remote(api, root, client, server=server)
+        return Remote(api, root, client, component=params.remote_component)
+    except JudgeError as exc:
+        raise ModelError(f"endpoint {root!r} could not be reached or gave no usable reply: {exc.reason}") from exc
+
+
+def _guess(client: Any, doc: dict[str, Any] | None, root: str) -> str:
+    if doc is not None:
+        paths = doc.get("paths") or {}
+        if "/get_reward" in paths:
+            return "rewardlab"
+        if "/v1/models" in paths:
+            return "vllm"
+    elif vllm.get(client, "/v1/models") is not None:
+        return "vllm"
+    elif vllm.get(client, "/health") is not None:
+        return "rewardlab"
+    raise ModelError(f"endpoint {root!r} is neither a rewardlab server (/get_reward) nor vLLM (/v1/models): "
+                     "set remote_api")
+
+
+def rewardlab_scores(remote: Remote, samples: Sequence[Sample]) -> list[Score]:
+    """One ``POST /score`` for the batch; the chosen component's score per row, in order."""
+    from rewardlab.judges.client import JudgeError
+    from rewardlab.judges.loop import run_sync
+
+    try:
+        body = run_sync(remote.client.request_json("/score", {"samples": [s.to_dict() for s in samples]}))
+    except JudgeError as exc:
+        raise ModelError(f"endpoint {remote.endpoint!r} could not be reached or gave no usable reply: "
+                         f"{exc.reason}") from exc
+    name = _component(body, remote.component, remote.endpoint)
+    rows = body.get("rows") or []
+    if len(rows) != len(samples):
+        raise ModelError(f"endpoint {remote.endpoint!r} returned {len(rows)} rows for {len(samples)} samples")
+    scores = []
+    for row in rows:
+        detail = {**(row.get("detail") or {}).get(name, {}), "endpoint": remote.endpoint}
+        value = row.get(name)
+        scores.append(Score(None if value is None else float(value), Status(row.get(f"{name}_status", "error")),
+                            detail))
+    return scores
 
 
 def _component(body: dict[str, Any], wanted: str | None, endpoint: str) -> str:
@@ -28,28 +134,3 @@ def _component(body: dict[str, Any], wanted: str | None, endpoint: str) -> str:
         raise ModelError(f"endpoint {endpoint!r} serves {len(names)} components ({', '.join(names)}): "
                          "set remote_component to the one to use")
     return str(names[0])
-
-
-def remote_scores(endpoint: str, component: str | None, samples: Sequence[Sample], timeout: float) -> list[Score]:
-    """One ``POST {endpoint}/score`` for the batch; the chosen component's score per row, in order."""
-    require_extra("serve", "placement = 'remote'", "httpx", error=ModelError)
-    import httpx
-    url = endpoint.rstrip("/") + "/score"
-    try:
-        reply = httpx.post(url, json={"samples": [s.to_dict() for s in samples]}, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise ModelError(f"endpoint {url!r} could not be reached: {type(exc).__name__}: {exc}") from exc
-    if reply.status_code != 200:
-        raise ModelError(f"endpoint {url!r} answered {reply.status_code}: {reply.text[:300]}")
-    body = reply.json()
-    name = _component(body, component, endpoint)
-    rows = body.get("rows") or []
-    if len(rows) != len(samples):
-        raise ModelError(f"endpoint {url!r} returned {len(rows)} rows for {len(samples)} samples")
-    scores = []
-    for row in rows:
-        status = Status(row.get(f"{name}_status", "error"))
-        detail = {**(row.get("detail") or {}).get(name, {}), "endpoint": endpoint}
-        value = row.get(name)
-        scores.append(Score(None if value is None else float(value), status, detail))
-    return scores

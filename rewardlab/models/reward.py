@@ -6,8 +6,9 @@ scored) and :meth:`ModelReward.forward` (one padded batch -> scores). This class
 the rest the same way for every model reward: loading once per process, length
 buckets under ``batch_tokens``, out-of-memory splitting, ``torch.inference_mode``,
 input order, the model's identity and truncation in ``detail``. With
-``placement = "remote"`` the batch goes to a rewardlab server instead
-(:mod:`rewardlab.models.remote`).
+``placement = "remote"`` the batch goes to a rewardlab server or a vLLM server instead
+(:mod:`rewardlab.models.remote`), and the served scores' drift from a local copy is
+measured at start (:mod:`rewardlab.models.drift`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import Any, ClassVar
 
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, content_hash
 from rewardlab.engine.worker import error_score
+from rewardlab.models import drift
 from rewardlab.models.batching import plan_buckets, run_splitting
 from rewardlab.models.inputs import truncate_left
-from rewardlab.models.loading import Kind, LoadedModel, check_model_dir, load_model
+from rewardlab.models.loading import Kind, LoadedModel, ModelError, check_model_dir, load_model
 from rewardlab.models.params import ModelParams
-from rewardlab.models.remote import remote_scores
+from rewardlab.models.remote import Remote, connect, rewardlab_scores
+from rewardlab.models.vllm import VllmServer
 
 
 @dataclass
@@ -45,9 +48,14 @@ class ModelReward(BaseReward):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        self._remote: Remote | None = None  # connected on first use, in the process that scores
+        self._drift: dict[str, Any] | None = None
         if self.params.placement != "remote":  # a remote model lives on the server
             for model_params, kind in self.models():
                 check_model_dir(model_params, kind)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_remote": None}  # a connection does not travel to another process
 
     # --- what the engine reads -----------------------------------------------------
     @property
@@ -75,6 +83,11 @@ class ModelReward(BaseReward):
     def forward(self, loaded: LoadedModel, batch: list[Encoded]) -> list[Score]:
         raise NotImplementedError
 
+    def served_scores(self, server: VllmServer, samples: Sequence[Sample]) -> list[Score]:
+        """Scores from a vLLM server (``remote_api = "vllm"``); only ``model.rm`` has them."""
+        raise ModelError(f"{self.name} cannot be scored by vLLM (its pooling endpoints serve sequence "
+                         "classifiers: model.rm); serve it with `rewardlab serve` instead")
+
     # --- the shared machinery -----------------------------------------------------
     def load(self) -> LoadedModel:
         """The main model (the first of :meth:`models`), loaded once per process."""
@@ -97,10 +110,7 @@ class ModelReward(BaseReward):
     def score_batch(self, samples: Sequence[Sample], deps: Sequence[Deps]) -> list[Score]:
         p = self.params
         if p.placement == "remote":  # no torch needed here
-            try:
-                return remote_scores(str(p.endpoint), p.remote_component, samples, p.remote_timeout)
-            except Exception as exc:  # once for the batch, naming the endpoint
-                return [error_score(exc)] * len(samples)
+            return self._remote_batch(samples)
         import torch
 
         try:
@@ -130,6 +140,27 @@ class ModelReward(BaseReward):
                 for i, score in zip(members, scores, strict=True):
                     out[i] = _finish(score, todo[i], identity)
         return [s if s is not None else Score.unscorable(Status.ERROR, "not scored") for s in out]
+
+
+    def _remote_batch(self, samples: Sequence[Sample]) -> list[Score]:
+        """Scores from the endpoint, with its identity and the drift measured at start in ``detail.remote``."""
+        try:
+            if self._remote is None:
+                self._remote = connect(self.params)
+            remote = self._remote
+            if remote.server is not None:
+                scores = self.served_scores(remote.server, samples)
+            else:
+                scores = rewardlab_scores(remote, samples)
+        except Exception as exc:  # once for the batch, naming the endpoint
+            return [error_score(exc)] * len(samples)
+        if self._drift is None:
+            self._drift = drift.measure(self, samples, scores)
+        identity = {**remote.identity(), "drift": self._drift or {"measured": False, "reason": "nothing scored yet"}}
+        refused = drift.refused(identity["drift"], self.params.drift_action)
+        if refused is not None:
+            return [Score.unscorable(Status.ERROR, refused, remote=identity)] * len(samples)
+        return [Score(s.value, s.status, {**s.detail, "remote": identity}, s.elapsed) for s in scores]
 
 
 def _finish(score: Score, enc: Encoded, identity: dict[str, Any]) -> Score:

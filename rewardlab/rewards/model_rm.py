@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from pydantic import Field
 
 from rewardlab.core import Sample, Score
+from rewardlab.engine.worker import error_score
+from rewardlab.models import vllm
 from rewardlab.models.batching import as_tensors
 from rewardlab.models.inputs import conversation_ids, uses_template
 from rewardlab.models.loading import LoadedModel, ModelError
@@ -48,6 +51,10 @@ class RewardModel(ModelReward):
     :mod:`rewardlab.models.inputs`). ``head`` picks one output of a multi-objective RM
     (ArmoRM-style, required when the model has several); ``sigmoid`` maps the logit to
     (0, 1). Equal to a single-example fp32 forward pass of the same model.
+
+    Served by vLLM (``placement = "remote"``): the conversation goes as chat
+    ``messages`` (the server's chat template renders it) or, with
+    ``chat_template = "none"``, as prompt + completion text; see :mod:`rewardlab.models.vllm`.
     """
 
     name = "model.rm"
@@ -75,4 +82,17 @@ class RewardModel(ModelReward):
             if self.params.sigmoid:
                 value = 1.0 / (1.0 + math.exp(-value))
             scores.append(Score.ok(value))
+        return scores
+
+    def served_scores(self, server: vllm.VllmServer, samples: Sequence[Sample]) -> list[Score]:
+        p = self.params
+        scores = []
+        for got in vllm.fetch(server, samples, chat=p.chat_template != "none"):
+            try:
+                if isinstance(got, Exception):
+                    raise got
+                scores.append(Score.ok(vllm.rm_value(server.route, got, p.head, p.sigmoid, server.endpoint),
+                                       model={"model": server.model, "revision": None, "chat_template": None}))
+            except Exception as exc:  # this input's request or reply
+                scores.append(error_score(exc))
         return scores

@@ -13,12 +13,13 @@ from pydantic import Field, model_validator
 from rewardlab.core import Sample, Score, Status
 from rewardlab.models.batching import as_tensors
 from rewardlab.models.inputs import text_ids
-from rewardlab.models.loading import LoadedModel
+from rewardlab.models.loading import LoadedModel, ModelError
 from rewardlab.models.params import ModelParams
 from rewardlab.models.reward import Encoded, ModelReward
 from rewardlab.registry import register
 
 Modality = Literal["text", "image_text", "image_image"]
+ImagePooling = Literal["auto", "cls", "mean"]
 
 
 class SimilarityParams(ModelParams):
@@ -28,6 +29,8 @@ class SimilarityParams(ModelParams):
     alpha: float = Field(1.0, ge=0.0, le=1.0, description="VLM-RM projection strength")
     negative: str | None = Field(None, description="contrasting negative goal (image_text)")
     negative_weight: float = Field(1.0, ge=0.0)
+    image_pooling: ImagePooling = Field("auto", description="image embedding of an encoder without "
+                                        "get_image_features (DINO): its CLS token, or its patch tokens' mean")
 
     @model_validator(mode="after")
     def _check(self) -> SimilarityParams:
@@ -86,9 +89,13 @@ class Similarity(ModelReward):
       on unit-norm embeddings (alpha = 0 gives cos(x, g)). With ``negative`` n, the
       contrasting-goal form used by VLM-RL (arXiv 2412.15544):
       R = cos(x, g) - negative_weight cos(x, n) (weighting as stated here; verify).
-    - ``modality = "image_image"``: cos of the image features of ``meta[image_key]`` and of
-      the reference image (e.g. a goal frame; DINO-style encoders through ``AutoModel``
-      are not supported yet: the model needs ``get_image_features``).
+    - ``modality = "image_image"``: cos of the image embeddings of ``meta[image_key]`` and of
+      the reference image (e.g. a goal frame). A model with ``get_image_features``
+      (CLIP, SigLIP) gives its projected features; a plain vision encoder through
+      ``AutoModel`` (DINO, DINOv2: Oquab et al. 2023, arXiv 2304.07193) its final
+      normalised CLS token (``image_pooling = "cls"``, the default there) or the mean of
+      its patch tokens, register tokens left out (``"mean"``), as DINOv2's
+      ``forward_features`` names them ``x_norm_clstoken`` and ``x_norm_patchtokens``.
 
     Images are file paths, ``data:image/...;base64,...`` URIs or bare base64 text. A row
     without its image is ``missing``; an unreadable candidate image is ``error``; an
@@ -108,6 +115,7 @@ class Similarity(ModelReward):
     # --- inputs --------------------------------------------------------------------
     def encode(self, loaded: LoadedModel, sample: Sample) -> Encoded | Score:
         ref = sample.reference
+        self._check_model(loaded)
         if self.params.modality == "image_image":
             return self._encode_images(sample)
         if isinstance(ref, bool) or not isinstance(ref, (str, int, float)) or not str(ref).strip():
@@ -121,6 +129,19 @@ class Similarity(ModelReward):
         enc = self.truncated(text_ids(loaded.tokenizer, sample.completion_text, special=True))
         enc.extra = ref_ids
         return enc
+
+    def _check_model(self, loaded: LoadedModel) -> None:
+        """Refuse a model that cannot give what the modality needs, naming what is missing."""
+        p, model = self.params, loaded.model
+        projected = hasattr(model, "get_image_features")
+        if p.modality == "image_text" and not hasattr(model, "get_text_features"):
+            raise ModelError(f"model {p.model!r} has no text tower (get_text_features): modality = 'image_text' "
+                             "needs an image-text model (CLIP, SigLIP)")
+        if p.modality != "image_image" and loaded.tokenizer is None:
+            raise ModelError(f"model {p.model!r} has no tokenizer: modality = {p.modality!r} needs one")
+        if p.modality == "image_image" and projected and p.image_pooling != "auto":
+            raise ModelError(f"model {p.model!r} gives projected image features (get_image_features): "
+                             f"leave image_pooling = 'auto' (got {p.image_pooling!r})")
 
     def _pixels(self, sample: Sample) -> Any:
         key = self.params.image_key
@@ -204,5 +225,12 @@ class Similarity(ModelReward):
     def _images(self, loaded: LoadedModel, pixels: list[Any]) -> Any:
         import torch
 
-        stacked = torch.cat(pixels).to(loaded.device, next(loaded.model.parameters()).dtype)
-        return self._unit(_features(loaded.model.get_image_features(pixel_values=stacked)))
+        model = loaded.model
+        stacked = torch.cat(pixels).to(loaded.device, next(model.parameters()).dtype)
+        if hasattr(model, "get_image_features"):
+            return self._unit(_features(model.get_image_features(pixel_values=stacked)))
+        hidden = model(pixel_values=stacked).last_hidden_state  # (images, 1 + registers + patches, dim)
+        if self.params.image_pooling == "mean":
+            registers = int(getattr(model.config, "num_register_tokens", 0) or 0)
+            return self._unit(hidden[:, 1 + registers:].mean(1))
+        return self._unit(hidden[:, 0])
