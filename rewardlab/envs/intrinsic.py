@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from rewardlab.envs._base import VectorRewardWrapper, keep_raw, put_info, put_nested
+from rewardlab.envs._base import Nested, VectorRewardWrapper, keep_raw, put_info
 from rewardlab.envs.novelty import Bonus
 from rewardlab.errors import SpecError
 
@@ -42,6 +42,7 @@ class BonusSet:
         if not beta >= 0:
             raise SpecError(f"IntrinsicReward: beta must be >= 0 (got {beta!r})")
         self.bonuses = {name: b.bind(num_envs) for name, b in named.items()}
+        self.nested = Nested(list(self.bonuses))
         self.combine, self.beta = combine, float(beta)
 
     def __call__(self, obs: Any, active: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -97,8 +98,8 @@ class VectorIntrinsicReward(VectorRewardWrapper, gym.utils.RecordConstructorArgs
     ) -> tuple[np.ndarray, dict[str, Any]]:
         self.bonus.reset(~active)  # an autoreset step starts the env's next episode
         total, terms = self.bonus(obs, active)
-        info = keep_raw(info, reward, active)
-        put_info(info, "intrinsic", total, active)
+        info = keep_raw(info, reward, active, self.everyone)
+        put_info(info, "intrinsic", total, active, self.everyone)
         if len(terms) > 1:
-            put_nested(info, "intrinsic_terms", terms, active)
+            self.bonus.nested.put(info, "intrinsic_terms", np.stack(list(terms.values())), active, self.everyone)
         return reward + self.bonus.beta * total, info
