@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -70,7 +71,7 @@ class TermSet:
             self.fixed = {ENV: self.env_weight, **{n: float(t.weight) for n, t in self.terms.items()}}  # type: ignore[arg-type]
             self.ctx = BatchContext.from_groups(np.arange(num_envs))
         self.names = list(self.terms)
-        self.calls = [(t.func, dict(t.params)) for t in self.terms.values()]
+        self.calls = [partial(t.func, **t.params) if t.params else t.func for t in self.terms.values()]
         self.scheduled = bool(scheduled)
         weights = [self.env_weight, *(t.weight for t in self.terms.values())]  # row 0 of values(): the env reward
         self.constant = None if scheduled else np.array(weights, dtype=np.float64)
@@ -88,7 +89,7 @@ class TermSet:
         ``num_envs`` None for a single env (scalars). One array for the batch: the weighted sum is
         one matrix-vector product and the info rows are views of it.
         """
-        outs = [func(*args, **params) for func, params in self.calls]
+        outs = [func(*args) for func in self.calls]
         if num_envs is None:
             checked = [[scalar(v, f"reward term {n!r}")] for n, v in zip(self.names, outs, strict=True)]
             return np.array([[float(env_reward)], *checked])
@@ -101,10 +102,9 @@ class TermSet:
                 per_env(v, num_envs, f"reward term {n!r}")
         return matrix
 
-    def total(self, matrix: np.ndarray, active: np.ndarray, everyone: bool) -> np.ndarray:
-        """Combine the env reward and the terms (``matrix`` from :meth:`values`, 0 where inactive);
-        advance the step counts and episode sums (in place) of the active envs."""
-        values = matrix[1:]
+    def total(self, matrix: np.ndarray, values: np.ndarray, active: np.ndarray, everyone: bool) -> np.ndarray:
+        """Combine the env reward and the terms (``matrix`` from :meth:`values`, 0 where inactive; ``values``
+        its term rows); advance the step counts and episode sums (in place) of the active envs."""
         if self.combiner is None and self.constant is not None:
             out = self.constant @ matrix  # 0 where inactive: the matrix is
         elif self.combiner is None:
@@ -155,8 +155,8 @@ class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise gym.error.ResetNeeded("RewardTerms: call reset() before step()")
         obs, reward, terminated, truncated, info = self.env.step(action)
         matrix = self.termset.values(reward, (self._obs, action, obs, info, terminated, truncated), None)
-        out = self.termset.total(matrix, ONE, True)
         values = matrix[1:]
+        out = self.termset.total(matrix, values, ONE, True)
         self._obs = snapshot(obs)
         info = {
             **keep_raw(info, reward),
@@ -199,10 +199,11 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
         matrix = terms.values(reward, (self._obs, actions, obs, info, terminated, truncated), self._n)
         if not everyone:  # envs on their autoreset step: every entry 0 with one call, then nothing to mask
             np.copyto(matrix, 0.0, where=self.autoresetting)
-        out = terms.total(matrix, active, everyone)
+        values = matrix[1:]
+        out = terms.total(matrix, values, active, everyone)
         self._obs = snapshot(obs)
         info = keep_raw(info, matrix[0], active, masked=True)
-        terms.nested.put(info, "reward_terms", matrix[1:], active, masked=True)  # a fresh matrix each step
+        terms.nested.put(info, "reward_terms", values, active, masked=True)  # a fresh matrix each step
         if self.any_done:  # like RecordEpisodeStatistics: the sums on the step that ends the episode
             ended = self.done if everyone else frozen(self.done & active)  # (an autoreset step is never done)
             terms.nested.put(info, "reward_terms_episode", terms.end_episodes(ended), ended, masked=True)
