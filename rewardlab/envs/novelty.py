@@ -102,12 +102,12 @@ class SimHash:
 class SimHashCount(Bonus):
     """β / √n(φ(s)) with n the count of the code over all experience (Tang et al. 2017, eq. 2)."""
 
+    state_keys = ("table",)
+
     def __init__(self, bits: int = 32, beta: float = 1.0, table_bits: int = 20, seed: int = 0) -> None:
         self.hash, self.beta = SimHash(bits, seed), float(beta)
         self.shift = np.uint64(64 - table_bits)
         self.table = np.zeros(1 << table_bits, dtype=np.int64)
-
-    state_keys = ("table",)
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
