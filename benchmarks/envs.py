@@ -39,6 +39,7 @@ from gymnasium.vector import SyncVectorEnv, VectorEnv, VectorWrapper
 
 from rewardlab.envs import (
     EpisodicCount,
+    EpisodicKNN,
     PotentialShaping,
     RewardTerms,
     VectorIntrinsicReward,
@@ -91,6 +92,7 @@ CONFIGS: dict[str, Callable[[int], VectorEnv]] = {
     "VectorPotentialShaping": lambda n: VectorPotentialShaping(bare(n), potential, 0.99),
     "VectorNormalizeReward": lambda n: VectorNormalizeReward(bare(n)),
     "VectorIntrinsicReward (EpisodicCount)": lambda n: VectorIntrinsicReward(bare(n), EpisodicCount(capacity=512)),
+    "VectorIntrinsicReward (EpisodicKNN, k=10)": lambda n: VectorIntrinsicReward(bare(n), EpisodicKNN(capacity=512)),
     "per-env RewardTerms (3 terms) in the vector": lambda n: SyncVectorEnv(
         [lambda: RewardTerms(gym.make("CartPole-v1"), TERMS) for _ in range(n)]
     ),

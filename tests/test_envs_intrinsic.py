@@ -94,7 +94,7 @@ def test_env_checker_and_bad_arguments() -> None:
     check_wrapped_env(IntrinsicReward(gym.make("CartPole-v1").unwrapped, EpisodicCount()))
     with pytest.raises(SpecError, match="give a Bonus or a mapping"):
         IntrinsicReward(ChainMDP(), {"x": lambda o, a: o})  # type: ignore[dict-item]
-    with pytest.raises(SpecError, match="combine must be 'sum' or 'product'"):
+    with pytest.raises(SpecError, match="combine must be 'sum', 'product' or 'ngu'"):
         IntrinsicReward(ChainMDP(), EpisodicCount(), combine="max")  # type: ignore[arg-type]
 
 
@@ -105,3 +105,10 @@ def test_coverage_gain_is_one_for_a_new_cell_then_zero() -> None:
     assert [float(bonus(x, ONE)[0]) for x in (a, a, b, a, b)] == [1.0, 0.0, 1.0, 0.0, 0.0]
     bonus.reset(ONE)
     assert float(bonus(a, ONE)[0]) == 1.0
+
+
+def test_rnd_wraps_an_env() -> None:
+    """The wrapper records its constructor arguments (a deep copy): a network bonus must copy."""
+    env = IntrinsicReward(gym.make("CartPole-v1"), RND(seed=0))
+    env.reset(seed=0)
+    assert env.step(0)[4]["intrinsic"] > 0.0

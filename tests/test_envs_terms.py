@@ -139,3 +139,24 @@ def test_vector_term_of_the_wrong_shape_is_named() -> None:
     envs.reset(seed=0)
     with pytest.raises(InputError, match=r"reward term 'scalar' must return one value per environment"):
         envs.step(np.zeros(2, dtype=int))
+
+
+def test_vector_info_is_not_changed_by_later_steps() -> None:
+    """The wrapper updates its sums in place and shares read-only masks: what a step reported stays as it was."""
+    import copy
+
+    envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 4), CONSTANT)
+    envs.reset(seed=3)
+    rng = np.random.default_rng(1)
+    kept = []
+    for _ in range(80):
+        _, reward, _, _, info = envs.step(rng.integers(0, 2, size=4))
+        kept.append(((reward, info), copy.deepcopy((reward, info))))
+    assert sum("reward_terms_episode" in i for (_, i), _ in kept) >= 5
+    for (reward, info), (reward0, info0) in kept:
+        np.testing.assert_array_equal(reward, reward0)
+        for key in ("raw_reward", "_raw_reward"):
+            np.testing.assert_array_equal(info[key], info0[key])
+        for key in ("reward_terms", "reward_terms_episode"):
+            for name, value in info.get(key, {}).items():
+                np.testing.assert_array_equal(value, info0[key][name])

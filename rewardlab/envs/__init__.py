@@ -12,19 +12,23 @@ from rewardlab.errors import import_extra
 
 import_extra("gymnasium", "envs", "rewardlab.envs")  # MissingExtra (an ImportError) with the clone command
 
+from rewardlab.envs.distill import RDD, RND  # noqa: E402
 from rewardlab.envs.intrinsic import IntrinsicReward, VectorIntrinsicReward  # noqa: E402
+from rewardlab.envs.knn import EpisodicKNN  # noqa: E402
 from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, merge_stats  # noqa: E402
-from rewardlab.envs.novelty import RND, Bonus, CoverageGain, EpisodicCount, SimHashCount  # noqa: E402
+from rewardlab.envs.novelty import Bonus, CoverageGain, EpisodicCount, SimHashCount  # noqa: E402
 from rewardlab.envs.schedules import Cosine, Linear, Step  # noqa: E402
 from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term  # noqa: E402
 from rewardlab.envs.terms import RewardTerms, Term, VectorRewardTerms  # noqa: E402
 
 __all__ = [
+    "RDD",
     "RND",
     "Bonus",
     "Cosine",
     "CoverageGain",
     "EpisodicCount",
+    "EpisodicKNN",
     "IntrinsicReward",
     "Linear",
     "NormalizeReward",

@@ -59,42 +59,59 @@ def snapshot(obs: Any) -> Any:
     return obs.copy() if isinstance(obs, np.ndarray) else copy.deepcopy(obs)
 
 
-def put_info(info: dict[str, Any], key: str, values: np.ndarray, active: np.ndarray) -> None:
-    """Add ``values`` under ``key`` with Gymnasium's vector-info mask ``_key`` (inactive envs: 0, masked)."""
-    info[key] = np.where(active, values, 0.0)
-    info[f"_{key}"] = active.copy()
+def frozen(mask: np.ndarray) -> np.ndarray:
+    """A read-only copy of a mask, safe to share between info entries and steps."""
+    out = np.array(mask, dtype=bool)
+    out.flags.writeable = False
+    return out
 
 
-def put_nested(info: dict[str, Any], key: str, table: dict[str, np.ndarray], active: np.ndarray) -> None:
-    """Add a dict of per-env arrays under ``key`` in the nested form SyncVectorEnv gives a dict info.
+def put_info(info: dict[str, Any], key: str, values: np.ndarray, active: np.ndarray, masked: bool = False) -> None:
+    """Add ``values`` under ``key`` with Gymnasium's vector-info mask ``_key`` (inactive envs: 0, masked).
 
-    The arrays must be fresh (nobody else writes to them): on the common step,
-    every env active, they are stored as they are, and the entries share one
-    read-only mask (this runs every step, for every term).
+    ``active`` must be read-only (the mask ``on_step`` gets is): it is stored as it
+    is. ``masked``: ``values`` are already 0 where inactive (or every env is active).
     """
-    everyone, mask = bool(active.all()), active.copy()
-    mask.flags.writeable = False
-    nested: dict[str, Any] = {}
-    for name, values in table.items():
-        nested[name] = values if everyone else np.where(active, values, 0.0)
-        nested[f"_{name}"] = mask
-    info[key], info[f"_{key}"] = nested, mask
+    info[key] = values.copy() if masked else np.where(active, values, 0.0)
+    info[f"_{key}"] = active
+
+
+class Nested:
+    """Per-env rows stored under one info key in the nested form SyncVectorEnv gives a dict info.
+
+    ``info[key] = {name: row, "_name": mask, ...}`` with ``info["_key"]`` the same
+    mask. The keys are made once here, not on every step (this runs every step).
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names, self.masks = names, [f"_{n}" for n in names]
+
+    def put(self, info: dict[str, Any], key: str, rows: np.ndarray, mask: np.ndarray, masked: bool) -> None:
+        """``rows`` (one per name) must be fresh (nobody else writes to them) and ``mask`` read-only: both are
+        stored as they are. ``masked``: the rows are already 0 where ``mask`` is False."""
+        if not masked:
+            rows = np.where(mask, rows, 0.0)
+        nested: dict[str, Any] = dict.fromkeys(self.masks, mask)
+        nested.update(zip(self.names, rows, strict=False))  # equal lengths by construction; strict costs
+        info[key], info[f"_{key}"] = nested, mask
 
 
 RAW = "raw_reward"
 
 
-def keep_raw(info: dict[str, Any], reward: Any, active: np.ndarray | None = None) -> dict[str, Any]:
+def keep_raw(
+    info: dict[str, Any], reward: Any, active: np.ndarray | None = None, masked: bool = False
+) -> dict[str, Any]:
     """``info`` with the environment's reward under ``raw_reward`` unless an inner wrapper put it there.
 
     So in a stack of rewardlab wrappers ``raw_reward`` stays the environment's own reward.
-    ``active`` given: a vector info (with its ``_raw_reward`` mask).
+    ``active`` given: a vector info (with its ``_raw_reward`` mask; ``masked`` as for :func:`put_info`).
     """
     if RAW not in info:
         if active is None:
             info = {**info, RAW: float(reward)}
         else:
-            put_info(info, RAW, reward, active)
+            put_info(info, RAW, reward, active, masked)
     return info
 
 
@@ -110,26 +127,37 @@ class VectorRewardWrapper(VectorWrapper):
                 "make the vector env with autoreset_mode=AutoresetMode.NEXT_STEP (Gymnasium's default)"
             )
         self._next_step = mode == AutoresetMode.NEXT_STEP
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._all = frozen(np.ones(self.num_envs, dtype=bool))
+        # Set by step() for on_step (all arrays read-only; reading them costs no numpy call):
+        self.everyone = True  # every env is active this step (the common step: nothing to mask)
+        self.autoresetting = np.zeros(self.num_envs, dtype=bool)  # the envs on their autoreset step (~active)
+        self.done = np.zeros(self.num_envs, dtype=bool)  # terminated | truncated
+        self.any_done = self._pending = False  # any env done this step / any env autoresetting this step
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         mask = np.ones(self.num_envs, dtype=bool)
         if options and "reset_mask" in options:  # DISABLED mode: only these envs were reset
             mask = np.asarray(options["reset_mask"], dtype=bool)
-        self._autoreset[mask] = False
+        self.autoresetting = self.autoresetting & ~mask  # a new array: the old one is a step's read-only done mask
+        self._pending = bool(np.count_nonzero(self.autoresetting))
         self.on_reset(obs, mask)
         return obs, info
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(actions)
-        active = ~self._autoreset
-        if not self._next_step:
-            active = np.ones(self.num_envs, dtype=bool)
         terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+        self.done = terminated | truncated
+        self.done.flags.writeable = False  # shared: it becomes the autoreset mask and may be stored in info
+        self.any_done = bool(np.count_nonzero(self.done))  # count_nonzero: a fraction of .any()'s cost
+        if self._pending:  # some envs are on their autoreset step
+            self.everyone, active = False, ~self.autoresetting
+            active.flags.writeable = False
+        else:
+            self.everyone, active = True, self._all  # shared and read-only
         out = self.on_step(obs, actions, np.asarray(reward, np.float64), terminated, truncated, dict(info), active)
         if self._next_step:
-            self._autoreset = terminated | truncated
+            self.autoresetting, self._pending = self.done, self.any_done
         return obs, out[0], terminated, truncated, out[1]
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
@@ -139,8 +167,14 @@ class VectorRewardWrapper(VectorWrapper):
         self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """The new reward and info; ``active`` is False for envs on their autoreset step."""
+        """The new reward and info; ``active`` (read-only) is False for envs on their autoreset step.
+
+        ``self.everyone``, ``self.autoresetting``, ``self.done`` and ``self.any_done`` describe
+        the step (see ``__init__``) so that wrappers skip the masking on the common step.
+        """
         raise NotImplementedError
 
 
-__all__ = ["VectorRewardWrapper", "check_gamma", "keep_raw", "per_env", "put_info", "put_nested", "scalar", "snapshot"]
+__all__ = [
+    "Nested", "VectorRewardWrapper", "check_gamma", "frozen", "keep_raw", "per_env", "put_info", "scalar", "snapshot",
+]

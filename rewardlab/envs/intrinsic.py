@@ -4,66 +4,136 @@
 with several bonuses, ``info["intrinsic_terms"][name]`` each one. The reward is
 the environment's unless ``beta > 0`` is given, then r + β·intrinsic (the
 extrinsic reward stays in ``info["raw_reward"]``): a bonus is never folded in
-silently. Several bonuses combine by ``"sum"`` or ``"product"`` (the
-global × episodic combination of Henaff et al. 2023, "A Study of Global and
-Episodic Bonuses for Exploration in Contextual MDPs").
+silently.
 
-Global bonuses (:class:`~rewardlab.envs.novelty.SimHashCount`, RND) are shared by
-the envs of a vector, so a wrapped vector env counts all its envs' experience,
-unlike a vector of wrapped envs (one count each); episodic ones are per env and
-give the same stream in both forms.
+Several bonuses combine (``combine=``) in one of three ways; Henaff et al. 2023,
+"A Study of Global and Episodic Bonuses for Exploration in Contextual MDPs" (ICML
+2023), compare global and episodic bonuses and find that combining both is the
+robust choice:
+
+* ``"sum"``: Σ bonuses (the additive form, b_global + b_episodic);
+* ``"product"``: Π bonuses (the multiplicative form, b_global · b_episodic);
+* ``"ngu"``: Badia et al. 2020, "Never Give Up", §2, eq. 1: bonuses named
+  ``"episodic"`` and ``"global"``, the global one (an RND or RDD error) normalised
+  into a modulator α = 1 + (g − μ_g)/σ_g (μ_g, σ_g its running mean and standard
+  deviation over all steps) and r = r_episodic · min(max(α, 1), L), L =
+  ``max_modulation`` (NGU: 5). ``info["intrinsic_terms"]["modulation"]`` holds
+  min(max(α, 1), L).
+
+Global bonuses (SimHashCount, RND, RDD, and the modulator's statistics) are
+shared by the envs of a vector, so a wrapped vector env counts all its envs'
+experience, unlike a vector of wrapped envs (one count each); episodic ones
+(EpisodicCount, CoverageGain, EpisodicKNN) are per env and give the same stream in
+both forms. :meth:`state_dict` / :meth:`load_state_dict` keep what the bonuses
+learnt (save it with ``torch.save``).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
+from gymnasium.wrappers.utils import RunningMeanStd
 
-from rewardlab.envs._base import VectorRewardWrapper, keep_raw, put_info, put_nested
+from rewardlab.envs._base import Nested, VectorRewardWrapper, keep_raw, put_info
 from rewardlab.envs.novelty import Bonus
-from rewardlab.errors import SpecError
+from rewardlab.errors import InputError, SpecError
 
-Combine = Literal["sum", "product"]
+Combine = Literal["sum", "product", "ngu"]
+NGU_NAMES = ("episodic", "global")
 
 
 class BonusSet:
     """Named bonuses bound to ``num_envs`` envs and their combination; both wrappers drive one."""
 
-    def __init__(self, bonuses: Bonus | Mapping[str, Bonus], combine: Combine, beta: float, num_envs: int) -> None:
+    def __init__(
+        self, bonuses: Bonus | Mapping[str, Bonus], combine: Combine, beta: float, max_modulation: float,
+        num_envs: int,
+    ) -> None:
         named = {"intrinsic": bonuses} if isinstance(bonuses, Bonus) else dict(bonuses)
         if not named or not all(isinstance(b, Bonus) for b in named.values()):
             raise SpecError(f"IntrinsicReward: give a Bonus or a mapping of names to Bonus objects (got {bonuses!r})")
-        if combine not in ("sum", "product"):
-            raise SpecError(f"IntrinsicReward: combine must be 'sum' or 'product' (got {combine!r})")
-        if not beta >= 0:
-            raise SpecError(f"IntrinsicReward: beta must be >= 0 (got {beta!r})")
+        if combine not in ("sum", "product", "ngu"):
+            raise SpecError(f"IntrinsicReward: combine must be 'sum', 'product' or 'ngu' (got {combine!r})")
+        if combine == "ngu" and sorted(named) != sorted(NGU_NAMES):
+            raise SpecError(f"IntrinsicReward: combine='ngu' needs bonuses named {NGU_NAMES} (got {sorted(named)})")
+        if not beta >= 0 or not max_modulation >= 1:
+            raise SpecError(
+                f"IntrinsicReward: beta must be >= 0 and max_modulation >= 1 (got {beta!r}, {max_modulation!r})"
+            )
         self.bonuses = {name: b.bind(num_envs) for name, b in named.items()}
-        self.combine, self.beta = combine, float(beta)
+        self.combine, self.beta, self.cap = combine, float(beta), float(max_modulation)
+        self.global_rms = RunningMeanStd(shape=())  # "ngu": the global bonus's running mean and variance
+        names = [*self.bonuses, "modulation"] if combine == "ngu" else list(self.bonuses)
+        self.nested = Nested(names)
 
-    def __call__(self, obs: Any, active: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        terms = {name: b(obs, active) for name, b in self.bonuses.items()}
-        stacked = np.stack(list(terms.values()))
-        total = stacked.sum(axis=0) if self.combine == "sum" else stacked.prod(axis=0)
-        return total, terms
+    def __call__(self, obs: Any, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``)."""
+        terms = np.stack([b(obs, active) for b in self.bonuses.values()])
+        if self.combine == "sum":
+            return terms.sum(axis=0), terms
+        if self.combine == "product":
+            return terms.prod(axis=0), terms
+        episodic, glob = terms[list(self.bonuses).index("episodic")], terms[list(self.bonuses).index("global")]
+        modulation = np.where(active, self.modulation(glob, active), 0.0)
+        return episodic * modulation, np.vstack([terms, modulation])
+
+    def modulation(self, glob: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1)."""
+        if active.any():
+            self.global_rms.update(glob[active])
+        alpha = 1.0 + (glob - self.global_rms.mean) / np.sqrt(self.global_rms.var + 1e-8)
+        return np.clip(alpha, 1.0, self.cap)
 
     def reset(self, mask: np.ndarray) -> None:
         for b in self.bonuses.values():
             b.reset(mask)
 
+    def state_dict(self) -> dict[str, Any]:
+        rms = {"mean": float(self.global_rms.mean), "var": float(self.global_rms.var), "count": self.global_rms.count}
+        return {"bonuses": {n: b.state_dict() for n, b in self.bonuses.items()}, "global_rms": copy.deepcopy(rms)}
 
-class IntrinsicReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or sorted(state.get("bonuses", {})) != sorted(self.bonuses):
+            raise InputError(
+                f"IntrinsicReward.load_state_dict: need the state of bonuses {sorted(self.bonuses)}; "
+                "pass what state_dict() of a wrapper with the same bonuses returned"
+            )
+        for name, bonus in self.bonuses.items():
+            bonus.load_state_dict(state["bonuses"][name])
+        rms = state["global_rms"]
+        self.global_rms.mean, self.global_rms.var = np.asarray(rms["mean"], float), np.asarray(rms["var"], float)
+        self.global_rms.count = rms["count"]
+
+
+class _StateAccess:
+    """``state_dict`` / ``load_state_dict`` over ``self.bonus``: what the bonuses learnt (torch.save-able)."""
+
+    bonus: BonusSet
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.bonus.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.bonus.load_state_dict(state)
+
+
+class IntrinsicReward(_StateAccess, gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Novelty of the observation reached, in ``info["intrinsic"]`` (added to the reward only with ``beta``)."""
 
     def __init__(
-        self, env: gym.Env, bonuses: Bonus | Mapping[str, Bonus], *, combine: Combine = "sum", beta: float = 0.0
+        self, env: gym.Env, bonuses: Bonus | Mapping[str, Bonus], *, combine: Combine = "sum", beta: float = 0.0,
+        max_modulation: float = 5.0,
     ) -> None:
-        gym.utils.RecordConstructorArgs.__init__(self, bonuses=bonuses, combine=combine, beta=beta)
+        gym.utils.RecordConstructorArgs.__init__(
+            self, bonuses=bonuses, combine=combine, beta=beta, max_modulation=max_modulation
+        )
         gym.Wrapper.__init__(self, env)
-        self.bonus = BonusSet(bonuses, combine, beta, 1)
+        self.bonus = BonusSet(bonuses, combine, beta, max_modulation, 1)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         self.bonus.reset(np.ones(1, dtype=bool))
@@ -74,19 +144,22 @@ class IntrinsicReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         total, terms = self.bonus(np.asarray(obs)[None], np.ones(1, dtype=bool))
         info = {**keep_raw(info, reward), "intrinsic": float(total[0])}
         if len(terms) > 1:
-            info["intrinsic_terms"] = {n: float(v[0]) for n, v in terms.items()}
+            info["intrinsic_terms"] = {n: float(v[0]) for n, v in zip(self.bonus.nested.names, terms, strict=True)}
         return obs, float(reward) + self.bonus.beta * float(total[0]), terminated, truncated, info
 
 
-class VectorIntrinsicReward(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
+class VectorIntrinsicReward(_StateAccess, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
     """:class:`IntrinsicReward` for a vector env, one model call per step on the whole batch."""
 
     def __init__(
-        self, env: VectorEnv, bonuses: Bonus | Mapping[str, Bonus], *, combine: Combine = "sum", beta: float = 0.0
+        self, env: VectorEnv, bonuses: Bonus | Mapping[str, Bonus], *, combine: Combine = "sum", beta: float = 0.0,
+        max_modulation: float = 5.0,
     ) -> None:
-        gym.utils.RecordConstructorArgs.__init__(self, bonuses=bonuses, combine=combine, beta=beta)
+        gym.utils.RecordConstructorArgs.__init__(
+            self, bonuses=bonuses, combine=combine, beta=beta, max_modulation=max_modulation
+        )
         VectorRewardWrapper.__init__(self, env)
-        self.bonus = BonusSet(bonuses, combine, beta, self.num_envs)
+        self.bonus = BonusSet(bonuses, combine, beta, max_modulation, self.num_envs)
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
         self.bonus.reset(mask)
@@ -95,10 +168,11 @@ class VectorIntrinsicReward(VectorRewardWrapper, gym.utils.RecordConstructorArgs
         self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        self.bonus.reset(~active)  # an autoreset step starts the env's next episode
-        total, terms = self.bonus(obs, active)
-        info = keep_raw(info, reward, active)
-        put_info(info, "intrinsic", total, active)
+        if not self.everyone:
+            self.bonus.reset(self.autoresetting)  # an autoreset step starts the env's next episode
+        total, terms = self.bonus(obs, active)  # 0 where inactive: every bonus is
+        info = keep_raw(info, reward, active, self.everyone)
+        put_info(info, "intrinsic", total, active, masked=True)
         if len(terms) > 1:
-            put_nested(info, "intrinsic_terms", terms, active)
+            self.bonus.nested.put(info, "intrinsic_terms", terms, active, masked=True)
         return reward + self.bonus.beta * total, info

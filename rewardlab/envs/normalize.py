@@ -194,5 +194,4 @@ class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordC
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         out = self.scaler.step(reward, terminated, terminated | truncated, active)
-        info = keep_raw(info, reward, active)
-        return out, info
+        return out, keep_raw(info, reward, active, self.everyone)

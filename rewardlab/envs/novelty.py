@@ -1,4 +1,4 @@
-"""Novelty bonuses over batches of observations: SimHash pseudo-counts, episodic counts, RND.
+"""Novelty bonuses over batches of observations: the base protocol, SimHash pseudo-counts, episodic counts.
 
 Each bonus is bound to a number of envs (:meth:`bind`), takes the batch of
 observations the envs reached (leading axis = env) with the mask of envs that
@@ -15,20 +15,20 @@ the batch, no loop over envs. The reset observation of an episode is not counted
   "A Study of Global and Episodic Bonuses for Exploration in Contextual MDPs").
 * :class:`CoverageGain`: the marginal gain of the episode's coverage (a submodular
   function of the visited set): 1 for a cell new to the episode, else 0.
-* :class:`RND`: Burda et al. 2018, "Exploration by Random Network Distillation":
-  bonus ‖f̂(s′) − f(s′)‖² with f a fixed random network and f̂ trained to match it
-  (one Adam step per env step on the batch), on observations whitened by running
-  statistics and clipped to [−5, 5] (their §2.4). Needs torch.
+
+The network bonuses (RND, RDD) are in :mod:`rewardlab.envs.distill`, the kNN
+episodic novelty of NGU in :mod:`rewardlab.envs.knn`. Every bonus's learnt state
+(counts, memories, networks, optimiser) is in :meth:`Bonus.state_dict`.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any, TypeVar
 
 import numpy as np
-from gymnasium.wrappers.utils import RunningMeanStd
 
-from rewardlab.errors import SpecError, import_extra
+from rewardlab.errors import InputError, SpecError
 
 B = TypeVar("B", bound="Bonus")
 E = TypeVar("E", bound="EpisodicCount")
@@ -41,9 +41,10 @@ def flat(obs: Any, num_envs: int) -> np.ndarray:
 
 
 class Bonus:
-    """Base: ``bind`` to n envs, ``__call__(obs, active)`` -> bonuses, ``reset(mask)``."""
+    """Base: ``bind`` to n envs, ``__call__(obs, active)`` -> bonuses, ``reset(mask)``, ``state_dict()``."""
 
     num_envs = 0
+    state_keys: tuple[str, ...] = ()  # the attributes that hold what the bonus has learnt
 
     def bind(self: B, num_envs: int) -> B:
         self.num_envs = num_envs
@@ -54,6 +55,32 @@ class Bonus:
 
     def reset(self, mask: np.ndarray) -> None:
         """Episodes start for the envs in ``mask`` (global bonuses ignore it)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the bonus has learnt (copies): numpy arrays and torch state dicts; save with ``torch.save``."""
+        return {key: copy.deepcopy(getattr(self, key)) for key in self.state_keys}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`state_dict` returned (of a bonus of the same kind, bound to as many envs)."""
+        check_state(self, state, self.state_keys)
+        for key in self.state_keys:
+            mine, theirs = getattr(self, key, None), state[key]
+            if isinstance(mine, np.ndarray) and np.shape(theirs) != mine.shape:
+                raise InputError(
+                    f"{type(self).__name__}.load_state_dict: {key!r} has shape {np.shape(theirs)}, this bonus "
+                    f"{mine.shape}; load the state of a bonus made with the same arguments for as many envs"
+                )
+            setattr(self, key, copy.deepcopy(theirs))
+
+
+def check_state(bonus: Bonus, state: Any, keys: tuple[str, ...]) -> None:
+    """A clear error unless ``state`` has every key (what ``state_dict()`` of this kind of bonus returns)."""
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise InputError(
+            f"{type(bonus).__name__}.load_state_dict: missing {missing}; pass what state_dict() of a "
+            f"{type(bonus).__name__} returned"
+        )
 
 
 class SimHash:
@@ -75,6 +102,8 @@ class SimHash:
 class SimHashCount(Bonus):
     """β / √n(φ(s)) with n the count of the code over all experience (Tang et al. 2017, eq. 2)."""
 
+    state_keys = ("table",)
+
     def __init__(self, bits: int = 32, beta: float = 1.0, table_bits: int = 20, seed: int = 0) -> None:
         self.hash, self.beta = SimHash(bits, seed), float(beta)
         self.shift = np.uint64(64 - table_bits)
@@ -90,6 +119,8 @@ class SimHashCount(Bonus):
 
 class EpisodicCount(Bonus):
     """1 / √n_ep(φ(s)): the code's count within this env's current episode (a ring of ``capacity`` codes)."""
+
+    state_keys = ("memory", "length")
 
     def __init__(self, bits: int = 32, capacity: int = 4096, seed: int = 0) -> None:
         self.hash, self.capacity = SimHash(bits, seed), capacity
@@ -128,42 +159,3 @@ class CoverageGain(EpisodicCount):
 
     def bonus(self, n: np.ndarray) -> np.ndarray:
         return (n == 1).astype(np.float64)
-
-
-class RND(Bonus):
-    """‖f̂(s′) − f(s′)‖² between a trained predictor and a fixed random target (Burda et al. 2018)."""
-
-    def __init__(self, hidden: int = 64, out: int = 16, lr: float = 1e-3, seed: int = 0) -> None:
-        torch = import_extra("torch", "models", "RND")
-        self.torch, self.hidden, self.out, self.lr, self.seed = torch, hidden, out, lr, seed
-        self.obs_rms = RunningMeanStd(shape=())
-        self.nets: Any = None
-
-    def _build(self, dim: int) -> None:
-        torch, nn = self.torch, self.torch.nn
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            target, predictor = (
-                nn.Sequential(nn.Linear(dim, self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.out))
-                for _ in range(2)
-            )
-        target.requires_grad_(False)
-        self.nets = (target, predictor, torch.optim.Adam(predictor.parameters(), lr=self.lr))
-        self.obs_rms = RunningMeanStd(shape=(dim,))
-
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
-        x = flat(obs, self.num_envs)
-        if self.nets is None:
-            self._build(x.shape[1])
-        if active.any():
-            self.obs_rms.update(x[active])
-        z = np.clip((x - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8), -5.0, 5.0)
-        target, predictor, opt = self.nets
-        t = self.torch.as_tensor(z, dtype=self.torch.float32)
-        err = ((predictor(t) - target(t)) ** 2).sum(dim=1)
-        mask = self.torch.as_tensor(active)
-        if mask.any():
-            opt.zero_grad()
-            err[mask].mean().backward()
-            opt.step()
-        return np.where(active, err.detach().numpy().astype(np.float64), 0.0)

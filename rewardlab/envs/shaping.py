@@ -82,8 +82,10 @@ class VectorPotentialShaping(VectorRewardWrapper, gym.utils.RecordConstructorArg
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         phi_next = per_env(self.potential(obs), self.num_envs, "potential")
-        f = np.where(active, shaping_term(self._phi, phi_next, self.gamma, terminated), 0.0)
+        f = shaping_term(self._phi, phi_next, self.gamma, terminated)
+        if not self.everyone:
+            f = np.where(active, f, 0.0)
         self._phi = phi_next
-        info = keep_raw(info, reward, active)
-        put_info(info, "shaping", f, active)
+        info = keep_raw(info, reward, active, self.everyone)
+        put_info(info, "shaping", f, active, self.everyone)
         return reward + f, info

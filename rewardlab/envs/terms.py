@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -29,13 +30,14 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from rewardlab.batch import BatchContext
-from rewardlab.envs._base import VectorRewardWrapper, keep_raw, per_env, put_nested, scalar, snapshot
+from rewardlab.envs._base import Nested, VectorRewardWrapper, frozen, keep_raw, per_env, scalar, snapshot
 from rewardlab.envs.schedules import Cosine, Linear, Step
 from rewardlab.errors import SpecError
 from rewardlab.registry import create
 
 TermFn = Callable[..., Any]
 ENV = "env"
+ONE = frozen(np.ones(1, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -69,49 +71,59 @@ class TermSet:
             self.fixed = {ENV: self.env_weight, **{n: float(t.weight) for n, t in self.terms.items()}}  # type: ignore[arg-type]
             self.ctx = BatchContext.from_groups(np.arange(num_envs))
         self.names = list(self.terms)
-        self.calls = [(t.func, dict(t.params)) for t in self.terms.values()]
+        self.calls = [partial(t.func, **t.params) if t.params else t.func for t in self.terms.values()]
         self.scheduled = bool(scheduled)
-        self.constant = None if scheduled else np.array([float(t.weight) for t in self.terms.values()])  # type: ignore[arg-type]
+        weights = [self.env_weight, *(t.weight for t in self.terms.values())]  # row 0 of values(): the env reward
+        self.constant = None if scheduled else np.array(weights, dtype=np.float64)
         self.steps = np.zeros(num_envs, dtype=np.int64)
-        self.sums = np.zeros((len(self.names), num_envs))  # episode sums, one row per term
-
-    @property
-    def episode(self) -> dict[str, np.ndarray]:
-        """Each term's sum over the current episode, per env."""
-        return dict(zip(self.names, self.sums, strict=True))
+        self.sums = np.zeros((len(self.names), num_envs))  # episode sums, one row per term, updated in place
+        self.nested = Nested(self.names)
 
     def weights(self, steps: np.ndarray) -> dict[str, np.ndarray | float]:
         """Each term's weight at these step counts: a number, or an array where scheduled."""
         return {n: t.weight(steps) if callable(t.weight) else float(t.weight) for n, t in self.terms.items()}
 
-    def values(self, args: tuple[Any, ...], num_envs: int | None) -> np.ndarray:
-        """The terms' values as a (terms, envs) matrix; ``num_envs`` None for a single env (scalars)."""
-        outs = [func(*args, **params) for func, params in self.calls]
+    def values(self, env_reward: Any, args: tuple[Any, ...], num_envs: int | None) -> np.ndarray:
+        """The env reward (row 0) and the terms' values (rows 1..) as a fresh (1 + terms, envs) matrix.
+
+        ``num_envs`` None for a single env (scalars). One array for the batch: the weighted sum is
+        one matrix-vector product and the info rows are views of it.
+        """
+        outs = [func(*args) for func in self.calls]
         if num_envs is None:
-            return np.array([[scalar(v, f"reward term {n!r}")] for n, v in zip(self.names, outs, strict=True)])
+            checked = [[scalar(v, f"reward term {n!r}")] for n, v in zip(self.names, outs, strict=True)]
+            return np.array([[float(env_reward)], *checked])
         try:
-            matrix = np.array(outs, dtype=np.float64)
+            matrix = np.array([env_reward, *outs], dtype=np.float64)
         except (TypeError, ValueError):
             matrix = np.zeros(0)
-        if matrix.shape != (len(outs), num_envs) or not math.isfinite(matrix.sum()):
+        if matrix.shape != (len(outs) + 1, num_envs) or not math.isfinite(np.add.reduce(matrix, axis=None)):
             for n, v in zip(self.names, outs, strict=True):  # find the culprit and name it
                 per_env(v, num_envs, f"reward term {n!r}")
         return matrix
 
-    def total(self, env_reward: np.ndarray, values: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """Combine the env reward and the terms; advance step counts and episode sums of the active envs."""
+    def total(self, matrix: np.ndarray, values: np.ndarray, active: np.ndarray, everyone: bool) -> np.ndarray:
+        """Combine the env reward and the terms (``matrix`` from :meth:`values`, 0 where inactive; ``values``
+        its term rows); advance the step counts and episode sums (in place) of the active envs."""
         if self.combiner is None and self.constant is not None:
-            out = self.env_weight * env_reward + self.constant @ values
+            out = self.constant @ matrix  # 0 where inactive: the matrix is
         elif self.combiner is None:
             w = self.weights(self.steps)
-            out = self.env_weight * env_reward + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
+            out = self.env_weight * matrix[0] + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
         else:
-            out = self.combiner({ENV: env_reward, **dict(zip(self.names, values, strict=True))}, self.fixed, self.ctx)
-        everyone = bool(active.all())  # the common step: no autoreset, no masking needed
-        self.sums = self.sums + values if everyone else np.where(active, self.sums + values, 0.0)
+            table = {ENV: matrix[0], **dict(zip(self.names, values, strict=True))}
+            out = self.combiner(table, self.fixed, self.ctx)
+            out = out if everyone else np.where(active, out, 0.0)  # a combiner of zeros need not be 0
+        self.sums += values
         if self.scheduled:  # the step counts only move schedules
             self.steps += active
-        return out if everyone else np.where(active, out, 0.0)
+        return out
+
+    def end_episodes(self, ended: np.ndarray) -> np.ndarray:
+        """The episode sums of the ``ended`` envs (0 elsewhere), which restart from 0."""
+        report = np.where(ended, self.sums, 0.0)
+        self.sums -= report
+        return report
 
     def reset(self, mask: np.ndarray) -> None:
         """Episodes start for the envs in ``mask``: their sums restart from 0."""
@@ -142,15 +154,17 @@ class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if self._obs is None:
             raise gym.error.ResetNeeded("RewardTerms: call reset() before step()")
         obs, reward, terminated, truncated, info = self.env.step(action)
-        values = self.termset.values((self._obs, action, obs, info, terminated, truncated), None)
-        out = self.termset.total(np.array([float(reward)]), values, np.ones(1, dtype=bool))
+        matrix = self.termset.values(reward, (self._obs, action, obs, info, terminated, truncated), None)
+        values = matrix[1:]
+        out = self.termset.total(matrix, values, ONE, True)
         self._obs = snapshot(obs)
         info = {
             **keep_raw(info, reward),
             "reward_terms": {n: float(v[0]) for n, v in zip(self.termset.names, values, strict=True)},
         }
         if terminated or truncated:
-            info["reward_terms_episode"] = {n: float(v[0]) for n, v in self.termset.episode.items()}
+            sums = self.termset.end_episodes(ONE)
+            info["reward_terms_episode"] = {n: float(v[0]) for n, v in zip(self.termset.names, sums, strict=True)}
         return obs, float(out[0]), terminated, truncated, info
 
     def weights(self) -> dict[str, float]:
@@ -171,6 +185,7 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
         VectorRewardWrapper.__init__(self, env)
         self.termset = TermSet(terms, env_weight, combine, combine_params or {}, self.num_envs)
         self._obs: Any = None
+        self._n = self.num_envs
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
         self._obs = snapshot(obs)
@@ -180,14 +195,18 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
         self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        values = self.termset.values((self._obs, actions, obs, info, terminated, truncated), self.num_envs)
-        out = self.termset.total(reward, values, active)
+        terms, everyone = self.termset, self.everyone
+        matrix = terms.values(reward, (self._obs, actions, obs, info, terminated, truncated), self._n)
+        if not everyone:  # envs on their autoreset step: every entry 0 with one call, then nothing to mask
+            np.copyto(matrix, 0.0, where=self.autoresetting)
+        values = matrix[1:]
+        out = terms.total(matrix, values, active, everyone)
         self._obs = snapshot(obs)
-        info = keep_raw(info, reward, active)
-        put_nested(info, "reward_terms", dict(zip(self.termset.names, values, strict=True)), active)
-        ended = active & (terminated | truncated)
-        if ended.any():  # like RecordEpisodeStatistics: the sums on the step that ends the episode
-            put_nested(info, "reward_terms_episode", self.termset.episode, ended)
+        info = keep_raw(info, matrix[0], active, masked=True)
+        terms.nested.put(info, "reward_terms", values, active, masked=True)  # a fresh matrix each step
+        if self.any_done:  # like RecordEpisodeStatistics: the sums on the step that ends the episode
+            ended = self.done if everyone else frozen(self.done & active)  # (an autoreset step is never done)
+            terms.nested.put(info, "reward_terms_episode", terms.end_episodes(ended), ended, masked=True)
         return out, info
 
     def weights(self) -> dict[str, np.ndarray]:

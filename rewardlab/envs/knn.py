@@ -1,0 +1,112 @@
+"""Episodic novelty from the k nearest neighbours in the episode's memory (Never Give Up).
+
+Badia et al. 2020, "Never Give Up: Learning Directed Exploration Strategies"
+(ICLR 2020), §2 and Algorithm 1 (their appendix). With M the embeddings f(x) of
+the states reached earlier in this episode and N_k the k nearest ones to f(x_t):
+
+    d_i² = ‖f(x_t) − f_i‖²,  f_i ∈ N_k           (squared Euclidean distances)
+    d²_m ← running mean of the d_i²              (updated with this step's k distances)
+    d_n  = max(d_i² / d²_m − ξ, 0)               (normalised, then clustered)
+    K    = ε / (d_n + ε)                          (inverse kernel)
+    s    = √(Σ_i K(f(x_t), f_i)) + c
+    r    = 1/s if s ≤ s_m else 0
+
+with NGU's constants k = 10, ξ = 0.008 (cluster distance), ε = 10⁻⁴ (kernel
+epsilon), c = 10⁻³ (pseudo-count constant), s_m = 8 (maximum similarity). The
+bonus is computed against the memory as it was, then f(x_t) is added. With an
+empty memory (the first step of an episode) Σ K = 0 and r = 1/c, NGU's formula as
+it stands. Fewer than k earlier states: the neighbours there are.
+
+The embedding is ``embed(batch) -> batch`` (default: the flattened observation).
+NGU learns it with an inverse-dynamics model; here it is given (a fixed random
+projection, a pretrained encoder, or the raw features), which keeps the bonus a
+function of the observations alone.
+
+Everything is per env: each env has its memory (``capacity`` embeddings, a ring)
+and its running mean d²_m, which persists across episodes as NGU's actors' do;
+so a wrapped vector env and a vector of wrapped envs give the same stream.
+All numpy over the batch: one (envs, memory, dim) distance tensor per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from rewardlab.envs.novelty import Bonus, flat
+from rewardlab.errors import InputError, SpecError
+
+K = TypeVar("K", bound="EpisodicKNN")
+
+
+class EpisodicKNN(Bonus):
+    """NGU's episodic novelty: 1/(√(Σ kernel over the k nearest embeddings of the episode) + c)."""
+
+    state_keys = ("memory", "length", "dist_sum", "dist_count")
+
+    def __init__(
+        self, k: int = 10, capacity: int = 4096, *, cluster_distance: float = 0.008, kernel_epsilon: float = 1e-4,
+        c: float = 1e-3, max_similarity: float = 8.0, embed: Callable[[np.ndarray], Any] | None = None,
+    ) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or capacity < 1:
+            raise SpecError(f"EpisodicKNN: k and capacity must be positive integers (got k={k!r}, {capacity!r})")
+        if not (kernel_epsilon > 0 and c > 0 and cluster_distance >= 0 and max_similarity > 0):
+            raise SpecError("EpisodicKNN: kernel_epsilon, c and max_similarity must be > 0, cluster_distance >= 0")
+        self.k, self.capacity, self.embed = k, capacity, embed
+        self.xi, self.eps, self.c, self.s_max = cluster_distance, kernel_epsilon, c, max_similarity
+
+    def bind(self: K, num_envs: int) -> K:
+        Bonus.bind(self, num_envs)
+        self.memory = np.zeros((num_envs, self.capacity, 0))  # sized on the first observation
+        self.length = np.zeros(num_envs, dtype=np.int64)
+        self.dist_sum, self.dist_count = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
+        return self
+
+    def embeddings(self, obs: Any) -> np.ndarray:
+        x = flat(obs, self.num_envs)
+        e = x if self.embed is None else np.asarray(self.embed(x), dtype=np.float64).reshape(self.num_envs, -1)
+        if not np.isfinite(e).all():
+            raise InputError("EpisodicKNN: the embedding has a non-finite value; give finite observations/embed")
+        if self.memory.shape[2] != e.shape[1]:
+            if self.length.any():
+                raise InputError(f"EpisodicKNN: embedding width changed from {self.memory.shape[2]} to {e.shape[1]}")
+            self.memory = np.zeros((self.num_envs, self.capacity, e.shape[1]))
+        return e
+
+    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        e = self.embeddings(obs)
+        d2, valid = self.neighbours(e)
+        valid &= active[:, None]
+        self.dist_sum += np.where(valid, d2, 0.0).sum(axis=1)
+        self.dist_count += valid.sum(axis=1)
+        mean = self.dist_sum / np.maximum(self.dist_count, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # mean 0: every distance so far 0, d_n 0
+            dn = np.where(mean[:, None] > 0, d2 / mean[:, None], 0.0)
+        kernel = np.where(valid, self.eps / (np.maximum(dn - self.xi, 0.0) + self.eps), 0.0)
+        s = np.sqrt(kernel.sum(axis=1)) + self.c
+        rows = np.flatnonzero(active)
+        self.memory[rows, self.length[rows] % self.capacity] = e[rows]
+        self.length[rows] += 1
+        return np.where(active & (s <= self.s_max), 1.0 / s, 0.0)
+
+    def neighbours(self, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Squared distances to the k nearest embeddings of each env's episode, and which are real."""
+        filled = int(min(self.length.max(initial=0), self.capacity))
+        k = min(self.k, filled)
+        if k == 0:
+            return np.zeros((self.num_envs, 1)), np.zeros((self.num_envs, 1), dtype=bool)
+        d2 = ((self.memory[:, :filled] - e[:, None, :]) ** 2).sum(axis=2)
+        d2[np.arange(filled)[None, :] >= np.minimum(self.length, self.capacity)[:, None]] = np.inf
+        nearest = np.partition(d2, k - 1, axis=1)[:, :k] if k < filled else d2
+        return nearest, np.isfinite(nearest)
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.length[mask] = 0
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        memory = np.asarray(state.get("memory") if isinstance(state, dict) else None)
+        if self.memory.shape[2] == 0 and memory.ndim == 3:  # not sized yet: take the saved width
+            self.memory = np.zeros((self.num_envs, self.capacity, memory.shape[2]))
+        super().load_state_dict(state)
