@@ -1,0 +1,85 @@
+"""What every benchmark does: expand its rows into candidates, score them as its reference code
+does, and (pairwise benchmarks) play the swap check."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from rewardlab.errors import InputError
+from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean, require_columns
+
+Row = Mapping[str, Any]
+
+
+class Benchmark(ABC):
+    """A benchmark: its column layout, its candidates and its exact scoring."""
+
+    name: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]
+    pairwise: ClassVar[bool] = True  # plays the swap check
+
+    def __init__(self, pairwise_judge: bool = False) -> None:
+        if pairwise_judge and not self.supports_pairwise_judge():
+            raise InputError(f"{self.name}: a pairwise judge (judge.pairwise) is supported on judgebench only; "
+                             "use a pointwise reward here")
+        self.pairwise_judge = pairwise_judge
+
+    def supports_pairwise_judge(self) -> bool:
+        return False
+
+    def check(self, rows: Sequence[Row]) -> None:
+        """Refuse rows not in the benchmark's layout, with a one-line error."""
+        require_columns(rows, self.columns, self.name)
+
+    @abstractmethod
+    def candidates(self, rows: Sequence[Row]) -> list[Candidate]:
+        """Every candidate the benchmark needs scored (duplicates allowed)."""
+
+    @abstractmethod
+    def evaluate(self, rows: Sequence[Row], scores: Scores) -> BenchmarkScore:
+        """The benchmark's numbers from the scored candidates."""
+
+    @abstractmethod
+    def views(self, rows: Sequence[Row], scores: Scores) -> Views:
+        """The candidates with gold labels and the pairs, for the diagnostics."""
+
+    def swap(self, row: Row) -> dict[str, Any]:
+        """The row with its preferred and dispreferred sides exchanged."""
+        raise NotImplementedError
+
+    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[int | None]:
+        """Per comparison: 1 the preferred side wins, -1 it loses, 0 a tie, None unscorable."""
+        raise NotImplementedError
+
+
+def sign(a: float | None, b: float | None) -> int | None:
+    """1 if a > b, -1 if a < b, 0 on a tie, None if either is unscorable."""
+    if a is None or b is None:
+        return None
+    return (a > b) - (a < b)
+
+
+def swap_check(bench: Benchmark, rows: Sequence[Row], scores: Scores) -> dict[str, Any] | None:
+    """Score every comparison again with the sides exchanged in the data; each must flip.
+
+    Run through the same row -> candidate -> score path as the benchmark itself, so a
+    pipeline that loses track of which side is which (or a position-biased pairwise judge
+    whose games disagree) shows up as a comparison that does not flip. ``accuracy +
+    swapped_accuracy + ties = 1`` holds exactly when it passes.
+    """
+    if not bench.pairwise:
+        return None
+    straight = bench.outcomes(rows, scores)
+    swapped = bench.outcomes([bench.swap(r) for r in rows], scores)
+    both = [(a, b) for a, b in zip(straight, swapped, strict=True) if a is not None and b is not None]
+    unflipped = sum(b != -a for a, b in both)
+    accuracy = mean([float(a > 0) for a, _ in both])
+    swapped_accuracy = mean([float(b > 0) for _, b in both])
+    ties = mean([float(a == 0) for a, _ in both])
+    note = (f"{unflipped} of {len(both)} comparisons did not flip when chosen and rejected were exchanged"
+            if unflipped else "every comparison flipped when chosen and rejected were exchanged")
+    return {"pairs": len(both), "accuracy": accuracy, "swapped_accuracy": swapped_accuracy,
+            "ties": sum(a == 0 for a, _ in both), "tie_fraction": ties, "unflipped": unflipped,
+            "passed": bool(both) and unflipped == 0, "note": note}
