@@ -1,0 +1,109 @@
+"""HTML building blocks of the report: escaping, number formatting, tables, the page.
+
+Hand-written with the standard library's :func:`html.escape` rather than a template engine:
+the page is a handful of tables and figures, and building it from small functions keeps every
+piece of text taken from the data going through one escaping function (:func:`text`). The page
+has no script at all, and its Content-Security-Policy forbids scripts and every network load,
+so even a completion carrying ``<script>`` can only ever be shown as text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;
+max-width:1100px;padding:0 1rem;color:#1b1f24;line-height:1.4}
+h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.headline td.num{font-size:1.2rem;font-weight:600}
+.fail{background:#ffebe9;color:#82071e;font-weight:600}.pass{background:#dafbe1;color:#116329}
+.info{background:#f6f8fa;color:#57606a}
+pre{white-space:pre-wrap;word-break:break-word;max-height:16rem;overflow:auto;background:#f6f8fa;
+padding:.4rem;margin:.2rem 0;font-size:.8rem}
+figure{margin:1rem 0}figure svg{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#57606a}
+.note{color:#57606a;font-size:.9rem}
+"""
+
+
+def text(value: Any) -> str:
+    """Any value as escaped HTML text: the one way data reaches the page."""
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value: Any) -> str:
+    """A cell's text: numbers to 4 significant digits, null as a dash, booleans as yes/no."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def cell(value: Any, tag: str = "td", cls: str = "") -> str:
+    """One table cell; numbers are right-aligned."""
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    classes = " ".join(c for c in (cls, "num" if numeric else "") if c)
+    attr = f' class="{classes}"' if classes else ""
+    return f"<{tag}{attr}>{text(fmt(value))}</{tag}>"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "") -> str:
+    """A table of values (each escaped); a row item that is already HTML is passed as :class:`Raw`."""
+    attr = f' class="{cls}"' if cls else ""
+    head = "".join(cell(h, "th") for h in header)
+    body = "".join("<tr>" + "".join(v.html if isinstance(v, Raw) else cell(v) for v in row) + "</tr>"
+                   for row in rows)
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def key_values(data: Mapping[str, Any], cls: str = "") -> str:
+    """A two-column table of name → value."""
+    return table(["", "value"], [[k, v] for k, v in data.items()], cls)
+
+
+class Raw:
+    """A piece of HTML built by this module (never data), placed in a table as is."""
+
+    def __init__(self, html_text: str) -> None:
+        self.html = html_text
+
+
+def section(title: str, anchor: str, *parts: str) -> str:
+    """A titled section; empty when it has no parts (the data had nothing for it)."""
+    body = "".join(p for p in parts if p)
+    return f'<section id="{anchor}"><h2>{text(title)}</h2>{body}</section>' if body else ""
+
+
+def note(value: Any) -> str:
+    """A paragraph of explanatory text taken from the data."""
+    return f'<p class="note">{text(value)}</p>' if value not in (None, "") else ""
+
+
+def page(title: str, subtitle: str, sections: Iterable[str]) -> str:
+    """The whole document: inline CSS, no script, no external resource."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            '<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f"<title>{text(title)}</title><style>{CSS}</style></head><body>"
+            f"<h1>{text(title)}</h1>{note(subtitle)}{''.join(sections)}</body></html>\n")
+
+
+def write(document: str, path: str | Path) -> Path:
+    """Write the document as UTF-8, creating the parent directory."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(document, encoding="utf-8")
+    return out
