@@ -301,5 +301,8 @@ def _main_name(name: str, factory: Any, registered: dict[str, Any]) -> str:
     return own if own in names else names[0] if names else name
 
 
+app.command("eval")(__import__("rewardlab.evaluate.run_eval", fromlist=["eval_command"]).eval_command)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())

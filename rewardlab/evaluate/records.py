@@ -145,3 +145,12 @@ def require_list(row: Mapping[str, Any], column: str, benchmark: str, index: int
 def mean(values: Sequence[float]) -> float | None:
     """The arithmetic mean, ``None`` for no values (a score over nothing is undefined, not 0)."""
     return sum(values) / len(values) if values else None
+
+
+def mean_of_all(scores: Mapping[str, float | None]) -> float | None:
+    """The unweighted mean of named scores; ``None`` when there are none or one is undefined
+    (a mean that silently skipped a section would be another benchmark's number)."""
+    values = list(scores.values())
+    if not values or any(v is None for v in values):
+        return None
+    return sum(float(v or 0.0) for v in values) / len(values)

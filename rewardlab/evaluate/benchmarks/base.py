@@ -11,13 +11,14 @@ from rewardlab.errors import InputError
 from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean, require_columns
 
 Row = Mapping[str, Any]
+Outcome = tuple[tuple[str, str], "int | None"]
 
 
 class Benchmark(ABC):
     """A benchmark: its column layout, its candidates and its exact scoring."""
 
     name: ClassVar[str]
-    columns: ClassVar[tuple[str, ...]]
+    columns: tuple[str, ...]
     pairwise: ClassVar[bool] = True  # plays the swap check
 
     def __init__(self, pairwise_judge: bool = False) -> None:
@@ -49,8 +50,9 @@ class Benchmark(ABC):
         """The row with its preferred and dispreferred sides exchanged."""
         raise NotImplementedError
 
-    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[int | None]:
-        """Per comparison: 1 the preferred side wins, -1 it loses, 0 a tie, None unscorable."""
+    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[Outcome]:
+        """Per comparison, ((preferred side's key, other side's key), 1 the preferred side wins, -1 it
+        loses, 0 a tie, None unscorable)."""
         raise NotImplementedError
 
 
@@ -61,8 +63,16 @@ def sign(a: float | None, b: float | None) -> int | None:
     return (a > b) - (a < b)
 
 
+def compare(chosen: Candidate, rejected: Candidate, scores: Scores) -> Outcome:
+    """A pointwise comparison's outcome, keyed by the two candidates."""
+    return (chosen.key, rejected.key), sign(scores.value(chosen), scores.value(rejected))
+
+
 def swap_check(bench: Benchmark, rows: Sequence[Row], scores: Scores) -> dict[str, Any] | None:
     """Score every comparison again with the sides exchanged in the data; each must flip.
+
+    Comparisons are matched by their two candidates (the swapped data's comparison of the
+    same two, from the other side); one the swapped data does not make counts as unflipped.
 
     Run through the same row -> candidate -> score path as the benchmark itself, so a
     pipeline that loses track of which side is which (or a position-biased pairwise judge
@@ -72,14 +82,16 @@ def swap_check(bench: Benchmark, rows: Sequence[Row], scores: Scores) -> dict[st
     if not bench.pairwise:
         return None
     straight = bench.outcomes(rows, scores)
-    swapped = bench.outcomes([bench.swap(r) for r in rows], scores)
-    both = [(a, b) for a, b in zip(straight, swapped, strict=True) if a is not None and b is not None]
-    unflipped = sum(b != -a for a, b in both)
-    accuracy = mean([float(a > 0) for a, _ in both])
-    swapped_accuracy = mean([float(b > 0) for _, b in both])
-    ties = mean([float(a == 0) for a, _ in both])
-    note = (f"{unflipped} of {len(both)} comparisons did not flip when chosen and rejected were exchanged"
+    swapped = dict(bench.outcomes([bench.swap(r) for r in rows], scores))
+    missing = sum((k[1], k[0]) not in swapped for k, _ in straight)  # a comparison the swap lost
+    both = [(a, swapped.get((k[1], k[0]))) for k, a in straight]
+    scored = [(a, b) for a, b in both if a is not None and b is not None]
+    unflipped = sum(b != -a for a, b in scored) + missing
+    accuracy = mean([float(a > 0) for a, _ in scored])
+    swapped_accuracy = mean([float(b > 0) for _, b in scored])
+    ties = mean([float(a == 0) for a, _ in scored])
+    note = (f"{unflipped} of {len(scored)} comparisons did not flip when chosen and rejected were exchanged"
             if unflipped else "every comparison flipped when chosen and rejected were exchanged")
-    return {"pairs": len(both), "accuracy": accuracy, "swapped_accuracy": swapped_accuracy,
-            "ties": sum(a == 0 for a, _ in both), "tie_fraction": ties, "unflipped": unflipped,
-            "passed": bool(both) and unflipped == 0, "note": note}
+    return {"pairs": len(scored), "accuracy": accuracy, "swapped_accuracy": swapped_accuracy,
+            "ties": sum(a == 0 for a, _ in scored), "tie_fraction": ties, "unflipped": unflipped,
+            "passed": bool(scored) and unflipped == 0, "note": note}

@@ -59,10 +59,11 @@ class BestOfN(Benchmark):
         for i, row in enumerate(rows):
             correct = labels(row, i)
             values = scores.values(self.answers(row, i))
+            subset = picked[str(row.get("subset") or "all")]  # listed even if every prompt is unscorable
             if values is None:
                 unscorable += 1
                 continue
-            picked[str(row.get("subset") or "all")].append(pick_accuracy(values, correct))
+            subset.append(pick_accuracy(values, correct))
             oracle.append(float(any(correct)))
             random.append(sum(correct) / len(correct))
         every = [x for v in picked.values() for x in v]

@@ -27,8 +27,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from rewardlab.core import content_hash
 from rewardlab.errors import InputError
-from rewardlab.evaluate.benchmarks.base import Benchmark, Row
+from rewardlab.evaluate.benchmarks.base import Benchmark, Outcome, Row
 from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean
 
 LABELS = ("A>B", "B>A")
@@ -95,11 +96,14 @@ class JudgeBench(Benchmark):
         first, second = pointwise_decisions(a, b)
         return counter((first, second), label), first != second
 
-    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[int | None]:
-        out: list[int | None] = []
+    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[Outcome]:
+        """Per pair, keyed by the labelled-better and the other response's text."""
+        out: list[Outcome] = []
         for i, row in enumerate(rows):
             j = self.judged(row, i, scores)
-            out.append(None if j is None else (j[0] > 0) - (j[0] < 0))
+            a, b = content_hash(row["question"], row["response_A"]), content_hash(row["question"], row["response_B"])
+            key = (a, b) if label_of(row, i) == "A>B" else (b, a)
+            out.append((key, None if j is None else (j[0] > 0) - (j[0] < 0)))
         return out
 
     def evaluate(self, rows: Sequence[Row], scores: Scores) -> BenchmarkScore:
@@ -107,11 +111,12 @@ class JudgeBench(Benchmark):
         unscorable = inconsistent = 0
         for i, row in enumerate(rows):
             j = self.judged(row, i, scores)
+            results = by_source[str(row["source"])]  # listed even if every pair is unscorable
             if j is None:
                 unscorable += 1
                 continue
             inconsistent += j[1]
-            by_source[str(row["source"])].append(int(j[0] > 0))
+            results.append(int(j[0] > 0))
         by_category: dict[str, list[int]] = defaultdict(list)
         for source, results in by_source.items():
             by_category[category(source)] += results

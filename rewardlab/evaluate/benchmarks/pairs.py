@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from rewardlab.evaluate.benchmarks.base import Benchmark, Row, sign
+from rewardlab.evaluate.benchmarks.base import Benchmark, Outcome, Row, compare
 from rewardlab.evaluate.records import Candidate, Scores, Views, mean
 
 
@@ -30,12 +30,8 @@ class PairBenchmark(Benchmark):
     def swap(self, row: Row) -> dict[str, Any]:
         return {**row, "chosen": row["rejected"], "rejected": row["chosen"]}
 
-    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[int | None]:
-        out = []
-        for row in rows:
-            chosen, rejected = self.pair(row)
-            out.append(sign(scores.value(chosen), scores.value(rejected)))
-        return out
+    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[Outcome]:
+        return [compare(*self.pair(row), scores) for row in rows]
 
     def views(self, rows: Sequence[Row], scores: Scores) -> Views:
         pairs = [self.pair(row) for row in rows]
@@ -45,12 +41,13 @@ class PairBenchmark(Benchmark):
         """Per subset, 1 for each pair chosen wins (strict ``>``: a tie scores 0); the unscorable and tied counts."""
         results: dict[str, list[int]] = defaultdict(list)
         unscorable = ties = 0
-        for row, o in zip(rows, self.outcomes(rows, scores), strict=True):
+        for row, (_, o) in zip(rows, self.outcomes(rows, scores), strict=True):
+            subset = results[str(row.get(self.subset_column) or "all")]  # listed even if every pair is unscorable
             if o is None:
                 unscorable += 1
                 continue
             ties += o == 0
-            results[str(row.get(self.subset_column) or "all")].append(int(o > 0))
+            subset.append(int(o > 0))
         return dict(results), unscorable, ties
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from rewardlab.evaluate.benchmarks.base import Row
 from rewardlab.evaluate.benchmarks.pairs import PairBenchmark, accuracies
-from rewardlab.evaluate.records import BenchmarkScore, Scores, mean
+from rewardlab.evaluate.records import BenchmarkScore, Scores, mean, mean_of_all
 
 Layout = Literal["plain", "m-rewardbench", "personalized"]
 EXTRA_COLUMN = {"plain": None, "m-rewardbench": "language", "personalized": "rubric"}
@@ -35,7 +35,7 @@ class Preference(PairBenchmark):
         self.layout = layout
         self.name = "preference" if layout == "plain" else layout  # type: ignore[misc]
         extra = EXTRA_COLUMN[layout]
-        self.columns = PairBenchmark.columns + ((extra,) if extra else ())  # type: ignore[misc]
+        self.columns = (*PairBenchmark.columns, *((extra,) if extra else ()))
 
     def meta(self, row: Row) -> dict[str, Any]:
         return {"rubric": row["rubric"]} if self.layout == "personalized" else {}
@@ -56,18 +56,20 @@ class Preference(PairBenchmark):
         by_language: dict[str, list[int]] = defaultdict(list)
         by_subset: dict[str, list[int]] = defaultdict(list)
         unscorable = ties = 0
-        for row, o in zip(rows, self.outcomes(rows, scores), strict=True):
+        for row, (_, o) in zip(rows, self.outcomes(rows, scores), strict=True):
+            language = str(row["language"])
+            by_language[language]
+            by_subset[f"{language}/{row.get('subset') or 'all'}"]
             if o is None:
                 unscorable += 1
                 continue
             ties += o == 0
-            language = str(row["language"])
             by_language[language].append(int(o > 0))
             by_subset[f"{language}/{row.get('subset') or 'all'}"].append(int(o > 0))
         sections, _ = accuracies(dict(by_language))
         subsets, counts = accuracies(dict(by_subset))
         return BenchmarkScore(
-            overall=mean([s for s in sections.values() if s is not None]),
+            overall=mean_of_all(sections),
             overall_definition="unweighted mean over languages of each language's pair accuracy "
                                "(strict: a tie counts 0)",
             sections=sections, subsets=subsets, counts=counts,

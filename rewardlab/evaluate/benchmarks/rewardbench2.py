@@ -28,7 +28,7 @@ from typing import Any
 
 from rewardlab.errors import InputError
 from rewardlab.evaluate.benchmarks.base import Benchmark, Row
-from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean, require_list
+from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean, mean_of_all, require_list
 
 TIES = "ties"
 
@@ -116,8 +116,8 @@ class RewardBench2(Benchmark):
                 kind, number = ties_key(row, i)
                 if values is not None:
                     stats[kind][number] = PromptStats.of(values, num_correct)
-            elif values is not None:
-                results[subset].append(best_of(values))
+            else:
+                results[subset].extend([] if values is None else [best_of(values)])
             if values is None:
                 unscorable += 1
         subsets: dict[str, float | None] = {k: mean(v) for k, v in results.items()}
@@ -129,9 +129,9 @@ class RewardBench2(Benchmark):
             subsets[name] = parts["score"]
             counts[name] = len(stats["ref"]) + len(stats["tied"])
             extra["ties"] = parts
-        finite = [s for s in subsets.values() if s is not None and not math.isnan(s)]
+        defined = {k: None if s is None or math.isnan(s) else s for k, s in subsets.items()}
         return BenchmarkScore(
-            overall=mean(finite) if len(finite) == len(subsets) else None,
+            overall=mean_of_all(defined),
             overall_definition="RewardBench 2 score: unweighted mean of the subsets (Factuality, Precise IF, "
                                "Math, Safety, Focus, Ties); best-of-4 with 1/m credit for an m-way tie at the top",
             sections=dict(subsets), subsets=subsets, counts=counts, extra=extra, unscorable_examples=unscorable)

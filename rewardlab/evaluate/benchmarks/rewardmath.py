@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewardlab.errors import InputError
-from rewardlab.evaluate.benchmarks.base import Benchmark, Row, sign
+from rewardlab.evaluate.benchmarks.base import Benchmark, Outcome, Row, compare
 from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean
 
 CHOSEN, REJECTED = "chosen", "rejected"
@@ -36,7 +36,7 @@ def candidate(row: Row) -> Candidate:
 
 
 def reciprocal_rank(chosen: Sequence[float], rejected: Sequence[float]) -> float:
-    """1/rank of the first chosen when sorted by (score, kind) descending ("rej" > "cho": a tie ranks rejected first)."""
+    """1/rank of the first chosen, sorted by (score, kind) descending ("rej" > "cho": a tie ranks rejected first)."""
     ranked = sorted([(s, "rej") for s in rejected] + [(s, "cho") for s in chosen], reverse=True)
     return 1.0 / next(i for i, (_, kind) in enumerate(ranked, 1) if kind == "cho")
 
@@ -64,17 +64,10 @@ class RewardMath(Benchmark):
     def swap(self, row: Row) -> dict[str, Any]:
         return {**row, "solution_type": REJECTED if row["solution_type"] == CHOSEN else CHOSEN}
 
-    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[int | None]:
-        """Chosen against each rejected solution. With chosen and rejected exchanged, a problem has
-        several chosen and one rejected: the comparisons are the same pairs, in the same order."""
-        out: list[int | None] = []
-        for sides in self.problems(rows).values():
-            chosen, rejected = sides[CHOSEN], sides[REJECTED]
-            pairs = [(c, r) for c in chosen for r in rejected]
-            if len(chosen) > 1:  # swapped: pair k is (rejected k, the one chosen) -> order as unswapped
-                pairs = [(c, r) for r in rejected for c in chosen]
-            out += [sign(scores.value(c), scores.value(r)) for c, r in pairs]
-        return out
+    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[Outcome]:
+        """Each chosen solution against each rejected one."""
+        return [compare(c, r, scores) for sides in self.problems(rows).values()
+                for c in sides[CHOSEN] for r in sides[REJECTED]]
 
     def evaluate(self, rows: Sequence[Row], scores: Scores) -> BenchmarkScore:
         correct: list[float] = []
@@ -85,13 +78,14 @@ class RewardMath(Benchmark):
         unscorable = 0
         for pid, sides in self.problems(rows).items():
             c, r = scores.values(sides[CHOSEN]), scores.values(sides[REJECTED])
+            subject_results = by_subject[subject[pid]]  # listed even if every problem is unscorable
             if c is None or r is None:
                 unscorable += 1
                 continue
             correct.append(float(min(c) > max(r)))
             with_ties.append(float(min(c) >= max(r)))
             rr.append(reciprocal_rank(c, r))
-            by_subject[subject[pid]].append(correct[-1])
+            subject_results.append(correct[-1])
         subsets = {k: mean(v) for k, v in by_subject.items()}
         return BenchmarkScore(
             overall=mean(correct),

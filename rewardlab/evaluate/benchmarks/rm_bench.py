@@ -18,8 +18,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from rewardlab.evaluate.benchmarks.base import Benchmark, Row, sign
-from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean, require_list
+from rewardlab.evaluate.benchmarks.base import Benchmark, Outcome, Row, compare
+from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean, mean_of_all, require_list
 
 STYLES = 3
 SECTION = {"chat": "Chat", "math": "Math", "code": "Code", "safety-refuse": "Safety", "safety-response": "Safety"}
@@ -29,6 +29,11 @@ def matrix(pairs: Sequence[tuple[list[float], list[float]]]) -> list[list[float]
     """M[i][j] = P(chosen style i > rejected style j) over the prompts."""
     n = len(pairs)
     return [[sum(c[i] > r[j] for c, r in pairs) / n for j in range(STYLES)] for i in range(STYLES)]
+
+
+def cells_mean(pairs: Sequence[tuple[list[float], list[float]]]) -> float | None:
+    """The mean of the style matrix's nine cells (None without prompts)."""
+    return mean([x for row in matrix(pairs) for x in row]) if pairs else None
 
 
 def difficulty(m: list[list[float]]) -> dict[str, float]:
@@ -54,12 +59,9 @@ class RMBench(Benchmark):
     def swap(self, row: Row) -> dict[str, Any]:
         return {**row, "chosen": row["rejected"], "rejected": row["chosen"]}
 
-    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[int | None]:
-        out = []
-        for i, row in enumerate(rows):
-            chosen, rejected = self.sides(row, i)
-            out += [sign(scores.value(c), scores.value(r)) for c in chosen for r in rejected]
-        return out
+    def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[Outcome]:
+        return [compare(c, r, scores) for i, row in enumerate(rows) for chosen, rejected in [self.sides(row, i)]
+                for c in chosen for r in rejected]
 
     def evaluate(self, rows: Sequence[Row], scores: Scores) -> BenchmarkScore:
         by_domain: dict[str, list[tuple[list[float], list[float]]]] = defaultdict(list)
@@ -67,20 +69,21 @@ class RMBench(Benchmark):
         for i, row in enumerate(rows):
             chosen, rejected = self.sides(row, i)
             c, r = scores.values(chosen), scores.values(rejected)
+            prompts = by_domain[str(row["domain"])]  # listed even if every prompt is unscorable
             if c is None or r is None:
                 unscorable += 1
                 continue
-            by_domain[str(row["domain"])].append((c, r))
+            prompts.append((c, r))
         every = [p for pairs in by_domain.values() for p in pairs]
         by_section: dict[str, list[tuple[list[float], list[float]]]] = defaultdict(list)
         for domain, pairs in by_domain.items():
             by_section[SECTION.get(domain, domain)] += pairs
-        sections = {s: mean([x for row in matrix(p) for x in row]) for s, p in by_section.items()}
-        subsets = {d: mean([x for row in matrix(p) for x in row]) for d, p in by_domain.items()}
+        sections = {s: cells_mean(p) for s, p in by_section.items()}
+        subsets = {d: cells_mean(p) for d, p in by_domain.items()}
         m = matrix(every) if every else None
         extra: dict[str, Any] = {"matrix": m, **(difficulty(m) if m else {"hard": None, "normal": None, "easy": None})}
         return BenchmarkScore(
-            overall=mean([s for s in sections.values() if s is not None]),
+            overall=mean_of_all(sections),
             overall_definition="RM-Bench average: unweighted mean of the domain sections (Chat, Math, Code, Safety), "
                                "each the mean of its 3x3 style matrix (chosen style i > rejected style j, strict)",
             sections=sections, subsets=subsets, counts={d: len(p) for d, p in by_domain.items()}, extra=extra,

@@ -1,0 +1,270 @@
+"""``rewardlab eval DATA --spec SPEC --benchmark NAME``: score a benchmark's candidates through a spec,
+then score the benchmark exactly as its reference code does (docs/eval.md).
+
+The candidates go through :func:`rewardlab.runner.score_file`, the same crash-safe, resumable,
+deduplicating path as ``rewardlab score``: they are written (one row per distinct candidate)
+to ``candidates.jsonl`` in a work directory and scored into ``scored.jsonl`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from itertools import combinations
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from rewardlab.core import content_hash
+from rewardlab.errors import InputError
+from rewardlab.evaluate.benchmarks import BENCHMARKS, get_benchmark
+from rewardlab.evaluate.benchmarks.base import Benchmark, swap_check
+from rewardlab.evaluate.records import Candidate, Scores
+
+if TYPE_CHECKING:
+    from rewardlab.pipeline import Pipeline
+
+
+def work_dir(data: Path, benchmark: str) -> Path:
+    """Where an eval keeps its candidates and scored rows by default: beside DATA."""
+    return data.with_name(f"{data.name}.{benchmark}.eval")
+
+
+def is_pairwise_judge(pipeline: Pipeline) -> bool:
+    """Whether a component compares the completion with its reference (``judge.pairwise``)."""
+    return any(getattr(c.reward, "name", "") == "judge.pairwise"
+               and getattr(getattr(c.reward, "params", None), "opponent", None) == "reference"
+               for c in pipeline.spec.components)
+
+
+def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One runner row per distinct candidate (the swapped rows' too, for the swap check), grouped by prompt."""
+    candidates = bench.candidates(rows)
+    if bench.pairwise:
+        candidates += bench.candidates([bench.swap(r) for r in rows])
+    unique: dict[str, Candidate] = {}
+    for c in candidates:
+        unique.setdefault(c.key, c)
+    return [c.row(content_hash(c.prompt)) for c in unique.values()]
+
+
+def _timed(pipeline: Pipeline) -> list[float]:
+    """Count the seconds spent scoring components (the rewards themselves) on ``pipeline``."""
+    spent = [0.0]
+    inner = pipeline.score_components
+
+    def score_components(samples: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return inner(samples)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    pipeline.score_components = score_components  # type: ignore[method-assign]
+    return spent
+
+
+def run_eval(
+    data: str | Path,
+    spec: str | Path | Mapping[str, Any],
+    benchmark: str,
+    work: str | Path | None = None,
+    resume: bool = False,
+    batch_size: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate the spec's combined reward on DATA as ``benchmark``; returns the eval JSON (docs/eval.md)."""
+    from rewardlab.io import read_rows, write_rows
+    from rewardlab.pipeline import Pipeline
+    from rewardlab.runner import score_file
+
+    start = time.perf_counter()
+    data = Path(data)
+    if benchmark not in BENCHMARKS:
+        get_benchmark(benchmark)  # the unknown-name error, before reading anything
+    rows, _ = read_rows(data)
+    pipeline = Pipeline.from_spec(spec)
+    try:
+        bench = get_benchmark(benchmark, pairwise_judge=is_pairwise_judge(pipeline))
+        bench.check(rows)
+        folder = Path(work) if work is not None else work_dir(data, benchmark)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_rows(candidate_rows(bench, rows), folder / "candidates.jsonl")
+        spent = _timed(pipeline)
+        report = score_file(folder / "candidates.jsonl", pipeline, folder / "scored.jsonl", resume, batch_size,
+                            on_progress)
+        reward_s = spent[0]
+        scored, _ = read_rows(report.out)
+        names = list(pipeline.names)
+    finally:
+        pipeline.close()
+    scores = Scores.from_rows(scored, names)
+    result = evaluate_scores(bench, rows, scores, names)
+    total = time.perf_counter() - start
+    result.update(data=str(data), spec=str(spec) if not isinstance(spec, Mapping) else "<dict>",
+                  timing={"reward_s": reward_s, "other_s": total - reward_s, "total_s": total,
+                          "candidates": len(scored), "scored_now": report.scored_now, "resumed": report.resumed})
+    return json_safe(result)
+
+
+def evaluate_scores(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores,
+                    names: Sequence[str]) -> dict[str, Any]:
+    """The eval JSON's benchmark part from already-scored candidates."""
+    s = bench.evaluate(rows, scores)
+    diagnostics = diagnose(bench, rows, scores, names)
+    if diagnostics["best_of_n"] is not None:
+        s.extra["curve"] = {k: diagnostics["best_of_n"][k] for k in ("n", "reward", "oracle", "random")}
+    needed = {c.key for c in bench.candidates(rows)}
+    statuses = Counter(scores.by_key[k].status for k in needed if scores.by_key[k].value is None)
+    return {
+        "benchmark": bench.name, "overall": s.overall, "overall_definition": s.overall_definition,
+        "sections": s.sections, "subsets": s.subsets, "counts": s.counts, "extra": s.extra,
+        "swap_check": swap_check(bench, rows, scores),
+        "unscorable": {"candidates": sum(statuses.values()), "examples": s.unscorable_examples, "policy": s.policy,
+                       "statuses": dict(statuses)},
+        "diagnostics": diagnostics,
+    }
+
+
+def diagnose(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores,
+             names: Sequence[str]) -> dict[str, Any]:
+    """The diagnostics block: each part from :mod:`rewardlab.evaluate.diagnostics` where the data allows it."""
+    from rewardlab.evaluate import diagnostics as d
+
+    views = bench.views(rows, scores)
+    out: dict[str, Any] = {"calibration": None, "classification": None, "length_bias": None,
+                           "pair_length_bias": None, "agreement": [], "best_of_n": None, "overoptimisation": None,
+                           "notes": []}
+
+    def value(c: Candidate) -> float:
+        v = scores.value(c)
+        return math.nan if v is None else v
+
+    def attempt(key: str, make: Callable[[], Any]) -> None:
+        try:
+            out[key] = make().to_json()
+        except InputError as exc:
+            out["notes"].append(f"{key}: {exc}")
+
+    if views.labelled:
+        values = [value(c) for c, _ in views.labelled]
+        labels = [y for _, y in views.labelled]
+        attempt("calibration", lambda: d.calibration(values, labels))
+        attempt("classification", lambda: d.classification(values, labels, threshold="auto"))
+        attempt("length_bias", lambda: d.length_bias(values, [c.length for c, _ in views.labelled]))
+    if views.pairs:
+        attempt("pair_length_bias", lambda: d.pair_length_bias(
+            [value(c) for c, _ in views.pairs], [value(r) for _, r in views.pairs],
+            [c.length for c, _ in views.pairs], [r.length for _, r in views.pairs]))
+    if views.grid is not None and views.correct is not None:
+        if len({len(g) for g in views.grid}) == 1:
+            grid = [[value(c) for c in g] for g in views.grid]
+            attempt("best_of_n", lambda: d.best_of_n(grid, views.correct))
+            attempt("overoptimisation", lambda: d.overoptimisation(grid, views.gold))
+        else:
+            out["notes"].append("best_of_n, overoptimisation: prompts have different numbers of candidates")
+    needed = list({c.key: c for c in bench.candidates(rows)}.values())
+    for a, b in combinations(names, 2):
+        va = [_nan(scores.of(c).components.get(a)) for c in needed]
+        vb = [_nan(scores.of(c).components.get(b)) for c in needed]
+        try:
+            out["agreement"].append({"a": a, "b": b, **d.agreement(va, vb).to_json()})
+        except InputError as exc:
+            out["notes"].append(f"agreement {a} / {b}: {exc}")
+    return out
+
+
+def _nan(v: float | None) -> float:
+    return math.nan if v is None else float(v)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities (undefined numbers) as None, so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def eval_command(
+    data: Annotated[Path, typer.Argument(help="benchmark data in its own layout: .jsonl, .json, .parquet or "
+                                              "a datasets directory (docs/eval.md)")],
+    spec: Annotated[Path, typer.Option("--spec", help="pipeline spec (TOML): its combined reward is evaluated")],
+    benchmark: Annotated[str, typer.Option("--benchmark", help=f"one of: {', '.join(BENCHMARKS)}")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="write every number to this JSON file")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="write a self-contained HTML report")] = None,
+    work: Annotated[Path | None, typer.Option(
+        "--work", help="directory for the candidates and their scores (default: DATA.<benchmark>.eval)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue a killed or interrupted eval")] = False,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="candidates per batch")] = None,
+) -> None:
+    """Evaluate SPEC's reward on a benchmark's DATA with the benchmark's exact scoring."""
+    from rewardlab.cli import _Bar, _fail, out_console
+    from rewardlab.errors import RewardlabError
+
+    bar = _Bar()
+    try:
+        result = run_eval(data, spec, benchmark, work, resume, batch_size, bar.update)
+    except KeyboardInterrupt:
+        bar.stop()
+        raise _interrupted(data, spec, benchmark, work) from None
+    except (RewardlabError, KeyError) as exc:
+        bar.stop()
+        raise _fail(exc) from None
+    finally:
+        bar.stop()
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2))
+    if report is not None:
+        from rewardlab.evaluate.report import render_eval
+
+        render_eval(result, report)
+    for line in summary_lines(result):
+        out_console.print(line, highlight=False, soft_wrap=True)
+
+
+def _interrupted(data: Path, spec: Path, benchmark: str, work: Path | None) -> typer.Exit:
+    from rewardlab.cli import console
+
+    command = f"rewardlab eval {data} --spec {spec} --benchmark {benchmark}"
+    command += f" --work {work}" if work is not None else ""
+    console.print(f"interrupted: the scored candidates are saved; continue with:\n  {command} --resume",
+                  highlight=False, soft_wrap=True)
+    return typer.Exit(130)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def summary_lines(result: Mapping[str, Any]) -> list[str]:
+    """The headline, sections, subsets, swap check, unscorable counts and the time split, as text."""
+    lines = [f"{result['benchmark']}: overall {_fmt(result['overall'])} ({result['overall_definition']})"]
+    for title in ("sections", "subsets"):
+        if result[title]:
+            counts = result["counts"]
+            parts = [f"{k} {_fmt(v)}" + (f" (n={counts[k]})" if k in counts and title == "subsets" else "")
+                     for k, v in result[title].items()]
+            lines.append(f"{title}: " + "; ".join(parts))
+    scalars = {k: v for k, v in result["extra"].items() if isinstance(v, (int, float, str)) or v is None}
+    if scalars:
+        lines.append("extra: " + "; ".join(f"{k} {_fmt(v)}" for k, v in scalars.items()))
+    swap = result.get("swap_check")
+    if swap:
+        lines.append(f"swap check {'passed' if swap['passed'] else 'FAILED'}: accuracy {_fmt(swap['accuracy'])}, "
+                     f"swapped {_fmt(swap['swapped_accuracy'])}, ties {swap['ties']} of {swap['pairs']}; "
+                     f"{swap['note']}")
+    u = result["unscorable"]
+    lines.append(f"unscorable: {u['candidates']} candidates, {u['examples']} examples ({u['policy']})")
+    t = result["timing"]
+    share = t["other_s"] / t["total_s"] if t["total_s"] else 0.0
+    lines.append(f"time: {t['total_s']:.2f} s total, {t['reward_s']:.2f} s in the reward, {t['other_s']:.2f} s "
+                 f"outside it ({share:.1%}); {t['candidates']} candidates, {t['scored_now']} scored now")
+    return lines
