@@ -37,8 +37,10 @@ class EvalScore(BaseReward):
         token = (text.split() or [""])[0]
         if token == "S=none":
             return Score.unscorable(Status.TIMEOUT, "test: cannot decide")
-        if token == "S=stop" and os.environ.get("REWARDLAB_TEST_STOP"):
-            raise KeyboardInterrupt
+        if token == "S=stop":  # Ctrl-C while REWARDLAB_TEST_STOP is set, else 5
+            if os.environ.get("REWARDLAB_TEST_STOP"):
+                raise KeyboardInterrupt
+            return Score.ok(5.0)
         if not token.startswith("S="):
             return Score.unscorable(Status.ERROR, f"test: no score in {text!r}")
         return Score.ok(float(token[2:]))

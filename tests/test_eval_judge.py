@@ -1,0 +1,54 @@
+"""JudgeBench with a pairwise judge: both orders played (two games), inconsistent pairs scored 0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rewardlab.evaluate.run_eval import run_eval
+from tests.judge_server import Answer, JudgeServer, judge_server_fixture, server_fixture, user_text
+from tests.test_judge_rewards import fair_judge
+
+__all__ = ["judge_server_fixture", "server_fixture"]  # fixtures used by name
+
+ROWS = [  # fair_judge prefers the higher quality=N whatever its position
+    {"pair_id": "0", "question": "q0", "response_A": "quality=9", "response_B": "quality=5", "label": "A>B",
+     "source": "mmlu-pro-math"},
+    {"pair_id": "1", "question": "q1", "response_A": "quality=2", "response_B": "quality=7", "label": "A>B",
+     "source": "livebench-math"},
+    {"pair_id": "2", "question": "q2", "response_A": "quality=3", "response_B": "quality=8", "label": "B>A",
+     "source": "livecodebench"},
+]
+
+
+def evaluate(server: JudgeServer, tmp_path: Path, model: str) -> dict[str, Any]:
+    data = tmp_path / f"{model}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    spec = {"rewards": {"judge": {"type": "judge.pairwise", "base_url": server.base_url, "model": model,
+                                  "cache": str(tmp_path / "judge.sqlite"), "backoff_base": 0.01,
+                                  "backoff_max": 0.05}}}
+    return run_eval(data, spec, "judgebench", work=tmp_path / model)
+
+
+def test_pairwise_judge_plays_both_orders(server: JudgeServer, tmp_path: Path) -> None:
+    server.respond = fair_judge
+    r = evaluate(server, tmp_path, "fair")
+    assert r["extra"]["mode"] == "pairwise judge"
+    assert r["overall"] == 2 / 3 and r["subsets"] == {"mmlu-pro-math": 1.0, "livebench-math": 0.0,
+                                                      "livecodebench": 1.0}
+    assert r["extra"]["inconsistent_pairs"] == 0
+    # two games per pair; the swap check's (B, A) candidates ask the same two prompts: cache hits
+    assert server.requests == 6
+    shown_first = [user_text(e["body"]).split("[Response A]")[1].split("[Response B]")[0].strip() for e in server.log]
+    assert sorted(shown_first) == sorted(["quality=9", "quality=5", "quality=2", "quality=7", "quality=3",
+                                          "quality=8"])
+    assert r["swap_check"]["passed"] and r["swap_check"]["pairs"] == 3
+
+
+def test_position_biased_judge_scores_zero(server: JudgeServer, tmp_path: Path) -> None:
+    server.respond = lambda body, n: Answer("[[A]]")  # always the first-shown answer
+    r = evaluate(server, tmp_path, "biased")
+    assert r["overall"] == 0.0  # each pair's two games disagree: +1 - 1 = 0, not a win
+    assert r["extra"]["inconsistent_pairs"] == 3
+    assert r["swap_check"]["ties"] == 3 and r["swap_check"]["passed"]
