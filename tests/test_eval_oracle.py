@@ -78,7 +78,8 @@ def test_rewardbench_sections_match_calculate_scores_per_section(oracle: SimpleN
     rows: list[dict[str, Any]] = []
     values: dict[str, float] = {}
     for k in range(600):
-        row = {"id": k, "prompt": f"q{k}", "chosen": f"c{k}", "rejected": f"r{k}", "subset": rng.choice(subsets)}
+        row: dict[str, Any] = {"id": k, "prompt": f"q{k}", "chosen": f"c{k}", "rejected": f"r{k}",
+                               "subset": rng.choice(subsets)}
         rows.append(row)
         values[key(row["prompt"], row["chosen"])] = float(rng.randint(0, 3))  # ties are common
         values[key(row["prompt"], row["rejected"])] = float(rng.randint(0, 3))
