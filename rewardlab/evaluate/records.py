@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from rewardlab.core import content_hash
@@ -32,6 +32,9 @@ class Candidate:
 
     @cached_property
     def key(self) -> str:
+        if not self.meta and all(x is None or isinstance(x, str) for x in (self.prompt, self.completion,
+                                                                               self.reference)):
+            return _text_key(self.prompt, self.completion, self.reference)
         return content_hash(self.prompt, self.completion, self.reference, dict(self.meta))
 
     @property
@@ -43,6 +46,13 @@ class Candidate:
         """The runner's input row: ``id`` is the content key, ``group`` the first example that asked for it."""
         return {"id": self.key, "prompt": self.prompt, "completion": self.completion,
                 "reference": self.reference, "group": group, "meta": dict(self.meta)}
+
+
+@lru_cache(maxsize=1 << 17)
+def _text_key(prompt: str | None, completion: str | None, reference: str | None) -> str:
+    """:attr:`Candidate.key` of plain-text candidates, memoised: a benchmark meets each candidate in
+    several passes (scoring, the swap check, the diagnostics), each building it anew from its row."""
+    return content_hash(prompt, completion, reference, {})
 
 
 @dataclass(frozen=True)

@@ -76,13 +76,21 @@ def run_eval(
     resume: bool = False,
     batch_size: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    diagnostics: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate the spec's combined reward on DATA as ``benchmark``; returns the eval JSON (docs/eval.md)."""
+    """Evaluate the spec's combined reward on DATA as ``benchmark``; returns the eval JSON (docs/eval.md).
+
+    ``timing``: ``reward_s`` is the wall time inside the pipeline's component scoring (the engine
+    running the rewards), ``other_s`` the rest, and ``parts`` splits it: ``setup_s`` (reading DATA,
+    building the pipeline), ``candidates_s`` (writing them), ``runner_s`` (the runner around the
+    reward: store, shaping, output, reading it back), ``benchmark_s`` (its scoring and the swap
+    check) and ``diagnostics_s``.
+    """
     from rewardlab.io import read_rows, write_rows
     from rewardlab.pipeline import Pipeline
     from rewardlab.runner import score_file
 
-    start = time.perf_counter()
+    clock = Clock()
     data = Path(data)
     if benchmark not in BENCHMARKS:
         get_benchmark(benchmark)  # the unknown-name error, before reading anything
@@ -93,40 +101,62 @@ def run_eval(
         bench.check(rows)
         folder = Path(work) if work is not None else work_dir(data, benchmark)
         folder.mkdir(parents=True, exist_ok=True)
+        clock.lap("setup_s")
         write_rows(candidate_rows(bench, rows), folder / "candidates.jsonl")
+        clock.lap("candidates_s")
         spent = _timed(pipeline)
         report = score_file(folder / "candidates.jsonl", pipeline, folder / "scored.jsonl", resume, batch_size,
                             on_progress)
-        reward_s = spent[0]
         scored, _ = read_rows(report.out)
         names = list(pipeline.names)
     finally:
         pipeline.close()
     scores = Scores.from_rows(scored, names)
-    result = evaluate_scores(bench, rows, scores, names)
-    total = time.perf_counter() - start
+    clock.lap("runner_s", minus=spent[0])
+    result = evaluate_scores(bench, rows, scores, names, diagnostics, clock)
+    total = clock.total()
     result.update(data=str(data), spec=str(spec) if not isinstance(spec, Mapping) else "<dict>",
-                  timing={"reward_s": reward_s, "other_s": total - reward_s, "total_s": total,
+                  timing={"reward_s": spent[0], "other_s": total - spent[0], "total_s": total, "parts": clock.parts,
                           "candidates": len(scored), "scored_now": report.scored_now, "resumed": report.resumed})
     return json_safe(result)
 
 
-def evaluate_scores(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores,
-                    names: Sequence[str]) -> dict[str, Any]:
-    """The eval JSON's benchmark part from already-scored candidates."""
+class Clock:
+    """Wall time in named parts (each lap: the time since the previous one)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.parts: dict[str, float] = {}
+
+    def lap(self, name: str, minus: float = 0.0) -> None:
+        now = time.perf_counter()
+        self.parts[name] = self.parts.get(name, 0.0) + now - self.last - minus
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def evaluate_scores(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores, names: Sequence[str],
+                    diagnostics: bool = True, clock: Clock | None = None) -> dict[str, Any]:
+    """The eval JSON's benchmark part from already-scored candidates (``diagnostics``: fill that block)."""
+    clock = clock or Clock()
     s = bench.evaluate(rows, scores)
-    diagnostics = diagnose(bench, rows, scores, names)
-    if diagnostics["best_of_n"] is not None:
-        s.extra["curve"] = {k: diagnostics["best_of_n"][k] for k in ("n", "reward", "oracle", "random")}
     needed = {c.key for c in bench.candidates(rows)}
     statuses = Counter(scores.by_key[k].status for k in needed if scores.by_key[k].value is None)
+    swap = swap_check(bench, rows, scores)
+    clock.lap("benchmark_s")
+    block = diagnose(bench, rows, scores, names) if diagnostics else None
+    clock.lap("diagnostics_s")
+    if block is not None and block["best_of_n"] is not None:
+        s.extra["curve"] = {k: block["best_of_n"][k] for k in ("n", "reward", "oracle", "random")}
     return {
         "benchmark": bench.name, "overall": s.overall, "overall_definition": s.overall_definition,
         "sections": s.sections, "subsets": s.subsets, "counts": s.counts, "extra": s.extra,
-        "swap_check": swap_check(bench, rows, scores),
+        "swap_check": swap,
         "unscorable": {"candidates": sum(statuses.values()), "examples": s.unscorable_examples, "policy": s.policy,
                        "statuses": dict(statuses)},
-        "diagnostics": diagnostics,
+        "diagnostics": block,
     }
 
 
@@ -204,6 +234,8 @@ def eval_command(
         "--work", help="directory for the candidates and their scores (default: DATA.<benchmark>.eval)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue a killed or interrupted eval")] = False,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="candidates per batch")] = None,
+    diagnostics: Annotated[bool, typer.Option(
+        "--diagnostics/--no-diagnostics", help="calibration, length bias, agreement, best-of-n curves")] = True,
 ) -> None:
     """Evaluate SPEC's reward on a benchmark's DATA with the benchmark's exact scoring."""
     from rewardlab.cli import _Bar, _fail, out_console
@@ -211,7 +243,7 @@ def eval_command(
 
     bar = _Bar()
     try:
-        result = run_eval(data, spec, benchmark, work, resume, batch_size, bar.update)
+        result = run_eval(data, spec, benchmark, work, resume, batch_size, bar.update, diagnostics)
     except KeyboardInterrupt:
         bar.stop()
         raise _interrupted(data, spec, benchmark, work) from None
@@ -265,6 +297,7 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     lines.append(f"unscorable: {u['candidates']} candidates, {u['examples']} examples ({u['policy']})")
     t = result["timing"]
     share = t["other_s"] / t["total_s"] if t["total_s"] else 0.0
+    split = ", ".join(f"{k.removesuffix('_s')} {v:.2f}" for k, v in t["parts"].items())
     lines.append(f"time: {t['total_s']:.2f} s total, {t['reward_s']:.2f} s in the reward, {t['other_s']:.2f} s "
-                 f"outside it ({share:.1%}); {t['candidates']} candidates, {t['scored_now']} scored now")
+                 f"outside it ({share:.1%}: {split}); {t['candidates']} candidates, {t['scored_now']} scored now")
     return lines
