@@ -25,16 +25,19 @@ SPEC = {"rewards": {"s": {"type": "test.eval_score"}}}
 
 @register("reward", "test.eval_score")
 class EvalScore(BaseReward):
-    """The number after 'S=' in the completion (S=none: unscorable); with meta.rubric, 1 if the text holds it."""
+    """The number after 'S=' in the completion (S=none: unscorable, S=ref: the reference's number);
+    with meta.rubric, 1 if the text holds the rubric."""
 
     name = "test.eval_score"
-    reads = ("completion", "meta")
+    reads = ("completion", "reference", "meta")
 
     def score_one(self, sample: Sample, deps: Deps) -> Score:
         text = sample.completion_text
         if "rubric" in sample.meta:
             return Score.ok(float(str(sample.meta["rubric"]) in text))
         token = (text.split() or [""])[0]
+        if token == "S=ref":  # the reference's number: the benchmark must pass the row's reference
+            return Score.ok(float(sample.reference))
         if token == "S=none":
             return Score.unscorable(Status.TIMEOUT, "test: cannot decide")
         if token == "S=stop":  # Ctrl-C while REWARDLAB_TEST_STOP is set, else 5
@@ -185,8 +188,10 @@ def test_rewardmath_accuracy_and_mrr(tmp_path: Path) -> None:
 
 
 def test_preference_layouts(tmp_path: Path) -> None:
-    plain = evaluate(tmp_path, [pair("a", 2, 1, 0), pair("a", 1, 2, 1), pair("b", 1, 0, 2)], "preference")
-    assert plain["overall"] == pytest.approx(2 / 3) and plain["subsets"] == {"a": 0.5, "b": 1.0}
+    plain = evaluate(tmp_path, [pair("a", 2, 1, 0), pair("a", 1, 2, 1), pair("b", 1, 0, 2),
+                                {**pair("b", 0, 0.5, 3), "chosen": "S=ref", "reference": "1"}], "preference")
+    assert plain["overall"] == pytest.approx(3 / 4) and plain["subsets"] == {"a": 0.5, "b": 1.0}
+    assert plain["unscorable"]["candidates"] == 0  # the row's reference reached the reward
     rows = [{**pair("chat", 2, 1, 0), "language": "de"}, {**pair("chat", 1, 2, 1), "language": "de"},
             {**pair("chat", 1, 0, 2), "language": "fr"}]
     multi = evaluate(tmp_path, rows, "m-rewardbench")

@@ -91,7 +91,8 @@ def swap_check(bench: Benchmark, rows: Sequence[Row], scores: Scores) -> dict[st
     swapped_accuracy = mean([float(b > 0) for _, b in scored])
     ties = mean([float(a == 0) for a, _ in scored])
     note = (f"{unflipped} of {len(scored)} comparisons did not flip when chosen and rejected were exchanged"
-            if unflipped else "every comparison flipped when chosen and rejected were exchanged")
+            if unflipped else "every comparison flipped when chosen and rejected were exchanged" if scored
+            else "no scorable comparison to check")
     return {"pairs": len(scored), "accuracy": accuracy, "swapped_accuracy": swapped_accuracy,
             "ties": sum(a == 0 for a, _ in scored), "tie_fraction": ties, "unflipped": unflipped,
             "passed": bool(scored) and unflipped == 0, "note": note}

@@ -11,7 +11,8 @@ from rewardlab.evaluate.records import Candidate, Scores, Views, mean
 
 
 class PairBenchmark(Benchmark):
-    """Rows with ``prompt``, ``chosen`` and ``rejected``; a pair is won when chosen scores strictly higher."""
+    """Rows with ``prompt``, ``chosen`` and ``rejected`` (optional ``reference``, given to the reward with
+    both answers); a pair is won when chosen scores strictly higher."""
 
     columns = ("prompt", "chosen", "rejected")
     subset_column = "subset"
@@ -21,8 +22,10 @@ class PairBenchmark(Benchmark):
         return {}
 
     def pair(self, row: Row) -> tuple[Candidate, Candidate]:
-        meta = self.meta(row)
-        return Candidate(row["prompt"], row["chosen"], meta=meta), Candidate(row["prompt"], row["rejected"], meta=meta)
+        """Both answers, with the row's ``reference`` when it has one (a verifier needs the gold answer)."""
+        meta, reference = self.meta(row), row.get("reference")
+        return (Candidate(row["prompt"], row["chosen"], reference, meta),
+                Candidate(row["prompt"], row["rejected"], reference, meta))
 
     def candidates(self, rows: Sequence[Row]) -> list[Candidate]:
         return [c for row in rows for c in self.pair(row)]
