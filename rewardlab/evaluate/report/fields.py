@@ -49,7 +49,3 @@ def number(value: Any) -> float | None:
     out = float(value)
     return out if math.isfinite(out) else None
 
-
-def scalars(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The entries of ``data`` whose values are shown as one table cell (not objects or lists)."""
-    return {str(k): v for k, v in data.items() if v is None or isinstance(v, (str, int, float, bool))}
