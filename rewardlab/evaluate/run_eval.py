@@ -89,6 +89,7 @@ def run_eval(
     from rewardlab.io import read_rows, write_rows
     from rewardlab.pipeline import Pipeline
     from rewardlab.runner import score_file
+    from rewardlab.serve.scoring import finite  # NaN (an undefined number) as null: strict JSON
 
     clock = Clock()
     data = Path(data)
@@ -118,7 +119,7 @@ def run_eval(
     result.update(data=str(data), spec=str(spec) if not isinstance(spec, Mapping) else "<dict>",
                   timing={"reward_s": spent[0], "other_s": total - spent[0], "total_s": total, "parts": clock.parts,
                           "candidates": len(scored), "scored_now": report.scored_now, "resumed": report.resumed})
-    return json_safe(result)
+    return dict(finite(result))
 
 
 class Clock:
@@ -210,17 +211,6 @@ def diagnose(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores
 
 def _nan(v: float | None) -> float:
     return math.nan if v is None else float(v)
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and infinities (undefined numbers) as None, so the file is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def eval_command(
