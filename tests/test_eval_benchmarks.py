@@ -235,3 +235,19 @@ def test_agreement_between_components(tmp_path: Path) -> None:
     (agreement,) = r["diagnostics"]["agreement"]
     assert (agreement["a"], agreement["b"]) == ("s", "length") and agreement["n"] == 15  # 16 answers, 1 unscorable
     assert r["diagnostics"]["calibration"]["n"] == 15
+
+
+def test_parquet_and_datasets_directory_give_the_same_result(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{**r, "id": str(r["id"])} for r in RB_ROWS]
+    expected = evaluate(tmp_path, rows, "rewardbench")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "data.parquet")
+    from_parquet = run_eval(tmp_path / "data.parquet", SPEC, "rewardbench", work=tmp_path / "w1")
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "ds"))
+    from_disk = run_eval(tmp_path / "ds", SPEC, "rewardbench", work=tmp_path / "w2")
+    for r in (from_parquet, from_disk):
+        assert (r["overall"], r["subsets"], r["unscorable"]) == (expected["overall"], expected["subsets"],
+                                                                 expected["unscorable"])

@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from rewardlab.errors import InputError
 from rewardlab.evaluate.run_eval import run_eval
 from tests.judge_server import Answer, JudgeServer, judge_server_fixture, server_fixture, user_text
 from tests.test_judge_rewards import fair_judge
@@ -52,3 +55,12 @@ def test_position_biased_judge_scores_zero(server: JudgeServer, tmp_path: Path) 
     assert r["overall"] == 0.0  # each pair's two games disagree: +1 - 1 = 0, not a win
     assert r["extra"]["inconsistent_pairs"] == 3
     assert r["swap_check"]["ties"] == 3 and r["swap_check"]["passed"]
+
+
+def test_a_pairwise_judge_is_refused_outside_judgebench(server: JudgeServer, tmp_path: Path) -> None:
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n")
+    spec = {"rewards": {"judge": {"type": "judge.pairwise", "base_url": server.base_url, "model": "m"}}}
+    with pytest.raises(InputError, match="supported on judgebench only"):
+        run_eval(data, spec, "preference", work=tmp_path / "w")
+    assert server.requests == 0
