@@ -45,7 +45,7 @@ def test_eval_resumes_after_an_interrupt(tmp_path: Path, monkeypatch: pytest.Mon
     args = ["eval", str(data), "--spec", str(spec), "--benchmark", "preference", "--batch-size", "4"]
     monkeypatch.setenv("REWARDLAB_TEST_STOP", "1")
     first = CliRunner().invoke(app, args)
-    assert first.exit_code == 130 and "--resume" in first.output
+    assert first.exit_code == 130 and "--benchmark preference --batch-size 4 --resume" in first.output
     monkeypatch.delenv("REWARDLAB_TEST_STOP")
     again = CliRunner().invoke(app, [*args, "--json", str(tmp_path / "r.json")])
     assert again.exit_code == 2 and "--resume" in again.output  # never silently mixes or restarts a run

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -236,7 +237,10 @@ def eval_command(
         result = run_eval(data, spec, benchmark, work, resume, batch_size, bar.update, diagnostics)
     except KeyboardInterrupt:
         bar.stop()
-        raise _interrupted(data, spec, benchmark, work) from None
+        given = {"--work": work, "--json": json_out, "--report": report, "--batch-size": batch_size}
+        options = [s for k, v in given.items() if v is not None for s in (k, str(v))]
+        raise _interrupted(["eval", str(data), "--spec", str(spec), "--benchmark", benchmark, *options,
+                            *([] if diagnostics else ["--no-diagnostics"])]) from None
     except (RewardlabError, KeyError) as exc:
         bar.stop()
         raise _fail(exc) from None
@@ -252,12 +256,12 @@ def eval_command(
         out_console.print(line, highlight=False, soft_wrap=True)
 
 
-def _interrupted(data: Path, spec: Path, benchmark: str, work: Path | None) -> typer.Exit:
+def _interrupted(args: list[str]) -> typer.Exit:
+    """Ctrl-C: the scored batches are in the run store; say the exact command that continues."""
     from rewardlab.cli import console
 
-    command = f"rewardlab eval {data} --spec {spec} --benchmark {benchmark}"
-    command += f" --work {work}" if work is not None else ""
-    console.print(f"interrupted: the scored candidates are saved; continue with:\n  {command} --resume",
+    command = shlex.join(["rewardlab", *args, "--resume"])
+    console.print(f"interrupted: the scored candidates are saved; continue with:\n  {command}",
                   highlight=False, soft_wrap=True)
     return typer.Exit(130)
 
