@@ -1,6 +1,6 @@
 """Where ``rewardlab eval``'s time goes: the reward itself against everything around it.
 
-    python -m benchmarks.eval [--candidates 10000] [--reward math|exact]
+    python -m benchmarks.eval [--candidates 10000] [--reward math|exact] [--no-diagnostics]
 
 Builds a best-of-n dataset (prompts x 4 distinct math answers with gold labels), runs
 ``run_eval`` on it (candidate files, the runner's crash-safe store, benchmark scoring, swap
@@ -11,6 +11,7 @@ the wall time inside the pipeline's component scoring (the engine running the re
 ``--reward math``: the built-in ``math`` verifier (math-verify, through the engine's process
 pool) checks each answer against the gold one; ``--reward exact``: ``text.exact_match``, an
 inline string comparison (microseconds), where the fixed per-candidate cost dominates.
+``diagnostics`` includes importing scipy.stats (once per process) for the rank statistics.
 """
 
 from __future__ import annotations
@@ -49,11 +50,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=10_000)
     parser.add_argument("--reward", choices=sorted(SPECS), default="math")
+    parser.add_argument("--no-diagnostics", action="store_true", help="leave the diagnostics block out")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "bon.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in make_rows(args.candidates)))
-        result = run_eval(data, SPECS[args.reward], "best-of-n", work=Path(tmp) / "work")
+        result = run_eval(data, SPECS[args.reward], "best-of-n", work=Path(tmp) / "work",
+                          diagnostics=not args.no_diagnostics)
     t = result["timing"]
     print(f"rewardlab eval, best-of-n, {t['candidates']} candidates, reward {args.reward!r}")
     print(f"  total {t['total_s']:.2f} s = reward {t['reward_s']:.2f} s + outside the reward {t['other_s']:.2f} s "
