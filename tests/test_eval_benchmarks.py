@@ -206,16 +206,20 @@ def test_preference_layouts(tmp_path: Path) -> None:
 
 
 def test_best_of_n_pick_oracle_random_and_curve(tmp_path: Path) -> None:
-    rows = [{"prompt": f"p{k}", "completions": [S(s, f"{k}.{i}") for i, s in enumerate(scores)], "correct": correct}
-            for k, (scores, correct) in enumerate([([3, 1, 2], [0, 1, 1]), ([2, 2, 1], [1, 0, 0]),
-                                                   ([1, 5, 4], [False, True, False])])]
+    rows = [{"prompt": f"p{k}", "completions": [S(s, f"{k}.{i}") for i, s in enumerate(scores)], "correct": correct,
+             "gold": gold}
+            for k, (scores, correct, gold) in enumerate([([3, 1, 2], [0, 1, 1], [0.1, 0.9, 0.8]),
+                                                         ([2, 2, 1], [1, 0, 0], [0.6, 0.2, 0.0]),
+                                                         ([1, 5, 4], [False, True, False], [0.0, 1.0, 0.3])])]
     r = evaluate(tmp_path, rows, "best-of-n")
     assert r["overall"] == 0.5  # 0, 1/2 (a tie between a right and a wrong answer), 1
     assert r["extra"]["oracle"] == 1.0 and r["extra"]["random"] == pytest.approx(4 / 9)
     curve = r["extra"]["curve"]
     assert curve["n"] == [1, 2, 3] and curve["reward"][-1] == pytest.approx(0.5)
     assert curve["random"][0] == pytest.approx(4 / 9)
-    assert r["diagnostics"]["overoptimisation"]["n"] == [1, 2, 3]
+    over = r["diagnostics"]["overoptimisation"]
+    assert over["n"] == [1, 2, 3]
+    assert over["gold"][-1] == pytest.approx((0.1 + (0.6 + 0.2) / 2 + 1.0) / 3)  # the gold column of each pick
     assert r["swap_check"] is None
 
 
