@@ -173,8 +173,7 @@ def diagnose(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores
                            "notes": []}
 
     def value(c: Candidate) -> float:
-        v = scores.value(c)
-        return math.nan if v is None else v
+        return _nan(scores.value(c))
 
     def attempt(key: str, make: Callable[[], Any]) -> None:
         try:
@@ -199,15 +198,21 @@ def diagnose(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores
             attempt("overoptimisation", lambda: d.overoptimisation(grid, views.gold))
         else:
             out["notes"].append("best_of_n, overoptimisation: prompts have different numbers of candidates")
-    needed = list({c.key: c for c in bench.candidates(rows)}.values())
+    agreement(list({c.key: c for c in bench.candidates(rows)}.values()), scores, names, out)
+    return out
+
+
+def agreement(candidates: Sequence[Candidate], scores: Scores, names: Sequence[str], out: dict[str, Any]) -> None:
+    """Every two components' agreement on the candidates, into ``out["agreement"]`` (or a note why not)."""
+    from rewardlab.evaluate import diagnostics as d
+
     for a, b in combinations(names, 2):
-        va = [_nan(scores.of(c).components.get(a)) for c in needed]
-        vb = [_nan(scores.of(c).components.get(b)) for c in needed]
+        va = [_nan(scores.of(c).components.get(a)) for c in candidates]
+        vb = [_nan(scores.of(c).components.get(b)) for c in candidates]
         try:
             out["agreement"].append({"a": a, "b": b, **d.agreement(va, vb).to_json()})
         except InputError as exc:
             out["notes"].append(f"agreement {a} / {b}: {exc}")
-    return out
 
 
 def _nan(v: float | None) -> float:
