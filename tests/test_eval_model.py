@@ -21,9 +21,10 @@ def test_rewardbench_with_a_reward_model_matches_a_direct_forward(tmp_path: Path
 
     model = models_tiny.save(tmp_path / "rm", "seq_cls", num_labels=1)
     words = ["two", "plus", "two", "is", "four", "add", "step", "by", "the", "answer"]
-    rows: list[dict[str, Any]] = [{"id": k, "prompt": f"question {k}", "chosen": " ".join(words[k % 5:k % 5 + 3 + k % 4]),
-             "rejected": " ".join(words[(k + 2) % 6:(k + 2) % 6 + 2 + k % 3]),
-             "subset": ["alpacaeval-easy", "math-prm", "hep-python"][k % 3]} for k in range(18)]
+    rows: list[dict[str, Any]] = [
+        {"id": k, "prompt": f"question {k}", "chosen": " ".join(words[k % 5:k % 5 + 3 + k % 4]),
+         "rejected": " ".join(words[(k + 2) % 6:(k + 2) % 6 + 2 + k % 3]),
+         "subset": ["alpacaeval-easy", "math-prm", "hep-python"][k % 3]} for k in range(18)]
     spec = {"rewards": {"rm": {"type": "model.rm", "model": model, "placement": "in_process", "device": "cpu",
                                "batch_tokens": 64}}}
     r = run_eval(write(tmp_path, rows), spec, "rewardbench", work=tmp_path / "work")
