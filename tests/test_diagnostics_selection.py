@@ -4,6 +4,7 @@ against brute-force enumeration of the subsets, with ties and unscorable candida
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -106,6 +107,8 @@ def test_default_ns_and_json() -> None:
     assert best_of_n(np.zeros(8), np.ones(8)).n == (1, 2, 4, 8)
     oo = overoptimisation(np.arange(4.0), np.arange(4.0)).to_json()
     assert {"n", "kl", "gold", "proxy"} <= set(oo) and oo["gold"][-1] == 3.0
+    json.dumps(out, allow_nan=False)
+    json.dumps(oo, allow_nan=False)
 
 
 def test_all_tied_reward_is_random_and_bad_inputs() -> None:
@@ -120,3 +123,40 @@ def test_all_tied_reward_is_random_and_bad_inputs() -> None:
         best_of_n(np.ones((1, 2)), [[1, 0]], ns=[3])
     with pytest.raises(InputError, match="finite"):
         overoptimisation([[1.0, 2.0]], [[1.0, np.nan]])
+
+
+@st.composite
+def _ragged(draw: st.DrawFn) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    sizes = draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
+    scores = [draw(arrays(np.float64, (n,), elements=st.sampled_from([0.0, 1.0, 2.0, np.nan]))) for n in sizes]
+    correct = [draw(arrays(np.float64, (n,), elements=st.sampled_from([0.0, 1.0]))) for n in sizes]
+    return scores, correct
+
+
+@given(_ragged())
+@settings(max_examples=80, deadline=None)
+def test_prompts_with_different_numbers_of_candidates(rows: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
+    scores, correct = rows
+    smallest = min(len(s) for s in scores)
+    bon = best_of_n([s.tolist() for s in scores], [c.tolist() for c in correct])
+    assert bon.n[-1] == smallest and bon.prompts == len(scores)
+    for i, n in enumerate(bon.n):
+        per_prompt = [_brute(s[None], c[None], n) for s, c in zip(scores, correct, strict=True)]
+        assert bon.reward[i] == pytest.approx(np.mean(per_prompt), abs=1e-12)
+        assert bon.random[i] == pytest.approx(np.mean([c.mean() for c in correct]), abs=1e-12)
+    gold = [np.arange(len(s), dtype=float) for s in scores]
+    kept = [i for i, s in enumerate(scores) if not np.isnan(s).any()]
+    if not kept:
+        return
+    curve = overoptimisation(scores, gold)
+    assert (curve.prompts, curve.excluded_prompts) == (len(kept), len(scores) - len(kept))
+    for i, n in enumerate(curve.n):
+        expected = np.mean([_brute(scores[k][None], gold[k][None], n) for k in kept])
+        assert curve.gold[i] == pytest.approx(expected, abs=1e-12)
+
+
+def test_ragged_rows_must_line_up() -> None:
+    with pytest.raises(InputError, match="differ in shape"):
+        best_of_n([[1.0, 2.0], [1.0]], [[1, 0], [1, 0]])
+    with pytest.raises(InputError, match="flat, non-empty"):
+        best_of_n([[1.0, 2.0], []], [[1, 0], []])

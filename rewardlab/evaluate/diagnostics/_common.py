@@ -15,6 +15,7 @@ import numpy as np
 from rewardlab.errors import InputError
 
 POINTS_CAP = 2000  # points kept for a plot in to_json
+EXTRA = "evaluate"  # the pyproject extra that brings scipy for the diagnostics
 
 
 def scores_1d(values: Any, what: str, n: int | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rewardlab.errors import InputError, import_extra
-from rewardlab.evaluate.diagnostics._common import finite, labels_01, scores_1d
+from rewardlab.evaluate.diagnostics._common import EXTRA, finite, labels_01, scores_1d
 
 Probability = Literal["auto", "identity", "sigmoid"]
 BINNING = ("equal-width bins [k/B, (k+1)/B) on [0, 1], edges computed as k/B; a value on an edge "
@@ -99,7 +99,7 @@ def to_probability(scores: np.ndarray, probability: Probability) -> tuple[np.nda
                              "pass probability='sigmoid' for logits")
         return scores, "identity"
     if probability == "sigmoid":
-        special = import_extra("scipy.special", "evaluate", "calibration")
+        special = import_extra("scipy.special", EXTRA, "calibration")
         return np.asarray(special.expit(scores), dtype=np.float64), "sigmoid"
     raise InputError(f"calibration: probability must be 'auto', 'identity' or 'sigmoid', not {probability!r}")
 
@@ -124,7 +124,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     n0 = len(labels) - n1
     if n1 == 0 or n0 == 0:
         return None
-    stats = import_extra("scipy.stats", "evaluate", "ROC-AUC")
+    stats = import_extra("scipy.stats", EXTRA, "ROC-AUC")
     ranks = stats.rankdata(scores, method="average")
     return float((ranks[labels == 1.0].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 

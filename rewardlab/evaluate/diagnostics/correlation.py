@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.errors import InputError, import_extra
-from rewardlab.evaluate.diagnostics._common import finite, point_sample, scores_1d
+from rewardlab.evaluate.diagnostics._common import EXTRA, finite, point_sample, scores_1d
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _rank_corr(kind: str, x: np.ndarray, y: np.ndarray) -> float | None:
     """Spearman's rho (Spearman 1904) or Kendall's tau-b (Kendall 1945), scipy's; None if undefined."""
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    stats = import_extra("scipy.stats", "evaluate", "rank correlations")
+    stats = import_extra("scipy.stats", EXTRA, "rank correlations")
     result = stats.spearmanr(x, y) if kind == "spearman" else stats.kendalltau(x, y)
     return finite(result.statistic)
 
