@@ -57,10 +57,26 @@ def test_position_biased_judge_scores_zero(server: JudgeServer, tmp_path: Path) 
     assert r["swap_check"]["ties"] == 3 and r["swap_check"]["passed"]
 
 
-def test_a_pairwise_judge_is_refused_outside_judgebench(server: JudgeServer, tmp_path: Path) -> None:
-    data = tmp_path / "pairs.jsonl"
-    data.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n")
+def test_a_pairwise_judge_is_refused_where_pairs_are_not_one_to_one(server: JudgeServer, tmp_path: Path) -> None:
+    data = tmp_path / "rm.jsonl"
+    data.write_text(json.dumps({"prompt": "q", "chosen": ["a", "b", "c"], "rejected": ["d", "e", "f"],
+                                "domain": "chat"}) + "\n")
     spec = {"rewards": {"judge": {"type": "judge.pairwise", "base_url": server.base_url, "model": "m"}}}
-    with pytest.raises(InputError, match="supported on judgebench only"):
-        run_eval(data, spec, "preference", work=tmp_path / "w")
+    with pytest.raises(InputError, match="rm-bench: a pairwise judge"):
+        run_eval(data, spec, "rm-bench", work=tmp_path / "w")
     assert server.requests == 0
+
+
+def test_rewardbench_with_a_pairwise_judge_credits_ties_half(server: JudgeServer, tmp_path: Path) -> None:
+    server.respond = fair_judge
+    rows = [{"prompt": "q0", "chosen": "quality=9", "rejected": "quality=5", "subset": "alpacaeval-easy"},
+            {"prompt": "q1", "chosen": "quality=2", "rejected": "quality=7", "subset": "alpacaeval-easy"},
+            {"prompt": "q2", "chosen": "also quality=5", "rejected": "quality=5", "subset": "alpacaeval-easy"}]
+    data = tmp_path / "rb.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = {"rewards": {"judge": {"type": "judge.pairwise", "base_url": server.base_url, "model": "rb",
+                                  "cache": str(tmp_path / "judge.sqlite")}}}
+    r = run_eval(data, spec, "rewardbench", work=tmp_path / "w")
+    assert r["subsets"] == {"alpacaeval-easy": (1 + 0 + 0.5) / 3}  # a judge's tie scores 0.5
+    assert r["extra"]["ties"] == 1 and r["swap_check"]["passed"]
+    assert server.requests == 6  # both orders per pair; the swap check is answered by the judge cache

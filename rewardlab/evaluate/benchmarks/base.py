@@ -23,8 +23,8 @@ class Benchmark(ABC):
 
     def __init__(self, pairwise_judge: bool = False) -> None:
         if pairwise_judge and not self.supports_pairwise_judge():
-            raise InputError(f"{self.name}: a pairwise judge (judge.pairwise) is supported on judgebench only; "
-                             "use a pointwise reward here")
+            raise InputError(f"{self.name}: a pairwise judge (judge.pairwise) is supported on judgebench, "
+                             "rewardbench and the preference layouts only; use a pointwise reward here")
         self.pairwise_judge = pairwise_judge
 
     def supports_pairwise_judge(self) -> bool:

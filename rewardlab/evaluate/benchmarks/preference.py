@@ -1,6 +1,7 @@
 """Plain preference pairs, M-RewardBench's per-language layout, and rubric-conditioned (personalized) pairs.
 
-Layouts (one pair per row; chosen wins when it scores strictly higher, a tie counts 0):
+Layouts (one pair per row; chosen wins when it scores strictly higher, a tie counts 0; a pairwise
+judge's credit is the mean of its two games, see :class:`PairBenchmark`):
 
 - ``preference``: ``prompt``, ``chosen``, ``rejected``, optional ``subset``. Overall: accuracy
   over all pairs; sections: accuracy per ``subset``.
@@ -47,31 +48,29 @@ class Preference(PairBenchmark):
         subsets, counts = accuracies(results)
         every = [x for v in results.values() for x in v]
         return BenchmarkScore(
-            overall=mean([float(x) for x in every]),
-            overall_definition="accuracy over all pairs: chosen scored strictly higher than rejected (a tie counts 0)",
+            overall=mean(every),
+            overall_definition=f"accuracy over all pairs ({self.tie_rule})",
             sections=dict(subsets), subsets=subsets, counts=counts, extra={"ties": ties},
             unscorable_examples=unscorable)
 
     def _per_language(self, rows: Sequence[Row], scores: Scores) -> BenchmarkScore:
-        by_language: dict[str, list[int]] = defaultdict(list)
-        by_subset: dict[str, list[int]] = defaultdict(list)
+        by_language: dict[str, list[float]] = defaultdict(list)
+        by_subset: dict[str, list[float]] = defaultdict(list)
         unscorable = ties = 0
-        for row, (_, o) in zip(rows, self.outcomes(rows, scores), strict=True):
-            language = str(row["language"])
-            by_language[language]
-            by_subset[f"{language}/{row.get('subset') or 'all'}"]
-            if o is None:
+        for row, (credit, tie) in zip(rows, self.credits(rows, scores), strict=True):
+            language = by_language[str(row["language"])]  # listed even if every pair is unscorable
+            subset = by_subset[f"{row['language']}/{row.get('subset') or 'all'}"]
+            if credit is None:
                 unscorable += 1
                 continue
-            ties += o == 0
-            by_language[language].append(int(o > 0))
-            by_subset[f"{language}/{row.get('subset') or 'all'}"].append(int(o > 0))
+            ties += tie
+            language.append(credit)
+            subset.append(credit)
         sections, _ = accuracies(dict(by_language))
         subsets, counts = accuracies(dict(by_subset))
         return BenchmarkScore(
             overall=mean_of_all(sections),
-            overall_definition="unweighted mean over languages of each language's pair accuracy "
-                               "(strict: a tie counts 0)",
+            overall_definition=f"unweighted mean over languages of each language's pair accuracy ({self.tie_rule})",
             sections=sections, subsets=subsets, counts=counts,
             extra={"ties": ties, "pairs_per_language": {k: len(v) for k, v in by_language.items()}},
             unscorable_examples=unscorable)

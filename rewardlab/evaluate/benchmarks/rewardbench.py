@@ -5,7 +5,8 @@ as in the ``allenai/reward-bench`` dataset's ``filtered`` split (and ``pref-test
 subsets for Prior Sets).
 
 Scoring, as ``scripts/run_rm.py`` and ``rewardbench.utils.calculate_scores_per_section``:
-a pair scores 1 when chosen > rejected (strict: a tie scores 0); a subset's score is its
+a pair scores 1 when chosen > rejected (strict: a tie scores 0; a pairwise judge's tie scores 0.5,
+see :class:`~rewardlab.evaluate.benchmarks.pairs.PairBenchmark`); a subset's score is its
 mean; a section is the mean of its subsets weighted by ``EXAMPLE_COUNTS`` (math-prm counted
 as 984 so that math weighs as much as the six code languages); Prior Sets is the plain mean
 of anthropic_helpful, anthropic_hhh, shp and summarize (the leaderboard's ``pref_columns``);
@@ -124,5 +125,5 @@ class RewardBench(PairBenchmark):
             overall=overall_score(sections, present),
             overall_definition="RewardBench score: (Chat + Chat Hard + Safety + Reasoning + 0.5 Prior Sets) / 4.5 "
                                "over the sections present (the leaderboard's); sections weight subsets by "
-                               "EXAMPLE_COUNTS; a tie counts 0",
+                               f"EXAMPLE_COUNTS; {self.tie_rule}",
             sections=sections, subsets=subsets, counts=counts, extra=extra, unscorable_examples=unscorable)
