@@ -1,4 +1,4 @@
-"""The ``rewardlab`` command line: score, check, serve, list."""
+"""The ``rewardlab`` command line: score, check, serve, list, eval, audit, envs."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from rich.table import Table
 from rewardlab.envs_cli import app as envs_app  # gymnasium is imported only when a command runs
 from rewardlab.errors import RewardlabError
 from rewardlab.evaluate.audit.command import audit_command
+from rewardlab.evaluate.run_eval import eval_command
 from rewardlab.io import check_output
 from rewardlab.results import ColumnStats, signal_summary
 from rewardlab.safetext import safe_text
@@ -303,6 +304,7 @@ def _main_name(name: str, factory: Any, registered: dict[str, Any]) -> str:
     return own if own in names else names[0] if names else name
 
 
+app.command("eval")(eval_command)
 app.command("audit")(audit_command)
 app.add_typer(envs_app, name="envs")
 
