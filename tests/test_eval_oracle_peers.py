@@ -8,7 +8,8 @@ without it (no hub or network at test time):
   ``compute_accuracy``, taken with :mod:`ast` (the file imports fastchat, transformers and datasets);
 - ``REWARDLAB_JUDGEBENCH_REPO`` (ScalerLab/JudgeBench): ``utils/metrics.py`` (imports nothing heavy),
   with the released reward-model outputs in ``outputs/*judge_name=reward_model*.jsonl`` (their scores
-  of A and B per pair) as the data when present, else random scores;
+  of A and B per pair) as the data when present, else random scores; and every combination of a
+  pairwise judge's two game decisions (ties included) under both labels;
 - ``REWARDLAB_MREWARDBENCH_REPO`` (for-ai/m-rewardbench): ``analysis/plot_utils.py::get_scores``;
 - ``REWARDLAB_REWARDMATH_REPO`` (kimsh0507/RewardMATH_official): ``src/evaluation/eval.py``
   ``RewardMATHEvaluation`` taken with :mod:`ast`, on random scores with many ties.
@@ -34,7 +35,7 @@ from rewardlab.evaluate.benchmarks.judgebench import JudgeBench
 from rewardlab.evaluate.benchmarks.m_rewardbench import MRewardBench
 from rewardlab.evaluate.benchmarks.rewardmath import RewardMath
 from rewardlab.evaluate.benchmarks.rm_bench import RMBench
-from rewardlab.evaluate.records import Candidate
+from rewardlab.evaluate.records import Candidate, Scored, Scores
 
 
 def checkout(variable: str, relative: str) -> Path:
@@ -184,3 +185,31 @@ def test_m_rewardbench_agrees_with_its_leaderboard_scores(tmp_path: Path) -> Non
     ours = MRewardBench().evaluate(rows, TextScores(by_text))  # type: ignore[arg-type]
     assert ours.sections == pytest.approx(reference, abs=1e-12)
     assert ours.overall == pytest.approx((reference["deu_Latn"] + reference["jpn_Jpan"]) / 2, abs=1e-12)
+
+
+def test_judgebench_pairwise_judge_agrees_with_compute_final_metrics() -> None:
+    """Every pair of readable game decisions (A>B, B>A, a tie) under both labels: JudgeBench's counter on the
+    decisions equals rewardlab's 4v - 2 on the judge's value v (the mean of the two games' points for A)."""
+    path = checkout("REWARDLAB_JUDGEBENCH_REPO", "utils/metrics.py")
+    spec = importlib.util.spec_from_file_location("_judgebench_metrics", path)
+    assert spec is not None and spec.loader is not None
+    metrics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(metrics)
+    points = {"A>B": 1.0, "B>A": 0.0, "A=B": 0.5}  # A's points in a game, in the row's A/B frame
+    pairs: list[dict[str, Any]] = []
+    by_key: dict[str, Scored] = {}
+    for label in ("A>B", "B>A"):
+        for first in points:
+            for second in points:  # game 2 shows B first: its raw decision is the flipped one
+                k = len(pairs)
+                pairs.append({"pair_id": str(k), "source": "livecodebench", "question": f"q{k}", "response_A": f"a{k}",
+                              "response_B": f"b{k}", "label": label,
+                              "judgments": [{"decision": first}, {"decision": metrics.flip_judgment(second)}]})
+                v = (points[first] + points[second]) / 2
+                by_key[Candidate(f"q{k}", f"a{k}", reference=f"b{k}").key] = Scored(v, "ok")
+    ours = JudgeBench(pairwise_judge=True).evaluate(pairs, Scores(by_key))
+    assert ours.overall is not None
+    assert 100 * ours.overall == pytest.approx(metrics.compute_final_metrics(pairs, True), abs=1e-9)
+    for p in pairs:  # and pair by pair
+        one = JudgeBench(pairwise_judge=True).evaluate([p], Scores(by_key)).overall
+        assert 100 * (one or 0.0) == metrics.compute_final_metrics([p], True)
