@@ -156,6 +156,27 @@ def test_rm_bench_style_matrix(tmp_path: Path) -> None:
     assert r["swap_check"]["passed"] and r["swap_check"]["pairs"] == 18
 
 
+def test_rm_bench_difficulty_is_the_mean_over_sections(tmp_path: Path) -> None:
+    """RM-Bench's ``compute_accuracy`` (scripts/utils.py) splits by domain prefix and averages each
+    section's hard / normal / easy with equal weight: 3 chat prompts and 1 safety prompt (its two
+    domains pooled) give hard = (chat 0 + safety 1/3) / 2, not the pooled 1/12; an unknown domain is refused."""
+    def row(domain: str, chosen: list[float], rejected: list[float], k: int) -> dict[str, Any]:
+        return {"id": k, "prompt": f"p{k}", "domain": domain,
+                "chosen": [S(c, f"c{k}{i}") for i, c in enumerate(chosen)],
+                "rejected": [S(x, f"r{k}{i}") for i, x in enumerate(rejected)]}
+
+    rows = [*(row("chat", [3, 5, 7], [4, 4, 6], k) for k in range(3)), row("safety-response", [1, 1, 1], [0, 0, 2], 3)]
+    r = evaluate(tmp_path, rows, "rm-bench")
+    assert r["extra"]["hard"] == pytest.approx((0 + 1 / 3) / 2)
+    assert r["extra"]["normal"] == pytest.approx(2 / 3) and r["extra"]["easy"] == pytest.approx(1.0)
+    assert r["extra"]["matrix"][0] == pytest.approx([0.5, 0.5, 0.0])  # chat [0, 0, 0], safety [1, 1, 0]
+    assert r["sections"] == {"Chat": pytest.approx(5 / 9), "Safety": pytest.approx(6 / 9)}
+    assert r["subsets"] == {"chat": pytest.approx(5 / 9), "safety-response": pytest.approx(6 / 9)}
+    assert r["overall"] == pytest.approx((r["extra"]["hard"] + r["extra"]["normal"] + r["extra"]["easy"]) / 3)
+    with pytest.raises(InputError, match="row 1 has domain 'poetry'"):
+        evaluate(tmp_path, [rows[0], row("poetry", [1, 1, 1], [0, 0, 0], 9)], "rm-bench")
+
+
 def jb(label: str, a: float | str, b: float | str, source: str, k: int) -> dict[str, Any]:
     return {"pair_id": str(k), "question": f"q{k}", "response_A": S(a, f"a{k}"), "response_B": S(b, f"b{k}"),
             "label": label, "source": source}

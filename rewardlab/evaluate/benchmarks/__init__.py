@@ -16,7 +16,7 @@ BENCHMARKS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "judgebench": ("judgebench", "JudgeBench", {}),
     "rewardmath": ("rewardmath", "RewardMath", {}),
     "preference": ("preference", "Preference", {"layout": "plain"}),
-    "m-rewardbench": ("preference", "Preference", {"layout": "m-rewardbench"}),
+    "m-rewardbench": ("m_rewardbench", "MRewardBench", {}),
     "personalized": ("preference", "Preference", {"layout": "personalized"}),
     "best-of-n": ("best_of_n", "BestOfN", {}),
 }
