@@ -50,7 +50,16 @@ def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]]) -> list[
     unique: dict[str, Candidate] = {}
     for c in candidates:
         unique.setdefault(c.key, c)
-    return [c.row(content_hash(c.prompt)) for c in unique.values()]
+    groups: dict[str, str] = {}  # a text prompt's hash, computed once for all its candidates
+
+    def group(prompt: Any) -> str:
+        if not isinstance(prompt, str):
+            return content_hash(prompt)
+        if prompt not in groups:
+            groups[prompt] = content_hash(prompt)
+        return groups[prompt]
+
+    return [c.row(group(c.prompt)) for c in unique.values()]
 
 
 def _timed(pipeline: Pipeline) -> list[float]:
@@ -109,7 +118,7 @@ def run_eval(
         spent = _timed(pipeline)
         report = score_file(folder / "candidates.jsonl", pipeline, folder / "scored.jsonl", resume, batch_size,
                             on_progress)
-        scored, _ = read_rows(report.out)
+        scored = report.scored  # the rows scored.jsonl holds, already in memory
         names = list(pipeline.names)
     finally:
         pipeline.close()
