@@ -55,6 +55,7 @@ def test_jsonl_output_is_what_encoding_the_decoded_store_rows_gives(tmp_path: Pa
     assert [row_json(r) for r in report.scored] == [row_json(r) for r in back]  # NaN-safe equality
     assert [s.to_dict() for s in report.summary] == [s.to_dict() for s in summarize(back, ["odd"])]
     assert report.rows == 5 and report.scored_now == 5 and report.summary[0].unscorable == {"invalid_reference": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]  # the store and its WAL are gone
 
 
 @pytest.mark.parametrize("suffix", [".json", ".parquet"])
