@@ -13,6 +13,13 @@ from rewardlab.safetext import safe_text
 
 JSON_COLUMNS = ("detail", "elapsed")  # nested dicts stored as JSON text in Parquet
 OUTPUT_SUFFIXES = (".jsonl", ".json", ".parquet")
+_ROW_ENCODER = json.JSONEncoder(default=repr, ensure_ascii=False)  # built once: json.dumps builds one per call
+
+
+def row_json(row: dict[str, Any]) -> str:
+    """One row as the JSON text that row files and the run store hold (``json.dumps(row, default=repr,
+    ensure_ascii=False)``, character for character)."""
+    return _ROW_ENCODER.encode(row)
 
 
 def read_rows(source: str | Path, collect_errors: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
@@ -158,8 +165,12 @@ def check_output(path: str | Path) -> Path:
     return path
 
 
-def write_rows(rows: Iterable[dict[str, Any]], path: str | Path) -> None:
-    """Write rows atomically (temp file, then rename): JSONL, a JSON list or Parquet by suffix."""
+def write_rows(rows: Iterable[dict[str, Any]], path: str | Path, texts: Iterable[str] | None = None) -> None:
+    """Write rows atomically (temp file, then rename): JSONL, a JSON list or Parquet by suffix.
+
+    ``texts``: the same rows already encoded by :func:`row_json` (as the run store holds them),
+    written as they are to a JSONL or JSON output instead of encoding ``rows`` again.
+    """
     path = check_output(path)
     tmp = path.with_name(path.name + ".tmp")
     suffix = path.suffix.lower()
@@ -170,19 +181,19 @@ def write_rows(rows: Iterable[dict[str, Any]], path: str | Path) -> None:
             pq.write_table(rows_to_table(list(rows)), tmp)
         else:
             with tmp.open("w", encoding="utf-8") as f:
-                _write_json(rows, f, as_list=suffix == ".json")
+                _write_json(map(row_json, rows) if texts is None else texts, f, as_list=suffix == ".json")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
 
 
-def _write_json(rows: Iterable[dict[str, Any]], f: Any, as_list: bool) -> None:
+def _write_json(texts: Iterable[str], f: Any, as_list: bool) -> None:
     """One row per line; as a JSON list (``[`` … ``]``, comma-separated) for ``.json``."""
     sep = ""
     if as_list:
         f.write("[")
-    for row in rows:
-        f.write(sep + json.dumps(row, default=repr, ensure_ascii=False))
+    for text in texts:
+        f.write(sep + text)
         sep = ",\n" if as_list else "\n"
     f.write("]\n" if as_list else sep)

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,27 @@ def default_store(out: Path) -> Path:
 
 @dataclass
 class RunReport:
+    """What a run did. ``texts``: every output row's JSON text, as the store committed it and ``out``
+    holds it; ``scored`` (the rows) and ``summary`` are decoded from it when first asked for, so a
+    caller that needs neither (or only one) pays for no more."""
+
     rows: int
     scored_now: int
     resumed: int
     seconds: float
-    summary: list[ColumnStats]
     out: Path
+    names: list[str]
     signals: list[dict[str, Any]] = field(default_factory=list)  # per batch, in input order
+    texts: list[str] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def scored(self) -> list[dict[str, Any]]:
+        """The output rows in input order, as reading ``out`` back gives them."""
+        return [json.loads(t) for t in self.texts]
+
+    @cached_property
+    def summary(self) -> list[ColumnStats]:
+        return summarize(self.scored, self.names)
 
 
 def score_file(
@@ -166,13 +181,14 @@ def score_file(
             store.commit([(i, by_index[i]) for i in todo], pipeline.state_dict(), (batch[0], signal))
             finished, partial = finished + len(todo), 0
             report()
-        all_rows = list(store.rows())
-        write_rows(all_rows, out)
-        summary = summarize(all_rows, pipeline.names)
-        signals = store.signals()
+        texts = store.texts()
+        result = RunReport(len(texts), finished - resumed, resumed, 0.0, out, list(pipeline.names),
+                           store.signals(), texts)
+        # JSON outputs take the stored text as it is (what encoding the decoded rows again gives)
+        write_rows(result.scored if out.suffix.lower() == ".parquet" else (), out, texts)
     except BaseException:
         store.close()
         raise
     store.remove()
-    return RunReport(len(all_rows), finished - resumed, resumed, time.perf_counter() - start,
-                     summary, out, signals)
+    result.seconds = time.perf_counter() - start
+    return result

@@ -161,3 +161,39 @@ def test_agreement_kendall_tau_b_with_ties_hand_computed() -> None:
     # labels >= 2: x -> [0, 1, 1, 1], y -> [0, 0, 1, 1]: p_o = 3/4, p_e = 3/4 * 1/2 + 1/4 * 1/2 = 1/2
     assert ag.kappa == pytest.approx(0.5)
     assert agreement([1, 1], [1, 1], threshold=0).kappa is None
+
+
+def test_average_ranks_and_spearman_are_scipys_value_for_value() -> None:
+    from scipy.stats import rankdata, spearmanr
+
+    from rewardlab.evaluate.diagnostics._common import average_ranks, spearman
+
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        n = int(rng.integers(2, 40))
+        x = rng.integers(0, 4, n).astype(float) if trial % 2 else rng.normal(size=n)  # many ties, or none
+        y = rng.integers(0, 3, n).astype(float) if trial % 3 else rng.normal(size=n)
+        assert np.array_equal(average_ranks(x), rankdata(x, method="average"))
+        if np.ptp(x) > 0 and np.ptp(y) > 0:
+            assert spearman(x, y) == spearmanr(x, y).statistic  # exactly, not approximately
+    assert average_ranks(np.array([3.0, -0.0, 0.0, 2.0, 2.0])).tolist() == [5.0, 1.5, 1.5, 3.5, 3.5]
+
+
+def test_one_rewards_diagnostics_do_not_import_scipy_stats() -> None:
+    """Importing scipy.stats costs 1-2 s, most of a cheap reward's eval: only Kendall's tau (two rewards) needs it."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from rewardlab.evaluate.diagnostics import (best_of_n, calibration, classification, length_bias,
+                                            overoptimisation, pair_length_bias, agreement)
+s, y = [0.1, 0.9, 0.4, 0.8, 0.2, 0.7], [0, 1, 0, 1, 1, 0]
+calibration(s, y); classification(s, y, threshold="auto"); length_bias(s, [3, 1, 4, 1, 5, 9])
+pair_length_bias(s[:3], s[3:], [1, 2, 3], [3, 2, 1])
+best_of_n([s[:3], s[3:]], [y[:3], y[3:]]); overoptimisation([s[:3], s[3:]], [s[3:], s[:3]])
+assert "scipy.stats" not in sys.modules, "a one-reward diagnostic imported scipy.stats"
+assert agreement(s, y).kendall is not None and "scipy.stats" in sys.modules
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -50,6 +50,17 @@ def test_safe_text_escapes_lone_surrogates_in_keys_and_values() -> None:
     json.dumps(safe_text(dirty), ensure_ascii=False).encode("utf-8")  # strict UTF-8 now
 
 
+def test_safe_text_looks_inside_non_ascii_text_at_any_depth() -> None:
+    clean = {"é": [{"数学": ("ü", 1.5, None)}], "n": 3}  # non-ASCII but no surrogate: the same object back
+    assert safe_text(clean) is clean
+    deep: list = ["ok"]
+    for _ in range(5):
+        deep = [{"a": deep, "ü": "é"}]
+    deep[0]["a"][0]["z"] = ("é" + chr(0xDBFF),)
+    escaped = safe_text(deep)
+    assert escaped[0]["a"][0]["z"] == ("é\\udbff",) and escaped[0]["ü"] == "é"
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".json", ".parquet"])
 def test_score_writes_every_output_format(tmp_path: Path, suffix: str) -> None:
     inp, out = tmp_path / "in.jsonl", tmp_path / f"out{suffix}"

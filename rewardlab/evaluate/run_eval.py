@@ -50,7 +50,16 @@ def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]]) -> list[
     unique: dict[str, Candidate] = {}
     for c in candidates:
         unique.setdefault(c.key, c)
-    return [c.row(content_hash(c.prompt)) for c in unique.values()]
+    groups: dict[str, str] = {}  # a text prompt's hash, computed once for all its candidates
+
+    def group(prompt: Any) -> str:
+        if not isinstance(prompt, str):
+            return content_hash(prompt)
+        if prompt not in groups:
+            groups[prompt] = content_hash(prompt)
+        return groups[prompt]
+
+    return [c.row(group(c.prompt)) for c in unique.values()]
 
 
 def _timed(pipeline: Pipeline) -> list[float]:
@@ -109,7 +118,7 @@ def run_eval(
         spent = _timed(pipeline)
         report = score_file(folder / "candidates.jsonl", pipeline, folder / "scored.jsonl", resume, batch_size,
                             on_progress)
-        scored, _ = read_rows(report.out)
+        scored = report.scored  # the rows scored.jsonl holds, already in memory
         names = list(pipeline.names)
     finally:
         pipeline.close()
@@ -144,11 +153,11 @@ def evaluate_scores(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores:
     """The eval JSON's benchmark part from already-scored candidates (``diagnostics``: fill that block)."""
     clock = clock or Clock()
     s = bench.evaluate(rows, scores)
-    needed = {c.key for c in bench.candidates(rows)}
-    statuses = Counter(scores.by_key[k].status for k in needed if scores.by_key[k].value is None)
+    distinct = list({c.key: c for c in bench.candidates(rows)}.values())  # the candidates the benchmark reads
+    statuses = Counter(scores.by_key[c.key].status for c in distinct if scores.by_key[c.key].value is None)
     swap = swap_check(bench, rows, scores)
     clock.lap("benchmark_s")
-    block = diagnose(bench, rows, scores, names) if diagnostics else None
+    block = diagnose(bench, rows, scores, names, distinct) if diagnostics else None
     clock.lap("diagnostics_s")
     if block is not None and block["best_of_n"] is not None:
         s.extra["curve"] = {k: block["best_of_n"][k] for k in ("n", "reward", "oracle", "random")}
@@ -163,8 +172,9 @@ def evaluate_scores(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores:
 
 
 def diagnose(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores,
-             names: Sequence[str]) -> dict[str, Any]:
-    """The diagnostics block: each part from :mod:`rewardlab.evaluate.diagnostics` where the data allows it."""
+             names: Sequence[str], distinct: Sequence[Candidate]) -> dict[str, Any]:
+    """The diagnostics block: each part from :mod:`rewardlab.evaluate.diagnostics` where the data allows it
+    (``distinct``: the benchmark's candidates, each once, for the agreement of the components)."""
     from rewardlab.evaluate import diagnostics as d
 
     views = bench.views(rows, scores)
@@ -198,7 +208,7 @@ def diagnose(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores
             attempt("overoptimisation", lambda: d.overoptimisation(grid, views.gold))
         else:
             out["notes"].append("best_of_n, overoptimisation: prompts have different numbers of candidates")
-    agreement(list({c.key: c for c in bench.candidates(rows)}.values()), scores, names, out)
+    agreement(distinct, scores, names, out)
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from rewardlab.errors import InputError
 
 POINTS_CAP = 2000  # points kept for a plot in to_json
-EXTRA = "eval"  # the pyproject extra that brings scipy for the diagnostics
+EXTRA = "eval"  # the pyproject extra that brings scipy (Kendall's tau, the sigmoid of logits)
 
 
 def scores_1d(values: Any, what: str, n: int | None = None) -> np.ndarray:
@@ -51,3 +51,23 @@ def point_sample(x: np.ndarray, y: np.ndarray, cap: int = POINTS_CAP) -> tuple[t
     (deterministic, so a report is reproducible)."""
     idx = np.arange(len(x)) if len(x) <= cap else np.unique(np.linspace(0, len(x) - 1, cap).round().astype(int))
     return tuple((float(x[i]), float(y[i])) for i in idx)
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``x`` (no NaN), tied values sharing their average rank: scipy's
+    ``rankdata(x, method="average")``, value for value (the ranks are exact halves). Written with
+    numpy because importing scipy.stats costs 1-2 s, most of a cheap reward's whole ``eval``, and
+    the default diagnostics need nothing else from it."""
+    order = np.argsort(x, kind="mergesort")
+    first = np.concatenate(([True], x[order][1:] != x[order][:-1]))  # sorted position starts a tie group
+    group = np.cumsum(first)[np.argsort(order, kind="mergesort")]  # each value's tie group, 1-based
+    bounds = np.concatenate((np.flatnonzero(first), [len(x)]))  # group g spans sorted [bounds[g-1], bounds[g])
+    return 0.5 * (bounds[group] + bounds[group - 1] + 1)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho (Spearman 1904): Pearson's r of the average ranks, computed as scipy's
+    ``spearmanr(x, y).statistic`` is (``np.corrcoef`` of the rank columns), so the value is the
+    same; the caller rules out fewer than two points and constant inputs, and NaN."""
+    ranks = np.column_stack((average_ranks(x), average_ranks(y)))
+    return float(np.corrcoef(ranks, rowvar=False)[1, 0])

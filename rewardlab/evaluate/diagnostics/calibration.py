@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rewardlab.errors import InputError, import_extra
-from rewardlab.evaluate.diagnostics._common import EXTRA, finite, labels_01, scores_1d
+from rewardlab.evaluate.diagnostics._common import EXTRA, average_ranks, finite, labels_01, scores_1d
 
 Probability = Literal["auto", "identity", "sigmoid"]
 BINNING = ("equal-width bins [k/B, (k+1)/B) on [0, 1], edges computed as k/B; a value on an edge "
@@ -116,7 +116,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     """ROC-AUC as the Mann-Whitney statistic (Hanley & McNeil 1982, Radiology 143:29, the
     area equals the Wilcoxon-Mann-Whitney statistic):
     AUC = (R_1 - n_1 (n_1 + 1) / 2) / (n_1 n_0), R_1 the sum of the positives' average ranks,
-    i.e. P(s_pos > s_neg) + 0.5 P(s_pos = s_neg). Written from scipy's ``rankdata`` because
+    i.e. P(s_pos > s_neg) + 0.5 P(s_pos = s_neg). Written from average ranks because
     scikit-learn is not a dependency; ties get half credit through the average ranks. Computed
     on the raw scores: a sigmoid would saturate distinct large logits into false ties.
     ``None`` with only one class."""
@@ -124,8 +124,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     n0 = len(labels) - n1
     if n1 == 0 or n0 == 0:
         return None
-    stats = import_extra("scipy.stats", EXTRA, "ROC-AUC")
-    ranks = stats.rankdata(scores, method="average")
+    ranks = average_ranks(scores)
     return float((ranks[labels == 1.0].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 

@@ -1,9 +1,9 @@
 """Rank statistics of rewards: length bias and agreement between two rewards.
 
 Pairs where either value is ``NaN`` (unscorable) are left out and counted in
-``unscorable``. Rank correlations are scipy's (Spearman's rho; Kendall's tau-b,
-which corrects for ties); ``None`` where undefined (fewer than two points, or a
-constant input).
+``unscorable``. Rank correlations: Spearman's rho from numpy average ranks (the
+same value as scipy's ``spearmanr``), Kendall's tau-b (which corrects for ties)
+scipy's; ``None`` where undefined (fewer than two points, or a constant input).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.errors import InputError, import_extra
-from rewardlab.evaluate.diagnostics._common import EXTRA, finite, point_sample, scores_1d
+from rewardlab.evaluate.diagnostics._common import EXTRA, finite, point_sample, scores_1d, spearman
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,16 @@ def _both_scored(*arrays: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _rank_corr(kind: str, x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's rho (Spearman 1904) or Kendall's tau-b (Kendall 1945), scipy's; None if undefined."""
+    """Spearman's rho (Spearman 1904; :func:`spearman`) or Kendall's tau-b (Kendall 1945); None if undefined."""
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    stats = import_extra("scipy.stats", EXTRA, "rank correlations")
-    result = stats.spearmanr(x, y) if kind == "spearman" else stats.kendalltau(x, y)
-    return finite(result.statistic)
+    if kind == "spearman":
+        return finite(spearman(x, y))
+    # Kendall's tau-b needs O(n log n) discordant-pair counting with tie corrections (Knight 1966),
+    # which scipy does in compiled code; only the agreement of two rewards asks for it, so scipy.stats
+    # (1-2 s to import) is loaded here and nowhere on the default single-reward path.
+    stats = import_extra("scipy.stats", EXTRA, "Kendall's tau")
+    return finite(stats.kendalltau(x, y).statistic)
 
 
 def length_bias(rewards: Any, lengths: Any) -> LengthBias:

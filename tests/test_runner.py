@@ -1,0 +1,79 @@
+"""The runner's output and report: the store's text written as it is, rows and summary decoded from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rewardlab.core import BaseReward, Deps, Sample, Score, Status
+from rewardlab.io import read_rows, row_json, write_rows
+from rewardlab.pipeline import Pipeline
+from rewardlab.registry import register
+from rewardlab.results import summarize
+from rewardlab.runner import RunReport, score_file
+
+
+class Odd:
+    def __repr__(self) -> str:
+        return "Odd<é>"
+
+
+@register("reward", "test.runner_odd_detail")
+class OddDetail(BaseReward):
+    """Detail values JSON changes on the way through the store: tuples, int keys, NaN, objects, non-ASCII."""
+
+    name = "test.runner_odd_detail"
+    reads = ("completion",)
+
+    def score_one(self, sample: Sample, deps: Deps) -> Score:
+        text = sample.completion_text
+        if text == "none":
+            return Score.unscorable(Status.INVALID_REFERENCE, "no reference")
+        detail: dict[Any, Any] = {"pair": (1, "ü"), 3: float("nan"), "obj": Odd(), "t": text}
+        return Score(float(len(text)), Status.OK, detail)
+
+
+def _run(tmp_path: Path, suffix: str) -> tuple[Path, RunReport]:
+    inp = tmp_path / "in.jsonl"
+    texts = ["a", "数学 é", "none", "xyz", "\t\"q\""]
+    inp.write_text("".join(json.dumps({"id": f"r{i}", "completion": t, "group": f"g{i // 2}"}) + "\n"
+                           for i, t in enumerate(texts)))
+    pipeline = Pipeline.from_spec({"rewards": {"odd": {"type": "test.runner_odd_detail"}}})
+    return inp, score_file(inp, pipeline, tmp_path / f"out{suffix}", batch_size=2)
+
+
+def test_jsonl_output_is_what_encoding_the_decoded_store_rows_gives(tmp_path: Path) -> None:
+    _, report = _run(tmp_path, ".jsonl")
+    back, _ = read_rows(tmp_path / "out.jsonl")
+    expected = "".join(json.dumps(r, default=repr, ensure_ascii=False) + "\n" for r in back)  # the old writer
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == expected
+    assert back[1]["detail"]["odd"] == {"pair": [1, "ü"], "3": pytest.approx(float("nan"), nan_ok=True),
+                                        "obj": "Odd<é>", "t": "数学 é"}
+    assert [row_json(r) for r in report.scored] == [row_json(r) for r in back]  # NaN-safe equality
+    assert [s.to_dict() for s in report.summary] == [s.to_dict() for s in summarize(back, ["odd"])]
+    assert report.rows == 5 and report.scored_now == 5 and report.summary[0].unscorable == {"invalid_reference": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]  # the store and its WAL are gone
+
+
+@pytest.mark.parametrize("suffix", [".json", ".parquet"])
+def test_json_and_parquet_outputs_hold_the_same_rows(tmp_path: Path, suffix: str) -> None:
+    _, report = _run(tmp_path, suffix)
+    back, _ = read_rows(tmp_path / f"out{suffix}")
+    assert [r["id"] for r in back] == ["r0", "r1", "r2", "r3", "r4"]
+    if suffix == ".json":
+        assert [row_json(r) for r in back] == [row_json(r) for r in report.scored]
+    else:  # Parquet keeps detail as JSON text
+        assert [json.loads(r["detail"])["odd"].get("t") for r in back] == ["a", "数学 é", None, "xyz", "\t\"q\""]
+
+
+def test_write_rows_takes_already_encoded_text_for_json_outputs(tmp_path: Path) -> None:
+    rows: list[dict[str, Any]] = [{"id": "1", "x": float("inf"), "d": {"é": (1, 2)}}, {"id": "2", "x": None}]
+    for suffix in (".jsonl", ".json"):
+        plain, given = tmp_path / f"plain{suffix}", tmp_path / f"given{suffix}"
+        write_rows(rows, plain)
+        write_rows(rows, given, texts=[row_json(r) for r in rows])
+        assert given.read_bytes() == plain.read_bytes()
+        assert row_json(rows[0]) == json.dumps(rows[0], default=repr, ensure_ascii=False)
