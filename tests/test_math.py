@@ -117,6 +117,25 @@ def test_tolerance_only_for_decimals() -> None:
     assert compare(analyze("\\frac{1}{2^{99}}", "gold"), analyze("2^{-98}", "pred")).correct is False
 
 
+@pytest.mark.parametrize(
+    ("completion", "reference", "value"),
+    [
+        ("\\boxed{x=５}", "5", 1.0),  # fullwidth digits in an expression: math-verify cannot parse them
+        ("\\boxed{2x+１}", "2x+1", 1.0),
+        ("\\boxed{2x+1}", "2x+１", 1.0),  # ... nor in a reference, which was invalid_reference
+        ("\\boxed{\\frac{٣}{٤}}", "0.75", 1.0),  # Arabic-Indic digits
+        ("\\boxed{x=６}", "5", 0.0),
+        ("\\boxed{O}", "0", 0.0),  # look-alikes are not digits: the audit's confusables stay wrong
+        ("\\boxed{б}", "6", 0.0),
+        ("\\boxed{Ƽ}", "5", 0.0),
+        ("\\boxed{⁵}", "5", 0.0),
+    ],
+)
+def test_decimal_digits_of_any_script_are_digits(completion: str, reference: str, value: float) -> None:
+    s = score(completion, reference)
+    assert s.status is Status.OK and s.value == value, s.detail
+
+
 def test_custom_values() -> None:
     reward = dict(correct_value=2.0, incorrect_value=-1.0, failure_value=-2.0)
     assert score("\\boxed{3}", "3", **reward).value == 2.0

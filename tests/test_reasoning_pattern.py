@@ -8,6 +8,7 @@ verl/utils/reward_score/math_score.py (``think_reward`` and
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import pytest
@@ -55,7 +56,7 @@ TEXTS = [
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_matches_the_released_think_reward(text):
-    assert value(text) == pytest.approx(released_think_reward(text), abs=1e-12)
+    assert value(text, repetition="released") == pytest.approx(released_think_reward(text), abs=1e-12)
 
 
 def test_repeating_one_phrase_does_not_buy_the_reward():
@@ -69,5 +70,22 @@ def test_copies_are_penalised_by_the_repetition_ratio():
     once = " ".join(DEFAULT_PHRASES)
     padded = once + " " + FILLER * 10
     assert value(once) == 1.0
-    assert value(padded) < 1.0 and value(padded) == pytest.approx(1.0 - released_ratio(padded.lower(), 20))
+    released = value(padded, repetition="released")
+    assert released < 1.0 and released == pytest.approx(1.0 - released_ratio(padded.lower(), 20))
+    words = padded.lower().split()
+    grams = [tuple(words[i : i + 20]) for i in range(len(words) - 19)]
+    assert value(padded) == pytest.approx(1.0 - (1.0 - len(set(grams)) / len(grams)))  # Yeo et al. App. C.2
     assert value(padded, ngram=0) == 1.0
+
+
+def test_more_copies_never_cost_less():
+    """A looping completion: the released statistic falls as 1/k with k copies, so 30 copies
+    scored 0.97 against 0.58 for 3; the default share of repeated 20-grams only grows."""
+    base = ("First, I need to add the numbers. Wait, let me check the sum again because we know "
+            "that two plus two is four. Therefore the total is 4 and the answer follows.")
+    scores = [value(" ".join([base] * k), cap=5) for k in (1, 2, 3, 10, 30)]
+    assert scores[0] == 1.0
+    assert all(a > b for a, b in itertools.pairwise(scores)), scores
+    assert scores[-1] < 0.1
+    released = [value(" ".join([base] * k), cap=5, repetition="released") for k in (3, 30)]
+    assert released[1] > 0.9 > released[0]  # the release's statistic: the loop pays

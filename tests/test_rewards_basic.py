@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rewardlab import Sample, Score, Status
+from rewardlab.errors import SpecError
 from rewardlab.registry import create
 from rewardlab.rewards.length import cosine_schedule, dapo_overlong
 
@@ -32,6 +33,9 @@ def one(name: str, completion: str = "", deps: dict[str, Score] | None = None, *
         ("<think>a</think>", 0.0),  # missing
         ("</think>a<think><answer>4</answer>", 0.0),  # closed before opened
         ("", 0.0),
+        ("<think></think><answer></answer>", 0.0),  # the audit's format_only: empty tags
+        ("<think>a</think>\n<answer> \n\t</answer>", 0.0),  # an answer of whitespace
+        ("<think>\n\n</think><answer>4</answer>", 0.0),  # empty reasoning
     ],
 )
 def test_format_tags(text: str, value: float) -> None:
@@ -44,6 +48,19 @@ def test_format_tags_options() -> None:
     assert one("format.tags", "hi <answer>1</answer>", tags=["answer"], allow_outside=True).value == 1.0
     partial = one("format.tags", "<think>a</think><answer>4</answer> x", partial_credit=True).value
     assert partial == pytest.approx(3 / 4)
+
+
+def test_format_tags_require_content() -> None:
+    """Empty tags get no format credit by default; ``require_content`` exempts all or some tags."""
+    empty = "<think></think><answer></answer>"
+    assert one("format.tags", empty).detail["problems"] == ["<think> is empty", "<answer> is empty"]
+    assert one("format.tags", empty, partial_credit=True).value == pytest.approx(2 / 4)
+    assert one("format.tags", empty, require_content=False).value == 1.0  # the peers' `.*?` regexes
+    no_think = "<think>\n\n</think>\n<answer>4</answer>"  # a no-thinking mode's empty reasoning
+    assert one("format.tags", no_think, require_content=["answer"]).value == 1.0
+    assert one("format.tags", "<think>a</think><answer></answer>", require_content=["answer"]).value == 0.0
+    with pytest.raises(SpecError, match=r"require_content names \['anwser'\], which are not in tags"):
+        create("reward", "format.tags", {"require_content": ["anwser"]})
 
 
 def dapo_reference(length: int, max_len: int, cache: int) -> float:

@@ -30,7 +30,7 @@ def _with(**tables: Any) -> dict[str, Any]:
         (
             {"rewards": {"x": {"type": "format.tags", "tagz": ["a"]}}},
             r"reward 'format\.tags': unknown parameter 'tagz' "
-            r"\(known parameters: allow_outside, partial_credit, tags\)",
+            r"\(known parameters: allow_outside, partial_credit, require_content, tags\)",
         ),
         ({"rewards": {"x": {"type": "format.tags", "tags": "think"}}}, r"parameter 'tags': .*list"),
         (

@@ -101,6 +101,13 @@ class Overlong(_LengthReward):
     Lengths in tokens: the trainer's count (``meta``), else a named ``tokenizer``'s, else
     the estimate ``max(words, ceil(chars / 4))``, so a long completion without spaces is
     not one word; ``detail`` says which.
+
+    A penalty only: an empty completion scores 0, as in DAPO's Eq. 13 and verl's DAPO
+    reward manager (``min(-exceed / buffer, 0)``), so it beats any long one. DAPO adds it
+    to a +/-1 correctness reward, where an empty answer (-1) still beats a truncated wrong
+    one (-2). Alone or in a weighted sum it pays for saying nothing (``rewardlab audit``
+    fails it on ``empty``); put it behind a format gate (``examples/spec_gated.toml``,
+    docs/audit.md) so that an empty answer ties the worst formatted one.
     """
 
     name = "length.overlong"

@@ -13,6 +13,7 @@ from rewardlab.core import BaseReward, Deps, Sample, Score, Status
 from rewardlab.registry import register
 from rewardlab.rewards.answer import last_answer_block
 
+Repetition = Literal["duplicates", "released"]
 Step = Literal["strip", "lower", "collapse_whitespace", "remove_punctuation", "remove_articles"]
 DEFAULT_STEPS: tuple[Step, ...] = ("strip", "collapse_whitespace")
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.IGNORECASE)
@@ -110,16 +111,31 @@ class PatternParams(BaseModel):
     cap: int = Field(20, ge=1, description="distinct phrases for the full reward")
     normalize: bool = True  # divide by cap, so the value is in [0, 1]
     ngram: int = Field(20, ge=0, description="n of the repetition penalty (0: none)")
+    repetition: Repetition = Field("duplicates", description="'released': the paper code's statistic")
     penalty_phrases: list[str] = Field(default_factory=lambda: ["user: "])
 
 
-def ngram_repetition_ratio(text: str, n: int) -> float:
-    """Distinct word n-grams that occur more than once, over all n-grams (0 if none)."""
+def ngram_repetition_ratio(text: str, n: int, statistic: Repetition = "duplicates") -> float:
+    """How repetitive ``text`` is, over its word n-grams (0 when it has none).
+
+    ``duplicates``: the share of n-grams that repeat an earlier one, 1 - distinct/total
+    (Yeo et al. 2025, arXiv 2502.03373, App. C.2); k copies of a text give 1 - 1/k.
+    ``released``: distinct n-grams that occur more than once, over all n-grams, as RPR's
+    released code computes it; k copies give about 1/k, so more copies cost less.
+
+    >>> text = " ".join(f"w{i}" for i in range(30))
+    >>> [round(ngram_repetition_ratio(" ".join([text] * k), 20, "duplicates"), 2) for k in (1, 3, 10)]
+    [0.0, 0.58, 0.89]
+    >>> [round(ngram_repetition_ratio(" ".join([text] * k), 20, "released"), 2) for k in (1, 3, 10)]
+    [0.0, 0.42, 0.11]
+    """
     words = text.split()
     grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return 0.0
     counts = Counter(grams)
+    if statistic == "duplicates":
+        return 1.0 - len(counts) / len(grams)
     return sum(1 for c in counts.values() if c > 1) / len(grams)
 
 
@@ -131,10 +147,18 @@ class ReasoningPattern(BaseReward):
     Rewards in Learning to Reason" (arXiv 2505.22653), RPR as in its released
     ``think_reward``: r = max(0, min(k, cap) / cap - rho_n - #penalty phrases),
     k the number of *distinct* phrases present (lower-cased substrings; a phrase
-    repeated counts once), cap = 20, rho_n the share of distinct word 20-grams that
-    repeat (so padding with copies is penalised), and each occurrence of a
-    penalty phrase ("user: ", a model posing itself new questions) costs 1.
-    ``normalize=false`` gives min(k, cap) without the penalties.
+    repeated counts once), cap = 20, rho_n the repetition of the word 20-grams, and
+    each occurrence of a penalty phrase ("user: ", a model posing itself new
+    questions) costs 1. ``normalize=false`` gives min(k, cap) without the penalties.
+
+    rho_n is the share of 20-grams that repeat an earlier one (``repetition =
+    "duplicates"``, the default), so k copies cost 1 - 1/k. The release divides the
+    number of *distinct* repeated 20-grams by all 20-grams (``repetition = "released"``,
+    for reproducing the paper): three copies cost about 1/3 there but thirty cost
+    1/30, so a completion that loops scores almost as if it did not. Any added text
+    that repeats nothing lowers either share (it is a share), and any added phrase
+    raises k: this reward pays for reasoning *words*, which ``rewardlab audit`` shows;
+    see docs/audit.md for pairing it.
     """
 
     name = "text.reasoning_pattern"
@@ -148,7 +172,7 @@ class ReasoningPattern(BaseReward):
         capped = min(count, p.cap)
         if not p.normalize:
             return Score.ok(float(capped), count=count)
-        repetition = ngram_repetition_ratio(text, p.ngram) if p.ngram else 0.0
+        repetition = ngram_repetition_ratio(text, p.ngram, p.repetition) if p.ngram else 0.0
         penalty = sum(text.count(ph.lower()) for ph in p.penalty_phrases)
         value = max(0.0, capped / p.cap - repetition - penalty)
         return Score.ok(value, count=count, repetition=round(repetition, 4), penalty=penalty)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from rewardlab.rewards.math.extract import last_boxed
 from rewardlab.rewards.math.normalize import (
     Num,
+    ascii_digits,
     is_number_in_words,
     parse_number,
     protect_words,
@@ -183,7 +184,7 @@ def reference_text(ref: str) -> str:
 def analyze(raw: str, role: Literal["gold", "pred"]) -> Parsed:
     """Parse one answer (``pred``) or reference (``gold``) text; cached per worker."""
     text = reference_text(raw) if role == "gold" else raw
-    s = strip_wrappers(text)
+    s = ascii_digits(strip_wrappers(text))
     problem = complexity_problem(s)
     if problem:
         return Parsed(s, "too_complex", reason=problem)

@@ -9,6 +9,7 @@ values so that most comparisons never touch sympy.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -63,6 +64,26 @@ _CLOCK = re.compile(
 )
 _WORD = r"[A-Za-z/]+(?:\^\{?[23]\}?)?"
 _UNIT_TAIL = re.compile(rf"^([^A-Za-z]*?\d\}}?)\s*({_WORD}(?:\s+{_WORD})*)\s*$")
+
+
+_ANY_DIGIT = re.compile(r"\d")  # str patterns: \d is any Unicode decimal digit (category Nd)
+
+
+def ascii_digits(s: str) -> str:
+    """Decimal digits of any script (fullwidth ``５``, Arabic-Indic ``٥``, bold ``𝟓``) as ASCII.
+
+    They are digits, not look-alikes: each has the numeric value it shows. The number fast
+    path read them already (``\\d`` matches them), but math-verify's parser does not, so
+    ``x=５`` scored 0 against ``5`` and a reference ``2x+１`` was invalid. Only category Nd
+    changes: superscripts, circled or Roman numerals and letters that look like digits
+    (``O``, ``l``, Cyrillic ``б``) are not decimal digits and stay as written.
+
+    >>> ascii_digits("x=５, ٣ + 𝟐")
+    'x=5, 3 + 2'
+    """
+    if s.isascii():
+        return s
+    return _ANY_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), s)
 
 
 def strip_wrappers(s: str) -> str:
