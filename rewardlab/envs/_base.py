@@ -133,12 +133,14 @@ class VectorRewardWrapper(VectorWrapper):
         self.autoresetting = np.zeros(self.num_envs, dtype=bool)  # the envs on their autoreset step (~active)
         self.done = np.zeros(self.num_envs, dtype=bool)  # terminated | truncated
         self.any_done = self._pending = False  # any env done this step / any env autoresetting this step
+        self.partial_reset = False  # the last reset() had a reset_mask (DISABLED mode), set before on_reset
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        obs, info = self.env.reset(seed=seed, options=options)
         mask = np.ones(self.num_envs, dtype=bool)
-        if options and "reset_mask" in options:  # DISABLED mode: only these envs were reset
-            mask = np.asarray(options["reset_mask"], dtype=bool)
+        self.partial_reset = bool(options and "reset_mask" in options)  # DISABLED mode: only these envs reset
+        if self.partial_reset:  # read before the env resets: SyncVectorEnv pops it from the options
+            mask = np.array(options["reset_mask"], dtype=bool)  # type: ignore[index]
+        obs, info = self.env.reset(seed=seed, options=options)
         self.autoresetting = self.autoresetting & ~mask  # a new array: the old one is a step's read-only done mask
         self._pending = bool(np.count_nonzero(self.autoresetting))
         self.on_reset(obs, mask)

@@ -187,7 +187,11 @@ class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordC
         self.scaler = ReturnScaler(self.num_envs, gamma, epsilon, center, returns, clip)
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
-        self.scaler.returns[mask] = 0.0
+        """A plain ``reset()`` zeroes every return (Gymnasium's vector wrapper does). A partial reset
+        (DISABLED mode) plays the autoreset's part, so in ``"gymnasium"`` mode R carries over it as over
+        an autoreset and as the single wrapper's R carries over ``reset()``; ``"sb3"`` zeroes it."""
+        if not self.partial_reset or self.scaler.mode == "sb3":
+            self.scaler.returns[mask] = 0.0
 
     def on_step(
         self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
