@@ -68,7 +68,7 @@ class RND(Bonus):
         x = flat(obs, self.num_envs)
         if self.nets is None:
             self._build(x.shape[1])
-        if active.any():
+        if self.update and active.any():
             self.obs_rms.update(x[active])
         z = np.clip((x - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8), -5.0, 5.0)
         target, predictor, opt = self.nets
@@ -76,7 +76,7 @@ class RND(Bonus):
         pred, goal = predictor(t), target(t)
         bonus = self.bonus(pred, goal)
         mask = self.torch.as_tensor(active.copy())  # active may be a read-only shared mask
-        if mask.any():
+        if self.update and mask.any():
             opt.zero_grad()
             self.loss(pred[mask], goal[mask], bonus[mask]).backward()
             opt.step()

@@ -25,7 +25,8 @@ shared by the envs of a vector, so a wrapped vector env counts all its envs'
 experience, unlike a vector of wrapped envs (one count each); episodic ones
 (EpisodicCount, CoverageGain, EpisodicKNN) are per env and give the same stream in
 both forms. :meth:`state_dict` / :meth:`load_state_dict` keep what the bonuses
-learnt (save it with ``torch.save``).
+learnt (save it with ``torch.save``); ``update_running_mean = False`` freezes it for evaluation
+(the episode's own memory of an episodic bonus still fills).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class BonusSet:
         self.bonuses = {name: b.bind(num_envs) for name, b in named.items()}
         self.combine, self.beta, self.cap = combine, float(beta), float(max_modulation)
         self.global_rms = RunningMeanStd(shape=())  # "ngu": the global bonus's running mean and variance
+        self.update = True
         names = [*self.bonuses, "modulation"] if combine == "ngu" else list(self.bonuses)
         self.nested = Nested(names)
 
@@ -84,7 +86,7 @@ class BonusSet:
 
     def modulation(self, glob: np.ndarray, active: np.ndarray) -> np.ndarray:
         """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1)."""
-        if active.any():
+        if self.update and active.any():
             self.global_rms.update(glob[active])
         alpha = 1.0 + (glob - self.global_rms.mean) / np.sqrt(self.global_rms.var + 1e-8)
         return np.clip(alpha, 1.0, self.cap)
@@ -92,6 +94,12 @@ class BonusSet:
     def reset(self, mask: np.ndarray) -> None:
         for b in self.bonuses.values():
             b.reset(mask)
+
+    def freeze(self, frozen: bool) -> None:
+        """Stop (or restart) every bonus and the modulator's statistics from learning."""
+        self.update = not frozen
+        for b in self.bonuses.values():
+            b.update = not frozen
 
     def state_dict(self) -> dict[str, Any]:
         rms = {"mean": float(self.global_rms.mean), "var": float(self.global_rms.var), "count": self.global_rms.count}
@@ -111,9 +119,20 @@ class BonusSet:
 
 
 class _StateAccess:
-    """``state_dict`` / ``load_state_dict`` over ``self.bonus``: what the bonuses learnt (torch.save-able)."""
+    """``state_dict`` / ``load_state_dict`` / ``update_running_mean`` over ``self.bonus``: what the bonuses
+    learnt (torch.save-able), and freezing it."""
 
     bonus: BonusSet
+
+    @property
+    def update_running_mean(self) -> bool:
+        """False freezes what the bonuses learn (counts, networks, running statistics) for evaluation;
+        the name is Gymnasium's (and :class:`~rewardlab.envs.NormalizeReward`'s) for freezing statistics."""
+        return self.bonus.update
+
+    @update_running_mean.setter
+    def update_running_mean(self, setting: bool) -> None:
+        self.bonus.freeze(not setting)
 
     def state_dict(self) -> dict[str, Any]:
         return self.bonus.state_dict()

@@ -79,8 +79,9 @@ class EpisodicKNN(Bonus):
         e = self.embeddings(obs)
         d2, valid = self.neighbours(e)
         valid &= active[:, None]
-        self.dist_sum += np.where(valid, d2, 0.0).sum(axis=1)
-        self.dist_count += valid.sum(axis=1)
+        if self.update:  # d²_m outlives the episode: frozen with the bonus
+            self.dist_sum += np.where(valid, d2, 0.0).sum(axis=1)
+            self.dist_count += valid.sum(axis=1)
         mean = self.dist_sum / np.maximum(self.dist_count, 1)
         with np.errstate(divide="ignore", invalid="ignore"):  # mean 0: every distance so far 0, d_n 0
             dn = np.where(mean[:, None] > 0, d2 / mean[:, None], 0.0)

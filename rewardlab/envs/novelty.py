@@ -5,6 +5,8 @@ observations the envs reached (leading axis = env) with the mask of envs that
 really stepped, updates its model on those and returns one bonus per env (0
 where inactive); :meth:`reset` starts new episodes. All numpy (RND: torch) over
 the batch, no loop over envs. The reset observation of an episode is not counted.
+``update = False`` freezes what outlives an episode (global counts, networks, running
+statistics) for evaluation; an episode's own memory still fills, as the bonus needs it.
 
 * :class:`SimHashCount`: Tang et al. 2017, "#Exploration", eq. 2: φ(s) = sgn(A g(s)),
   A ∈ R^{k×D} with N(0, 1) entries; bonus β/√n(φ(s)), n counted over all
@@ -45,6 +47,7 @@ class Bonus:
 
     num_envs = 0
     state_keys: tuple[str, ...] = ()  # the attributes that hold what the bonus has learnt
+    update = True  # False: frozen for evaluation; what outlives an episode (counts, networks, statistics) stays
 
     def bind(self: B, num_envs: int) -> B:
         self.num_envs = num_envs
@@ -112,7 +115,8 @@ class SimHashCount(Bonus):
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
         slot = ((codes * GOLDEN) >> self.shift).astype(np.int64)  # uint64 product wraps, as intended
-        np.add.at(self.table, slot[active], 1)
+        if self.update:
+            np.add.at(self.table, slot[active], 1)
         n = np.maximum(self.table[slot], 1)
         return np.where(active, self.beta / np.sqrt(n), 0.0)
 
