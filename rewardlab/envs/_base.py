@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
@@ -115,6 +115,44 @@ def keep_raw(
     return info
 
 
+class Learner(Protocol):
+    """What a wrapper's statistics holder offers: its state, and a switch that freezes it."""
+
+    update: bool
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class KeepsState:
+    """``state_dict`` / ``load_state_dict`` / ``update_running_mean`` of a wrapper, over ``self.learner``.
+
+    One shape for every rewardlab wrapper with state that outlives an episode (return
+    statistics, bonus counts and networks, schedule step counts): save it, load it, and
+    freeze it for evaluation with ``update_running_mean = False`` (Gymnasium's name).
+    """
+
+    learner: Learner
+
+    @property
+    def update_running_mean(self) -> bool:
+        """False freezes the state for evaluation; Gymnasium's name."""
+        return self.learner.update
+
+    @update_running_mean.setter
+    def update_running_mean(self, setting: bool) -> None:
+        self.learner.update = bool(setting)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state (copies); JSON-able for NormalizeReward and RewardTerms, ``torch.save`` for bonuses."""
+        return self.learner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`state_dict` of the same kind of wrapper returned."""
+        self.learner.load_state_dict(state)
+
+
 class VectorRewardWrapper(VectorWrapper):
     """Base of the vector wrappers: tracks which environments are on their autoreset step."""
 
@@ -178,5 +216,6 @@ class VectorRewardWrapper(VectorWrapper):
 
 
 __all__ = [
-    "Nested", "VectorRewardWrapper", "check_gamma", "frozen", "keep_raw", "per_env", "put_info", "scalar", "snapshot",
+    "KeepsState", "Learner", "Nested", "VectorRewardWrapper", "check_gamma", "frozen", "keep_raw", "per_env",
+    "put_info", "scalar", "snapshot",
 ]

@@ -40,7 +40,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from rewardlab.envs._base import Nested, VectorRewardWrapper, keep_raw, put_info
+from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, keep_raw, put_info
 from rewardlab.envs.novelty import Bonus
 from rewardlab.errors import InputError, SpecError
 
@@ -69,7 +69,7 @@ class BonusSet:
         self.bonuses = {name: b.bind(num_envs) for name, b in named.items()}
         self.combine, self.beta, self.cap = combine, float(beta), float(max_modulation)
         self.global_rms = RunningMeanStd(shape=())  # "ngu": the global bonus's running mean and variance
-        self.update = True
+        self._update = True
         names = [*self.bonuses, "modulation"] if combine == "ngu" else list(self.bonuses)
         self.nested = Nested(names)
 
@@ -86,7 +86,7 @@ class BonusSet:
 
     def modulation(self, glob: np.ndarray, active: np.ndarray) -> np.ndarray:
         """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1)."""
-        if self.update and active.any():
+        if self._update and active.any():
             self.global_rms.update(glob[active])
         alpha = 1.0 + (glob - self.global_rms.mean) / np.sqrt(self.global_rms.var + 1e-8)
         return np.clip(alpha, 1.0, self.cap)
@@ -95,11 +95,16 @@ class BonusSet:
         for b in self.bonuses.values():
             b.reset(mask)
 
-    def freeze(self, frozen: bool) -> None:
-        """Stop (or restart) every bonus and the modulator's statistics from learning."""
-        self.update = not frozen
+    @property
+    def update(self) -> bool:
+        """False: every bonus and the modulator's statistics stop learning (evaluation)."""
+        return self._update
+
+    @update.setter
+    def update(self, setting: bool) -> None:
+        self._update = setting
         for b in self.bonuses.values():
-            b.update = not frozen
+            b.update = setting
 
     def state_dict(self) -> dict[str, Any]:
         rms = {"mean": float(self.global_rms.mean), "var": float(self.global_rms.var), "count": self.global_rms.count}
@@ -118,30 +123,7 @@ class BonusSet:
         self.global_rms.count = rms["count"]
 
 
-class _StateAccess:
-    """``state_dict`` / ``load_state_dict`` / ``update_running_mean`` over ``self.bonus``: what the bonuses
-    learnt (torch.save-able), and freezing it."""
-
-    bonus: BonusSet
-
-    @property
-    def update_running_mean(self) -> bool:
-        """False freezes what the bonuses learn (counts, networks, running statistics) for evaluation;
-        the name is Gymnasium's (and :class:`~rewardlab.envs.NormalizeReward`'s) for freezing statistics."""
-        return self.bonus.update
-
-    @update_running_mean.setter
-    def update_running_mean(self, setting: bool) -> None:
-        self.bonus.freeze(not setting)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.bonus.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.bonus.load_state_dict(state)
-
-
-class IntrinsicReward(_StateAccess, gym.Wrapper, gym.utils.RecordConstructorArgs):
+class IntrinsicReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Novelty of the observation reached, in ``info["intrinsic"]`` (added to the reward only with ``beta``)."""
 
     def __init__(
@@ -152,7 +134,7 @@ class IntrinsicReward(_StateAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
             self, bonuses=bonuses, combine=combine, beta=beta, max_modulation=max_modulation
         )
         gym.Wrapper.__init__(self, env)
-        self.bonus = BonusSet(bonuses, combine, beta, max_modulation, 1)
+        self.bonus = self.learner = BonusSet(bonuses, combine, beta, max_modulation, 1)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         self.bonus.reset(np.ones(1, dtype=bool))
@@ -167,7 +149,7 @@ class IntrinsicReward(_StateAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
         return obs, float(reward) + self.bonus.beta * float(total[0]), terminated, truncated, info
 
 
-class VectorIntrinsicReward(_StateAccess, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
+class VectorIntrinsicReward(KeepsState, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
     """:class:`IntrinsicReward` for a vector env, one model call per step on the whole batch."""
 
     def __init__(
@@ -178,7 +160,7 @@ class VectorIntrinsicReward(_StateAccess, VectorRewardWrapper, gym.utils.RecordC
             self, bonuses=bonuses, combine=combine, beta=beta, max_modulation=max_modulation
         )
         VectorRewardWrapper.__init__(self, env)
-        self.bonus = BonusSet(bonuses, combine, beta, max_modulation, self.num_envs)
+        self.bonus = self.learner = BonusSet(bonuses, combine, beta, max_modulation, self.num_envs)
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
         self.bonus.reset(mask)

@@ -35,7 +35,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd, update_mean_var_count_from_moments
 
-from rewardlab.envs._base import VectorRewardWrapper, check_gamma, keep_raw
+from rewardlab.envs._base import KeepsState, VectorRewardWrapper, check_gamma, keep_raw
 from rewardlab.errors import InputError, SpecError
 
 ReturnsMode = Literal["gymnasium", "sb3"]
@@ -127,28 +127,7 @@ def _minus(total: dict[str, float], base: dict[str, float]) -> tuple[float, floa
     return mean, max(m2, 0.0) / n, n
 
 
-class _StatsAccess:
-    """``state_dict`` / ``load_state_dict`` / ``update_running_mean`` over ``self.scaler``."""
-
-    scaler: ReturnScaler
-
-    @property
-    def update_running_mean(self) -> bool:
-        """False freezes the statistics (evaluation); Gymnasium's name."""
-        return self.scaler.update
-
-    @update_running_mean.setter
-    def update_running_mean(self, setting: bool) -> None:
-        self.scaler.update = bool(setting)
-
-    def state_dict(self) -> Stats:
-        return self.scaler.state_dict()
-
-    def load_state_dict(self, state: Stats) -> None:
-        self.scaler.load_state_dict(state)
-
-
-class NormalizeReward(_StatsAccess, gym.Wrapper, gym.utils.RecordConstructorArgs):
+class NormalizeReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Scale a single env's reward by the running std of its discounted return (raw in ``info``)."""
 
     def __init__(
@@ -159,7 +138,7 @@ class NormalizeReward(_StatsAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
             self, gamma=gamma, epsilon=epsilon, center=center, returns=returns, clip=clip
         )
         gym.Wrapper.__init__(self, env)
-        self.scaler = ReturnScaler(1, gamma, epsilon, center, returns, clip)
+        self.scaler = self.learner = ReturnScaler(1, gamma, epsilon, center, returns, clip)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         if self.scaler.mode == "sb3":
@@ -173,7 +152,7 @@ class NormalizeReward(_StatsAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
         return obs, float(out[0]), terminated, truncated, keep_raw(info, reward)
 
 
-class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
+class VectorNormalizeReward(KeepsState, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
     """:class:`NormalizeReward` for a vector env: one return per env, one set of statistics for all."""
 
     def __init__(
@@ -184,7 +163,7 @@ class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordC
             self, gamma=gamma, epsilon=epsilon, center=center, returns=returns, clip=clip
         )
         VectorRewardWrapper.__init__(self, env)
-        self.scaler = ReturnScaler(self.num_envs, gamma, epsilon, center, returns, clip)
+        self.scaler = self.learner = ReturnScaler(self.num_envs, gamma, epsilon, center, returns, clip)
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
         """A plain ``reset()`` zeroes every return (Gymnasium's vector wrapper does). A partial reset
