@@ -128,7 +128,7 @@ def test_env_checker_and_bad_arguments() -> None:
     frozen.load_state_dict({k: {"mean": 0.5, "var": 4.0, "count": 10.0} for k in ("return", "reward")})
     frozen.update_running_mean = False
     check_wrapped_env(frozen)
-    with pytest.raises(SpecError, match="epsilon must be > 0"):
+    with pytest.raises(SpecError, match="epsilon must be a number > 0"):
         NormalizeReward(make_noisy(), 0.99, 0.0)
     with pytest.raises(SpecError, match="returns must be 'gymnasium' or 'sb3'"):
         NormalizeReward(make_noisy(), returns="baselines")  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,9 +26,24 @@ from rewardlab.errors import InputError, SpecError
 
 def check_gamma(gamma: float, where: str) -> float:
     """``gamma`` as a float in (0, 1]; a clear error otherwise."""
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < float(gamma) <= 1.0:
-        raise SpecError(f"{where}: gamma must be a number in (0, 1], the learner's discount (got {gamma!r})")
-    return float(gamma)
+    return check_number(gamma, f"{where}: gamma", "a number in (0, 1], the learner's discount", lambda g: 0 < g <= 1)
+
+
+def check_number(
+    value: Any, what: str, need: str = "a finite number", ok: Callable[[float], bool] = lambda v: True,
+    integer: bool = False,
+) -> float:
+    """``value`` as a float if it is a finite real number (an integer where ``integer``) for which ``ok``
+    holds; else a one-line :class:`SpecError` "``what`` must be ``need`` (got ...)"."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or not ok(float(value)):
+        raise SpecError(f"{what} must be {need} (got {value!r})")
+    return float(value)
+
+
+def check_count(value: Any, what: str) -> int:
+    """``value`` as an int if it is a positive integer; else a one-line :class:`SpecError`."""
+    return int(check_number(value, what, "a positive integer", lambda v: v >= 1, integer=True))
 
 
 def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
@@ -216,6 +232,6 @@ class VectorRewardWrapper(VectorWrapper):
 
 
 __all__ = [
-    "KeepsState", "Learner", "Nested", "VectorRewardWrapper", "check_gamma", "frozen", "keep_raw", "per_env",
-    "put_info", "scalar", "snapshot",
+    "KeepsState", "Learner", "Nested", "VectorRewardWrapper", "check_count", "check_gamma", "check_number", "frozen",
+    "keep_raw", "per_env", "put_info", "scalar", "snapshot",
 ]

@@ -40,7 +40,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, keep_raw, put_info
+from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, check_number, keep_raw, put_info
 from rewardlab.envs.novelty import Bonus
 from rewardlab.errors import InputError, SpecError
 
@@ -62,12 +62,10 @@ class BonusSet:
             raise SpecError(f"IntrinsicReward: combine must be 'sum', 'product' or 'ngu' (got {combine!r})")
         if combine == "ngu" and sorted(named) != sorted(NGU_NAMES):
             raise SpecError(f"IntrinsicReward: combine='ngu' needs bonuses named {NGU_NAMES} (got {sorted(named)})")
-        if not beta >= 0 or not max_modulation >= 1:
-            raise SpecError(
-                f"IntrinsicReward: beta must be >= 0 and max_modulation >= 1 (got {beta!r}, {max_modulation!r})"
-            )
+        self.beta = check_number(beta, "IntrinsicReward: beta", "a number >= 0", lambda b: b >= 0)
+        self.cap = check_number(max_modulation, "IntrinsicReward: max_modulation", "a number >= 1", lambda m: m >= 1)
         self.bonuses = {name: b.bind(num_envs) for name, b in named.items()}
-        self.combine, self.beta, self.cap = combine, float(beta), float(max_modulation)
+        self.combine = combine
         self.global_rms = RunningMeanStd(shape=())  # "ngu": the global bonus's running mean and variance
         self._update = True
         names = [*self.bonuses, "modulation"] if combine == "ngu" else list(self.bonuses)

@@ -35,7 +35,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd, update_mean_var_count_from_moments
 
-from rewardlab.envs._base import KeepsState, VectorRewardWrapper, check_gamma, keep_raw
+from rewardlab.envs._base import KeepsState, VectorRewardWrapper, check_gamma, check_number, keep_raw
 from rewardlab.errors import InputError, SpecError
 
 ReturnsMode = Literal["gymnasium", "sb3"]
@@ -48,13 +48,12 @@ class ReturnScaler:
     def __init__(
         self, num_envs: int, gamma: float, epsilon: float, center: bool, returns: ReturnsMode, clip: float | None
     ) -> None:
-        if not epsilon > 0:
-            raise SpecError(f"NormalizeReward: epsilon must be > 0 (got {epsilon!r})")
+        epsilon = check_number(epsilon, "NormalizeReward: epsilon", "a number > 0", lambda e: e > 0)
         if returns not in ("gymnasium", "sb3"):
             raise SpecError(f"NormalizeReward: returns must be 'gymnasium' or 'sb3' (got {returns!r})")
-        if clip is not None and not clip > 0:
-            raise SpecError(f"NormalizeReward: clip must be > 0 or None (got {clip!r})")
-        self.gamma, self.epsilon = check_gamma(gamma, "NormalizeReward"), float(epsilon)
+        if clip is not None:
+            clip = check_number(clip, "NormalizeReward: clip", "a number > 0 or None", lambda c: c > 0)
+        self.gamma, self.epsilon = check_gamma(gamma, "NormalizeReward"), epsilon
         self.center, self.mode, self.clip = center, returns, clip
         self.returns = np.zeros(num_envs)
         self.return_rms, self.reward_rms = RunningMeanStd(shape=()), RunningMeanStd(shape=())

@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rewardlab.errors import InputError, SpecError
+from rewardlab.envs._base import check_count, check_number
+from rewardlab.errors import InputError
 
 B = TypeVar("B", bound="Bonus")
 E = TypeVar("E", bound="EpisodicCount")
@@ -90,9 +91,8 @@ class SimHash:
     """k-bit SimHash codes of flattened observations (Charikar 2002; Tang et al. 2017)."""
 
     def __init__(self, bits: int, seed: int) -> None:
-        if not 1 <= bits <= 63:
-            raise SpecError(f"SimHash: bits must be in 1..63 (got {bits!r})")
-        self.bits, self.seed = bits, seed
+        self.bits = int(check_number(bits, "SimHash: bits", "an integer in 1..63", lambda b: 1 <= b <= 63, True))
+        self.seed = seed
         self._a: np.ndarray | None = None
 
     def codes(self, x: np.ndarray) -> np.ndarray:
@@ -108,7 +108,10 @@ class SimHashCount(Bonus):
     state_keys = ("table",)
 
     def __init__(self, bits: int = 32, beta: float = 1.0, table_bits: int = 20, seed: int = 0) -> None:
-        self.hash, self.beta = SimHash(bits, seed), float(beta)
+        self.hash, self.beta = SimHash(bits, seed), check_number(beta, "SimHashCount: beta", "a number > 0",
+                                                                 lambda b: b > 0)
+        check_number(table_bits, "SimHashCount: table_bits", "an integer in 1..32 (a table of 2^table_bits counts)",
+                     lambda b: 1 <= b <= 32, integer=True)
         self.shift = np.uint64(64 - table_bits)
         self.table = np.zeros(1 << table_bits, dtype=np.int64)
 
@@ -127,7 +130,8 @@ class EpisodicCount(Bonus):
     state_keys = ("memory", "length")
 
     def __init__(self, bits: int = 32, capacity: int = 4096, seed: int = 0) -> None:
-        self.hash, self.capacity = SimHash(bits, seed), capacity
+        self.hash = SimHash(bits, seed)
+        self.capacity = check_count(capacity, "EpisodicCount: capacity")
 
     def bind(self: E, num_envs: int) -> E:
         Bonus.bind(self, num_envs)

@@ -36,6 +36,7 @@ from rewardlab.envs._base import (
     KeepsState,
     Nested,
     VectorRewardWrapper,
+    check_number,
     frozen,
     keep_raw,
     per_env,
@@ -60,6 +61,18 @@ class Term:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+def check_term(name: str, term: Term) -> None:
+    """A one-line :class:`SpecError` unless the term has a callable, a finite weight or a schedule, and params."""
+    if not callable(term.func):
+        raise SpecError(f"RewardTerms: term {name!r} needs a callable func (got {term.func!r})")
+    if not callable(term.weight):
+        check_number(term.weight, f"RewardTerms: the weight of term {name!r}", "a finite number or a schedule "
+                     "(Linear, Cosine, Step)")
+    if not isinstance(term.params, Mapping):
+        raise SpecError(f"RewardTerms: the params of term {name!r} must be a mapping of keyword arguments "
+                        f"(got {term.params!r})")
+
+
 class TermSet:
     """The terms, their combination and per-env step counts and episode sums; both wrappers drive one."""
 
@@ -67,13 +80,14 @@ class TermSet:
         self, terms: Mapping[str, Term | TermFn], env_weight: float, combine: str, combine_params: Mapping[str, Any],
         num_envs: int,
     ) -> None:
-        if not terms or ENV in terms:
-            raise SpecError(f"RewardTerms: give at least one term, none named {ENV!r} (got {sorted(terms)})")
+        if not isinstance(terms, Mapping) or not terms or ENV in terms:
+            raise SpecError(f"RewardTerms: give a mapping of names to terms, at least one, none named {ENV!r} "
+                            f"(got {terms!r})")
         self.terms = {name: t if isinstance(t, Term) else Term(t) for name, t in terms.items()}
         for name, t in self.terms.items():
-            if not callable(t.func):
-                raise SpecError(f"RewardTerms: term {name!r} needs a callable func (got {t.func!r})")
-        self.env_weight, self.combine = float(env_weight), combine
+            check_term(name, t)
+        self.env_weight = check_number(env_weight, "RewardTerms: env_weight")
+        self.combine = combine
         scheduled = [n for n, t in self.terms.items() if not isinstance(t.weight, (int, float))]
         if combine != "weighted_sum" and scheduled:
             raise SpecError(f"RewardTerms: weight schedules need combine='weighted_sum' (scheduled: {scheduled})")
