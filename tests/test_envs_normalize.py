@@ -134,3 +134,21 @@ def test_env_checker_and_bad_arguments() -> None:
         NormalizeReward(make_noisy(), returns="baselines")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="need 'return' with mean, var and count"):
         NormalizeReward(make_noisy()).load_state_dict({"return": {"mean": 0.0}})
+
+
+def test_update_rms_is_gymnasiums_update_to_the_last_bit() -> None:
+    """The cheaper moments give exactly the floats of RunningMeanStd.update (np.mean / np.var)."""
+    from gymnasium.wrappers.utils import RunningMeanStd
+
+    from rewardlab.envs._base import update_rms
+
+    rng = np.random.default_rng(0)
+    for shape in [(), (3,)]:
+        ours, theirs = RunningMeanStd(shape=shape), RunningMeanStd(shape=shape)
+        for n in (16, 1, 7, 16, 33):
+            x = rng.normal(3.0, 5.0, size=(n, *shape)) ** 3
+            update_rms(ours, x)
+            theirs.update(x)
+            np.testing.assert_array_equal(ours.mean, theirs.mean)
+            np.testing.assert_array_equal(ours.var, theirs.var)
+            assert ours.count == theirs.count

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.errors import InputError, SpecError
 
@@ -68,6 +69,16 @@ def scalar(value: Any, what: str) -> float:
     if not math.isfinite(out):
         raise InputError(f"{what} returned {out!r}; a reward must be finite")
     return out
+
+
+def update_rms(rms: RunningMeanStd, x: np.ndarray) -> None:
+    """``rms.update(x)`` (Gymnasium's RunningMeanStd, Chan et al.'s parallel update) with the batch's
+    moments taken by two reductions, the arithmetic of ``np.mean`` / ``np.var`` without their Python
+    argument handling, which costs more than the sums on a batch of 16 (same floats, tested)."""
+    n = x.shape[0]
+    mean = np.add.reduce(x, axis=0) / n
+    d = x - mean
+    rms.update_from_moments(mean, np.add.reduce(d * d, axis=0) / n, n)
 
 
 def snapshot(obs: Any) -> Any:
@@ -233,5 +244,5 @@ class VectorRewardWrapper(VectorWrapper):
 
 __all__ = [
     "KeepsState", "Learner", "Nested", "VectorRewardWrapper", "check_count", "check_gamma", "check_number", "frozen",
-    "keep_raw", "per_env", "put_info", "scalar", "snapshot",
+    "keep_raw", "per_env", "put_info", "scalar", "snapshot", "update_rms",
 ]

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from rewardlab.envs._base import check_count, check_number
+from rewardlab.envs._base import check_count, check_number, update_rms
 from rewardlab.envs.novelty import Bonus, check_state, flat
 from rewardlab.errors import import_extra
 
@@ -73,7 +73,7 @@ class RND(Bonus):
         if self.nets is None:
             self._build(x.shape[1])
         if self.update and active.any():
-            self.obs_rms.update(x[active])
+            update_rms(self.obs_rms, x[active])
         z = np.clip((x - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8), -5.0, 5.0)
         target, predictor, opt = self.nets
         t = self.torch.as_tensor(z, dtype=self.torch.float32)

@@ -40,7 +40,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, check_number, keep_raw, put_info
+from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, check_number, keep_raw, put_info, update_rms
 from rewardlab.envs.novelty import Bonus
 from rewardlab.errors import InputError, SpecError
 
@@ -73,6 +73,10 @@ class BonusSet:
 
     def __call__(self, obs: Any, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``)."""
+        if len(self.bonuses) == 1:  # the common case: no stacking, no combining
+            (bonus,) = self.bonuses.values()
+            value = bonus(obs, active)
+            return value, value[None]
         terms = np.stack([b(obs, active) for b in self.bonuses.values()])
         if self.combine == "sum":
             return terms.sum(axis=0), terms
@@ -85,7 +89,7 @@ class BonusSet:
     def modulation(self, glob: np.ndarray, active: np.ndarray) -> np.ndarray:
         """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1)."""
         if self._update and active.any():
-            self.global_rms.update(glob[active])
+            update_rms(self.global_rms, glob[active])
         alpha = 1.0 + (glob - self.global_rms.mean) / np.sqrt(self.global_rms.var + 1e-8)
         return np.clip(alpha, 1.0, self.cap)
 

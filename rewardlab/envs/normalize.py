@@ -35,7 +35,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd, update_mean_var_count_from_moments
 
-from rewardlab.envs._base import KeepsState, VectorRewardWrapper, check_gamma, check_number, keep_raw
+from rewardlab.envs._base import KeepsState, VectorRewardWrapper, check_gamma, check_number, keep_raw, update_rms
 from rewardlab.errors import InputError, SpecError
 
 ReturnsMode = Literal["gymnasium", "sb3"]
@@ -59,21 +59,32 @@ class ReturnScaler:
         self.return_rms, self.reward_rms = RunningMeanStd(shape=()), RunningMeanStd(shape=())
         self.update = True
 
-    def step(self, reward: np.ndarray, terminated: np.ndarray, done: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """Update R and the statistics on the ``active`` envs; the normalised rewards (0 where inactive)."""
-        keep = self.gamma * (1.0 - terminated[active]) if self.mode == "gymnasium" else self.gamma
-        self.returns[active] = self.returns[active] * keep + reward[active]
-        if self.update and active.any():
-            self.return_rms.update(self.returns[active])
+    def step(
+        self, reward: np.ndarray, terminated: np.ndarray, done: np.ndarray, active: np.ndarray, everyone: bool
+    ) -> np.ndarray:
+        """Update R and the statistics on the ``active`` envs; the normalised rewards (0 where inactive).
+
+        ``everyone``: every env is active (the common step), so nothing is masked.
+        """
+        r = reward if everyone else reward[active]
+        term = terminated if everyone else terminated[active]
+        keep = self.gamma * (1.0 - term) if self.mode == "gymnasium" else self.gamma
+        returns = (self.returns if everyone else self.returns[active]) * keep + r
+        if everyone:
+            self.returns = returns  # a fresh array
+        else:
+            self.returns[active] = returns
+        if self.update and len(returns):
+            update_rms(self.return_rms, returns)
             if self.center:
-                self.reward_rms.update(reward[active])
+                update_rms(self.reward_rms, r)
         if self.mode == "sb3":
             self.returns[active & done] = 0.0
         shift = self.reward_rms.mean if self.center else 0.0
         out = (reward - shift) / np.sqrt(self.return_rms.var + self.epsilon)
         if self.clip is not None:
             out = np.clip(out, -self.clip, self.clip)
-        return np.where(active, out, 0.0)
+        return out if everyone else np.where(active, out, 0.0)
 
     def state_dict(self) -> Stats:
         """The running statistics (not the per-env returns) as plain floats."""
@@ -147,7 +158,7 @@ class NormalizeReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         done = np.array([terminated or truncated])
-        out = self.scaler.step(np.array([float(reward)]), np.array([terminated]), done, np.ones(1, dtype=bool))
+        out = self.scaler.step(np.array([float(reward)]), np.array([terminated]), done, np.ones(1, dtype=bool), True)
         return obs, float(out[0]), terminated, truncated, keep_raw(info, reward)
 
 
@@ -175,5 +186,5 @@ class VectorNormalizeReward(KeepsState, VectorRewardWrapper, gym.utils.RecordCon
         self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        out = self.scaler.step(reward, terminated, terminated | truncated, active)
+        out = self.scaler.step(reward, terminated, self.done, active, self.everyone)
         return out, keep_raw(info, reward, active, self.everyone)

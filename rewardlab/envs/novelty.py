@@ -94,12 +94,13 @@ class SimHash:
         self.bits = int(check_number(bits, "SimHash: bits", "an integer in 1..63", lambda b: 1 <= b <= 63, True))
         self.seed = seed
         self._a: np.ndarray | None = None
+        self._shifts = np.arange(self.bits, dtype=np.uint64)
 
     def codes(self, x: np.ndarray) -> np.ndarray:
         if self._a is None or self._a.shape[1] != x.shape[1]:
             self._a = np.random.default_rng(self.seed).standard_normal((self.bits, x.shape[1]))
         signs = (x @ self._a.T) > 0
-        return (signs.astype(np.uint64) << np.arange(self.bits, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+        return np.add.reduce(signs.astype(np.uint64) << self._shifts, axis=1, dtype=np.uint64)
 
 
 class SimHashCount(Bonus):
@@ -137,15 +138,21 @@ class EpisodicCount(Bonus):
         Bonus.bind(self, num_envs)
         self.memory = np.zeros((num_envs, self.capacity), dtype=np.uint64)
         self.length = np.zeros(num_envs, dtype=np.int64)
+        self._columns, self._envs = np.arange(self.capacity)[None, :], np.arange(num_envs)
         return self
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
-        rows = np.flatnonzero(active)
-        self.memory[rows, self.length[rows] % self.capacity] = codes[rows]
-        self.length[rows] += 1
-        filled = np.arange(self.capacity)[None, :] < self.length[:, None]
-        n = np.maximum(((self.memory == codes[:, None]) & filled).sum(axis=1), 1)
+        if np.count_nonzero(active) == self.num_envs:  # the common step: no rows to pick
+            self.memory[self._envs, self.length % self.capacity] = codes
+            self.length += 1
+        else:
+            rows = np.flatnonzero(active)
+            self.memory[rows, self.length[rows] % self.capacity] = codes[rows]
+            self.length[rows] += 1
+        width = min(int(self.length.max(initial=0)), self.capacity)  # the columns any episode has filled
+        filled = self._columns[:, :width] < self.length[:, None]
+        n = np.maximum(np.add.reduce((self.memory[:, :width] == codes[:, None]) & filled, axis=1), 1)
         return np.where(active, self.bonus(n), 0.0)
 
     def bonus(self, n: np.ndarray) -> np.ndarray:
