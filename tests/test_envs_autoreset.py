@@ -76,3 +76,15 @@ def test_partial_resets_match_single_envs(case: str) -> None:
                 if d:
                     env.reset(seed=s)
     assert resets > 2
+
+
+@pytest.mark.parametrize("case", [*CASES, "shaping"])
+def test_same_step_autoreset_is_refused_with_what_to_do(case: str) -> None:
+    """SAME_STEP hides the last observation in info["final_obs"]: refused, never half-handled."""
+    from rewardlab.envs import VectorPotentialShaping
+    from rewardlab.errors import SpecError
+
+    envs = SyncVectorEnv([make_noisy] * 2, autoreset_mode=AutoresetMode.SAME_STEP)
+    wrap = (lambda v: VectorPotentialShaping(v, lambda o: o[..., 0], 0.9)) if case == "shaping" else CASES[case][1]
+    with pytest.raises(SpecError, match="SAME_STEP is not supported; make the vector env with autoreset_mode="):
+        wrap(envs)
