@@ -55,7 +55,7 @@ def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
             f"{what} must return one value per environment, shape ({num_envs},), got shape {arr.shape}; "
             "write it with numpy over the trailing axes (e.g. obs[..., 0]) so it takes a batch"
         )
-    if not math.isfinite(arr.sum()) and not np.isfinite(arr).all():  # the sum: one reduction in the common case
+    if not math.isfinite(np.add.reduce(arr, axis=None)) and not np.isfinite(arr).all():  # one reduction, usually
         raise InputError(f"{what} returned a non-finite value {arr[~np.isfinite(arr)][0]!r}; a reward must be finite")
     return arr
 
@@ -112,6 +112,7 @@ class Nested:
 
     def __init__(self, names: list[str]) -> None:
         self.names, self.masks = names, [f"_{n}" for n in names]
+        self.rows = list(enumerate(names))
 
     def put(self, info: dict[str, Any], key: str, rows: np.ndarray, mask: np.ndarray, masked: bool) -> None:
         """``rows`` (one per name) must be fresh (nobody else writes to them) and ``mask`` read-only: both are
@@ -119,7 +120,8 @@ class Nested:
         if not masked:
             rows = np.where(mask, rows, 0.0)
         nested: dict[str, Any] = dict.fromkeys(self.masks, mask)
-        nested.update(zip(self.names, rows, strict=False))  # equal lengths by construction; strict costs
+        for i, name in self.rows:  # rows[i]: half the cost of iterating the array (a loop over terms, not envs)
+            nested[name] = rows[i]
         info[key], info[f"_{key}"] = nested, mask
 
 
