@@ -29,6 +29,7 @@ from rewardlab.envs import (
     Term,
     VectorPotentialShaping,
 )
+from rewardlab.envs.subgoals import SubgoalJudge
 from rewardlab.errors import SpecError
 
 
@@ -67,6 +68,10 @@ CASES: dict[str, tuple[Callable[[], Any], str]] = {
     "fractional capacity": (lambda: EpisodicKNN(capacity=2.5), r"EpisodicKNN: capacity must be a positive integer"),  # type: ignore[arg-type]
     "text schedule start": (lambda: Linear("a", 0.0, 10), r"linear schedule: start must be a finite number"),  # type: ignore[arg-type]
     "NaN step value": (lambda: Step([NAN, 1.0], [3]), r"step schedule: each value must be a finite number"),
+    "NaN subgoal bonus": (lambda: SubgoalJudge(None, "t", ["g"], str, NAN, 0.0, 1),  # type: ignore[arg-type]
+                          r"SubgoalReward: bonus must be a finite number"),
+    "text subgoal beta": (lambda: SubgoalJudge(None, "t", ["g"], str, 1.0, "x", 1),  # type: ignore[arg-type]
+                          r"SubgoalReward: beta must be a number >= 0"),
 }
 
 
