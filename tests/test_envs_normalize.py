@@ -132,7 +132,7 @@ def test_env_checker_and_bad_arguments() -> None:
         NormalizeReward(make_noisy(), 0.99, 0.0)
     with pytest.raises(SpecError, match="returns must be 'gymnasium' or 'sb3'"):
         NormalizeReward(make_noisy(), returns="baselines")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="need 'return' with mean, var and count"):
+    with pytest.raises(InputError, match="need 'return' with a finite mean, var >= 0 and count >= 0"):
         NormalizeReward(make_noisy()).load_state_dict({"return": {"mean": 0.0}})
 
 
@@ -152,3 +152,18 @@ def test_update_rms_is_gymnasiums_update_to_the_last_bit() -> None:
             np.testing.assert_array_equal(ours.mean, theirs.mean)
             np.testing.assert_array_equal(ours.var, theirs.var)
             assert ours.count == theirs.count
+
+
+def test_nan_or_malformed_statistics_are_refused_not_loaded() -> None:
+    """NaN statistics would make every reward NaN: refused, in load_state_dict and in merge_stats."""
+    env = NormalizeReward(make_noisy())
+    good = env.state_dict()
+    for bad in ({**good, "return": {**good["return"], "var": float("nan")}},
+                {**good, "reward": {**good["reward"], "count": -1.0}}):
+        with pytest.raises(InputError, match="finite mean, var >= 0 and count >= 0"):
+            env.load_state_dict(bad)
+        with pytest.raises(InputError, match="finite mean, var >= 0 and count >= 0"):
+            merge_stats([good, bad])
+    with pytest.raises(InputError, match="need 'reward' with a finite mean"):
+        merge_stats([good, {"return": good["return"]}])
+    assert env.state_dict() == good

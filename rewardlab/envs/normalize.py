@@ -93,17 +93,26 @@ class ReturnScaler:
     def load_state_dict(self, state: Stats) -> None:
         """Load statistics saved by :meth:`state_dict` (or merged by :func:`merge_stats`)."""
         for key, rms in self._rms():
-            try:
-                mean, var, count = (np.float64(state[key][f]) for f in ("mean", "var", "count"))
-                rms.mean, rms.var, rms.count = np.asarray(mean), np.asarray(var), count
-            except (KeyError, TypeError, ValueError):
-                raise InputError(
-                    f"NormalizeReward statistics need {key!r} with mean, var and count (got {state!r}); "
-                    "pass what state_dict() returned"
-                ) from None
+            mean, var, count = moments(state, key)
+            rms.mean, rms.var, rms.count = np.asarray(mean), np.asarray(var), count
 
     def _rms(self) -> list[tuple[str, RunningMeanStd]]:
         return [("return", self.return_rms), ("reward", self.reward_rms)]
+
+
+def moments(state: Any, key: str) -> tuple[float, float, float]:
+    """``state[key]``'s mean, var and count, finite with var, count >= 0; a one-line InputError otherwise
+    (NaN statistics would make every reward NaN)."""
+    try:
+        mean, var, count = (np.float64(state[key][f]) for f in ("mean", "var", "count"))
+    except (KeyError, TypeError, ValueError, IndexError):
+        mean = var = count = np.float64(np.nan)
+    if not (np.isfinite(mean) and np.isfinite(var) and np.isfinite(count) and var >= 0 and count >= 0):
+        raise InputError(
+            f"NormalizeReward statistics need {key!r} with a finite mean, var >= 0 and count >= 0 (got {state!r}); "
+            "pass what state_dict() returned"
+        )
+    return float(mean), float(var), float(count)
 
 
 def merge_stats(states: Sequence[Stats], base: Stats | None = None) -> Stats:
@@ -116,24 +125,29 @@ def merge_stats(states: Sequence[Stats], base: Stats | None = None) -> Stats:
         raise InputError("merge_stats: give at least one state_dict()")
     out: Stats = {}
     for key in ("return", "reward"):
-        b = base[key] if base is not None else None
-        mean, var, count = (np.float64(b[f]) for f in ("mean", "var", "count")) if b else (0.0, 0.0, 0.0)
+        b = moments(base, key) if base is not None else None
+        mean, var, count = b if b is not None else (0.0, 0.0, 0.0)
         for state in states:
-            m, v, n = _minus(state[key], b) if b else (state[key]["mean"], state[key]["var"], state[key]["count"])
+            total = moments(state, key)
+            m, v, n = _minus(total, b) if b is not None else total
             if n > 0:
                 mean, var, count = update_mean_var_count_from_moments(mean, var, count, m, v, n)
         out[key] = {"mean": float(mean), "var": float(var), "count": float(count)}
     return out
 
 
-def _minus(total: dict[str, float], base: dict[str, float]) -> tuple[float, float, float]:
+Moments = tuple[float, float, float]  # mean, var, count
+
+
+def _minus(total: Moments, base: Moments) -> Moments:
     """The moments of the data in ``total`` that is not in ``base`` (Chan's update solved for one part)."""
-    n = total["count"] - base["count"]
+    (t_mean, t_var, t_count), (b_mean, b_var, b_count) = total, base
+    n = t_count - b_count
     if n <= 0:
         return 0.0, 0.0, 0.0
-    mean = (total["mean"] * total["count"] - base["mean"] * base["count"]) / n
-    cross = (mean - base["mean"]) ** 2 * base["count"] * n / total["count"]
-    m2 = total["var"] * total["count"] - base["var"] * base["count"] - cross
+    mean = (t_mean * t_count - b_mean * b_count) / n
+    cross = (mean - b_mean) ** 2 * b_count * n / t_count
+    m2 = t_var * t_count - b_var * b_count - cross
     return mean, max(m2, 0.0) / n, n
 
 
