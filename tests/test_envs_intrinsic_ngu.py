@@ -200,6 +200,8 @@ def test_bad_state_is_named() -> None:
     env = IntrinsicReward(ChainMDP(), EpisodicCount())
     with pytest.raises(InputError, match="need the state of bonuses"):
         env.load_state_dict({"bonuses": {"other": {}}})
+    with pytest.raises(InputError, match=r"need the state of bonuses \['intrinsic'\] and global_rms"):
+        env.load_state_dict({"bonuses": env.state_dict()["bonuses"]})  # no global_rms: was a KeyError
     with pytest.raises(InputError, match=r"EpisodicCount\.load_state_dict: missing"):
         EpisodicCount().bind(1).load_state_dict({"memory": np.zeros((1, 4096), dtype=np.uint64)})
     with pytest.raises(InputError, match="same arguments for as many envs"):

@@ -113,9 +113,10 @@ class BonusSet:
         return {"bonuses": {n: b.state_dict() for n, b in self.bonuses.items()}, "global_rms": copy.deepcopy(rms)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or sorted(state.get("bonuses", {})) != sorted(self.bonuses):
+        if (not isinstance(state, dict) or sorted(state.get("bonuses", {})) != sorted(self.bonuses)
+                or not isinstance(state.get("global_rms"), dict)):
             raise InputError(
-                f"IntrinsicReward.load_state_dict: need the state of bonuses {sorted(self.bonuses)}; "
+                f"IntrinsicReward.load_state_dict: need the state of bonuses {sorted(self.bonuses)} and global_rms; "
                 "pass what state_dict() of a wrapper with the same bonuses returned"
             )
         for name, bonus in self.bonuses.items():
