@@ -54,3 +54,17 @@ def test_a_candidate_over_its_wall_time_budget_is_a_scored_failure() -> None:
     assert (slow.status, slow.seed) == ("over_budget", 4) and slow.fitness is None
     with pytest.raises(Exception, match="budget_s must be"):
         SandboxedReward(gym.make("CartPole-v1"), WORKS, budget_s=0)
+
+
+def test_the_sandboxed_reward_passes_the_env_checker() -> None:
+    """Gymnasium's check_env re-creates the env from its spec: the wrapper must record its arguments
+    (it did not, so ``env.spec`` raised), and the candidate's reward is reset-deterministic."""
+    from tests.test_envs_support import check_wrapped_env
+
+    env = SandboxedReward(gym.make("CartPole-v1"), WORKS)
+    try:
+        check_wrapped_env(env)
+        assert env.spec is not None
+        assert (env.spec.additional_wrappers[-1].kwargs or {}).get("source") == WORKS
+    finally:
+        env.close()

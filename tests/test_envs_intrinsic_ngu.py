@@ -200,7 +200,56 @@ def test_bad_state_is_named() -> None:
     env = IntrinsicReward(ChainMDP(), EpisodicCount())
     with pytest.raises(InputError, match="need the state of bonuses"):
         env.load_state_dict({"bonuses": {"other": {}}})
+    with pytest.raises(InputError, match=r"need the state of bonuses \['intrinsic'\] and global_rms"):
+        env.load_state_dict({"bonuses": env.state_dict()["bonuses"]})  # no global_rms: was a KeyError
     with pytest.raises(InputError, match=r"EpisodicCount\.load_state_dict: missing"):
         EpisodicCount().bind(1).load_state_dict({"memory": np.zeros((1, 4096), dtype=np.uint64)})
     with pytest.raises(InputError, match="same arguments for as many envs"):
         EpisodicCount().bind(1).load_state_dict(EpisodicCount().bind(2).state_dict())
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    """Deep equality of two state dicts (numpy arrays, tensors, numbers, nested dicts/lists)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, torch.Tensor):
+        return bool(torch.equal(a, b))
+    return bool(np.array_equal(a, b))
+
+
+@pytest.mark.parametrize("kind", ["simhash", "rnd", "rdd"])
+def test_frozen_bonuses_learn_nothing_and_pass_the_env_checker(kind: str) -> None:
+    """``update_running_mean = False`` (evaluation): counts, networks and statistics stay as they were,
+    so the wrapper is reset-deterministic and Gymnasium's checker passes, global bonuses and NGU included."""
+    import gymnasium as gym
+
+    from tests.test_envs_support import check_wrapped_env
+
+    env = IntrinsicReward(gym.make("CartPole-v1"), {"episodic": EpisodicKNN(k=3), "global": BONUSES[kind]()},
+                          combine="ngu")
+    env.reset(seed=0)
+    for _ in range(30):  # learn something first
+        if any(env.step(env.action_space.sample())[2:4]):
+            env.reset()
+    env.update_running_mean = False
+    assert env.update_running_mean is False
+
+    def learnt() -> dict[str, Any]:  # all but the episode's own memory, which still fills
+        state = env.state_dict()
+        state["bonuses"]["episodic"] = {k: state["bonuses"]["episodic"][k] for k in ("dist_sum", "dist_count")}
+        return state
+
+    before = learnt()
+    env.reset(seed=1)
+    for _ in range(30):
+        if any(env.step(env.action_space.sample())[2:4]):
+            env.reset()
+    assert _same_state(before, learnt())
+    check_wrapped_env(env)
+    env.update_running_mean = True
+    env.reset(seed=1)
+    env.step(0)
+    env.step(0)
+    assert not _same_state(before, learnt())  # learning again

@@ -128,9 +128,42 @@ def test_env_checker_and_bad_arguments() -> None:
     frozen.load_state_dict({k: {"mean": 0.5, "var": 4.0, "count": 10.0} for k in ("return", "reward")})
     frozen.update_running_mean = False
     check_wrapped_env(frozen)
-    with pytest.raises(SpecError, match="epsilon must be > 0"):
+    with pytest.raises(SpecError, match="epsilon must be a number > 0"):
         NormalizeReward(make_noisy(), 0.99, 0.0)
     with pytest.raises(SpecError, match="returns must be 'gymnasium' or 'sb3'"):
         NormalizeReward(make_noisy(), returns="baselines")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="need 'return' with mean, var and count"):
+    with pytest.raises(InputError, match="need 'return' with a finite mean, var >= 0 and count >= 0"):
         NormalizeReward(make_noisy()).load_state_dict({"return": {"mean": 0.0}})
+
+
+def test_update_rms_is_gymnasiums_update_to_the_last_bit() -> None:
+    """The cheaper moments give exactly the floats of RunningMeanStd.update (np.mean / np.var)."""
+    from gymnasium.wrappers.utils import RunningMeanStd
+
+    from rewardlab.envs._base import update_rms
+
+    rng = np.random.default_rng(0)
+    for shape in [(), (3,)]:
+        ours, theirs = RunningMeanStd(shape=shape), RunningMeanStd(shape=shape)
+        for n in (16, 1, 7, 16, 33):
+            x = rng.normal(3.0, 5.0, size=(n, *shape)) ** 3
+            update_rms(ours, x)
+            theirs.update(x)
+            np.testing.assert_array_equal(ours.mean, theirs.mean)
+            np.testing.assert_array_equal(ours.var, theirs.var)
+            assert ours.count == theirs.count
+
+
+def test_nan_or_malformed_statistics_are_refused_not_loaded() -> None:
+    """NaN statistics would make every reward NaN: refused, in load_state_dict and in merge_stats."""
+    env = NormalizeReward(make_noisy())
+    good = env.state_dict()
+    for bad in ({**good, "return": {**good["return"], "var": float("nan")}},
+                {**good, "reward": {**good["reward"], "count": -1.0}}):
+        with pytest.raises(InputError, match="finite mean, var >= 0 and count >= 0"):
+            env.load_state_dict(bad)
+        with pytest.raises(InputError, match="finite mean, var >= 0 and count >= 0"):
+            merge_stats([good, bad])
+    with pytest.raises(InputError, match="need 'reward' with a finite mean"):
+        merge_stats([good, {"return": good["return"]}])
+    assert env.state_dict() == good

@@ -111,3 +111,27 @@ def test_output_checks() -> None:
     assert check_output(["1.0", 2.0], 2).status == "bad_output"
     assert check_output([1.0, (2.0, {"a": math.inf})], 2).status == "non_finite"
     assert check_output([10**400, 1.0], 2).status == "non_finite"
+
+
+def test_without_isolation_nothing_runs_it_fails_closed(transitions: list[Any], tmp_path: Any) -> None:
+    """A kernel without the isolation the sandbox needs: the dry run and a training env refuse
+    (SandboxUnavailable, naming the fix), never a verdict and never an unsandboxed run."""
+    from rewardlab.envs.fitness import SandboxedReward
+    from rewardlab.errors import SandboxUnavailable
+    from rewardlab.sandbox import SandboxPool
+
+    marker = tmp_path / "ran"
+    writes = WORKS.replace("import math", f"import math\nopen({str(marker)!r}, 'w').write('x')")
+    pool = SandboxPool(1, min_landlock_abi=99)  # more than any kernel has
+    try:
+        with pytest.raises(SandboxUnavailable, match="refuses to run untrusted code"):
+            run_in_sandbox(writes, transitions, pool=pool)
+        with pytest.raises(SandboxUnavailable, match="refuses to run untrusted code"):
+            evaluate_reward_code(WORKS, transitions, pool=pool)
+        env = SandboxedReward(gym.make("CartPole-v1"), WORKS, pool=pool)
+        with pytest.raises(SandboxUnavailable, match="refuses to run untrusted code"):
+            env.reset(seed=0)
+        env.close()
+    finally:
+        pool.close()
+    assert not marker.exists()

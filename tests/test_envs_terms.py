@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -160,3 +161,27 @@ def test_vector_info_is_not_changed_by_later_steps() -> None:
         for key in ("reward_terms", "reward_terms_episode"):
             for name, value in info.get(key, {}).items():
                 np.testing.assert_array_equal(value, info0[key][name])
+
+
+def test_the_schedules_clock_is_saved_loaded_and_frozen() -> None:
+    """A resumed run anneals on from where it was; a frozen clock stays (and the checker passes)."""
+    env = RewardTerms(gym.make("CartPole-v1"), TERMS)
+    env.reset(seed=0)
+    for i in range(12):
+        if any(env.step(i % 2)[2:4]):
+            env.reset()
+    state = json.loads(json.dumps(env.state_dict()))  # plain data
+    assert state == {"steps": [12]}
+    resumed = RewardTerms(gym.make("CartPole-v1"), TERMS)
+    resumed.load_state_dict(state)
+    assert resumed.weights() == env.weights() != RewardTerms(gym.make("CartPole-v1"), TERMS).weights()
+    vec = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2), TERMS)
+    vec.load_state_dict({"steps": [3, 12]})
+    expected = [float(Linear(1.0, 0.2, 30)(np.array(3))), env.weights()["upright"]]
+    np.testing.assert_allclose(vec.weights()["upright"], expected)
+    env.update_running_mean = False
+    before = env.weights()
+    check_wrapped_env(env)  # reset-deterministic once frozen
+    assert env.weights() == before and env.state_dict() == state
+    with pytest.raises(InputError, match="need 'steps', 1 non-negative integers"):
+        env.load_state_dict({"steps": [1, 2]})

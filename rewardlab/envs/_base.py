@@ -15,19 +15,36 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.errors import InputError, SpecError
 
 
 def check_gamma(gamma: float, where: str) -> float:
     """``gamma`` as a float in (0, 1]; a clear error otherwise."""
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < float(gamma) <= 1.0:
-        raise SpecError(f"{where}: gamma must be a number in (0, 1], the learner's discount (got {gamma!r})")
-    return float(gamma)
+    return check_number(gamma, f"{where}: gamma", "a number in (0, 1], the learner's discount", lambda g: 0 < g <= 1)
+
+
+def check_number(
+    value: Any, what: str, need: str = "a finite number", ok: Callable[[float], bool] = lambda v: True,
+    integer: bool = False,
+) -> float:
+    """``value`` as a float if it is a finite real number (an integer where ``integer``) for which ``ok``
+    holds; else a one-line :class:`SpecError` "``what`` must be ``need`` (got ...)"."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or not ok(float(value)):
+        raise SpecError(f"{what} must be {need} (got {value!r})")
+    return float(value)
+
+
+def check_count(value: Any, what: str) -> int:
+    """``value`` as an int if it is a positive integer; else a one-line :class:`SpecError`."""
+    return int(check_number(value, what, "a positive integer", lambda v: v >= 1, integer=True))
 
 
 def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
@@ -38,7 +55,7 @@ def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
             f"{what} must return one value per environment, shape ({num_envs},), got shape {arr.shape}; "
             "write it with numpy over the trailing axes (e.g. obs[..., 0]) so it takes a batch"
         )
-    if not math.isfinite(arr.sum()) and not np.isfinite(arr).all():  # the sum: one reduction in the common case
+    if not math.isfinite(np.add.reduce(arr, axis=None)) and not np.isfinite(arr).all():  # one reduction, usually
         raise InputError(f"{what} returned a non-finite value {arr[~np.isfinite(arr)][0]!r}; a reward must be finite")
     return arr
 
@@ -52,6 +69,16 @@ def scalar(value: Any, what: str) -> float:
     if not math.isfinite(out):
         raise InputError(f"{what} returned {out!r}; a reward must be finite")
     return out
+
+
+def update_rms(rms: RunningMeanStd, x: np.ndarray) -> None:
+    """``rms.update(x)`` (Gymnasium's RunningMeanStd, Chan et al.'s parallel update) with the batch's
+    moments taken by two reductions, the arithmetic of ``np.mean`` / ``np.var`` without their Python
+    argument handling, which costs more than the sums on a batch of 16 (same floats, tested)."""
+    n = x.shape[0]
+    mean = np.add.reduce(x, axis=0) / n
+    d = x - mean
+    rms.update_from_moments(mean, np.add.reduce(d * d, axis=0) / n, n)
 
 
 def snapshot(obs: Any) -> Any:
@@ -85,6 +112,7 @@ class Nested:
 
     def __init__(self, names: list[str]) -> None:
         self.names, self.masks = names, [f"_{n}" for n in names]
+        self.rows = list(enumerate(names))
 
     def put(self, info: dict[str, Any], key: str, rows: np.ndarray, mask: np.ndarray, masked: bool) -> None:
         """``rows`` (one per name) must be fresh (nobody else writes to them) and ``mask`` read-only: both are
@@ -92,7 +120,8 @@ class Nested:
         if not masked:
             rows = np.where(mask, rows, 0.0)
         nested: dict[str, Any] = dict.fromkeys(self.masks, mask)
-        nested.update(zip(self.names, rows, strict=False))  # equal lengths by construction; strict costs
+        for i, name in self.rows:  # rows[i]: half the cost of iterating the array (a loop over terms, not envs)
+            nested[name] = rows[i]
         info[key], info[f"_{key}"] = nested, mask
 
 
@@ -115,6 +144,44 @@ def keep_raw(
     return info
 
 
+class Learner(Protocol):
+    """What a wrapper's statistics holder offers: its state, and a switch that freezes it."""
+
+    update: bool
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class KeepsState:
+    """``state_dict`` / ``load_state_dict`` / ``update_running_mean`` of a wrapper, over ``self.learner``.
+
+    One shape for every rewardlab wrapper with state that outlives an episode (return
+    statistics, bonus counts and networks, schedule step counts): save it, load it, and
+    freeze it for evaluation with ``update_running_mean = False`` (Gymnasium's name).
+    """
+
+    learner: Learner
+
+    @property
+    def update_running_mean(self) -> bool:
+        """False freezes the state for evaluation; Gymnasium's name."""
+        return self.learner.update
+
+    @update_running_mean.setter
+    def update_running_mean(self, setting: bool) -> None:
+        self.learner.update = bool(setting)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state (copies); JSON-able for NormalizeReward and RewardTerms, ``torch.save`` for bonuses."""
+        return self.learner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`state_dict` of the same kind of wrapper returned."""
+        self.learner.load_state_dict(state)
+
+
 class VectorRewardWrapper(VectorWrapper):
     """Base of the vector wrappers: tracks which environments are on their autoreset step."""
 
@@ -133,12 +200,14 @@ class VectorRewardWrapper(VectorWrapper):
         self.autoresetting = np.zeros(self.num_envs, dtype=bool)  # the envs on their autoreset step (~active)
         self.done = np.zeros(self.num_envs, dtype=bool)  # terminated | truncated
         self.any_done = self._pending = False  # any env done this step / any env autoresetting this step
+        self.partial_reset = False  # the last reset() had a reset_mask (DISABLED mode), set before on_reset
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        obs, info = self.env.reset(seed=seed, options=options)
         mask = np.ones(self.num_envs, dtype=bool)
-        if options and "reset_mask" in options:  # DISABLED mode: only these envs were reset
-            mask = np.asarray(options["reset_mask"], dtype=bool)
+        self.partial_reset = bool(options and "reset_mask" in options)  # DISABLED mode: only these envs reset
+        if self.partial_reset:  # read before the env resets: SyncVectorEnv pops it from the options
+            mask = np.array(options["reset_mask"], dtype=bool)  # type: ignore[index]
+        obs, info = self.env.reset(seed=seed, options=options)
         self.autoresetting = self.autoresetting & ~mask  # a new array: the old one is a step's read-only done mask
         self._pending = bool(np.count_nonzero(self.autoresetting))
         self.on_reset(obs, mask)
@@ -176,5 +245,6 @@ class VectorRewardWrapper(VectorWrapper):
 
 
 __all__ = [
-    "Nested", "VectorRewardWrapper", "check_gamma", "frozen", "keep_raw", "per_env", "put_info", "scalar", "snapshot",
+    "KeepsState", "Learner", "Nested", "VectorRewardWrapper", "check_count", "check_gamma", "check_number", "frozen",
+    "keep_raw", "per_env", "put_info", "scalar", "snapshot", "update_rms",
 ]

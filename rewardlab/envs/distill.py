@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
+from rewardlab.envs._base import check_count, check_number, update_rms
 from rewardlab.envs.novelty import Bonus, check_state, flat
-from rewardlab.errors import SpecError, import_extra
+from rewardlab.errors import import_extra
 
 
 class RND(Bonus):
@@ -43,7 +44,10 @@ class RND(Bonus):
 
     def __init__(self, hidden: int = 64, out: int = 16, lr: float = 1e-3, seed: int = 0) -> None:
         self.torch  # noqa: B018 -- the missing-extra error at construction, not at the first step
-        self.hidden, self.out, self.lr, self.seed = hidden, out, lr, seed
+        self.hidden = check_count(hidden, f"{type(self).__name__}: hidden")
+        self.out = check_count(out, f"{type(self).__name__}: out")
+        self.lr = check_number(lr, f"{type(self).__name__}: lr", "a number > 0", lambda r: r > 0)
+        self.seed = seed
         self.obs_rms = RunningMeanStd(shape=())
         self.nets: Any = None
 
@@ -68,15 +72,15 @@ class RND(Bonus):
         x = flat(obs, self.num_envs)
         if self.nets is None:
             self._build(x.shape[1])
-        if active.any():
-            self.obs_rms.update(x[active])
+        if self.update and active.any():
+            update_rms(self.obs_rms, x[active])
         z = np.clip((x - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8), -5.0, 5.0)
         target, predictor, opt = self.nets
         t = self.torch.as_tensor(z, dtype=self.torch.float32)
         pred, goal = predictor(t), target(t)
         bonus = self.bonus(pred, goal)
         mask = self.torch.as_tensor(active.copy())  # active may be a read-only shared mask
-        if mask.any():
+        if self.update and mask.any():
             opt.zero_grad()
             self.loss(pred[mask], goal[mask], bonus[mask]).backward()
             opt.step()
@@ -118,10 +122,9 @@ class RDD(RND):
     state_keys = (*RND.state_keys, "noise")
 
     def __init__(self, hidden: int = 64, out: int = 16, lr: float = 1e-3, sigma: float = 1.0, seed: int = 0) -> None:
-        if not sigma >= 0:
-            raise SpecError(f"RDD: sigma must be >= 0, the target distribution's std (got {sigma!r})")
+        self.sigma = check_number(sigma, "RDD: sigma", "a number >= 0, the target distribution's std",
+                                  lambda s: s >= 0)
         super().__init__(hidden, out, lr, seed)
-        self.sigma = float(sigma)
         self.noise = self.torch.Generator().manual_seed(seed)
 
     def bonus(self, pred: Any, goal: Any) -> Any:

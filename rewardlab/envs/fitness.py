@@ -43,12 +43,17 @@ class CandidateFailed(RewardlabError):
         self.status, self.reason = status, reason
 
 
-class SandboxedReward(gym.Wrapper):
-    """The env's reward replaced by the candidate's, computed in the sandbox; env reward in ``info``."""
+class SandboxedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """The env's reward replaced by the candidate's, computed in the sandbox; env reward in ``info``.
+
+    Its recorded arguments (``env.spec``, what Gymnasium re-creates a wrapped env from) leave out
+    ``pool``, a live process pool: a re-created wrapper runs on the process's shared pool.
+    """
 
     def __init__(self, env: gym.Env, source: str, *, pool: SandboxPool | None = None,
                  limits: Limits | None = None, budget_s: float | None = None) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, source=source, limits=limits, budget_s=budget_s)
+        gym.Wrapper.__init__(self, env)
         reason = static_gate(source)
         if reason is not None:
             raise CandidateFailed("rejected", reason)

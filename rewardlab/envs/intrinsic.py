@@ -25,7 +25,8 @@ shared by the envs of a vector, so a wrapped vector env counts all its envs'
 experience, unlike a vector of wrapped envs (one count each); episodic ones
 (EpisodicCount, CoverageGain, EpisodicKNN) are per env and give the same stream in
 both forms. :meth:`state_dict` / :meth:`load_state_dict` keep what the bonuses
-learnt (save it with ``torch.save``).
+learnt (save it with ``torch.save``); ``update_running_mean = False`` freezes it for evaluation
+(the episode's own memory of an episodic bonus still fills).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from rewardlab.envs._base import Nested, VectorRewardWrapper, keep_raw, put_info
+from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, check_number, keep_raw, put_info, update_rms
 from rewardlab.envs.novelty import Bonus
 from rewardlab.errors import InputError, SpecError
 
@@ -61,18 +62,21 @@ class BonusSet:
             raise SpecError(f"IntrinsicReward: combine must be 'sum', 'product' or 'ngu' (got {combine!r})")
         if combine == "ngu" and sorted(named) != sorted(NGU_NAMES):
             raise SpecError(f"IntrinsicReward: combine='ngu' needs bonuses named {NGU_NAMES} (got {sorted(named)})")
-        if not beta >= 0 or not max_modulation >= 1:
-            raise SpecError(
-                f"IntrinsicReward: beta must be >= 0 and max_modulation >= 1 (got {beta!r}, {max_modulation!r})"
-            )
+        self.beta = check_number(beta, "IntrinsicReward: beta", "a number >= 0", lambda b: b >= 0)
+        self.cap = check_number(max_modulation, "IntrinsicReward: max_modulation", "a number >= 1", lambda m: m >= 1)
         self.bonuses = {name: b.bind(num_envs) for name, b in named.items()}
-        self.combine, self.beta, self.cap = combine, float(beta), float(max_modulation)
+        self.combine = combine
         self.global_rms = RunningMeanStd(shape=())  # "ngu": the global bonus's running mean and variance
+        self._update = True
         names = [*self.bonuses, "modulation"] if combine == "ngu" else list(self.bonuses)
         self.nested = Nested(names)
 
     def __call__(self, obs: Any, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``)."""
+        if len(self.bonuses) == 1:  # the common case: no stacking, no combining
+            (bonus,) = self.bonuses.values()
+            value = bonus(obs, active)
+            return value, value[None]
         terms = np.stack([b(obs, active) for b in self.bonuses.values()])
         if self.combine == "sum":
             return terms.sum(axis=0), terms
@@ -84,8 +88,8 @@ class BonusSet:
 
     def modulation(self, glob: np.ndarray, active: np.ndarray) -> np.ndarray:
         """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1)."""
-        if active.any():
-            self.global_rms.update(glob[active])
+        if self._update and active.any():
+            update_rms(self.global_rms, glob[active])
         alpha = 1.0 + (glob - self.global_rms.mean) / np.sqrt(self.global_rms.var + 1e-8)
         return np.clip(alpha, 1.0, self.cap)
 
@@ -93,14 +97,26 @@ class BonusSet:
         for b in self.bonuses.values():
             b.reset(mask)
 
+    @property
+    def update(self) -> bool:
+        """False: every bonus and the modulator's statistics stop learning (evaluation)."""
+        return self._update
+
+    @update.setter
+    def update(self, setting: bool) -> None:
+        self._update = setting
+        for b in self.bonuses.values():
+            b.update = setting
+
     def state_dict(self) -> dict[str, Any]:
         rms = {"mean": float(self.global_rms.mean), "var": float(self.global_rms.var), "count": self.global_rms.count}
         return {"bonuses": {n: b.state_dict() for n, b in self.bonuses.items()}, "global_rms": copy.deepcopy(rms)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or sorted(state.get("bonuses", {})) != sorted(self.bonuses):
+        if (not isinstance(state, dict) or sorted(state.get("bonuses", {})) != sorted(self.bonuses)
+                or not isinstance(state.get("global_rms"), dict)):
             raise InputError(
-                f"IntrinsicReward.load_state_dict: need the state of bonuses {sorted(self.bonuses)}; "
+                f"IntrinsicReward.load_state_dict: need the state of bonuses {sorted(self.bonuses)} and global_rms; "
                 "pass what state_dict() of a wrapper with the same bonuses returned"
             )
         for name, bonus in self.bonuses.items():
@@ -110,19 +126,7 @@ class BonusSet:
         self.global_rms.count = rms["count"]
 
 
-class _StateAccess:
-    """``state_dict`` / ``load_state_dict`` over ``self.bonus``: what the bonuses learnt (torch.save-able)."""
-
-    bonus: BonusSet
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.bonus.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.bonus.load_state_dict(state)
-
-
-class IntrinsicReward(_StateAccess, gym.Wrapper, gym.utils.RecordConstructorArgs):
+class IntrinsicReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Novelty of the observation reached, in ``info["intrinsic"]`` (added to the reward only with ``beta``)."""
 
     def __init__(
@@ -133,7 +137,7 @@ class IntrinsicReward(_StateAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
             self, bonuses=bonuses, combine=combine, beta=beta, max_modulation=max_modulation
         )
         gym.Wrapper.__init__(self, env)
-        self.bonus = BonusSet(bonuses, combine, beta, max_modulation, 1)
+        self.bonus = self.learner = BonusSet(bonuses, combine, beta, max_modulation, 1)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         self.bonus.reset(np.ones(1, dtype=bool))
@@ -148,7 +152,7 @@ class IntrinsicReward(_StateAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
         return obs, float(reward) + self.bonus.beta * float(total[0]), terminated, truncated, info
 
 
-class VectorIntrinsicReward(_StateAccess, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
+class VectorIntrinsicReward(KeepsState, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
     """:class:`IntrinsicReward` for a vector env, one model call per step on the whole batch."""
 
     def __init__(
@@ -159,7 +163,7 @@ class VectorIntrinsicReward(_StateAccess, VectorRewardWrapper, gym.utils.RecordC
             self, bonuses=bonuses, combine=combine, beta=beta, max_modulation=max_modulation
         )
         VectorRewardWrapper.__init__(self, env)
-        self.bonus = BonusSet(bonuses, combine, beta, max_modulation, self.num_envs)
+        self.bonus = self.learner = BonusSet(bonuses, combine, beta, max_modulation, self.num_envs)
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
         self.bonus.reset(mask)

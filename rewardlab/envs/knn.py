@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rewardlab.envs._base import check_count
 from rewardlab.envs.novelty import Bonus, flat
 from rewardlab.errors import InputError, SpecError
 
@@ -50,8 +51,7 @@ class EpisodicKNN(Bonus):
         self, k: int = 10, capacity: int = 4096, *, cluster_distance: float = 0.008, kernel_epsilon: float = 1e-4,
         c: float = 1e-3, max_similarity: float = 8.0, embed: Callable[[np.ndarray], Any] | None = None,
     ) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or capacity < 1:
-            raise SpecError(f"EpisodicKNN: k and capacity must be positive integers (got k={k!r}, {capacity!r})")
+        k, capacity = check_count(k, "EpisodicKNN: k"), check_count(capacity, "EpisodicKNN: capacity")
         if not (kernel_epsilon > 0 and c > 0 and cluster_distance >= 0 and max_similarity > 0):
             raise SpecError("EpisodicKNN: kernel_epsilon, c and max_similarity must be > 0, cluster_distance >= 0")
         self.k, self.capacity, self.embed = k, capacity, embed
@@ -79,8 +79,9 @@ class EpisodicKNN(Bonus):
         e = self.embeddings(obs)
         d2, valid = self.neighbours(e)
         valid &= active[:, None]
-        self.dist_sum += np.where(valid, d2, 0.0).sum(axis=1)
-        self.dist_count += valid.sum(axis=1)
+        if self.update:  # d²_m outlives the episode: frozen with the bonus
+            self.dist_sum += np.where(valid, d2, 0.0).sum(axis=1)
+            self.dist_count += valid.sum(axis=1)
         mean = self.dist_sum / np.maximum(self.dist_count, 1)
         with np.errstate(divide="ignore", invalid="ignore"):  # mean 0: every distance so far 0, d_n 0
             dn = np.where(mean[:, None] > 0, d2 / mean[:, None], 0.0)

@@ -35,7 +35,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd, update_mean_var_count_from_moments
 
-from rewardlab.envs._base import VectorRewardWrapper, check_gamma, keep_raw
+from rewardlab.envs._base import KeepsState, VectorRewardWrapper, check_gamma, check_number, keep_raw, update_rms
 from rewardlab.errors import InputError, SpecError
 
 ReturnsMode = Literal["gymnasium", "sb3"]
@@ -48,33 +48,43 @@ class ReturnScaler:
     def __init__(
         self, num_envs: int, gamma: float, epsilon: float, center: bool, returns: ReturnsMode, clip: float | None
     ) -> None:
-        if not epsilon > 0:
-            raise SpecError(f"NormalizeReward: epsilon must be > 0 (got {epsilon!r})")
+        epsilon = check_number(epsilon, "NormalizeReward: epsilon", "a number > 0", lambda e: e > 0)
         if returns not in ("gymnasium", "sb3"):
             raise SpecError(f"NormalizeReward: returns must be 'gymnasium' or 'sb3' (got {returns!r})")
-        if clip is not None and not clip > 0:
-            raise SpecError(f"NormalizeReward: clip must be > 0 or None (got {clip!r})")
-        self.gamma, self.epsilon = check_gamma(gamma, "NormalizeReward"), float(epsilon)
+        if clip is not None:
+            clip = check_number(clip, "NormalizeReward: clip", "a number > 0 or None", lambda c: c > 0)
+        self.gamma, self.epsilon = check_gamma(gamma, "NormalizeReward"), epsilon
         self.center, self.mode, self.clip = center, returns, clip
         self.returns = np.zeros(num_envs)
         self.return_rms, self.reward_rms = RunningMeanStd(shape=()), RunningMeanStd(shape=())
         self.update = True
 
-    def step(self, reward: np.ndarray, terminated: np.ndarray, done: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """Update R and the statistics on the ``active`` envs; the normalised rewards (0 where inactive)."""
-        keep = self.gamma * (1.0 - terminated[active]) if self.mode == "gymnasium" else self.gamma
-        self.returns[active] = self.returns[active] * keep + reward[active]
-        if self.update and active.any():
-            self.return_rms.update(self.returns[active])
+    def step(
+        self, reward: np.ndarray, terminated: np.ndarray, done: np.ndarray, active: np.ndarray, everyone: bool
+    ) -> np.ndarray:
+        """Update R and the statistics on the ``active`` envs; the normalised rewards (0 where inactive).
+
+        ``everyone``: every env is active (the common step), so nothing is masked.
+        """
+        r = reward if everyone else reward[active]
+        term = terminated if everyone else terminated[active]
+        keep = self.gamma * (1.0 - term) if self.mode == "gymnasium" else self.gamma
+        returns = (self.returns if everyone else self.returns[active]) * keep + r
+        if everyone:
+            self.returns = returns  # a fresh array
+        else:
+            self.returns[active] = returns
+        if self.update and len(returns):
+            update_rms(self.return_rms, returns)
             if self.center:
-                self.reward_rms.update(reward[active])
+                update_rms(self.reward_rms, r)
         if self.mode == "sb3":
             self.returns[active & done] = 0.0
         shift = self.reward_rms.mean if self.center else 0.0
         out = (reward - shift) / np.sqrt(self.return_rms.var + self.epsilon)
         if self.clip is not None:
             out = np.clip(out, -self.clip, self.clip)
-        return np.where(active, out, 0.0)
+        return out if everyone else np.where(active, out, 0.0)
 
     def state_dict(self) -> Stats:
         """The running statistics (not the per-env returns) as plain floats."""
@@ -83,17 +93,26 @@ class ReturnScaler:
     def load_state_dict(self, state: Stats) -> None:
         """Load statistics saved by :meth:`state_dict` (or merged by :func:`merge_stats`)."""
         for key, rms in self._rms():
-            try:
-                mean, var, count = (np.float64(state[key][f]) for f in ("mean", "var", "count"))
-                rms.mean, rms.var, rms.count = np.asarray(mean), np.asarray(var), count
-            except (KeyError, TypeError, ValueError):
-                raise InputError(
-                    f"NormalizeReward statistics need {key!r} with mean, var and count (got {state!r}); "
-                    "pass what state_dict() returned"
-                ) from None
+            mean, var, count = moments(state, key)
+            rms.mean, rms.var, rms.count = np.asarray(mean), np.asarray(var), count
 
     def _rms(self) -> list[tuple[str, RunningMeanStd]]:
         return [("return", self.return_rms), ("reward", self.reward_rms)]
+
+
+def moments(state: Any, key: str) -> tuple[float, float, float]:
+    """``state[key]``'s mean, var and count, finite with var, count >= 0; a one-line InputError otherwise
+    (NaN statistics would make every reward NaN)."""
+    try:
+        mean, var, count = (np.float64(state[key][f]) for f in ("mean", "var", "count"))
+    except (KeyError, TypeError, ValueError, IndexError):
+        mean = var = count = np.float64(np.nan)
+    if not (np.isfinite(mean) and np.isfinite(var) and np.isfinite(count) and var >= 0 and count >= 0):
+        raise InputError(
+            f"NormalizeReward statistics need {key!r} with a finite mean, var >= 0 and count >= 0 (got {state!r}); "
+            "pass what state_dict() returned"
+        )
+    return float(mean), float(var), float(count)
 
 
 def merge_stats(states: Sequence[Stats], base: Stats | None = None) -> Stats:
@@ -106,49 +125,33 @@ def merge_stats(states: Sequence[Stats], base: Stats | None = None) -> Stats:
         raise InputError("merge_stats: give at least one state_dict()")
     out: Stats = {}
     for key in ("return", "reward"):
-        b = base[key] if base is not None else None
-        mean, var, count = (np.float64(b[f]) for f in ("mean", "var", "count")) if b else (0.0, 0.0, 0.0)
+        b = moments(base, key) if base is not None else None
+        mean, var, count = b if b is not None else (0.0, 0.0, 0.0)
         for state in states:
-            m, v, n = _minus(state[key], b) if b else (state[key]["mean"], state[key]["var"], state[key]["count"])
+            total = moments(state, key)
+            m, v, n = _minus(total, b) if b is not None else total
             if n > 0:
                 mean, var, count = update_mean_var_count_from_moments(mean, var, count, m, v, n)
         out[key] = {"mean": float(mean), "var": float(var), "count": float(count)}
     return out
 
 
-def _minus(total: dict[str, float], base: dict[str, float]) -> tuple[float, float, float]:
+Moments = tuple[float, float, float]  # mean, var, count
+
+
+def _minus(total: Moments, base: Moments) -> Moments:
     """The moments of the data in ``total`` that is not in ``base`` (Chan's update solved for one part)."""
-    n = total["count"] - base["count"]
+    (t_mean, t_var, t_count), (b_mean, b_var, b_count) = total, base
+    n = t_count - b_count
     if n <= 0:
         return 0.0, 0.0, 0.0
-    mean = (total["mean"] * total["count"] - base["mean"] * base["count"]) / n
-    cross = (mean - base["mean"]) ** 2 * base["count"] * n / total["count"]
-    m2 = total["var"] * total["count"] - base["var"] * base["count"] - cross
+    mean = (t_mean * t_count - b_mean * b_count) / n
+    cross = (mean - b_mean) ** 2 * b_count * n / t_count
+    m2 = t_var * t_count - b_var * b_count - cross
     return mean, max(m2, 0.0) / n, n
 
 
-class _StatsAccess:
-    """``state_dict`` / ``load_state_dict`` / ``update_running_mean`` over ``self.scaler``."""
-
-    scaler: ReturnScaler
-
-    @property
-    def update_running_mean(self) -> bool:
-        """False freezes the statistics (evaluation); Gymnasium's name."""
-        return self.scaler.update
-
-    @update_running_mean.setter
-    def update_running_mean(self, setting: bool) -> None:
-        self.scaler.update = bool(setting)
-
-    def state_dict(self) -> Stats:
-        return self.scaler.state_dict()
-
-    def load_state_dict(self, state: Stats) -> None:
-        self.scaler.load_state_dict(state)
-
-
-class NormalizeReward(_StatsAccess, gym.Wrapper, gym.utils.RecordConstructorArgs):
+class NormalizeReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Scale a single env's reward by the running std of its discounted return (raw in ``info``)."""
 
     def __init__(
@@ -159,7 +162,7 @@ class NormalizeReward(_StatsAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
             self, gamma=gamma, epsilon=epsilon, center=center, returns=returns, clip=clip
         )
         gym.Wrapper.__init__(self, env)
-        self.scaler = ReturnScaler(1, gamma, epsilon, center, returns, clip)
+        self.scaler = self.learner = ReturnScaler(1, gamma, epsilon, center, returns, clip)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         if self.scaler.mode == "sb3":
@@ -169,11 +172,11 @@ class NormalizeReward(_StatsAccess, gym.Wrapper, gym.utils.RecordConstructorArgs
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         done = np.array([terminated or truncated])
-        out = self.scaler.step(np.array([float(reward)]), np.array([terminated]), done, np.ones(1, dtype=bool))
+        out = self.scaler.step(np.array([float(reward)]), np.array([terminated]), done, np.ones(1, dtype=bool), True)
         return obs, float(out[0]), terminated, truncated, keep_raw(info, reward)
 
 
-class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
+class VectorNormalizeReward(KeepsState, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
     """:class:`NormalizeReward` for a vector env: one return per env, one set of statistics for all."""
 
     def __init__(
@@ -184,14 +187,18 @@ class VectorNormalizeReward(_StatsAccess, VectorRewardWrapper, gym.utils.RecordC
             self, gamma=gamma, epsilon=epsilon, center=center, returns=returns, clip=clip
         )
         VectorRewardWrapper.__init__(self, env)
-        self.scaler = ReturnScaler(self.num_envs, gamma, epsilon, center, returns, clip)
+        self.scaler = self.learner = ReturnScaler(self.num_envs, gamma, epsilon, center, returns, clip)
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
-        self.scaler.returns[mask] = 0.0
+        """A plain ``reset()`` zeroes every return (Gymnasium's vector wrapper does). A partial reset
+        (DISABLED mode) plays the autoreset's part, so in ``"gymnasium"`` mode R carries over it as over
+        an autoreset and as the single wrapper's R carries over ``reset()``; ``"sb3"`` zeroes it."""
+        if not self.partial_reset or self.scaler.mode == "sb3":
+            self.scaler.returns[mask] = 0.0
 
     def on_step(
         self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        out = self.scaler.step(reward, terminated, terminated | truncated, active)
+        out = self.scaler.step(reward, terminated, self.done, active, self.everyone)
         return out, keep_raw(info, reward, active, self.everyone)

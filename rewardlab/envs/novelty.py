@@ -5,6 +5,8 @@ observations the envs reached (leading axis = env) with the mask of envs that
 really stepped, updates its model on those and returns one bonus per env (0
 where inactive); :meth:`reset` starts new episodes. All numpy (RND: torch) over
 the batch, no loop over envs. The reset observation of an episode is not counted.
+``update = False`` freezes what outlives an episode (global counts, networks, running
+statistics) for evaluation; an episode's own memory still fills, as the bonus needs it.
 
 * :class:`SimHashCount`: Tang et al. 2017, "#Exploration", eq. 2: φ(s) = sgn(A g(s)),
   A ∈ R^{k×D} with N(0, 1) entries; bonus β/√n(φ(s)), n counted over all
@@ -28,7 +30,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rewardlab.errors import InputError, SpecError
+from rewardlab.envs._base import check_count, check_number
+from rewardlab.errors import InputError
 
 B = TypeVar("B", bound="Bonus")
 E = TypeVar("E", bound="EpisodicCount")
@@ -45,6 +48,7 @@ class Bonus:
 
     num_envs = 0
     state_keys: tuple[str, ...] = ()  # the attributes that hold what the bonus has learnt
+    update = True  # False: frozen for evaluation; what outlives an episode (counts, networks, statistics) stays
 
     def bind(self: B, num_envs: int) -> B:
         self.num_envs = num_envs
@@ -87,16 +91,16 @@ class SimHash:
     """k-bit SimHash codes of flattened observations (Charikar 2002; Tang et al. 2017)."""
 
     def __init__(self, bits: int, seed: int) -> None:
-        if not 1 <= bits <= 63:
-            raise SpecError(f"SimHash: bits must be in 1..63 (got {bits!r})")
-        self.bits, self.seed = bits, seed
+        self.bits = int(check_number(bits, "SimHash: bits", "an integer in 1..63", lambda b: 1 <= b <= 63, True))
+        self.seed = seed
         self._a: np.ndarray | None = None
+        self._shifts = np.arange(self.bits, dtype=np.uint64)
 
     def codes(self, x: np.ndarray) -> np.ndarray:
         if self._a is None or self._a.shape[1] != x.shape[1]:
             self._a = np.random.default_rng(self.seed).standard_normal((self.bits, x.shape[1]))
         signs = (x @ self._a.T) > 0
-        return (signs.astype(np.uint64) << np.arange(self.bits, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+        return np.add.reduce(signs.astype(np.uint64) << self._shifts, axis=1, dtype=np.uint64)
 
 
 class SimHashCount(Bonus):
@@ -105,14 +109,18 @@ class SimHashCount(Bonus):
     state_keys = ("table",)
 
     def __init__(self, bits: int = 32, beta: float = 1.0, table_bits: int = 20, seed: int = 0) -> None:
-        self.hash, self.beta = SimHash(bits, seed), float(beta)
+        self.hash, self.beta = SimHash(bits, seed), check_number(beta, "SimHashCount: beta", "a number > 0",
+                                                                 lambda b: b > 0)
+        check_number(table_bits, "SimHashCount: table_bits", "an integer in 1..32 (a table of 2^table_bits counts)",
+                     lambda b: 1 <= b <= 32, integer=True)
         self.shift = np.uint64(64 - table_bits)
         self.table = np.zeros(1 << table_bits, dtype=np.int64)
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
         slot = ((codes * GOLDEN) >> self.shift).astype(np.int64)  # uint64 product wraps, as intended
-        np.add.at(self.table, slot[active], 1)
+        if self.update:
+            np.add.at(self.table, slot[active], 1)
         n = np.maximum(self.table[slot], 1)
         return np.where(active, self.beta / np.sqrt(n), 0.0)
 
@@ -123,21 +131,28 @@ class EpisodicCount(Bonus):
     state_keys = ("memory", "length")
 
     def __init__(self, bits: int = 32, capacity: int = 4096, seed: int = 0) -> None:
-        self.hash, self.capacity = SimHash(bits, seed), capacity
+        self.hash = SimHash(bits, seed)
+        self.capacity = check_count(capacity, "EpisodicCount: capacity")
 
     def bind(self: E, num_envs: int) -> E:
         Bonus.bind(self, num_envs)
         self.memory = np.zeros((num_envs, self.capacity), dtype=np.uint64)
         self.length = np.zeros(num_envs, dtype=np.int64)
+        self._columns, self._envs = np.arange(self.capacity)[None, :], np.arange(num_envs)
         return self
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
-        rows = np.flatnonzero(active)
-        self.memory[rows, self.length[rows] % self.capacity] = codes[rows]
-        self.length[rows] += 1
-        filled = np.arange(self.capacity)[None, :] < self.length[:, None]
-        n = np.maximum(((self.memory == codes[:, None]) & filled).sum(axis=1), 1)
+        if np.count_nonzero(active) == self.num_envs:  # the common step: no rows to pick
+            self.memory[self._envs, self.length % self.capacity] = codes
+            self.length += 1
+        else:
+            rows = np.flatnonzero(active)
+            self.memory[rows, self.length[rows] % self.capacity] = codes[rows]
+            self.length[rows] += 1
+        width = min(int(self.length.max(initial=0)), self.capacity)  # the columns any episode has filled
+        filled = self._columns[:, :width] < self.length[:, None]
+        n = np.maximum(np.add.reduce((self.memory[:, :width] == codes[:, None]) & filled, axis=1), 1)
         return np.where(active, self.bonus(n), 0.0)
 
     def bonus(self, n: np.ndarray) -> np.ndarray:

@@ -170,7 +170,7 @@ class Annotations(Bonus):
             text = rendered(self.render, obs[e])
             key = hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
             keys[e] = key
-            if key not in self.labels and key not in self.failed and key not in self.pending:
+            if self.update and key not in self.labels and key not in self.failed and key not in self.pending:
                 self.observations[key] = x[e]
                 self.pending[key] = self.labeller.submit([ANNOTATE.format(task=self.task), text, ANNOTATE_END])
         if self.wait:

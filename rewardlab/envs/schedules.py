@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rewardlab.envs._base import check_number
 from rewardlab.errors import SpecError
 from rewardlab.schedules import anneal, piecewise  # the formulas the pipeline's weight schedules use
 
 
 def _check_steps(steps: int, where: str) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise SpecError(f"{where} schedule: steps must be a positive integer (got {steps!r})")
+    check_number(steps, f"{where} schedule: steps", "a positive integer", lambda s: s > 0, integer=True)
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,10 @@ class _Anneal:
     steps: int
 
     def __post_init__(self) -> None:
-        _check_steps(self.steps, type(self).__name__.lower())
+        where = type(self).__name__.lower()
+        _check_steps(self.steps, where)
+        for name in ("start", "end"):
+            check_number(getattr(self, name), f"{where} schedule: {name}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,10 @@ class Step:
     boundaries: Sequence[int]
 
     def __post_init__(self) -> None:
+        for v in self.values:
+            check_number(v, "step schedule: each value")
+        for b in self.boundaries:
+            check_number(b, "step schedule: each boundary", "an integer step count", integer=True)
         if len(self.values) != len(self.boundaries) + 1 or list(self.boundaries) != sorted(set(self.boundaries)):
             raise SpecError(
                 f"step schedule: need one more value than boundaries and increasing boundaries "

@@ -23,6 +23,7 @@ from gymnasium.vector import VectorEnv
 from numpy.typing import ArrayLike
 
 from rewardlab.envs._base import VectorRewardWrapper, check_gamma, keep_raw, per_env, put_info, scalar
+from rewardlab.errors import SpecError
 
 Potential = Callable[[Any], Any]
 
@@ -30,6 +31,13 @@ Potential = Callable[[Any], Any]
 def shaping_term(phi: ArrayLike, phi_next: ArrayLike, gamma: float, terminated: ArrayLike) -> np.ndarray:
     """F = γΦ(s')·(1 − terminated) − Φ(s) (Ng et al. 1999, eq. 2 with Φ(terminal) = 0)."""
     return gamma * np.where(terminated, 0.0, phi_next) - np.asarray(phi, dtype=np.float64)
+
+
+def check_potential(potential: Any, where: str) -> Potential:
+    """``potential`` if callable; a one-line :class:`SpecError` otherwise."""
+    if not callable(potential):
+        raise SpecError(f"{where}: potential must be a function obs -> Φ(obs) (got {potential!r})")
+    return potential
 
 
 class PotentialShaping(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -41,7 +49,8 @@ class PotentialShaping(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def __init__(self, env: gym.Env, potential: Potential, gamma: float) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, potential=potential, gamma=gamma)
         gym.Wrapper.__init__(self, env)
-        self.potential, self.gamma = potential, check_gamma(gamma, "PotentialShaping")
+        self.potential = check_potential(potential, "PotentialShaping")
+        self.gamma = check_gamma(gamma, "PotentialShaping")
         self._phi: float | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
@@ -71,7 +80,8 @@ class VectorPotentialShaping(VectorRewardWrapper, gym.utils.RecordConstructorArg
     def __init__(self, env: VectorEnv, potential: Potential, gamma: float) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, potential=potential, gamma=gamma)
         VectorRewardWrapper.__init__(self, env)
-        self.potential, self.gamma = potential, check_gamma(gamma, "VectorPotentialShaping")
+        self.potential = check_potential(potential, "VectorPotentialShaping")
+        self.gamma = check_gamma(gamma, "VectorPotentialShaping")
         self._phi = np.zeros(self.num_envs)
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
@@ -82,7 +92,10 @@ class VectorPotentialShaping(VectorRewardWrapper, gym.utils.RecordConstructorArg
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         phi_next = per_env(self.potential(obs), self.num_envs, "potential")
-        f = shaping_term(self._phi, phi_next, self.gamma, terminated)
+        if self.any_done:
+            f = shaping_term(self._phi, phi_next, self.gamma, terminated)
+        else:  # no terminal Φ to drop: F = γΦ(s') − Φ(s) as it stands (the same floats, fewer calls)
+            f = self.gamma * phi_next - self._phi
         if not self.everyone:
             f = np.where(active, f, 0.0)
         self._phi = phi_next

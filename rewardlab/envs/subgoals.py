@@ -37,7 +37,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import iterate
 
-from rewardlab.envs._base import VectorRewardWrapper, keep_raw, put_info, snapshot
+from rewardlab.envs._base import VectorRewardWrapper, check_number, keep_raw, put_info, snapshot
 from rewardlab.envs.llm_labels import Labeller, Render, parse_yes, rendered
 from rewardlab.errors import SpecError
 
@@ -71,10 +71,9 @@ class SubgoalJudge:
                  beta: float, num_envs: int) -> None:
         if not subgoals or not all(isinstance(g, str) and g.strip() for g in subgoals):
             raise SpecError(f"SubgoalReward: give a non-empty list of subgoals (got {subgoals!r})")
-        if not beta >= 0:
-            raise SpecError(f"SubgoalReward: beta must be >= 0 (got {beta!r})")
+        self.bonus = check_number(bonus, "SubgoalReward: bonus")
+        self.beta = check_number(beta, "SubgoalReward: beta", "a number >= 0", lambda b: b >= 0)
         self.labeller, self.task, self.subgoals, self.render = labeller, task.strip(), list(subgoals), render
-        self.bonus, self.beta = float(bonus), float(beta)
         self.done = np.zeros(num_envs, dtype=np.int64)
 
     def reset(self, mask: np.ndarray) -> None:

@@ -14,7 +14,9 @@ penalties, …) is taken from the registry and called with constant weights.
 ``info["raw_reward"]`` holds the env's reward, ``info["reward_terms"][name]``
 each term's value this step and, on the step that ends an episode (as Gymnasium's
 ``RecordEpisodeStatistics`` reports episodes), ``info["reward_terms_episode"][name]``
-its sum over the episode.
+its sum over the episode. The schedules' clock (each env's step count) is the
+wrapper's state: ``state_dict()`` / ``load_state_dict()`` carry it over a restart,
+``update_running_mean = False`` stops it (evaluation at the weights reached).
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from rewardlab.batch import BatchContext
-from rewardlab.envs._base import Nested, VectorRewardWrapper, frozen, keep_raw, per_env, scalar, snapshot
+from rewardlab.envs._base import (
+    KeepsState,
+    Nested,
+    VectorRewardWrapper,
+    check_number,
+    frozen,
+    keep_raw,
+    per_env,
+    scalar,
+    snapshot,
+)
 from rewardlab.envs.schedules import Cosine, Linear, Step
-from rewardlab.errors import SpecError
+from rewardlab.errors import InputError, SpecError
 from rewardlab.registry import create
 
 TermFn = Callable[..., Any]
@@ -49,6 +61,18 @@ class Term:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+def check_term(name: str, term: Term) -> None:
+    """A one-line :class:`SpecError` unless the term has a callable, a finite weight or a schedule, and params."""
+    if not callable(term.func):
+        raise SpecError(f"RewardTerms: term {name!r} needs a callable func (got {term.func!r})")
+    if not callable(term.weight):
+        check_number(term.weight, f"RewardTerms: the weight of term {name!r}", "a finite number or a schedule "
+                     "(Linear, Cosine, Step)")
+    if not isinstance(term.params, Mapping):
+        raise SpecError(f"RewardTerms: the params of term {name!r} must be a mapping of keyword arguments "
+                        f"(got {term.params!r})")
+
+
 class TermSet:
     """The terms, their combination and per-env step counts and episode sums; both wrappers drive one."""
 
@@ -56,13 +80,14 @@ class TermSet:
         self, terms: Mapping[str, Term | TermFn], env_weight: float, combine: str, combine_params: Mapping[str, Any],
         num_envs: int,
     ) -> None:
-        if not terms or ENV in terms:
-            raise SpecError(f"RewardTerms: give at least one term, none named {ENV!r} (got {sorted(terms)})")
+        if not isinstance(terms, Mapping) or not terms or ENV in terms:
+            raise SpecError(f"RewardTerms: give a mapping of names to terms, at least one, none named {ENV!r} "
+                            f"(got {terms!r})")
         self.terms = {name: t if isinstance(t, Term) else Term(t) for name, t in terms.items()}
         for name, t in self.terms.items():
-            if not callable(t.func):
-                raise SpecError(f"RewardTerms: term {name!r} needs a callable func (got {t.func!r})")
-        self.env_weight, self.combine = float(env_weight), combine
+            check_term(name, t)
+        self.env_weight = check_number(env_weight, "RewardTerms: env_weight")
+        self.combine = combine
         scheduled = [n for n, t in self.terms.items() if not isinstance(t.weight, (int, float))]
         if combine != "weighted_sum" and scheduled:
             raise SpecError(f"RewardTerms: weight schedules need combine='weighted_sum' (scheduled: {scheduled})")
@@ -75,7 +100,8 @@ class TermSet:
         self.scheduled = bool(scheduled)
         weights = [self.env_weight, *(t.weight for t in self.terms.values())]  # row 0 of values(): the env reward
         self.constant = None if scheduled else np.array(weights, dtype=np.float64)
-        self.steps = np.zeros(num_envs, dtype=np.int64)
+        self.steps = np.zeros(num_envs, dtype=np.int64)  # each env's steps so far: the schedules' clock
+        self.update = True  # False: the clock stops (evaluation at the weights reached)
         self.sums = np.zeros((len(self.names), num_envs))  # episode sums, one row per term, updated in place
         self.nested = Nested(self.names)
 
@@ -115,7 +141,7 @@ class TermSet:
             out = self.combiner(table, self.fixed, self.ctx)
             out = out if everyone else np.where(active, out, 0.0)  # a combiner of zeros need not be 0
         self.sums += values
-        if self.scheduled:  # the step counts only move schedules
+        if self.scheduled and self.update:  # the step counts only move schedules
             self.steps += active
         return out
 
@@ -129,8 +155,22 @@ class TermSet:
         """Episodes start for the envs in ``mask``: their sums restart from 0."""
         self.sums = np.where(mask, 0.0, self.sums)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The schedules' clock (each env's step count) as plain ints, so a resumed run anneals on."""
+        return {"steps": self.steps.tolist()}
 
-class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`state_dict` returned (for as many envs)."""
+        steps = np.asarray(state.get("steps") if isinstance(state, dict) else None)
+        if steps.shape != self.steps.shape or steps.dtype.kind not in "iu" or (steps < 0).any():
+            raise InputError(
+                f"RewardTerms.load_state_dict: need 'steps', {len(self.steps)} non-negative integers (got {state!r}); "
+                "pass what state_dict() of a wrapper for as many envs returned"
+            )
+        self.steps = steps.astype(np.int64)
+
+
+class RewardTerms(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
     """A single env's reward from named, weighted terms; each term's value and episode sum in ``info``."""
 
     def __init__(
@@ -141,7 +181,7 @@ class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
             self, terms=terms, env_weight=env_weight, combine=combine, combine_params=combine_params
         )
         gym.Wrapper.__init__(self, env)
-        self.termset = TermSet(terms, env_weight, combine, combine_params or {}, 1)
+        self.termset = self.learner = TermSet(terms, env_weight, combine, combine_params or {}, 1)
         self._obs: Any = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
@@ -172,7 +212,7 @@ class RewardTerms(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return {n: float(np.asarray(w).reshape(-1)[0]) for n, w in self.termset.weights(self.termset.steps).items()}
 
 
-class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
+class VectorRewardTerms(KeepsState, VectorRewardWrapper, gym.utils.RecordConstructorArgs):
     """:class:`RewardTerms` for a vector env: each term called once per step on the whole batch."""
 
     def __init__(
@@ -183,7 +223,7 @@ class VectorRewardTerms(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
             self, terms=terms, env_weight=env_weight, combine=combine, combine_params=combine_params
         )
         VectorRewardWrapper.__init__(self, env)
-        self.termset = TermSet(terms, env_weight, combine, combine_params or {}, self.num_envs)
+        self.termset = self.learner = TermSet(terms, env_weight, combine, combine_params or {}, self.num_envs)
         self._obs: Any = None
         self._n = self.num_envs
 
