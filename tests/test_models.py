@@ -211,6 +211,11 @@ def test_plan_buckets_is_the_cheapest_split_of_all() -> None:
 
 
 def test_auto_budget_follows_the_device() -> None:
+    rm = get_reward("model.rm", model="hub/id", batch_tokens="auto", batch_overhead_tokens="auto")
+    assert (rm.params.batch_tokens, rm.params.batch_overhead_tokens) == ("auto", "auto")  # as a spec says it
+    for bad in ({"batch_tokens": 0}, {"batch_tokens": "big"}, {"batch_overhead_tokens": -1}):
+        with pytest.raises(SpecError):
+            get_reward("model.rm", model="hub/id", **bad)
     assert budget("auto", "auto", "cpu") == (2048, 128)
     assert budget("auto", "auto", "cuda") == (16384, 16384)  # as few passes as the budget allows
     assert budget(500, "auto", "cuda") == (500, 500)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,8 +46,8 @@ class ModelParams(BaseModel):
     device: Device = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     dtype: DType = "auto"
     attn_implementation: Attention = "auto"
-    batch_tokens: int | Literal["auto"] = Field("auto", ge=1)
-    batch_overhead_tokens: int | Literal["auto"] = Field("auto", ge=0)
+    batch_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    batch_overhead_tokens: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
     max_batch_size: int = Field(256, ge=1)
     max_length: int = Field(4096, ge=2)
     placement: Placement = "worker"
