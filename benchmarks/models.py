@@ -16,6 +16,12 @@ from 20 to 2,000 tokens, log-uniform. Printed side by side:
 
 Each rewardlab figure is the best of ``--repeats`` passes with the cache off; the
 ratios and the largest score difference against the per-sample loop are printed.
+Then where the time goes: the loop's render + tokenise and forward times, and for
+each way its forward passes, padded tokens and arithmetic (GFLOP: the decoder's
+weights, 2 FLOPs per weight per token, plus causal attention, 2 x length^2 x hidden
+per layer for each row; fixed batches carry an attention mask, so their attention is
+counted on the full padded square). The per-sample loop pads nothing, so an exact
+batched pass can only save its per-call overhead, never its arithmetic.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 from benchmarks.advantages import best_of
 from rewardlab.core import Sample
 from rewardlab.engine import Engine
+from rewardlab.models.batching import budget, plan_buckets
 from rewardlab.rewards.model_rm import RewardModel
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -114,7 +121,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dtype", default="auto")
-    ap.add_argument("--batch-tokens", type=int, default=16384)
+    ap.add_argument("--batch-tokens", type=lambda v: v if v == "auto" else int(v), default="auto",
+                    help="auto: 2048 on CPU, 16384 on CUDA (rewardlab's default)")
     ap.add_argument("--fixed-batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
     return ap.parse_args()
@@ -138,12 +146,48 @@ def measure(args: argparse.Namespace, path: str, engine: Engine, samples: list[S
             lambda: [s.value for s in engine.run(local, samples)], args.repeats),
         "rewardlab model.rm (model worker)": best_of(
             lambda: [s.value for s in engine.run(worker, samples)], args.repeats),
-        "per-sample loop": best_of(lambda: per_sample_loop(loaded.model, tok, samples, loaded.device), 1),
+        "per-sample loop": best_of(lambda: per_sample_loop(loaded.model, tok, samples, loaded.device), args.repeats),
         f"fixed batches of {args.fixed_batch}, input order": best_of(
-            lambda: fixed_batches(loaded.model, tok, samples, loaded.device, args.fixed_batch), 1),
+            lambda: fixed_batches(loaded.model, tok, samples, loaded.device, args.fixed_batch), args.repeats),
     }
-    return {"runs": runs, "loaded": loaded, "rss": peak_rss_mb(engine.model_workers.pid(worker.worker_key)),
-            "tokens": sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts(tok, samples))}
+    stages = {  # the work before any forward pass, timed alone
+        "loop: render + tokenise one at a time": best_of(
+            lambda: [tok(t, add_special_tokens=False)["input_ids"] for t in texts(tok, samples)], args.repeats),
+        "rewardlab: encode (render, tokenise, truncate)": best_of(
+            lambda: [local.encode(loaded, s) for s in samples], args.repeats),
+    }
+    lengths = [len(ids) for ids in stages["loop: render + tokenise one at a time"][1]]
+    return {"runs": runs, "stages": stages, "loaded": loaded, "tokens": sum(lengths),
+            "arithmetic": arithmetic(args, loaded.model, lengths, loaded.device.type),
+            "rss": peak_rss_mb(engine.model_workers.pid(worker.worker_key))}
+
+
+def flops(model: Any, rows: int, width: int, masked: bool) -> float:
+    """FLOPs of one forward pass over ``rows`` inputs padded to ``width`` (see the module docstring)."""
+    cfg = model.config
+    linear = 2 * sum(p.numel() for p in model.model.layers.parameters()) * rows * width
+    square = rows * width * width * (1.0 if masked else 0.5)
+    return linear + 4 * cfg.num_hidden_layers * cfg.hidden_size * square
+
+
+def arithmetic(args: argparse.Namespace, model: Any, lengths: list[int],
+               device_type: str) -> dict[str, tuple[int, int, float]]:
+    """(forward passes, padded tokens, GFLOP) of each way."""
+    tokens, overhead = budget(args.batch_tokens, "auto", device_type)
+    plans = {
+        "per-sample loop": ([[i] for i in range(len(lengths))], False),
+        "rewardlab buckets": (plan_buckets(lengths, tokens, 256, overhead), False),
+        f"fixed batches of {args.fixed_batch}": (
+            [list(range(i, min(i + args.fixed_batch, len(lengths)))) for i in range(0, len(lengths), args.fixed_batch)],
+            True),
+    }
+    out = {}
+    for name, (plan, masked) in plans.items():
+        widths = [max(lengths[i] for i in b) for b in plan]
+        padded = sum(len(b) * w for b, w in zip(plan, widths, strict=True))
+        gflop = sum(flops(model, len(b), w, masked and len(b) > 1) for b, w in zip(plan, widths, strict=True)) / 1e9
+        out[name] = (len(plan), padded, gflop)
+    return out
 
 
 def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
@@ -162,6 +206,12 @@ def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
     print(f"  model worker peak RSS: {m['rss']:.0f} MiB" if m["rss"] is not None else "  model worker peak RSS: n/a")
     if loaded.device.type == "cuda":
         print(f"  peak GPU memory (this process): {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    print("where the time goes:")
+    for name, (secs, _) in m["stages"].items():
+        print(f"  {name:<48} {secs:8.3f} s")
+    for name, (passes, padded, gflop) in m["arithmetic"].items():
+        print(f"  {name:<24} {passes:5d} forward passes {padded:9d} padded tokens ({padded / tokens - 1:6.1%} "
+              f"padding) {gflop:8.1f} GFLOP")
 
 
 def main() -> None:

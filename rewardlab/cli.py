@@ -161,6 +161,9 @@ def score(
     backend: Annotated[str, typer.Option("--backend", help="local, or ray: batches across Ray actors")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: start one)")
                        ] = None,
+    gpus_per_actor: Annotated[float | None, typer.Option(
+        "--gpus-per-actor", min=0.0, help="--backend ray: GPUs each actor (model replica) asks for; 0.5 puts "
+        "two on a card (default: 1 when the spec runs a model here and the cluster has GPUs, else 0)")] = None,
 ) -> None:
     """Score INPUT with SPEC; crash-safe (resume a killed run with --resume)."""
     from rewardlab.pipeline import Pipeline
@@ -170,6 +173,8 @@ def score(
         raise _fail(ValueError(f"--backend: got {backend!r} (allowed: local, ray)"))
     if address and backend != "ray":
         raise _fail(ValueError("--address is for --backend ray"))
+    if gpus_per_actor is not None and backend != "ray":
+        raise _fail(ValueError("--gpus-per-actor is for --backend ray"))
     out = out or input.with_name(input.stem + ".scored.jsonl")
     try:
         check_output(out)
@@ -181,14 +186,14 @@ def score(
         if backend == "ray":
             from rewardlab.distributed.ray_backend import RayScorer
 
-            with RayScorer(spec, address=address) as scorer:
+            with RayScorer(spec, address=address, gpus_per_actor=gpus_per_actor) as scorer:
                 report = score_file(input, pipeline, out, resume, batch_size, bar.update, scorer=scorer)
         else:
             report = score_file(input, pipeline, out, resume, batch_size, bar.update)
     except KeyboardInterrupt:
         bar.stop()
         given = {"--batch-size": batch_size, "--summary-json": summary_json, "--signal-json": signal_json,
-                 "--address": address,
+                 "--address": address, "--gpus-per-actor": gpus_per_actor,
                  "--backend": None if backend == "local" else backend}
         raise _interrupted(input, spec, out, [s for k, v in given.items() if v is not None for s in (k, str(v))]
                            ) from None

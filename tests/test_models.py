@@ -22,7 +22,7 @@ from rewardlab import get_reward
 from rewardlab.core import Sample, Status
 from rewardlab.engine import Engine
 from rewardlab.errors import SpecError
-from rewardlab.models.batching import plan_buckets, run_splitting
+from rewardlab.models.batching import budget, plan_buckets, run_splitting
 from tests import models_tiny
 
 ATOL = 1e-4
@@ -173,11 +173,77 @@ def test_plan_buckets_covers_every_input_once_under_the_budget() -> None:
     for _ in range(50):
         lengths = [rng.randint(1, 300) for _ in range(rng.randint(0, 40))]
         budget, cap = rng.randint(50, 2000), rng.randint(1, 8)
-        buckets = plan_buckets(lengths, budget, cap)
+        buckets = plan_buckets(lengths, budget, cap, rng.choice([0, 64, 5000]))
         assert sorted(i for b in buckets for i in b) == list(range(len(lengths)))
         for b in buckets:
             assert len(b) <= cap
             assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= budget
+            assert [lengths[i] for i in b] == sorted((lengths[i] for i in b), reverse=True)
+
+
+def _partitions(items: list[int]) -> Any:
+    """Every set partition of ``items`` (Bell(n) of them)."""
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _partitions(rest):
+        yield [[first], *part]
+        for k in range(len(part)):
+            yield [*part[:k], [first, *part[k]], *part[k + 1:]]
+
+
+def test_plan_buckets_is_the_cheapest_split_of_all() -> None:
+    """Padded tokens + overhead per pass: the plan costs the least of every feasible partition."""
+    rng = random.Random(5)
+
+    def cost(plan: list[list[int]], lengths: list[int], overhead: int) -> int:
+        return sum(len(b) * max(lengths[i] for i in b) + overhead for b in plan)
+
+    for _ in range(40):
+        lengths = [rng.choice([3, 10, 11, 40, 90, 100, 120]) for _ in range(rng.randint(1, 7))]
+        budget, cap, overhead = rng.randint(100, 400), rng.randint(1, 4), rng.choice([0, 10, 50, 400])
+        feasible = [p for p in _partitions(list(range(len(lengths))))
+                    if all(len(b) <= cap and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= budget)
+                           for b in p)]
+        plan = plan_buckets(lengths, budget, cap, overhead)
+        assert cost(plan, lengths, overhead) == min(cost(p, lengths, overhead) for p in feasible)
+
+
+def test_auto_budget_follows_the_device() -> None:
+    rm = get_reward("model.rm", model="hub/id", batch_tokens="auto", batch_overhead_tokens="auto")
+    assert (rm.params.batch_tokens, rm.params.batch_overhead_tokens) == ("auto", "auto")  # as a spec says it
+    for bad in ({"batch_tokens": 0}, {"batch_tokens": "big"}, {"batch_overhead_tokens": -1}):
+        with pytest.raises(SpecError):
+            get_reward("model.rm", model="hub/id", **bad)
+    assert budget("auto", "auto", "cpu") == (2048, 128)
+    assert budget("auto", "auto", "cuda") == (16384, 16384)  # as few passes as the budget allows
+    assert budget(500, "auto", "cuda") == (500, 500)
+    assert budget(500, 7, "cpu") == (500, 7)
+
+
+def test_batch_overhead_tokens_trades_passes_for_padding(engine: Engine, paths: dict[str, str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from rewardlab.rewards.model_rm import RewardModel
+
+    batch = samples(12)
+    passes: list[list[int]] = []
+    real = RewardModel.forward
+
+    def counted(self: Any, loaded: Any, encs: list[Any]) -> Any:
+        passes.append([len(e.ids) for e in encs])
+        return real(self, loaded, encs)
+
+    monkeypatch.setattr(RewardModel, "forward", counted)
+    want = [direct_rm(paths["rm"], s) for s in batch]
+    for overhead in (0, 100_000):
+        passes.clear()
+        got = run(engine, "model.rm", batch, model=paths["rm"], batch_tokens=100_000, batch_overhead_tokens=overhead)
+        np.testing.assert_allclose([s.value for s in got], want, atol=ATOL)
+        if overhead == 0:  # padding is all that counts: no pass pads anything
+            assert all(len(set(p)) == 1 for p in passes) and len(passes) == len({n for p in passes for n in p})
+        else:  # a pass costs more than any padding: one pass
+            assert len(passes) == 1 and len(passes[0]) == len(batch)
 
 
 def test_out_of_memory_halves_the_batch_until_it_fits() -> None:

@@ -7,7 +7,9 @@ as on a real GPU node, while torch, finding no CUDA device, runs the tiny model 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,3 +69,38 @@ def test_actor_options_follow_the_spec_and_the_cluster() -> None:
         8, {"num_cpus": 1.0, "num_gpus": 0.0, "max_restarts": 3, "max_task_retries": 3})
     with pytest.raises(RewardlabError, match="gpus_per_actor = 2, but the Ray cluster has 0 GPUs"):
         actor_options({"CPU": 8.0}, ["rm"], None, 1.0, 2.0, 3)
+
+
+def test_cli_gpus_per_actor_reaches_the_ray_actors(cluster: None, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+    from rewardlab.distributed import ray_backend
+
+    rm = models_tiny.save(tmp_path / "rm", "seq_cls", num_labels=1)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[rewards.rm]\ntype = "model.rm"\nmodel = "{rm}"\nplacement = "in_process"\n')
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps({"id": f"r{i}", "prompt": "2+2?", "completion": "4" * (i + 1)}) + "\n"
+                           for i in range(4)))
+    asked: list[float] = []
+
+    class Recording(ray_backend.RayScorer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            asked.append(self.options["num_gpus"])
+
+    monkeypatch.setattr(ray_backend, "RayScorer", Recording)
+
+    def score(*extra: str) -> Any:
+        return CliRunner().invoke(app, ["score", str(inp), "--spec", str(spec), "--out",
+                                        str(tmp_path / f"out{len(asked)}.jsonl"), *extra])
+
+    ok = score("--backend", "ray", "--gpus-per-actor", "0.5")
+    assert ok.exit_code == 0, ok.output
+    assert asked == [0.5]  # not the default of 1 GPU per actor for a spec that runs a model
+    too_many = score("--backend", "ray", "--gpus-per-actor", "2")
+    assert too_many.exit_code != 0 and "gpus_per_actor = 2, but the Ray cluster has 1 GPUs" in too_many.output
+    local = score("--gpus-per-actor", "1")
+    assert local.exit_code == 2 and "--gpus-per-actor is for --backend ray" in local.output

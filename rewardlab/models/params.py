@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,7 +20,11 @@ class ModelParams(BaseModel):
     - ``model``: a local directory or a hub id (downloading is the user's business).
     - ``device``: ``auto`` (first CUDA device if any, else CPU), ``cpu``, ``cuda``, ``cuda:N``.
     - ``dtype``: ``auto`` is float32 on CPU and bfloat16 (float16 without bf16 support) on CUDA.
-    - ``batch_tokens``: token budget of one forward pass (padded length x batch size).
+    - ``batch_tokens``: token budget of one forward pass (padded length x batch size);
+      ``auto`` is 16384 on CUDA and 2048 on CPU (see :func:`rewardlab.models.batching.budget`).
+    - ``batch_overhead_tokens``: what one more forward pass costs, in padded tokens; the
+      length buckets minimise padded tokens + this x passes. ``auto`` is 128 on CPU
+      (measured) and ``batch_tokens`` on CUDA (as few passes as the budget allows).
     - ``max_length``: longer inputs keep their last ``max_length`` tokens (the completion
       is kept, the prompt is cut from the left); ``detail.truncated`` says so.
     - ``placement``: ``worker`` (default) runs the model in a dedicated process owned by the
@@ -42,7 +46,8 @@ class ModelParams(BaseModel):
     device: Device = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     dtype: DType = "auto"
     attn_implementation: Attention = "auto"
-    batch_tokens: int = Field(16384, ge=1)
+    batch_tokens: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    batch_overhead_tokens: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
     max_batch_size: int = Field(256, ge=1)
     max_length: int = Field(4096, ge=2)
     placement: Placement = "worker"

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from rewardlab.core import BaseReward, CostClass, Deps, Sample, Score, Status, content_hash
 from rewardlab.engine.worker import error_score
 from rewardlab.models import drift
-from rewardlab.models.batching import plan_buckets, run_splitting
+from rewardlab.models.batching import budget, plan_buckets, run_splitting
 from rewardlab.models.inputs import truncate_left
 from rewardlab.models.loading import Kind, LoadedModel, ModelError, check_model_dir, load_model
 from rewardlab.models.params import ModelParams
@@ -127,8 +127,10 @@ class ModelReward(BaseReward):
                 todo[i] = enc
         slots = list(todo)
         identity = loaded.identity
-        budget = max(1, self.params.batch_tokens // self.rows_per_input)
-        buckets = plan_buckets([len(todo[i].ids) for i in slots], budget, self.params.max_batch_size)
+        tokens, overhead = budget(p.batch_tokens, p.batch_overhead_tokens, loaded.device.type)
+        rows = self.rows_per_input  # the plan counts inputs; each puts `rows` sequences in the pass
+        buckets = plan_buckets([len(todo[i].ids) for i in slots], max(1, tokens // rows), p.max_batch_size,
+                               overhead // rows)
         with torch.inference_mode():
             for bucket in buckets:
                 members = [slots[j] for j in bucket]
