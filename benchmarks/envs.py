@@ -150,13 +150,14 @@ def harness(n: int, train_timesteps: int = 0) -> None:
 
 
 def _train(sources: Any, seeds: Any, *, workers: int, timesteps: int) -> Any:
-    """PPO fitness of each candidate on CartPole, one evaluation episode, torch on one thread per run."""
+    """PPO fitness of each candidate on CartPole, one evaluation episode, torch on one thread per run
+    (with 2 workers each run is in its own training process, which sets that itself)."""
     import torch
 
     from rewardlab.envs.fitness import train_all
 
     torch.set_num_threads(1)
-    return train_all(sources, lambda: gym.make("CartPole-v1"), seeds=seeds, workers=workers,
+    return train_all(sources, partial(gym.make, "CartPole-v1"), seeds=seeds, workers=workers,
                      timesteps=timesteps, eval_episodes=1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -90,7 +91,7 @@ def test_round_with_training_fitness_picks_the_best(server: str) -> None:
     transitions = record_transitions(gym.make("CartPole-v1"), 32, seed=2)
     llm = ChatEndpoint(server + "/v1", "scripted")
     trained = run_round(llm, "CartPole", transitions, n=4, seed=10, fitness=lambda s, seeds: train_all(
-        s, lambda: gym.make("CartPole-v1"), seeds=seeds, timesteps=128, eval_episodes=1))
+        s, partial(gym.make, "CartPole-v1"), seeds=seeds, timesteps=128, eval_episodes=1))
     assert [c.fitness is not None for c in trained] == [False, False, False, True]
     assert best(trained) is trained[3] and "Fitness after training" in feedback(trained)
     assert [c.seed for c in trained] == [10, 11, 12, 13]

@@ -18,11 +18,17 @@ code, finishes first). Each run's seed is in its :class:`Fitness`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
+import multiprocessing
+import pickle
+import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
 
@@ -187,15 +193,104 @@ def _episode(model: Any, env: gym.Env, seed: int) -> tuple[float, int]:
 
 def train_all(sources: Sequence[str], make_env: Callable[[], gym.Env], *, seeds: Sequence[int] | None = None,
               workers: int = 2, **kwargs: Any) -> list[Fitness]:
-    """:func:`train_fitness` for each candidate, ``workers`` at a time (each holds one sandbox process).
+    """:func:`train_fitness` for each candidate, ``workers`` at a time; results in the order of ``sources``.
 
     Candidate i is trained with ``seeds[i]`` (default: ``seed + i``, ``seed`` from ``kwargs`` or 0).
+    With ``workers > 1`` each run is in its own training process (``spawn``, torch on one thread, its
+    own sandbox pool), since PPO's Python and torch loops hold the GIL: threads ran them one at a time.
+    ``make_env`` and ``kwargs`` must then be picklable (``functools.partial(gym.make, "CartPole-v1")``,
+    not a lambda); if not, the runs fall back to threads with a warning. A training process that dies
+    makes its candidate ``unscorable`` (not the candidate's doing: its reward runs in the sandbox).
     """
     base = kwargs.pop("seed", 0)
     seeds = list(seeds) if seeds is not None else [base + i for i in range(len(sources))]
     if len(seeds) != len(sources):
         raise SpecError(f"train_all: {len(sources)} sources but {len(seeds)} seeds; give one seed per source")
+    if workers > 1 and len(sources) > 1:
+        problem = _unpicklable(make_env, kwargs)
+        if problem is None:
+            return _train_in_processes(sources, make_env, seeds, workers, kwargs)
+        warnings.warn(f"train_all: {problem}, so the candidates train in threads, one at a time under the GIL; "
+                      "pass a picklable make_env (e.g. functools.partial(gym.make, env_id))", stacklevel=2)
     pool = shared_pool(workers)
     with ThreadPoolExecutor(max(1, workers)) as ex:
         return list(ex.map(lambda s, seed: train_fitness(s, make_env, pool=pool, seed=seed, **kwargs),
                            sources, seeds))
+
+
+def _unpicklable(make_env: Callable[[], gym.Env], kwargs: dict[str, Any]) -> str | None:
+    """Why ``make_env`` or ``kwargs`` cannot go to a training process (None: they can)."""
+    for name, value in [("make_env", make_env), *kwargs.items()]:
+        try:
+            pickle.dumps(value)
+        except Exception as exc:  # pickle raises PicklingError, AttributeError, TypeError...
+            return f"{name} cannot be pickled ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _train_in_processes(sources: Sequence[str], make_env: Callable[[], gym.Env], seeds: Sequence[int],
+                        workers: int, kwargs: dict[str, Any]) -> list[Fitness]:
+    """One training process per run, ``workers`` at a time; Ctrl-C (any exception) ends the processes."""
+    ex = _trainers(workers)
+    try:
+        futures = [ex.submit(_train_one, s, make_env, seed, kwargs) for s, seed in zip(sources, seeds, strict=True)]
+        return [_collect(f, seed, workers) for f, seed in zip(futures, seeds, strict=True)]
+    except BaseException:
+        _discard(workers)
+        raise
+
+
+def _collect(future: Future[Fitness], seed: int, workers: int) -> Fitness:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        _discard(workers)  # the next call starts fresh processes
+        return Fitness("unscorable", reason=f"the training process died (not the candidate's doing: its reward "
+                       f"runs in the sandbox): {exc}", seed=seed)
+
+
+# Training processes kept between calls (a harness calls train_all once a round): a spawned process pays
+# torch's and SB3's imports once. Spawned, not forked: the caller holds threads and live sandbox pools.
+_executors: dict[int, ProcessPoolExecutor] = {}
+_executors_lock = threading.Lock()
+
+
+def _trainers(workers: int) -> ProcessPoolExecutor:
+    with _executors_lock:
+        ex = _executors.get(workers)
+        if ex is None:
+            ex = _executors[workers] = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_trainer)
+        return ex
+
+
+def _discard(workers: int) -> None:
+    """Stop a cached executor's processes now (queued runs cancelled, running ones killed): their sandbox
+    servers see the socket close and kill the candidate's process (:mod:`rewardlab.sandbox.forkserver`)."""
+    with _executors_lock:
+        ex = _executors.pop(workers, None)
+    if ex is None:
+        return
+    # ProcessPoolExecutor has no public way to kill running tasks before Python 3.14 (terminate_workers).
+    for p in list((getattr(ex, "_processes", None) or {}).values()):
+        p.terminate()
+    ex.shutdown(wait=True, cancel_futures=True)
+
+
+@atexit.register
+def _close_trainers() -> None:
+    for workers in list(_executors):
+        _discard(workers)
+
+
+def _start_trainer() -> None:
+    """A training process: torch on one thread (the workers are the parallelism), imports paid up front."""
+    import stable_baselines3  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _train_one(source: str, make_env: Callable[[], gym.Env], seed: int, kwargs: dict[str, Any]) -> Fitness:
+    """One run in a training process, on that process's own one-server sandbox pool."""
+    return train_fitness(source, make_env, pool=shared_pool(1), seed=seed, **kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ class Training:
 
         check_budget(self.budget_s)
         return lambda sources, seeds: train_all(
-            sources, lambda: gym.make(env_id), seeds=seeds, workers=workers, timesteps=self.timesteps,
+            sources, partial(gym.make, env_id), seeds=seeds, workers=workers, timesteps=self.timesteps,
             eval_episodes=self.eval_episodes, budget_s=self.budget_s)
 
 
