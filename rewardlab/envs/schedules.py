@@ -13,13 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rewardlab.envs._base import check_number
+from rewardlab.envs._base import check_count, check_number
 from rewardlab.errors import SpecError
 from rewardlab.schedules import anneal, piecewise  # the formulas the pipeline's weight schedules use
-
-
-def _check_steps(steps: int, where: str) -> None:
-    check_number(steps, f"{where} schedule: steps", "a positive integer", lambda s: s > 0, integer=True)
 
 
 @dataclass(frozen=True)
@@ -32,7 +28,7 @@ class _Anneal:
 
     def __post_init__(self) -> None:
         where = type(self).__name__.lower()
-        _check_steps(self.steps, where)
+        check_count(self.steps, f"{where} schedule: steps")
         for name in ("start", "end"):
             check_number(getattr(self, name), f"{where} schedule: {name}")
 
