@@ -70,6 +70,7 @@ class BonusSet:
         self._update = True
         names = [*self.bonuses, "modulation"] if combine == "ngu" else list(self.bonuses)
         self.nested = Nested(names)
+        self._ngu_rows = [names.index(n) for n in NGU_NAMES] if combine == "ngu" else []  # rows of terms
 
     def __call__(self, obs: Any, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``)."""
@@ -82,7 +83,7 @@ class BonusSet:
             return terms.sum(axis=0), terms
         if self.combine == "product":
             return terms.prod(axis=0), terms
-        episodic, glob = terms[list(self.bonuses).index("episodic")], terms[list(self.bonuses).index("global")]
+        episodic, glob = (terms[i] for i in self._ngu_rows)
         modulation = np.where(active, self.modulation(glob, active), 0.0)
         return episodic * modulation, np.vstack([terms, modulation])
 
