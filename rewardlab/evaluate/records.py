@@ -48,6 +48,14 @@ class Candidate:
                 "reference": self.reference, "group": group, "meta": dict(self.meta)}
 
 
+def distinct(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Each candidate once (by :attr:`Candidate.key`): the first met, in the order first met."""
+    unique: dict[str, Candidate] = {}
+    for c in candidates:
+        unique.setdefault(c.key, c)
+    return list(unique.values())
+
+
 @lru_cache(maxsize=1 << 17)
 def _text_key(prompt: str | None, completion: str | None, reference: str | None) -> str:
     """:attr:`Candidate.key` of plain-text candidates, memoised: a benchmark meets each candidate in

@@ -24,7 +24,7 @@ from rewardlab.core import content_hash
 from rewardlab.errors import InputError
 from rewardlab.evaluate.benchmarks import BENCHMARKS, get_benchmark
 from rewardlab.evaluate.benchmarks.base import Benchmark, swap_check
-from rewardlab.evaluate.records import Candidate, Scores
+from rewardlab.evaluate.records import Candidate, Scores, distinct
 
 if TYPE_CHECKING:
     from rewardlab.pipeline import Pipeline
@@ -47,9 +47,6 @@ def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]]) -> list[
     candidates = bench.candidates(rows)
     if bench.pairwise:
         candidates += bench.candidates([bench.swap(r) for r in rows])
-    unique: dict[str, Candidate] = {}
-    for c in candidates:
-        unique.setdefault(c.key, c)
     groups: dict[str, str] = {}  # a text prompt's hash, computed once for all its candidates
 
     def group(prompt: Any) -> str:
@@ -59,7 +56,7 @@ def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]]) -> list[
             groups[prompt] = content_hash(prompt)
         return groups[prompt]
 
-    return [c.row(group(c.prompt)) for c in unique.values()]
+    return [c.row(group(c.prompt)) for c in distinct(candidates)]
 
 
 def _timed(pipeline: Pipeline) -> list[float]:
@@ -153,11 +150,11 @@ def evaluate_scores(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores:
     """The eval JSON's benchmark part from already-scored candidates (``diagnostics``: fill that block)."""
     clock = clock or Clock()
     s = bench.evaluate(rows, scores)
-    distinct = list({c.key: c for c in bench.candidates(rows)}.values())  # the candidates the benchmark reads
-    statuses = Counter(scores.by_key[c.key].status for c in distinct if scores.by_key[c.key].value is None)
+    read = distinct(bench.candidates(rows))  # the candidates the benchmark reads
+    statuses = Counter(scores.by_key[c.key].status for c in read if scores.by_key[c.key].value is None)
     swap = swap_check(bench, rows, scores)
     clock.lap("benchmark_s")
-    block = diagnose(bench, rows, scores, names, distinct) if diagnostics else None
+    block = diagnose(bench, rows, scores, names, read) if diagnostics else None
     clock.lap("diagnostics_s")
     if block is not None and block["best_of_n"] is not None:
         s.extra["curve"] = {k: block["best_of_n"][k] for k in ("n", "reward", "oracle", "random")}

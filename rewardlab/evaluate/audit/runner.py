@@ -21,7 +21,7 @@ from rewardlab.core import Sample
 from rewardlab.errors import InputError
 from rewardlab.evaluate.audit.probes import Probe
 from rewardlab.pipeline import Pipeline
-from rewardlab.results import Results, scored_value
+from rewardlab.results import Results, component_values
 from rewardlab.safetext import safe_text
 
 COMBINED = "reward"
@@ -78,9 +78,7 @@ def probe_batch(samples: Sequence[Sample], probe: Probe) -> tuple[list[Sample], 
 
 def reward_values(results: Results, name: str) -> list[float | None]:
     """One reward's scored values (None: unscorable); ``reward`` is the combined reward."""
-    if name == COMBINED:
-        return [r.get("reward") for r in results]
-    return [scored_value(r, name) for r in results]
+    return results.rewards if name == COMBINED else component_values(results.rows, name)
 
 
 def compare(original: Sequence[float | None], probed: Sequence[float | None], applied: Sequence[bool],
