@@ -208,3 +208,18 @@ def test_audit_catches_a_judge_that_obeys_injected_instructions(server: JudgeSer
     assert _cells(result, "fail") == {("judge", "judge_injection"), ("reward", "judge_injection")}
     row = result["results"][0]
     assert row["samples"] == 5 and row["raised"] == 5 and row["unscorable"] == 0
+
+
+def test_bad_data_or_probe_after_the_pipeline_is_built_still_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline (model workers, sandbox servers) is closed when a later check refuses the input."""
+    from rewardlab.pipeline import Pipeline
+
+    closed: list[int] = []
+    real_close = Pipeline.close
+    monkeypatch.setattr(Pipeline, "close", lambda self: (closed.append(1), real_close(self))[1])
+    data, spec_path = _write(tmp_path, '[rewards.correct]\ntype = "math"\n', MATH_ROWS[:1])
+    code, _, output = _audit(data, spec_path, "--probe", "nope")
+    assert code == 2 and "unknown probe 'nope'" in " ".join(output.split())
+    assert closed == [1]

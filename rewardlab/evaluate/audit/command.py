@@ -37,6 +37,9 @@ def audit_command(
         if not loaded.components:
             raise InputError(f"{spec}: the spec has no [rewards.*] to audit; add at least one reward")
         pipeline = Pipeline(loaded)
+    except RewardlabError as exc:
+        raise _fail(exc) from None
+    try:
         rows, _ = read_rows(data)
         samples = coerce_samples(rows[:limit])
         if not samples:
@@ -44,6 +47,7 @@ def audit_command(
         names = probe or sorted(entries("probe"))
         probes = {name: create("probe", name, where="--probe") for name in names}
     except RewardlabError as exc:
+        pipeline.close()  # it may hold model workers or sandbox servers
         raise _fail(exc) from None
     try:
         result = {"data": str(data), "spec": str(spec), **run_audit(pipeline, samples, probes, tolerance)}
