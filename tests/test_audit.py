@@ -218,7 +218,12 @@ def test_bad_data_or_probe_after_the_pipeline_is_built_still_closes_it(
 
     closed: list[int] = []
     real_close = Pipeline.close
-    monkeypatch.setattr(Pipeline, "close", lambda self: (closed.append(1), real_close(self))[1])
+
+    def close(self: Pipeline) -> None:
+        closed.append(1)
+        real_close(self)
+
+    monkeypatch.setattr(Pipeline, "close", close)
     data, spec_path = _write(tmp_path, '[rewards.correct]\ntype = "math"\n', MATH_ROWS[:1])
     code, _, output = _audit(data, spec_path, "--probe", "nope")
     assert code == 2 and "unknown probe 'nope'" in " ".join(output.split())
