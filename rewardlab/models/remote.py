@@ -83,7 +83,7 @@ def connect(params: ModelParams) -> Remote:
             return Remote(api, root, client, server=server)
         return Remote(api, root, client, component=params.remote_component)
     except JudgeError as exc:
-        raise ModelError(f"endpoint {root!r} could not be reached or gave no usable reply: {exc.reason}") from exc
+        raise _unreachable(root, exc) from exc
 
 
 def _guess(client: Any, doc: dict[str, Any] | None, root: str) -> str:
@@ -109,8 +109,7 @@ def rewardlab_scores(remote: Remote, samples: Sequence[Sample]) -> list[Score]:
     try:
         body = run_sync(remote.client.request_json("/score", {"samples": [s.to_dict() for s in samples]}))
     except JudgeError as exc:
-        raise ModelError(f"endpoint {remote.endpoint!r} could not be reached or gave no usable reply: "
-                         f"{exc.reason}") from exc
+        raise _unreachable(remote.endpoint, exc) from exc
     name = _component(body, remote.component, remote.endpoint)
     rows = body.get("rows") or []
     if len(rows) != len(samples):
@@ -122,6 +121,11 @@ def rewardlab_scores(remote: Remote, samples: Sequence[Sample]) -> list[Score]:
         scores.append(Score(None if value is None else float(value), Status(row.get(f"{name}_status", "error")),
                             detail))
     return scores
+
+
+def _unreachable(endpoint: str, exc: Any) -> ModelError:
+    """The error for a request to ``endpoint`` that got no usable reply (a judge client's ``JudgeError``)."""
+    return ModelError(f"endpoint {endpoint!r} could not be reached or gave no usable reply: {exc.reason}")
 
 
 def _component(body: dict[str, Any], wanted: str | None, endpoint: str) -> str:

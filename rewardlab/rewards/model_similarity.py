@@ -112,10 +112,15 @@ class Similarity(ModelReward):
     def rows_per_input(self) -> int:
         return 1 + (self.params.baseline is not None) + (self.params.negative is not None)
 
+    def load(self) -> LoadedModel:
+        """The model, checked once per batch against the modality (not again per sample)."""
+        loaded = super().load()
+        self._check_model(loaded)
+        return loaded
+
     # --- inputs --------------------------------------------------------------------
     def encode(self, loaded: LoadedModel, sample: Sample) -> Encoded | Score:
         ref = sample.reference
-        self._check_model(loaded)
         if self.params.modality == "image_image":
             return self._encode_images(sample)
         if isinstance(ref, bool) or not isinstance(ref, (str, int, float)) or not str(ref).strip():
