@@ -297,3 +297,22 @@ def test_a_judge_is_not_cut_at_the_engine_default_deadline(server: JudgeServer, 
     assert reward.default_timeout == 5 * 3 + 1 * 2 + 3
     (score,) = run(reward, rows("x"), timeout=0.1)
     assert score.value == 1.0
+
+
+def test_an_error_carries_its_http_status_apart_from_the_reply_text(server: JudgeServer, tmp_path: Path) -> None:
+    """A 500 whose body mentions another status is a 500: vLLM route detection reads the status, not the text
+    (a route was taken for absent when a 500's body said "HTTP 404")."""
+    from rewardlab.judges.client import JudgeError
+    from rewardlab.judges.loop import run_sync
+    from rewardlab.models.vllm import _absent
+
+    server.respond = lambda body, n: Answer("upstream said HTTP 404 Not Found", 500)
+    client = judge(server, tmp_path, max_retries=0).client
+    with pytest.raises(JudgeError) as raised:
+        run_sync(client.request_json("/chat/completions", {"messages": []}))
+    assert raised.value.http_status == 500 and "HTTP 404" in raised.value.reason
+    assert not _absent(raised.value)
+    server.respond = lambda body, n: Answer("no such route", 404)
+    with pytest.raises(JudgeError) as raised:
+        run_sync(client.request_json("/chat/completions", {"messages": []}))
+    assert raised.value.http_status == 404 and _absent(raised.value)

@@ -45,10 +45,11 @@ RETRY_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 class JudgeError(Exception):
     """A request that got no usable reply: the reward maps it to an unscorable score."""
 
-    def __init__(self, status: Status, reason: str, **detail: Any) -> None:
+    def __init__(self, status: Status, reason: str, *, http_status: int | None = None, **detail: Any) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.http_status = http_status  # the last attempt's HTTP error status; None: no HTTP answer to go by
         self.detail = detail
 
 
@@ -242,21 +243,22 @@ class JudgeClient:
             if isinstance(outcome, Reply):
                 tpm.correct(outcome.prompt_tokens + outcome.completion_tokens - estimate)
                 return replace(outcome, cached=False, attempts=attempt)
-            problem, retry_after, final = outcome
+            problem, retry_after, final, http_status = outcome
             if final or attempt > cfg.max_retries:
                 self.stats.failures += 1
                 timed_out = problem.startswith("no reply within")
                 raise JudgeError(Status.TIMEOUT if timed_out else Status.ERROR,
                                  f"judge request failed after {attempt} attempt(s): {problem}",
-                                 attempts=attempt)
+                                 http_status=http_status, attempts=attempt)
             delay = backoff_delay(attempt, cfg.backoff_base, cfg.backoff_max, retry_after, self._rng)
             self.stats.retries += 1
             self.stats.delays.append(delay)
             await asyncio.sleep(delay)
 
     async def _attempt(self, http: aiohttp.ClientSession, gate: asyncio.Semaphore, body: dict[str, Any] | None,
-                       path: str, parse: Callable[[Any], Reply]) -> Reply | tuple[str, float | None, bool]:
-        """One HTTP attempt: a :class:`Reply`, or (problem, Retry-After, whether final)."""
+                       path: str, parse: Callable[[Any], Reply]) -> Reply | tuple[str, float | None, bool, int | None]:
+        """One HTTP attempt: a :class:`Reply`, or (problem, Retry-After, whether final, the HTTP error status
+        or None when there was no error status: no reply, a connection error, a malformed 200)."""
         import aiohttp
 
         async with gate:
@@ -269,24 +271,24 @@ class JudgeClient:
                     code, text = response.status, await response.text(errors="replace")
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
             except asyncio.TimeoutError:
-                return f"no reply within {self.config.request_timeout:g} s", None, False
+                return f"no reply within {self.config.request_timeout:g} s", None, False, None
             except aiohttp.ClientError as exc:
-                return f"connection error ({type(exc).__name__})", None, False
+                return f"connection error ({type(exc).__name__})", None, False, None
             finally:
                 self.stats.in_flight -= 1
         if code == 200:
             try:
                 reply = parse(json.loads(self.scrub(text)))
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-                return f"malformed response ({type(exc).__name__}: {self.scrub(str(exc))[:200]})", None, False
+                return f"malformed response ({type(exc).__name__}: {self.scrub(str(exc))[:200]})", None, False, None
             self.stats.responses += 1
             self.stats.prompt_tokens += reply.prompt_tokens
             self.stats.completion_tokens += reply.completion_tokens
             return reply
         if code in (401, 403):
-            return f"HTTP {code}: the endpoint refused the key from {self.config.api_key_env!r}", None, True
+            return f"HTTP {code}: the endpoint refused the key from {self.config.api_key_env!r}", None, True, code
         retryable = code in RETRY_STATUS or code >= 500
-        return f"HTTP {code}: {self.scrub(text[:300])}", retry_after, not retryable
+        return f"HTTP {code}: {self.scrub(text[:300])}", retry_after, not retryable, code
 
     async def aclose(self) -> None:
         if self._http is not None:

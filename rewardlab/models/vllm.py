@@ -80,7 +80,7 @@ def get(client: JudgeClient, path: str) -> Any | None:
 
 
 def _absent(exc: JudgeError) -> bool:
-    return any(f"HTTP {code}" in exc.reason for code in (404, 405))
+    return exc.http_status in (404, 405)
 
 
 def _schema_properties(doc: dict[str, Any], node: Any, seen: int = 0) -> set[str]:
@@ -124,7 +124,7 @@ def routes_by_probing(client: JudgeClient) -> list[Route]:
         except JudgeError as exc:
             if _absent(exc):
                 continue
-            if "HTTP " not in exc.reason:  # unreachable, timed out: not an answer about the route
+            if exc.http_status is None:  # unreachable, timed out: not an answer about the route
                 raise
         out.append(Route(path, False, "use_activation" if path == "/classify" else None))
     return out
