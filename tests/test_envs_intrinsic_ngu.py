@@ -202,6 +202,9 @@ def test_bad_state_is_named() -> None:
         env.load_state_dict({"bonuses": {"other": {}}})
     with pytest.raises(InputError, match=r"need the state of bonuses \['intrinsic'\] and global_rms"):
         env.load_state_dict({"bonuses": env.state_dict()["bonuses"]})  # no global_rms: was a KeyError
+    nan_rms = {**env.state_dict(), "global_rms": {"mean": float("nan"), "var": 1.0, "count": 3.0}}
+    with pytest.raises(InputError, match=r"IntrinsicReward statistics need 'global_rms'"):
+        env.load_state_dict(nan_rms)  # was loaded, making every NGU modulation NaN
     with pytest.raises(InputError, match=r"EpisodicCount\.load_state_dict: missing"):
         EpisodicCount().bind(1).load_state_dict({"memory": np.zeros((1, 4096), dtype=np.uint64)})
     with pytest.raises(InputError, match="same arguments for as many envs"):

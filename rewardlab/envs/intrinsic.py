@@ -41,6 +41,7 @@ from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, check_number, keep_raw, put_info, update_rms
+from rewardlab.envs.normalize import moments
 from rewardlab.envs.novelty import Bonus
 from rewardlab.errors import InputError, SpecError
 
@@ -120,11 +121,10 @@ class BonusSet:
                 f"IntrinsicReward.load_state_dict: need the state of bonuses {sorted(self.bonuses)} and global_rms; "
                 "pass what state_dict() of a wrapper with the same bonuses returned"
             )
+        mean, var, count = moments(state, "global_rms", "IntrinsicReward")  # checked before any bonus loads
         for name, bonus in self.bonuses.items():
             bonus.load_state_dict(state["bonuses"][name])
-        rms = state["global_rms"]
-        self.global_rms.mean, self.global_rms.var = np.asarray(rms["mean"], float), np.asarray(rms["var"], float)
-        self.global_rms.count = rms["count"]
+        self.global_rms.mean, self.global_rms.var, self.global_rms.count = np.asarray(mean), np.asarray(var), count
 
 
 class IntrinsicReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):

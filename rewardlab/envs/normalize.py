@@ -100,16 +100,16 @@ class ReturnScaler:
         return [("return", self.return_rms), ("reward", self.reward_rms)]
 
 
-def moments(state: Any, key: str) -> tuple[float, float, float]:
-    """``state[key]``'s mean, var and count, finite with var, count >= 0; a one-line InputError otherwise
-    (NaN statistics would make every reward NaN)."""
+def moments(state: Any, key: str, owner: str = "NormalizeReward") -> tuple[float, float, float]:
+    """``state[key]``'s mean, var and count, finite with var, count >= 0; a one-line InputError naming
+    ``owner`` otherwise (NaN statistics would make every reward NaN)."""
     try:
         mean, var, count = (np.float64(state[key][f]) for f in ("mean", "var", "count"))
     except (KeyError, TypeError, ValueError, IndexError):
         mean = var = count = np.float64(np.nan)
     if not (np.isfinite(mean) and np.isfinite(var) and np.isfinite(count) and var >= 0 and count >= 0):
         raise InputError(
-            f"NormalizeReward statistics need {key!r} with a finite mean, var >= 0 and count >= 0 (got {state!r}); "
+            f"{owner} statistics need {key!r} with a finite mean, var >= 0 and count >= 0 (got {state!r}); "
             "pass what state_dict() returned"
         )
     return float(mean), float(var), float(count)
