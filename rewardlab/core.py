@@ -127,7 +127,7 @@ class Sample:
     @property
     def completion_text(self) -> str:
         """The completion as text: the last assistant message for chat completions."""
-        return _as_text(self.completion)
+        return as_text(self.completion)
 
     @property
     def prompt_text(self) -> str:
@@ -188,7 +188,8 @@ def _content(message: Any) -> str:
     return str(content or "")
 
 
-def _as_text(value: str | Messages | None) -> str:
+def as_text(value: str | Messages | None) -> str:
+    """A completion as text: a string as it is, else the last assistant message's text ("" for none)."""
     if value is None:
         return ""
     if isinstance(value, str):

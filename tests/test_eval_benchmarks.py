@@ -276,3 +276,14 @@ def test_parquet_and_datasets_directory_give_the_same_result(tmp_path: Path) -> 
     for r in (from_parquet, from_disk):
         assert (r["overall"], r["subsets"], r["unscorable"]) == (expected["overall"], expected["subsets"],
                                                                  expected["unscorable"])
+
+
+def test_a_candidates_length_is_its_text_as_samples_read_it() -> None:
+    """Chat completions count the last assistant message's text, multimodal parts joined; a chat with no
+    assistant message is empty (it counted the list's repr before)."""
+    from rewardlab.evaluate.records import Candidate
+
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": "ab"}, {"type": "text", "text": "c"}]}]
+    assert Candidate("q", parts).length == 3
+    assert Candidate("q", [{"role": "user", "content": "hello"}]).length == 0
+    assert Candidate("q", "four").length == 4

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
-from rewardlab.core import content_hash
+from rewardlab.core import as_text, content_hash
 from rewardlab.errors import InputError
 
 UNSCORABLE_POLICY = ("an example with an unscorable candidate it needs is left out of every score "
@@ -40,7 +40,7 @@ class Candidate:
     @property
     def length(self) -> int:
         """Characters of the completion (its text; chat messages' contents joined)."""
-        return len(text_of(self.completion))
+        return len(as_text(self.completion))
 
     def row(self, group: str) -> dict[str, Any]:
         """The runner's input row: ``id`` is the content key, ``group`` the first example that asked for it."""
@@ -124,19 +124,6 @@ class Views:
     grid: list[list[Candidate]] | None = None
     correct: list[list[int]] | None = None
     gold: list[list[float]] | None = None
-
-
-def text_of(value: Any) -> str:
-    """A completion as text: a string, or the last assistant message's content."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        for message in reversed(value):
-            if isinstance(message, Mapping) and message.get("role", "assistant") == "assistant":
-                return str(message.get("content", ""))
-    return str(value)
 
 
 def require_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], benchmark: str) -> None:
