@@ -125,8 +125,9 @@ class _Bar:
             self.progress.stop()
 
 
-def _interrupted(input: Path, spec: Path, out: Path, options: list[str]) -> typer.Exit:
-    """Ctrl-C: say what is saved and the exact command that continues the run."""
+def _interrupted(args: list[str], out: Path, what: str = "scored rows") -> typer.Exit:
+    """Ctrl-C: say what the run store beside ``out`` holds and the exact command (``rewardlab ARGS --resume``)
+    that continues the run."""
     from rewardlab.runner import default_store
     from rewardlab.store import RunStore
 
@@ -137,9 +138,8 @@ def _interrupted(input: Path, spec: Path, out: Path, options: list[str]) -> type
     store = RunStore(store_path)
     saved = store.count()
     store.close()
-    command = shlex.join(["rewardlab", "score", str(input), "--spec", str(spec), "--out", str(out), *options,
-                          "--resume"])
-    console.print(f"interrupted: {saved} scored rows are saved in {store_path}; continue with:\n  {command}",
+    command = shlex.join(["rewardlab", *args, "--resume"])
+    console.print(f"interrupted: {saved} {what} are saved in {store_path}; continue with:\n  {command}",
                   highlight=False, soft_wrap=True)
     return typer.Exit(130)
 
@@ -195,8 +195,8 @@ def score(
         given = {"--batch-size": batch_size, "--summary-json": summary_json, "--signal-json": signal_json,
                  "--address": address, "--gpus-per-actor": gpus_per_actor,
                  "--backend": None if backend == "local" else backend}
-        raise _interrupted(input, spec, out, [s for k, v in given.items() if v is not None for s in (k, str(v))]
-                           ) from None
+        options = [s for k, v in given.items() if v is not None for s in (k, str(v))]
+        raise _interrupted(["score", str(input), "--spec", str(spec), "--out", str(out), *options], out) from None
     except RewardlabError as exc:
         bar.stop()
         raise _fail(exc) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,8 @@ def test_eval_resumes_after_an_interrupt(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("REWARDLAB_TEST_STOP", "1")
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 130 and "--benchmark preference --batch-size 4 --resume" in first.output
+    saved = re.search(r"interrupted: (\d+) scored candidates are saved in (\S+);", " ".join(first.output.split()))
+    assert saved and int(saved[1]) > 0 and saved[2].endswith("scored.jsonl.rlstore")  # the store, counted
     monkeypatch.delenv("REWARDLAB_TEST_STOP")
     again = CliRunner().invoke(app, [*args, "--json", str(tmp_path / "r.json")])
     assert again.exit_code == 2 and "--resume" in again.output  # never silently mixes or restarts a run

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -241,7 +240,7 @@ def eval_command(
         "--diagnostics/--no-diagnostics", help="calibration, length bias, agreement, best-of-n curves")] = True,
 ) -> None:
     """Evaluate SPEC's reward on a benchmark's DATA with the benchmark's exact scoring."""
-    from rewardlab.cli import _Bar, _fail, out_console
+    from rewardlab.cli import _Bar, _fail, _interrupted, out_console
     from rewardlab.errors import RewardlabError
 
     bar = _Bar()
@@ -252,7 +251,8 @@ def eval_command(
         given = {"--work": work, "--json": json_out, "--report": report, "--batch-size": batch_size}
         options = [s for k, v in given.items() if v is not None for s in (k, str(v))]
         raise _interrupted(["eval", str(data), "--spec", str(spec), "--benchmark", benchmark, *options,
-                            *([] if diagnostics else ["--no-diagnostics"])]) from None
+                            *([] if diagnostics else ["--no-diagnostics"])],
+                           (work or work_dir(data, benchmark)) / "scored.jsonl", "scored candidates") from None
     except (RewardlabError, KeyError) as exc:
         bar.stop()
         raise _fail(exc) from None
@@ -266,16 +266,6 @@ def eval_command(
         render_eval(result, report)
     for line in summary_lines(result):
         out_console.print(line, highlight=False, soft_wrap=True)
-
-
-def _interrupted(args: list[str]) -> typer.Exit:
-    """Ctrl-C: the scored batches are in the run store; say the exact command that continues."""
-    from rewardlab.cli import console
-
-    command = shlex.join(["rewardlab", *args, "--resume"])
-    console.print(f"interrupted: the scored candidates are saved; continue with:\n  {command}",
-                  highlight=False, soft_wrap=True)
-    return typer.Exit(130)
 
 
 def _fmt(value: Any) -> str:
