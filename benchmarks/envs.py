@@ -13,8 +13,10 @@ its own time: the inner vector env's ``step`` is timed inside the same steps
 (a thin timing wrapper under the rewardlab one), and ``own`` is the wrapper's
 time over the inner env's, a figure load shifts far less. Goal (issue 18): under
 15% overhead for ``VectorRewardTerms`` with three terms and for
-``VectorPotentialShaping``. For comparison, the same terms as single-env
-wrappers inside the vector (the per-env Python loop the vector forms avoid).
+``VectorPotentialShaping``. The floor under the first: a wrapper that only calls
+the three term functions on each batch (what any vectorised implementation pays).
+For comparison, the same terms as single-env wrappers inside the vector (the
+per-env Python loop the vector forms avoid).
 Wall-clock on this machine: compare the ratios, not the absolute numbers.
 
 ``--harness N``: one harness round of N candidates (a scripted proposer, no LLM;
@@ -82,6 +84,27 @@ class Timed(VectorWrapper):
         return out
 
 
+class TermsAlone(VectorWrapper):
+    """Calls the three term functions on each step's batch and returns the env's own step: what any
+    vectorised implementation of these terms pays, the floor under ``VectorRewardTerms``'s figure."""
+
+    def __init__(self, env: VectorEnv) -> None:
+        super().__init__(env)
+        self.obs: Any = None
+
+    def reset(self, **kwargs: Any) -> Any:
+        out = self.env.reset(**kwargs)
+        self.obs = out[0]
+        return out
+
+    def step(self, actions: Any) -> Any:
+        out = self.env.step(actions)
+        for term in TERMS.values():
+            term(self.obs, actions, out[0], out[4], out[2], out[3])
+        self.obs = out[0]
+        return out
+
+
 def bare(n: int) -> VectorEnv:
     return Timed(SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(n)]))
 
@@ -89,6 +112,7 @@ def bare(n: int) -> VectorEnv:
 CONFIGS: dict[str, Callable[[int], VectorEnv]] = {
     "bare": bare,
     "VectorRewardTerms (3 terms)": lambda n: VectorRewardTerms(bare(n), TERMS),
+    "the 3 term functions alone (floor)": lambda n: TermsAlone(bare(n)),
     "VectorPotentialShaping": lambda n: VectorPotentialShaping(bare(n), potential, 0.99),
     "VectorNormalizeReward": lambda n: VectorNormalizeReward(bare(n)),
     "VectorIntrinsicReward (EpisodicCount)": lambda n: VectorIntrinsicReward(bare(n), EpisodicCount(capacity=512)),

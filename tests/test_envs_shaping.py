@@ -9,7 +9,7 @@ from gymnasium.wrappers import TimeLimit
 
 from rewardlab.envs import PotentialShaping, VectorPotentialShaping, shaping_term
 from rewardlab.errors import InputError, SpecError
-from tests.test_envs_support import ChainMDP, assert_same_stream, check_wrapped_env, run_parity
+from tests.test_envs_support import ChainMDP, assert_same_stream, check_wrapped_env, run_parity, steps_with_copies
 
 GAMMA = 0.9
 PHI = np.array([5.0, 1.0, -2.0, 3.0, 0.0])  # a large potential on the worse terminal state 0
@@ -125,3 +125,14 @@ def test_disabled_autoreset_with_partial_resets_matches_single_envs() -> None:
                 if d:
                     env.reset(seed=s)
     assert resets > 0
+
+
+def test_vector_shaping_info_is_not_changed_by_later_steps() -> None:
+    """F and the raw reward are stored without a copy where they are the step's own arrays: a later step
+    must not change what an earlier one reported."""
+    envs = VectorPotentialShaping(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 4),
+                                  lambda o: -np.abs(o[..., 2]), 0.9)
+    for (reward, info), (reward0, info0) in steps_with_copies(envs):
+        np.testing.assert_array_equal(reward, reward0)
+        for key in ("raw_reward", "_raw_reward", "shaping", "_shaping"):
+            np.testing.assert_array_equal(info[key], info0[key])

@@ -78,6 +78,20 @@ def assert_same_stream(out_a: list[tuple[Any, ...]], out_b: list[tuple[Any, ...]
 KNOWN_WARNINGS = ("is different from the unwrapped version", "Box observation space m")
 
 
+def steps_with_copies(envs: VectorEnv, steps: int = 80) -> list[tuple[Any, Any]]:
+    """``steps`` random steps of ``envs`` (reset with seed 3): each step's (reward, info) beside a deep copy
+    taken right away, so a test can check that later steps did not change what an earlier one reported."""
+    import copy
+
+    envs.reset(seed=3)
+    rng = np.random.default_rng(1)
+    kept = []
+    for _ in range(steps):
+        _, reward, _, _, info = envs.step(rng.integers(0, 2, size=envs.num_envs))
+        kept.append(((reward, info), copy.deepcopy((reward, info))))
+    return kept
+
+
 def check_wrapped_env(env: gym.Env) -> None:
     """``gymnasium.utils.env_checker.check_env`` on a wrapped env; any warning beyond the known ones fails.
 

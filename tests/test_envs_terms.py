@@ -12,7 +12,7 @@ import pytest
 
 from rewardlab.envs import Cosine, Linear, RewardTerms, Step, Term, VectorRewardTerms
 from rewardlab.errors import InputError, SpecError
-from tests.test_envs_support import assert_same_stream, check_wrapped_env, run_parity
+from tests.test_envs_support import assert_same_stream, check_wrapped_env, run_parity, steps_with_copies
 
 
 def upright(obs: Any, action: Any, next_obs: Any, info: Any, terminated: Any, truncated: Any) -> Any:
@@ -144,16 +144,8 @@ def test_vector_term_of_the_wrong_shape_is_named() -> None:
 
 def test_vector_info_is_not_changed_by_later_steps() -> None:
     """The wrapper updates its sums in place and shares read-only masks: what a step reported stays as it was."""
-    import copy
-
     envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 4), CONSTANT)
-    envs.reset(seed=3)
-    rng = np.random.default_rng(1)
-    kept = []
-    for _ in range(80):
-        _, reward, _, _, info = envs.step(rng.integers(0, 2, size=4))
-        kept.append(((reward, info), copy.deepcopy((reward, info))))
-    assert sum("reward_terms_episode" in i for (_, i), _ in kept) >= 5
+    kept = steps_with_copies(envs)
     for (reward, info), (reward0, info0) in kept:
         np.testing.assert_array_equal(reward, reward0)
         for key in ("raw_reward", "_raw_reward"):
@@ -185,3 +177,34 @@ def test_the_schedules_clock_is_saved_loaded_and_frozen() -> None:
     assert env.weights() == before and env.state_dict() == state
     with pytest.raises(InputError, match="need 'steps', 1 non-negative integers"):
         env.load_state_dict({"steps": [1, 2]})
+
+
+class NaNReward(gym.Wrapper):
+    """CartPole whose own reward is NaN: a broken environment."""
+
+    def step(self, action: Any) -> Any:
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, float("nan"), terminated, truncated, info
+
+
+def scalar_term(func: Callable[..., Any]) -> Callable[..., float]:
+    """``func`` returning a float, for the single-env wrapper."""
+    return lambda *a: float(func(*a))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("vector", [False, True])
+def test_a_nan_env_reward_or_an_overflowing_sum_is_named_not_returned(vector: bool) -> None:
+    """Each value finite is not enough: the combined reward is checked too (it was returned as NaN / inf)."""
+    big = {"a": lambda *a: np.full(np.shape(a[2])[:-1], 1e308), "b": lambda *a: np.full(np.shape(a[2])[:-1], 1e308)}
+    cases = [(lambda: NaNReward(gym.make("CartPole-v1")), {"ok": moved}, "the environment's reward is not finite"),
+             (lambda: gym.make("CartPole-v1"), big, r"the weighted sum \(an overflow\) is not finite")]
+    for make, terms, message in cases:
+        if vector:
+            env: Any = VectorRewardTerms(gym.vector.SyncVectorEnv([make] * 2), terms)
+            action: Any = np.zeros(2, dtype=int)
+        else:
+            env, action = RewardTerms(make(), {n: scalar_term(f) for n, f in terms.items()}), 0
+        env.reset(seed=0)
+        with pytest.raises(InputError, match=message):
+            env.step(action)

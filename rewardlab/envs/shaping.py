@@ -100,5 +100,5 @@ class VectorPotentialShaping(VectorRewardWrapper, gym.utils.RecordConstructorArg
             f = np.where(active, f, 0.0)
         self._phi = phi_next
         info = keep_raw(info, reward, active, self.everyone)
-        put_info(info, "shaping", f, active, self.everyone)
+        put_info(info, "shaping", f, active, self.everyone, fresh=True)  # f is this step's own array
         return reward + f, info

@@ -99,7 +99,11 @@ class TermSet:
         self.calls = [partial(t.func, **t.params) if t.params else t.func for t in self.terms.values()]
         self.scheduled = bool(scheduled)
         weights = [self.env_weight, *(t.weight for t in self.terms.values())]  # row 0 of values(): the env reward
-        self.constant = None if scheduled else np.array(weights, dtype=np.float64)
+        # Constant weights as a column: the weighted sum is one multiply and one reduction. Not ``w @ matrix``:
+        # that goes to OpenBLAS, whose AVX-512 kernel slowed the *next* env step by ~10 us on 16 CartPoles
+        # here (the CPU's clock drops after AVX-512 work; with OPENBLAS_CORETYPE=Haswell it did not).
+        self.constant = None if scheduled else np.array(weights, dtype=np.float64)[:, None]
+        self.unit = self.constant is not None and bool((self.constant == 1.0).all())  # the default: a plain sum
         self.steps = np.zeros(num_envs, dtype=np.int64)  # each env's steps so far: the schedules' clock
         self.update = True  # False: the clock stops (evaluation at the weights reached)
         self.sums = np.zeros((len(self.names), num_envs))  # episode sums, one row per term, updated in place
@@ -113,7 +117,8 @@ class TermSet:
         """The env reward (row 0) and the terms' values (rows 1..) as a fresh (1 + terms, envs) matrix.
 
         ``num_envs`` None for a single env (scalars). One array for the batch: the weighted sum is
-        one matrix-vector product and the info rows are views of it.
+        one reduction and the info rows are views of it. Finiteness is checked on the combined
+        reward by :meth:`total` (one check on a row, not on the matrix).
         """
         outs = [func(*args) for func in self.calls]
         if num_envs is None:
@@ -123,7 +128,7 @@ class TermSet:
             matrix = np.array([env_reward, *outs], dtype=np.float64)
         except (TypeError, ValueError):
             matrix = np.zeros(0)
-        if matrix.shape != (len(outs) + 1, num_envs) or not math.isfinite(np.add.reduce(matrix, axis=None)):
+        if matrix.shape != (len(outs) + 1, num_envs):
             for n, v in zip(self.names, outs, strict=True):  # find the culprit and name it
                 per_env(v, num_envs, f"reward term {n!r}")
         return matrix
@@ -131,19 +136,35 @@ class TermSet:
     def total(self, matrix: np.ndarray, values: np.ndarray, active: np.ndarray, everyone: bool) -> np.ndarray:
         """Combine the env reward and the terms (``matrix`` from :meth:`values`, 0 where inactive; ``values``
         its term rows); advance the step counts and episode sums (in place) of the active envs."""
-        if self.combiner is None and self.constant is not None:
-            out = self.constant @ matrix  # 0 where inactive: the matrix is
+        if self.combiner is None and self.unit:
+            out = np.add.reduce(matrix, 0)  # 0 where inactive: the matrix is
+        elif self.combiner is None and self.constant is not None:
+            out = np.add.reduce(self.constant * matrix, 0)
         elif self.combiner is None:
             w = self.weights(self.steps)
             out = self.env_weight * matrix[0] + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
         else:
+            self.check_finite(matrix, np.add.reduce(matrix, 0))  # before the combiner sees a NaN
             table = {ENV: matrix[0], **dict(zip(self.names, values, strict=True))}
             out = self.combiner(table, self.fixed, self.ctx)
             out = out if everyone else np.where(active, out, 0.0)  # a combiner of zeros need not be 0
-        self.sums += values
+        self.check_finite(matrix, out)
+        np.add(self.sums, values, out=self.sums)
         if self.scheduled and self.update:  # the step counts only move schedules
             self.steps += active
         return out
+
+    def check_finite(self, matrix: np.ndarray, out: np.ndarray) -> None:
+        """Nothing if ``out`` is finite; else a one-line :class:`InputError` naming the term whose value is not
+        (or the env reward, or an overflow). A weighted sum of finite weights is finite only if every value
+        it sums is, so one check of ``out`` covers the matrix; a Python sum of a short list is a third of the
+        cost of a numpy reduction here (this runs every step)."""
+        if math.isfinite(sum(out.tolist())):
+            return
+        for n, row in zip(self.names, matrix[1:], strict=True):
+            per_env(row, len(row), f"reward term {n!r}")
+        culprit = "the environment's reward" if not np.isfinite(matrix[0]).all() else "the weighted sum (an overflow)"
+        raise InputError(f"RewardTerms: {culprit} is not finite; a reward must be finite")
 
     def end_episodes(self, ended: np.ndarray) -> np.ndarray:
         """The episode sums of the ``ended`` envs (0 elsewhere), which restart from 0."""
@@ -242,7 +263,7 @@ class VectorRewardTerms(KeepsState, VectorRewardWrapper, gym.utils.RecordConstru
         values = matrix[1:]
         out = terms.total(matrix, values, active, everyone)
         self._obs = snapshot(obs)
-        info = keep_raw(info, matrix[0], active, masked=True)
+        info = keep_raw(info, matrix[0], active, masked=True, fresh=True)  # a row of this step's fresh matrix
         terms.nested.put(info, "reward_terms", values, active, masked=True)  # a fresh matrix each step
         if self.any_done:  # like RecordEpisodeStatistics: the sums on the step that ends the episode
             ended = self.done if everyone else frozen(self.done & active)  # (an autoreset step is never done)
