@@ -18,7 +18,8 @@ difference of their values says nothing. Both distances here first
   m(x, y) = n(x − y) / 2, so d is in [0, 1] and 1 exactly for R and −R. Tabular MDPs only
   (:func:`starc_distance`), since V^π needs τ.
 
-The canonicalisations are written out in docs/diagnostics.md.
+DARD (EPIC with next states from a transition model) is :mod:`rewardlab.evaluate.dard`. The
+canonicalisations are written out in docs/diagnostics.md.
 """
 
 from __future__ import annotations
@@ -124,15 +125,23 @@ def epic_distance_tabular(reward_a: Any, reward_b: Any, gamma: float, state_dist
     """
     ca = epic_canonical_tabular(reward_a, gamma, state_dist, action_dist)
     cb = epic_canonical_tabular(reward_b, gamma, state_dist, action_dist)
-    if ca.shape != cb.shape:
-        raise InputError(f"epic_distance_tabular: reward shapes differ: {ca.shape} and {cb.shape}")
-    if coverage is None:
+
+    def product() -> np.ndarray:
         p_s = distribution(state_dist, ca.shape[0], "epic: state_dist")
         p_a = distribution(action_dist, ca.shape[1], "epic: action_dist")
-        w = np.einsum("s,a,t->sat", p_s, p_a, p_s).reshape(-1)
-    else:
-        w = normalised_weights(coverage, ca.shape, "epic_distance_tabular: coverage").reshape(-1)
-    ra, rb = np.asarray(reward_a, dtype=np.float64).reshape(-1), np.asarray(reward_b, dtype=np.float64).reshape(-1)
+        return np.einsum("s,a,t->sat", p_s, p_a, p_s)
+
+    return tabular_distance(reward_a, reward_b, ca, cb, coverage, product, "epic_distance_tabular")
+
+
+def tabular_distance(reward_a: Any, reward_b: Any, ca: np.ndarray, cb: np.ndarray, coverage: Any,
+                     default: Callable[[], np.ndarray], where: str) -> float | None:
+    """The Pearson distance of two canonical tabular rewards ``ca``, ``cb`` over ``coverage`` (normalised;
+    ``default()`` when None), each reward's RMS setting its rounding scale."""
+    if ca.shape != cb.shape:
+        raise InputError(f"{where}: reward shapes differ: {ca.shape} and {cb.shape}")
+    w = (default() if coverage is None else normalised_weights(coverage, ca.shape, f"{where}: coverage")).reshape(-1)
+    ra, rb = (np.asarray(r, dtype=np.float64).reshape(-1) for r in (reward_a, reward_b))
     return pearson_distance(ca.reshape(-1), cb.reshape(-1), w, rms(ra, w), rms(rb, w))
 
 
@@ -218,11 +227,17 @@ def epic_distance(reward_a: RewardFn, reward_b: RewardFn, transitions: tuple[Any
     return pearson_distance(ca, cb, w, rms(ra, w), rms(rb, w))
 
 
-def _mdp(transition: Any, policy: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """τ[s, a, s'] (each row a distribution) and π[s, a] (uniform if None), checked against R's shape."""
+def check_transition(transition: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """τ[s, a, s'] checked against R's shape, each τ[s, a, :] a distribution."""
     tau = np.asarray(transition, dtype=np.float64)
     if tau.shape != shape or (tau < 0).any() or not np.allclose(tau.sum(axis=2), 1.0):
-        raise InputError(f"starc: transition must have the reward's shape {shape}, each τ[s, a, :] a distribution")
+        raise InputError(f"{where}: transition must have the reward's shape {shape}, each τ[s, a, :] a distribution")
+    return tau
+
+
+def _mdp(transition: Any, policy: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """τ[s, a, s'] (each row a distribution) and π[s, a] (uniform if None), checked against R's shape."""
+    tau = check_transition(transition, shape, "starc")
     pi = np.full(shape[:2], 1.0 / shape[1]) if policy is None else np.asarray(policy, dtype=np.float64)
     if pi.shape != shape[:2] or (pi < 0).any() or not np.allclose(pi.sum(axis=1), 1.0):
         raise InputError(f"starc: policy must have shape {shape[:2]}, each π[s, :] a distribution")
