@@ -279,3 +279,28 @@ def test_a_candidates_length_is_its_text_as_samples_read_it() -> None:
     assert Candidate("q", parts).length == 3
     assert Candidate("q", [{"role": "user", "content": "hello"}]).length == 0
     assert Candidate("q", "four").length == 4
+
+
+def test_each_comparison_is_computed_once_per_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the benchmark's scoring and the swap check read the same comparisons of the rows as given
+    from rewardlab.evaluate.benchmarks.judgebench import JudgeBench
+    from rewardlab.evaluate.benchmarks.pairs import PairBenchmark
+
+    calls: list[str] = []
+
+    def counting(cls: Any, method: str) -> None:
+        original = getattr(cls, method)
+
+        def counted(self: Any, *args: Any) -> Any:
+            calls.append(method)
+            return original(self, *args)
+        monkeypatch.setattr(cls, method, counted)
+
+    counting(PairBenchmark, "outcomes")
+    evaluate(tmp_path, RB_ROWS, "rewardbench")
+    assert calls == ["outcomes", "outcomes"]  # the rows as given, then swapped
+    calls.clear()
+    counting(JudgeBench, "judged")
+    rows = [jb("A>B", 2, 1, "mmlu-pro-math", 0), jb("B>A", 1, 1, "livebench-math", 1)]
+    evaluate(tmp_path, rows, "judgebench")
+    assert calls == ["judged"] * 4  # each pair once as given, once swapped

@@ -68,7 +68,7 @@ class PairBenchmark(Benchmark):
         """Per pair, its credit (None: unscorable) and whether it is a tie: a reward scores 1 when chosen is
         strictly higher, else 0; a pairwise judge scores its value (see the class)."""
         out: list[tuple[float | None, bool]] = []
-        for row, (_, o) in zip(rows, self.outcomes(rows, scores), strict=True):
+        for row, (_, o) in zip(rows, self.straight_outcomes(rows, scores), strict=True):
             if o is None:
                 out.append((None, False))
             else:
