@@ -161,9 +161,12 @@ class VllmServer:
                 "route": self.route.path, "values": self.route.values}
 
 
-def connect(client: JudgeClient, endpoint: str, served: str | None, doc: dict[str, Any] | None) -> VllmServer:
-    """Ask the server what it serves and offers (see the module docstring)."""
-    models = [str(m.get("id")) for m in (get(client, "/v1/models") or {}).get("data") or []]
+def connect(client: JudgeClient, endpoint: str, served: str | None, doc: dict[str, Any] | None,
+            listing: Any | None = None) -> VllmServer:
+    """Ask the server what it serves and offers (see the module docstring); ``listing``: its ``/v1/models``
+    reply when the caller already has it."""
+    listing = get(client, "/v1/models") if listing is None else listing
+    models = [str(m.get("id")) for m in (listing or {}).get("data") or []]
     if served is None:
         if len(models) != 1:
             raise ModelError(f"endpoint {endpoint!r} serves {len(models)} models ({', '.join(models)}): "
