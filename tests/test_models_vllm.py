@@ -180,3 +180,13 @@ def test_a_named_rewardlab_server_is_not_asked_for_openapi(paths: dict[str, str]
         named = remote(url, chat_template="none", remote_api="rewardlab").score(TEXT_BATCH[:1])[0]
     assert named.status is Status.ERROR  # this server has no /score
     assert "/openapi.json" not in asked  # a rewardlab server is asked nothing before /score
+
+
+def test_sigmoid_of_an_extreme_served_logit_is_0_or_1() -> None:
+    # math.exp(1000) overflowed: a confident reward model's logit of -1000 raised instead of scoring
+    from rewardlab.models import vllm
+
+    raw = vllm.Route("/pooling", False, None)
+    assert vllm.rm_value(raw, [-1000.0], None, True, "e") == 0.0
+    assert vllm.rm_value(raw, [1000.0], None, True, "e") == 1.0
+    assert vllm.rm_value(raw, [2.0], None, True, "e") == pytest.approx(1 / (1 + 2.718281828459045 ** -2), abs=1e-15)

@@ -40,6 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from rewardlab import transforms
 from rewardlab.core import Sample
 from rewardlab.judges.client import JudgeClient, JudgeError
 from rewardlab.judges.loop import run_sync
@@ -262,7 +265,7 @@ def rm_value(route: Route, values: list[float], head: int | None, sigmoid: bool,
         raise ModelError(f"head = {column}, but the served model has {n} outputs")
     value = values[column]
     if not route.activated:
-        return 1.0 / (1.0 + math.exp(-value)) if sigmoid else value
+        return float(transforms.sigmoid(np.array(value))) if sigmoid else value
     if n > 1:
         raise ModelError(f"endpoint {endpoint!r} applies softmax over {n} outputs on /classify and offers no "
                          "use_activation switch: the head's value cannot be recovered; serve with /pooling "
