@@ -25,16 +25,13 @@ SPEC = {"rewards": {"s": {"type": "test.eval_score"}}}
 
 @register("reward", "test.eval_score")
 class EvalScore(BaseReward):
-    """The number after 'S=' in the completion (S=none: unscorable, S=ref: the reference's number);
-    with meta.rubric, 1 if the text holds the rubric."""
+    """The number after 'S=' in the completion (S=none: unscorable, S=ref: the reference's number)."""
 
     name = "test.eval_score"
     reads = ("completion", "reference", "meta")
 
     def score_one(self, sample: Sample, deps: Deps) -> Score:
         text = sample.completion_text
-        if "rubric" in sample.meta:
-            return Score.ok(float(str(sample.meta["rubric"]) in text))
         token = (text.split() or [""])[0]
         if token == "S=ref":  # the reference's number: the benchmark must pass the row's reference
             return Score.ok(float(sample.reference))
@@ -219,11 +216,6 @@ def test_preference_layouts(tmp_path: Path) -> None:
     assert multi["sections"] == {"de": 0.5, "fr": 1.0}
     assert multi["overall"] == 0.75  # the mean over languages, not the pooled 2/3
     assert multi["subsets"] == {"de/chat": 0.5, "fr/chat": 1.0}
-    # the same two answers, opposite rubrics: the rubric travels with each candidate
-    rubric = [{"prompt": "q", "chosen": "short answer", "rejected": "long answer", "rubric": "short"},
-              {"prompt": "q", "chosen": "long answer", "rejected": "short answer", "rubric": "long"}]
-    personal = evaluate(tmp_path, rubric, "personalized")
-    assert personal["overall"] == 1.0 and personal["swap_check"]["passed"]
 
 
 def test_best_of_n_pick_oracle_random_and_curve(tmp_path: Path) -> None:
@@ -287,3 +279,28 @@ def test_a_candidates_length_is_its_text_as_samples_read_it() -> None:
     assert Candidate("q", parts).length == 3
     assert Candidate("q", [{"role": "user", "content": "hello"}]).length == 0
     assert Candidate("q", "four").length == 4
+
+
+def test_each_comparison_is_computed_once_per_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the benchmark's scoring and the swap check read the same comparisons of the rows as given
+    from rewardlab.evaluate.benchmarks.judgebench import JudgeBench
+    from rewardlab.evaluate.benchmarks.pairs import PairBenchmark
+
+    calls: list[str] = []
+
+    def counting(cls: Any, method: str) -> None:
+        original = getattr(cls, method)
+
+        def counted(self: Any, *args: Any) -> Any:
+            calls.append(method)
+            return original(self, *args)
+        monkeypatch.setattr(cls, method, counted)
+
+    counting(PairBenchmark, "outcomes")
+    evaluate(tmp_path, RB_ROWS, "rewardbench")
+    assert calls == ["outcomes", "outcomes"]  # the rows as given, then swapped
+    calls.clear()
+    counting(JudgeBench, "judged")
+    rows = [jb("A>B", 2, 1, "mmlu-pro-math", 0), jb("B>A", 1, 1, "livebench-math", 1)]
+    evaluate(tmp_path, rows, "judgebench")
+    assert calls == ["judged"] * 4  # each pair once as given, once swapped

@@ -136,6 +136,29 @@ def test_decimal_digits_of_any_script_are_digits(completion: str, reference: str
     assert s.status is Status.OK and s.value == value, s.detail
 
 
+@pytest.mark.parametrize(
+    ("completion", "reference", "value"),
+    [
+        ("\\boxed{٣٫٥}", "3.5", 1.0),  # U+066B, the Arabic decimal separator: was "unparsable: 3٫5", 0.0
+        ("The answer is ٣٫٥.", "3.5", 1.0),
+        ("\\boxed{3.5}", "٣٫٥", 1.0),  # ... in a reference, which was invalid_reference
+        ("\\boxed{٣٫٥}", "35", 0.0),  # a decimal point, not a digit group
+        ("\\boxed{٣٬٥٠٠}", "3500", 1.0),  # U+066C, the Arabic thousands separator
+        ("\\boxed{٣٬٥}", "3500", 0.0),  # not a group of three: as "3,5"
+    ],
+)
+def test_arabic_decimal_and_thousands_separators(completion: str, reference: str, value: float) -> None:
+    s = score(completion, reference)
+    assert s.status is Status.OK and s.value == value, s.detail
+
+
+def test_last_number_reads_an_arabic_decimal_whole() -> None:
+    # the last-number fallback took "٥" from "٣٫٥" (5, a wrong answer scored as if extracted)
+    assert extract_answer("so it is ٣٫٥", last_number_fallback=True).answer == "٣٫٥"
+    assert score("so it is ٣٫٥", "5", last_number_fallback=True).value == 0.0
+    assert score("so it is ٣٫٥", "3.5", last_number_fallback=True).value == 1.0
+
+
 def test_custom_values() -> None:
     reward = dict(correct_value=2.0, incorrect_value=-1.0, failure_value=-2.0)
     assert score("\\boxed{3}", "3", **reward).value == 2.0

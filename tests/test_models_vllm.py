@@ -147,3 +147,46 @@ def test_drift_action_error_refuses_served_scores_beyond_max_drift() -> None:
     assert drift.refused(measured, "warn") is None
     assert drift.refused({**measured, "max_abs": 1e-4}, "error") is None
     assert drift.refused({"measured": False, "reason": "x"}, "error") is None
+
+
+
+def _asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths connect GETs from now on."""
+    from rewardlab.models import vllm
+
+    asked: list[str] = []
+    original = vllm.get
+
+    def counted(client: Any, path: str) -> Any:
+        asked.append(path)
+        return original(client, path)
+
+    monkeypatch.setattr(vllm, "get", counted)
+    return asked
+
+
+def test_detection_and_connect_share_one_model_listing(paths: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = _asked(monkeypatch)
+    with vllm_fake.serve(paths["plain"], "pooling_protocol", docs=False) as (url, _server):
+        got = remote(url, chat_template="none").score(TEXT_BATCH[:1])[0]
+    assert got.status is Status.OK
+    assert asked.count("/v1/models") == 1  # detection's reply is the listing vLLM's connect reads
+
+
+def test_a_named_rewardlab_server_is_not_asked_for_openapi(paths: dict[str, str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = _asked(monkeypatch)
+    with vllm_fake.serve(paths["plain"], "pooling_protocol") as (url, _server):
+        named = remote(url, chat_template="none", remote_api="rewardlab").score(TEXT_BATCH[:1])[0]
+    assert named.status is Status.ERROR  # this server has no /score
+    assert "/openapi.json" not in asked  # a rewardlab server is asked nothing before /score
+
+
+def test_sigmoid_of_an_extreme_served_logit_is_0_or_1() -> None:
+    # math.exp(1000) overflowed: a confident reward model's logit of -1000 raised instead of scoring
+    from rewardlab.models import vllm
+
+    raw = vllm.Route("/pooling", False, None)
+    assert vllm.rm_value(raw, [-1000.0], None, True, "e") == 0.0
+    assert vllm.rm_value(raw, [1000.0], None, True, "e") == 1.0
+    assert vllm.rm_value(raw, [2.0], None, True, "e") == pytest.approx(1 / (1 + 2.718281828459045 ** -2), abs=1e-15)

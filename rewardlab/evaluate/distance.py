@@ -18,7 +18,8 @@ difference of their values says nothing. Both distances here first
   m(x, y) = n(x − y) / 2, so d is in [0, 1] and 1 exactly for R and −R. Tabular MDPs only
   (:func:`starc_distance`), since V^π needs τ.
 
-The canonicalisations are written out in docs/diagnostics.md.
+DARD (EPIC with next states from a transition model) is :mod:`rewardlab.evaluate.dard`. The
+canonicalisations are written out in docs/diagnostics.md.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ MAX_SAMPLES = 512  # default cap on the D_S and D_A samples taken from the trans
 MESH_ROWS = 1 << 16  # rows per call of a reward callable when averaging over D_A x D_S
 
 
-def _gamma(gamma: float, upper_open: bool, where: str) -> float:
+def check_gamma(gamma: float, upper_open: bool, where: str) -> float:
     ok = isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0.0 <= gamma <= 1.0
     if not ok or (upper_open and gamma == 1.0):
         bound = "[0, 1)" if upper_open else "[0, 1]"
@@ -48,7 +49,7 @@ def _gamma(gamma: float, upper_open: bool, where: str) -> float:
     return float(gamma)
 
 
-def _dist(p: Any, size: int, what: str) -> np.ndarray:
+def distribution(p: Any, size: int, what: str) -> np.ndarray:
     """A probability vector of ``size`` (uniform if ``None``), checked non-negative and summing to 1."""
     if p is None:
         return np.full(size, 1.0 / size)
@@ -58,7 +59,7 @@ def _dist(p: Any, size: int, what: str) -> np.ndarray:
     return arr
 
 
-def _weights(w: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+def normalised_weights(w: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
     """Non-negative weights of ``shape`` (uniform if ``None``) normalised to sum to 1."""
     if w is None:
         return np.full(shape, 1.0 / int(np.prod(shape)))
@@ -87,18 +88,18 @@ def pearson_distance(x: np.ndarray, y: np.ndarray, weights: np.ndarray, scale_x:
     """
     dx = x - weights @ x
     dy = y - weights @ y
-    sx, sy = np.sqrt(weights @ dx**2), np.sqrt(weights @ dy**2)
+    sx, sy = rms(dx, weights), rms(dy, weights)
     if sx <= REL_TOL * scale_x or sy <= REL_TOL * scale_y:
         return None
-    diff = dx / sx - dy / sy
-    return float(min(1.0, 0.5 * np.sqrt(weights @ diff**2)))
+    return min(1.0, 0.5 * rms(dx / sx - dy / sy, weights))
 
 
-def _rms(values: np.ndarray, weights: np.ndarray) -> float:
-    return float(np.sqrt(weights @ values**2))
+def rms(values: np.ndarray, weights: np.ndarray) -> float:
+    """The weighted root mean square sqrt(Σ w x²) (``weights`` sum to 1, the shape of ``values``)."""
+    return float(np.sqrt((weights * values**2).sum()))
 
 
-def _tabular(reward: Any, what: str) -> np.ndarray:
+def tabular_reward(reward: Any, what: str) -> np.ndarray:
     arr = np.asarray(reward, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[0] != arr.shape[2] or not np.isfinite(arr).all():
         raise InputError(f"{what}: expected a finite array R[s, a, s'] of shape (S, A, S), got shape {arr.shape}")
@@ -107,10 +108,10 @@ def _tabular(reward: Any, what: str) -> np.ndarray:
 
 def epic_canonical_tabular(reward: Any, gamma: float, state_dist: Any = None, action_dist: Any = None) -> np.ndarray:
     """EPIC's canonically shaped R[s, a, s'] with S, S' ~ ``state_dist``, A ~ ``action_dist`` (uniform if None)."""
-    r = _tabular(reward, "epic_canonical_tabular: reward")
-    g = _gamma(gamma, False, "epic_canonical_tabular")
-    p_s = _dist(state_dist, r.shape[0], "epic: state_dist")
-    p_a = _dist(action_dist, r.shape[1], "epic: action_dist")
+    r = tabular_reward(reward, "epic_canonical_tabular: reward")
+    g = check_gamma(gamma, False, "epic_canonical_tabular")
+    p_s = distribution(state_dist, r.shape[0], "epic: state_dist")
+    p_a = distribution(action_dist, r.shape[1], "epic: action_dist")
     mean_from = np.einsum("xat,a,t->x", r, p_a, p_s)  # E[R(x, A, S')] for every state x
     return shaping_canonical(r, mean_from[:, None, None], mean_from[None, None, :], float(p_s @ mean_from), g)
 
@@ -124,22 +125,32 @@ def epic_distance_tabular(reward_a: Any, reward_b: Any, gamma: float, state_dist
     """
     ca = epic_canonical_tabular(reward_a, gamma, state_dist, action_dist)
     cb = epic_canonical_tabular(reward_b, gamma, state_dist, action_dist)
+
+    def product() -> np.ndarray:
+        p_s = distribution(state_dist, ca.shape[0], "epic: state_dist")
+        p_a = distribution(action_dist, ca.shape[1], "epic: action_dist")
+        return np.einsum("s,a,t->sat", p_s, p_a, p_s)
+
+    return tabular_distance(reward_a, reward_b, ca, cb, coverage, product, "epic_distance_tabular")
+
+
+def tabular_distance(reward_a: Any, reward_b: Any, ca: np.ndarray, cb: np.ndarray, coverage: Any,
+                     default: Callable[[], np.ndarray], where: str) -> float | None:
+    """The Pearson distance of two canonical tabular rewards ``ca``, ``cb`` over ``coverage`` (normalised;
+    ``default()`` when None), each reward's RMS setting its rounding scale."""
     if ca.shape != cb.shape:
-        raise InputError(f"epic_distance_tabular: reward shapes differ: {ca.shape} and {cb.shape}")
-    if coverage is None:
-        p_s = _dist(state_dist, ca.shape[0], "epic: state_dist")
-        p_a = _dist(action_dist, ca.shape[1], "epic: action_dist")
-        w = np.einsum("s,a,t->sat", p_s, p_a, p_s).reshape(-1)
-    else:
-        w = _weights(coverage, ca.shape, "epic_distance_tabular: coverage").reshape(-1)
-    ra, rb = np.asarray(reward_a, dtype=np.float64).reshape(-1), np.asarray(reward_b, dtype=np.float64).reshape(-1)
-    return pearson_distance(ca.reshape(-1), cb.reshape(-1), w, _rms(ra, w), _rms(rb, w))
+        raise InputError(f"{where}: reward shapes differ: {ca.shape} and {cb.shape}")
+    w = (default() if coverage is None else normalised_weights(coverage, ca.shape, f"{where}: coverage")).reshape(-1)
+    ra, rb = (np.asarray(r, dtype=np.float64).reshape(-1) for r in (reward_a, reward_b))
+    return pearson_distance(ca.reshape(-1), cb.reshape(-1), w, rms(ra, w), rms(rb, w))
 
 
-def _call(fn: RewardFn, s: np.ndarray, a: np.ndarray, s_next: np.ndarray, what: str) -> np.ndarray:
+def call_reward(fn: RewardFn, s: np.ndarray, a: np.ndarray, s_next: np.ndarray, what: str,
+                where: str = "epic_distance") -> np.ndarray:
+    """``fn(s, a, s')`` as floats, refused with a one-line error unless one finite value per row."""
     out = np.asarray(fn(s, a, s_next), dtype=np.float64)
     if out.shape != (len(s),) or not np.isfinite(out).all():
-        raise InputError(f"epic_distance: {what} must return one finite reward per transition "
+        raise InputError(f"{where}: {what} must return one finite reward per transition "
                          f"(shape ({len(s)},)), got shape {out.shape}" + ("" if out.shape != (len(s),) else
                                                                         " with non-finite values"))
     return out
@@ -157,18 +168,18 @@ def mean_reward_from(fn: RewardFn, starts: np.ndarray, actions: np.ndarray, stat
     for lo in range(0, len(starts), per_call):
         x = starts[lo:lo + per_call]
         reps = (len(x),) + (1,) * (pair_a.ndim - 1)
-        vals = _call(fn, np.repeat(x, pairs, axis=0), np.tile(pair_a, reps),
+        vals = call_reward(fn, np.repeat(x, pairs, axis=0), np.tile(pair_a, reps),
                      np.tile(pair_s, (len(x),) + (1,) * (pair_s.ndim - 1)), what)
         means[lo:lo + len(x)] = vals.reshape(len(x), pairs).mean(axis=1)
     return means
 
 
-def _samples(given: Any, source: np.ndarray, what: str) -> np.ndarray:
+def samples_of(given: Any, source: np.ndarray, what: str, where: str = "epic_distance") -> np.ndarray:
     """The D_S or D_A samples: as given, else the transitions' own, at most ``MAX_SAMPLES`` evenly spaced."""
     if given is not None:
         arr = np.asarray(given)
         if len(arr) == 0:
-            raise InputError(f"epic_distance: {what} is empty; pass at least one sample")
+            raise InputError(f"{where}: {what} is empty; pass at least one sample")
         return arr
     if len(source) <= MAX_SAMPLES:
         return source
@@ -178,14 +189,14 @@ def _samples(given: Any, source: np.ndarray, what: str) -> np.ndarray:
 def _epic_parts(fn: RewardFn, transitions: tuple[Any, Any, Any], gamma: float, states: Any, actions: Any,
                 what: str) -> tuple[np.ndarray, np.ndarray]:
     """The canonically shaped and the raw reward of ``fn`` at each transition (see :func:`epic_canonical`)."""
-    g = _gamma(gamma, False, "epic_distance")
+    g = check_gamma(gamma, False, "epic_distance")
     s, a, s_next = (np.asarray(x) for x in transitions)
     if not len(s) == len(a) == len(s_next) or len(s) == 0:
         raise InputError("epic_distance: transitions must be three arrays (s, a, s') of the same non-zero length")
-    d_s, d_a = _samples(states, s, "states"), _samples(actions, a, "actions")
+    d_s, d_a = samples_of(states, s, "states"), samples_of(actions, a, "actions")
     starts, inverse = np.unique(np.concatenate([s, s_next, d_s]), axis=0, return_inverse=True)
     means = mean_reward_from(fn, starts, d_a, d_s, what)[inverse.reshape(-1)]
-    raw = _call(fn, s, a, s_next, what)
+    raw = call_reward(fn, s, a, s_next, what)
     n = len(s)
     return shaping_canonical(raw, means[:n], means[n:2 * n], float(means[2 * n:].mean()), g), raw
 
@@ -212,15 +223,21 @@ def epic_distance(reward_a: RewardFn, reward_b: RewardFn, transitions: tuple[Any
     """
     ca, ra = _epic_parts(reward_a, transitions, gamma, states, actions, "reward_a")
     cb, rb = _epic_parts(reward_b, transitions, gamma, states, actions, "reward_b")
-    w = _weights(weights, ca.shape, "epic_distance: weights")
-    return pearson_distance(ca, cb, w, _rms(ra, w), _rms(rb, w))
+    w = normalised_weights(weights, ca.shape, "epic_distance: weights")
+    return pearson_distance(ca, cb, w, rms(ra, w), rms(rb, w))
+
+
+def check_transition(transition: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """τ[s, a, s'] checked against R's shape, each τ[s, a, :] a distribution."""
+    tau = np.asarray(transition, dtype=np.float64)
+    if tau.shape != shape or (tau < 0).any() or not np.allclose(tau.sum(axis=2), 1.0):
+        raise InputError(f"{where}: transition must have the reward's shape {shape}, each τ[s, a, :] a distribution")
+    return tau
 
 
 def _mdp(transition: Any, policy: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """τ[s, a, s'] (each row a distribution) and π[s, a] (uniform if None), checked against R's shape."""
-    tau = np.asarray(transition, dtype=np.float64)
-    if tau.shape != shape or (tau < 0).any() or not np.allclose(tau.sum(axis=2), 1.0):
-        raise InputError(f"starc: transition must have the reward's shape {shape}, each τ[s, a, :] a distribution")
+    tau = check_transition(transition, shape, "starc")
     pi = np.full(shape[:2], 1.0 / shape[1]) if policy is None else np.asarray(policy, dtype=np.float64)
     if pi.shape != shape[:2] or (pi < 0).any() or not np.allclose(pi.sum(axis=1), 1.0):
         raise InputError(f"starc: policy must have shape {shape[:2]}, each π[s, :] a distribution")
@@ -232,8 +249,8 @@ def starc_canonical(reward: Any, transition: Any, gamma: float, policy: Any = No
     c(R)(s,a,s') = E_{S'~τ(s,a)}[R(s,a,S') − V^π(s) + γV^π(S')], V^π solving V = r_π + γ P_π V
     (r_π(s) = Σ_a π(a|s) Σ_s' τ(s'|s,a) R(s,a,s'), P_π(s,s') = Σ_a π(a|s) τ(s'|s,a)); the same for every s'.
     """
-    r = _tabular(reward, "starc: reward")
-    g = _gamma(gamma, True, "starc")
+    r = tabular_reward(reward, "starc: reward")
+    g = check_gamma(gamma, True, "starc")
     tau, pi = _mdp(transition, policy, r.shape)
     expected = np.einsum("sat,sat->sa", tau, r)  # E_{S'}[R(s, a, S')]
     p_pi = np.einsum("sa,sat->st", pi, tau)
@@ -247,17 +264,16 @@ def starc_distance(reward_a: Any, reward_b: Any, transition: Any, gamma: float, 
     """STARC between two tabular rewards (Skalse et al., arXiv 2309.15257): 0.5 ||s(R_a) − s(R_b)||, with
     s(R) = c(R) / ||c(R)|| (:func:`starc_canonical`; s(R) = 0 when c(R) is 0 up to rounding), and
     ||X|| = sqrt(Σ w X²) over (s, a, s'), ``weights`` w (positive, default uniform). In [0, 1]."""
-    ra, rb = _tabular(reward_a, "starc: reward_a"), _tabular(reward_b, "starc: reward_b")
+    ra, rb = tabular_reward(reward_a, "starc: reward_a"), tabular_reward(reward_b, "starc: reward_b")
     if ra.shape != rb.shape:
         raise InputError(f"starc_distance: reward shapes differ: {ra.shape} and {rb.shape}")
-    w = _weights(weights, ra.shape, "starc_distance: weights")
+    w = normalised_weights(weights, ra.shape, "starc_distance: weights")
     if (w <= 0).any():
         raise InputError("starc_distance: weights must be positive everywhere (a zero weight makes n a seminorm)")
 
     def standardised(r: np.ndarray) -> np.ndarray:
         c = starc_canonical(r, transition, gamma, policy)
-        size = float(np.sqrt((w * c**2).sum()))
-        return c / size if size > REL_TOL * float(np.sqrt((w * r**2).sum())) else np.zeros_like(c)
+        size = rms(c, w)
+        return c / size if size > REL_TOL * rms(r, w) else np.zeros_like(c)
 
-    diff = standardised(ra) - standardised(rb)
-    return float(0.5 * np.sqrt((w * diff**2).sum()))
+    return 0.5 * rms(standardised(ra) - standardised(rb), w)

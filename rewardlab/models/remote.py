@@ -72,11 +72,11 @@ def connect(params: ModelParams) -> Remote:
 
     root = str(params.endpoint).rstrip("/").removesuffix("/v1")
     client = client_for(params, root)
-    try:
-        doc = vllm.get(client, "/openapi.json")
-        api = params.remote_api if params.remote_api != "auto" else _guess(client, doc, root)
+    try:  # a rewardlab server needs no document; vLLM's lists its routes
+        doc = None if params.remote_api == "rewardlab" else vllm.get(client, "/openapi.json")
+        api, listing = (params.remote_api, None) if params.remote_api != "auto" else _guess(client, doc, root)
         if api == "vllm":
-            server = vllm.connect(client, root, params.remote_model, doc)
+            server = vllm.connect(client, root, params.remote_model, doc, listing)
             if server.route.values != "raw":
                 log.warning("%s%s gives %s values: %s; name a local copy in `model` to have the drift measured",
                             root, server.route.path, server.route.values, _CAVEATS[server.route.values])
@@ -86,17 +86,18 @@ def connect(params: ModelParams) -> Remote:
         raise _unreachable(root, exc) from exc
 
 
-def _guess(client: Any, doc: dict[str, Any] | None, root: str) -> str:
+def _guess(client: Any, doc: dict[str, Any] | None, root: str) -> tuple[str, Any | None]:
+    """The server's kind, and its ``/v1/models`` reply when that was asked to tell (vLLM's connect reads it)."""
     if doc is not None:
         paths = doc.get("paths") or {}
         if "/get_reward" in paths:
-            return "rewardlab"
+            return "rewardlab", None
         if "/v1/models" in paths:
-            return "vllm"
-    elif vllm.get(client, "/v1/models") is not None:
-        return "vllm"
+            return "vllm", None
+    elif (listing := vllm.get(client, "/v1/models")) is not None:
+        return "vllm", listing
     elif vllm.get(client, "/health") is not None:
-        return "rewardlab"
+        return "rewardlab", None
     raise ModelError(f"endpoint {root!r} is neither a rewardlab server (/get_reward) nor vLLM (/v1/models): "
                      "set remote_api")
 

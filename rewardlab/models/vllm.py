@@ -40,6 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from rewardlab import transforms
 from rewardlab.core import Sample
 from rewardlab.judges.client import JudgeClient, JudgeError
 from rewardlab.judges.loop import run_sync
@@ -161,9 +164,12 @@ class VllmServer:
                 "route": self.route.path, "values": self.route.values}
 
 
-def connect(client: JudgeClient, endpoint: str, served: str | None, doc: dict[str, Any] | None) -> VllmServer:
-    """Ask the server what it serves and offers (see the module docstring)."""
-    models = [str(m.get("id")) for m in (get(client, "/v1/models") or {}).get("data") or []]
+def connect(client: JudgeClient, endpoint: str, served: str | None, doc: dict[str, Any] | None,
+            listing: Any | None = None) -> VllmServer:
+    """Ask the server what it serves and offers (see the module docstring); ``listing``: its ``/v1/models``
+    reply when the caller already has it."""
+    listing = get(client, "/v1/models") if listing is None else listing
+    models = [str(m.get("id")) for m in (listing or {}).get("data") or []]
     if served is None:
         if len(models) != 1:
             raise ModelError(f"endpoint {endpoint!r} serves {len(models)} models ({', '.join(models)}): "
@@ -259,7 +265,7 @@ def rm_value(route: Route, values: list[float], head: int | None, sigmoid: bool,
         raise ModelError(f"head = {column}, but the served model has {n} outputs")
     value = values[column]
     if not route.activated:
-        return 1.0 / (1.0 + math.exp(-value)) if sigmoid else value
+        return float(transforms.sigmoid(np.array(value))) if sigmoid else value
     if n > 1:
         raise ModelError(f"endpoint {endpoint!r} applies softmax over {n} outputs on /classify and offers no "
                          "use_activation switch: the head's value cannot be recovered; serve with /pooling "

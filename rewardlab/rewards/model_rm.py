@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from pydantic import Field
@@ -16,6 +15,7 @@ from rewardlab.models.loading import LoadedModel, ModelError
 from rewardlab.models.params import ChatTemplate, ModelParams
 from rewardlab.models.reward import Encoded, ModelReward
 from rewardlab.registry import register
+from rewardlab.transforms import sigmoid
 
 
 class RMParams(ModelParams):
@@ -75,24 +75,19 @@ class RewardModel(ModelReward):
     def forward(self, loaded: LoadedModel, batch: list[Encoded]) -> list[Score]:
         tensors = as_tensors(loaded, [e.ids for e in batch], pad_id(loaded))
         logits = loaded.model(**tensors).logits.float().cpu()
-        column = self.params.head or 0
-        scores = []
-        for row in logits:
-            value = float(row[column])
-            if self.params.sigmoid:
-                value = 1.0 / (1.0 + math.exp(-value))
-            scores.append(Score.ok(value))
-        return scores
+        values = logits[:, self.params.head or 0].double().numpy()
+        return [Score.ok(float(v)) for v in (sigmoid(values) if self.params.sigmoid else values)]
 
     def served_scores(self, server: vllm.VllmServer, samples: Sequence[Sample]) -> list[Score]:
         p = self.params
         scores = []
         for got in vllm.fetch(server, samples, chat=p.chat_template != "none"):
+            if isinstance(got, Exception):  # this input's request failed
+                scores.append(error_score(got))
+                continue
             try:
-                if isinstance(got, Exception):
-                    raise got
                 scores.append(Score.ok(vllm.rm_value(server.route, got, p.head, p.sigmoid, server.endpoint),
                                        model={"model": server.model, "revision": None, "chat_template": None}))
-            except Exception as exc:  # this input's request or reply
+            except Exception as exc:  # this input's reply
                 scores.append(error_score(exc))
         return scores

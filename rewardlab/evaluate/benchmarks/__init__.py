@@ -17,7 +17,7 @@ BENCHMARKS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "rewardmath": ("rewardmath", "RewardMath", {}),
     "preference": ("preference", "Preference", {"layout": "plain"}),
     "m-rewardbench": ("m_rewardbench", "MRewardBench", {}),
-    "personalized": ("preference", "Preference", {"layout": "personalized"}),
+    "personalized": ("personalized", "PersonalizedRewardBench", {}),
     "best-of-n": ("best_of_n", "BestOfN", {}),
 }
 

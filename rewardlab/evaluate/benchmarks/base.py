@@ -4,14 +4,15 @@ does, and (pairwise benchmarks) play the swap check."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from rewardlab.errors import InputError
 from rewardlab.evaluate.records import BenchmarkScore, Candidate, Scores, Views, mean, require_columns
 
 Row = Mapping[str, Any]
 Outcome = tuple[tuple[str, str], "int | None"]
+T = TypeVar("T")
 
 
 class Benchmark(ABC):
@@ -26,6 +27,20 @@ class Benchmark(ABC):
             raise InputError(f"{self.name}: a pairwise judge (judge.pairwise) is supported on judgebench, "
                              "rewardbench and the preference layouts only; use a pointwise reward here")
         self.pairwise_judge = pairwise_judge
+        self._memo: dict[str, tuple[Sequence[Row], Scores, Any]] = {}
+
+    def once(self, what: str, rows: Sequence[Row], scores: Scores, compute: Callable[[], T]) -> T:
+        """``compute()`` for these rows and scores (by identity), computed once: a benchmark's own
+        scoring and the swap check both read its comparisons of the same rows."""
+        memo = self._memo.get(what)
+        if memo is None or memo[0] is not rows or memo[1] is not scores:
+            memo = self._memo[what] = (rows, scores, compute())
+        result: T = memo[2]
+        return result
+
+    def straight_outcomes(self, rows: Sequence[Row], scores: Scores) -> list[Outcome]:
+        """:meth:`outcomes` of the rows as given (not swapped), computed once."""
+        return self.once("outcomes", rows, scores, lambda: self.outcomes(rows, scores))
 
     def supports_pairwise_judge(self) -> bool:
         return False
@@ -81,7 +96,7 @@ def swap_check(bench: Benchmark, rows: Sequence[Row], scores: Scores) -> dict[st
     """
     if not bench.pairwise:
         return None
-    straight = bench.outcomes(rows, scores)
+    straight = bench.straight_outcomes(rows, scores)
     swapped = dict(bench.outcomes([bench.swap(r) for r in rows], scores))
     missing = sum((k[1], k[0]) not in swapped for k, _ in straight)  # a comparison the swap lost
     both = [(a, swapped.get((k[1], k[0]))) for k, a in straight]

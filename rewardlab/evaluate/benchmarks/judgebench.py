@@ -96,11 +96,14 @@ class JudgeBench(Benchmark):
         first, second = pointwise_decisions(a, b)
         return counter((first, second), label), first != second
 
+    def judgements(self, rows: Sequence[Row], scores: Scores) -> list[tuple[int, bool] | None]:
+        """:meth:`judged` of every row, computed once for these rows (evaluate and the swap check read them)."""
+        return self.once("judged", rows, scores, lambda: [self.judged(row, i, scores) for i, row in enumerate(rows)])
+
     def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[Outcome]:
         """Per pair, keyed by the labelled-better and the other response's text."""
         out: list[Outcome] = []
-        for i, row in enumerate(rows):
-            j = self.judged(row, i, scores)
+        for i, (row, j) in enumerate(zip(rows, self.judgements(rows, scores), strict=True)):
             a, b = content_hash(row["question"], row["response_A"]), content_hash(row["question"], row["response_B"])
             key = (a, b) if label_of(row, i) == "A>B" else (b, a)
             out.append((key, None if j is None else (j[0] > 0) - (j[0] < 0)))
@@ -109,8 +112,7 @@ class JudgeBench(Benchmark):
     def evaluate(self, rows: Sequence[Row], scores: Scores) -> BenchmarkScore:
         by_source: dict[str, list[int]] = defaultdict(list)
         unscorable = inconsistent = 0
-        for i, row in enumerate(rows):
-            j = self.judged(row, i, scores)
+        for row, j in zip(rows, self.judgements(rows, scores), strict=True):
             results = by_source[str(row["source"])]  # listed even if every pair is unscorable
             if j is None:
                 unscorable += 1

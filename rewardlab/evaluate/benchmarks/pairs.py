@@ -22,6 +22,7 @@ class PairBenchmark(Benchmark):
     """
 
     columns = ("prompt", "chosen", "rejected")
+    prompt_column = "prompt"
     subset_column = "subset"
 
     def meta(self, row: Row) -> dict[str, Any]:
@@ -31,8 +32,8 @@ class PairBenchmark(Benchmark):
     def pair(self, row: Row) -> tuple[Candidate, Candidate]:
         """Both answers, with the row's ``reference`` when it has one (a verifier needs the gold answer)."""
         meta, reference = self.meta(row), row.get("reference")
-        return (Candidate(row["prompt"], row["chosen"], reference, meta),
-                Candidate(row["prompt"], row["rejected"], reference, meta))
+        prompt = row[self.prompt_column]
+        return Candidate(prompt, row["chosen"], reference, meta), Candidate(prompt, row["rejected"], reference, meta)
 
     def supports_pairwise_judge(self) -> bool:
         return True
@@ -46,7 +47,7 @@ class PairBenchmark(Benchmark):
 
     def judged(self, row: Row) -> Candidate:
         """A pairwise judge's candidate: chosen as the completion, rejected as the reference it is compared with."""
-        return Candidate(row["prompt"], row["chosen"], row["rejected"], self.meta(row))
+        return Candidate(row[self.prompt_column], row["chosen"], row["rejected"], self.meta(row))
 
     def candidates(self, rows: Sequence[Row]) -> list[Candidate]:
         if self.pairwise_judge:
@@ -59,14 +60,15 @@ class PairBenchmark(Benchmark):
     def outcomes(self, rows: Sequence[Row], scores: Scores) -> list[Outcome]:
         if not self.pairwise_judge:
             return [compare(*self.pair(row), scores) for row in rows]
-        return [((content_hash(row["prompt"], row["chosen"]), content_hash(row["prompt"], row["rejected"])),
+        p = self.prompt_column
+        return [((content_hash(row[p], row["chosen"]), content_hash(row[p], row["rejected"])),
                  sign(scores.value(self.judged(row)), 0.5)) for row in rows]
 
     def credits(self, rows: Sequence[Row], scores: Scores) -> list[tuple[float | None, bool]]:
         """Per pair, its credit (None: unscorable) and whether it is a tie: a reward scores 1 when chosen is
         strictly higher, else 0; a pairwise judge scores its value (see the class)."""
         out: list[tuple[float | None, bool]] = []
-        for row, (_, o) in zip(rows, self.outcomes(rows, scores), strict=True):
+        for row, (_, o) in zip(rows, self.straight_outcomes(rows, scores), strict=True):
             if o is None:
                 out.append((None, False))
             else:

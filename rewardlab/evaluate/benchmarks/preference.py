@@ -1,4 +1,5 @@
-"""Plain preference pairs, M-RewardBench's per-language layout, and rubric-conditioned (personalized) pairs.
+"""Plain preference pairs and M-RewardBench's per-language layout (Personalized RewardBench:
+:mod:`rewardlab.evaluate.benchmarks.personalized`).
 
 Layouts (one pair per row; chosen wins when it scores strictly higher, a tie counts 0; a pairwise
 judge's credit is the mean of its two games, see :class:`PairBenchmark`):
@@ -7,23 +8,19 @@ judge's credit is the mean of its two games, see :class:`PairBenchmark`):
   over all pairs; sections: accuracy per ``subset``.
 - ``m-rewardbench``: the same columns plus ``language``; scored per language as M-RewardBench
   does (:mod:`rewardlab.evaluate.benchmarks.m_rewardbench`).
-- ``personalized``: the same columns plus ``rubric`` (the user's stated preference or
-  persona), which each candidate carries as ``meta.rubric`` so a rubric-conditioned reward
-  (``judge.rubric`` reads ``meta.rubric``) judges both answers against it. Overall:
-  accuracy over all pairs; sections per ``subset``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from rewardlab.evaluate.benchmarks.base import Row
 from rewardlab.evaluate.benchmarks.pairs import PairBenchmark, accuracies
 from rewardlab.evaluate.records import BenchmarkScore, Scores, mean
 
-Layout = Literal["plain", "m-rewardbench", "personalized"]
-EXTRA_COLUMN = {"plain": None, "m-rewardbench": "language", "personalized": "rubric"}
+Layout = Literal["plain", "m-rewardbench"]
+EXTRA_COLUMN = {"plain": None, "m-rewardbench": "language"}
 
 
 class Preference(PairBenchmark):
@@ -35,9 +32,6 @@ class Preference(PairBenchmark):
         self.name = "preference" if layout == "plain" else layout  # type: ignore[misc]
         extra = EXTRA_COLUMN[layout]
         self.columns = (*PairBenchmark.columns, *((extra,) if extra else ()))
-
-    def meta(self, row: Row) -> dict[str, Any]:
-        return {"rubric": row["rubric"]} if self.layout == "personalized" else {}
 
     def evaluate(self, rows: Sequence[Row], scores: Scores) -> BenchmarkScore:
         results, unscorable, ties = self.by_subset(rows, scores)

@@ -4,6 +4,7 @@ over-optimisation and classification, each from its ``to_json()`` in ``result["d
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from rewardlab.evaluate.report import html as h
@@ -11,6 +12,7 @@ from rewardlab.evaluate.report import plots
 from rewardlab.evaluate.report.fields import mapping, sequence
 
 WHERE = "eval report: diagnostics: "
+_sub = partial(h.section, level=3)  # each diagnostic is a subsection of Diagnostics
 CURVE_KEYS = ("n", "reward", "oracle", "random")
 BON_TITLE = "Best-of-n: accuracy of the reward's pick, the oracle's and a random pick"
 BON_CAPTION = ("Expected accuracy over all size-n subsets of each prompt's candidates "
@@ -27,11 +29,6 @@ def diagnostics(result: Mapping[str, Any]) -> str:
              _best_of_n(diag, result),
              _overoptimisation(diag), _classification(diag)]
     return h.section("Diagnostics", "diagnostics", *parts)
-
-
-def _sub(title: str, anchor: str, *parts: str) -> str:
-    body = "".join(p for p in parts if p)
-    return f'<div id="{anchor}"><h3>{h.text(title)}</h3>{body}</div>' if body else ""
 
 
 def _calibration(diag: Mapping[str, Any]) -> str:

@@ -109,10 +109,12 @@ class Raw:
         self.html = html_text
 
 
-def section(title: str, anchor: str, *parts: str) -> str:
-    """A titled section; empty when it has no parts (the data had nothing for it)."""
+def section(title: str, anchor: str, *parts: str, level: int = 2) -> str:
+    """A titled section (``level`` 3: a subsection, an ``h3`` in a ``div``); empty when it has no parts
+    (the data had nothing for it)."""
     body = "".join(p for p in parts if p)
-    return f'<section id="{anchor}"><h2>{text(title)}</h2>{body}</section>' if body else ""
+    tag = "section" if level == 2 else "div"
+    return f'<{tag} id="{anchor}"><h{level}>{text(title)}</h{level}>{body}</{tag}>' if body else ""
 
 
 def note(value: Any) -> str:

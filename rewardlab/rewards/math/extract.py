@@ -22,7 +22,7 @@ _FINAL_RE = re.compile(
     re.IGNORECASE,
 )
 _GSM8K_RE = re.compile(r"####\s*(?P<ans>[^\n]*)")
-_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+_NUMBER_RE = re.compile(r"-?\d[\d,\u066c]*(?:[.\u066b]\d+)?(?:/\d+)?")  # U+066B/C: Arabic decimal, thousands
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
 

@@ -67,23 +67,27 @@ _UNIT_TAIL = re.compile(rf"^([^A-Za-z]*?\d\}}?)\s*({_WORD}(?:\s+{_WORD})*)\s*$")
 
 
 _ANY_DIGIT = re.compile(r"\d")  # str patterns: \d is any Unicode decimal digit (category Nd)
+# The Arabic decimal and thousands separators (U+066B, U+066C), written with Arabic-Indic digits.
+ARABIC_SEPARATORS = str.maketrans({"\u066b": ".", "\u066c": ","})
 
 
 def ascii_digits(s: str) -> str:
-    """Decimal digits of any script (fullwidth ``５``, Arabic-Indic ``٥``, bold ``𝟓``) as ASCII.
+    """Decimal digits of any script (fullwidth ``５``, Arabic-Indic ``٥``, bold ``𝟓``) as ASCII,
+    and the Arabic decimal separator ``٫`` as ``.``, its thousands separator ``٬`` as ``,``.
 
     They are digits, not look-alikes: each has the numeric value it shows. The number fast
     path read them already (``\\d`` matches them), but math-verify's parser does not, so
-    ``x=５`` scored 0 against ``5`` and a reference ``2x+１`` was invalid. Only category Nd
-    changes: superscripts, circled or Roman numerals and letters that look like digits
-    (``O``, ``l``, Cyrillic ``б``) are not decimal digits and stay as written.
+    ``x=５`` scored 0 against ``5`` and a reference ``2x+１`` was invalid; ``٣٫٥`` (3.5) was
+    unparsable. Only category Nd and those two separators change: superscripts, circled or
+    Roman numerals and letters that look like digits (``O``, ``l``, Cyrillic ``б``) are not
+    decimal digits and stay as written. A ``٬`` then follows the grouping rules of ``,``.
 
-    >>> ascii_digits("x=５, ٣ + 𝟐")
-    'x=5, 3 + 2'
+    >>> ascii_digits("x=５, ٣ + 𝟐, ٣٫٥")
+    'x=5, 3 + 2, 3.5'
     """
     if s.isascii():
         return s
-    return _ANY_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), s)
+    return _ANY_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), s.translate(ARABIC_SEPARATORS))
 
 
 def strip_wrappers(s: str) -> str:
