@@ -35,9 +35,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rewardlab.envs._base import check_count
-from rewardlab.envs.novelty import Bonus, flat
-from rewardlab.errors import InputError, SpecError
+from rewardlab.envs._base import check_count, check_number
+from rewardlab.envs.novelty import Bonus, embedded, ring_append
+from rewardlab.errors import InputError
 
 K = TypeVar("K", bound="EpisodicKNN")
 
@@ -51,11 +51,12 @@ class EpisodicKNN(Bonus):
         self, k: int = 10, capacity: int = 4096, *, cluster_distance: float = 0.008, kernel_epsilon: float = 1e-4,
         c: float = 1e-3, max_similarity: float = 8.0, embed: Callable[[np.ndarray], Any] | None = None,
     ) -> None:
-        k, capacity = check_count(k, "EpisodicKNN: k"), check_count(capacity, "EpisodicKNN: capacity")
-        if not (kernel_epsilon > 0 and c > 0 and cluster_distance >= 0 and max_similarity > 0):
-            raise SpecError("EpisodicKNN: kernel_epsilon, c and max_similarity must be > 0, cluster_distance >= 0")
-        self.k, self.capacity, self.embed = k, capacity, embed
-        self.xi, self.eps, self.c, self.s_max = cluster_distance, kernel_epsilon, c, max_similarity
+        self.k, self.capacity = check_count(k, "EpisodicKNN: k"), check_count(capacity, "EpisodicKNN: capacity")
+        positive = {"kernel_epsilon": kernel_epsilon, "c": c, "max_similarity": max_similarity}
+        self.eps, self.c, self.s_max = (check_number(v, f"EpisodicKNN: {n}", "a number > 0", lambda x: x > 0)
+                                        for n, v in positive.items())
+        self.xi = check_number(cluster_distance, "EpisodicKNN: cluster_distance", "a number >= 0", lambda x: x >= 0)
+        self.embed = embed
 
     def bind(self: K, num_envs: int) -> K:
         Bonus.bind(self, num_envs)
@@ -65,10 +66,7 @@ class EpisodicKNN(Bonus):
         return self
 
     def embeddings(self, obs: Any) -> np.ndarray:
-        x = flat(obs, self.num_envs)
-        e = x if self.embed is None else np.asarray(self.embed(x), dtype=np.float64).reshape(self.num_envs, -1)
-        if not np.isfinite(e).all():
-            raise InputError("EpisodicKNN: the embedding has a non-finite value; give finite observations/embed")
+        e = embedded(obs, self.num_envs, self.embed, "EpisodicKNN")
         if self.memory.shape[2] != e.shape[1]:
             if self.length.any():
                 raise InputError(f"EpisodicKNN: embedding width changed from {self.memory.shape[2]} to {e.shape[1]}")
@@ -87,9 +85,7 @@ class EpisodicKNN(Bonus):
             dn = np.where(mean[:, None] > 0, d2 / mean[:, None], 0.0)
         kernel = np.where(valid, self.eps / (np.maximum(dn - self.xi, 0.0) + self.eps), 0.0)
         s = np.sqrt(kernel.sum(axis=1)) + self.c
-        rows = np.flatnonzero(active)
-        self.memory[rows, self.length[rows] % self.capacity] = e[rows]
-        self.length[rows] += 1
+        ring_append(self.memory, self.length, e, np.flatnonzero(active))
         return np.where(active & (s <= self.s_max), 1.0 / s, 0.0)
 
     def neighbours(self, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,8 @@ statistics) for evaluation; an episode's own memory still fills, as the bonus ne
   each env, bonus 1/√n_ep(φ(s)) (the episodic count bonus of Henaff et al. 2023,
   "A Study of Global and Episodic Bonuses for Exploration in Contextual MDPs").
 * :class:`CoverageGain`: the marginal gain of the episode's coverage (a submodular
-  function of the visited set): 1 for a cell new to the episode, else 0.
+  function of the visited set): 1 for a cell new to the episode, else 0. The other
+  submodular gains (facility location, log-determinant) are in :mod:`rewardlab.envs.submodular`.
 
 The network bonuses (RND, RDD) are in :mod:`rewardlab.envs.distill`, the kNN
 episodic novelty of NGU in :mod:`rewardlab.envs.knn`. Every bonus's learnt state
@@ -26,6 +27,7 @@ episodic novelty of NGU in :mod:`rewardlab.envs.knn`. Every bonus's learnt state
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -41,6 +43,27 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Knuth's multiplicative hash constant (
 def flat(obs: Any, num_envs: int) -> np.ndarray:
     """A batch of observations as a float64 (num_envs, D) matrix."""
     return np.asarray(obs, dtype=np.float64).reshape(num_envs, -1)
+
+
+def embedded(obs: Any, num_envs: int, embed: Callable[[np.ndarray], Any] | None, owner: str) -> np.ndarray:
+    """``embed(flat batch)`` as a finite float64 (num_envs, dim) matrix (no ``embed``: the flattened
+    observations); a clear error naming ``owner`` for a non-finite value."""
+    x = flat(obs, num_envs)
+    e = x if embed is None else np.asarray(embed(x), dtype=np.float64).reshape(num_envs, -1)
+    if not np.isfinite(e).all():
+        raise InputError(f"{owner}: the embedding has a non-finite value; give finite observations/embed")
+    return e
+
+
+def ring_append(memory: np.ndarray, length: np.ndarray, values: np.ndarray, rows: np.ndarray | None = None) -> None:
+    """Append ``values[e]`` to env e's ring ``memory[e]`` (``memory.shape[1]`` slots, the oldest overwritten)
+    and count it in ``length[e]``, for the envs in ``rows`` (None: every env, no row selection)."""
+    if rows is None:
+        memory[np.arange(len(length)), length % memory.shape[1]] = values
+        length += 1
+    else:
+        memory[rows, length[rows] % memory.shape[1]] = values[rows]
+        length[rows] += 1
 
 
 class Bonus:
@@ -138,18 +161,13 @@ class EpisodicCount(Bonus):
         Bonus.bind(self, num_envs)
         self.memory = np.zeros((num_envs, self.capacity), dtype=np.uint64)
         self.length = np.zeros(num_envs, dtype=np.int64)
-        self._columns, self._envs = np.arange(self.capacity)[None, :], np.arange(num_envs)
+        self._columns = np.arange(self.capacity)[None, :]
         return self
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
-        if np.count_nonzero(active) == self.num_envs:  # the common step: no rows to pick
-            self.memory[self._envs, self.length % self.capacity] = codes
-            self.length += 1
-        else:
-            rows = np.flatnonzero(active)
-            self.memory[rows, self.length[rows] % self.capacity] = codes[rows]
-            self.length[rows] += 1
+        every = np.count_nonzero(active) == self.num_envs  # the common step: no rows to pick
+        ring_append(self.memory, self.length, codes, None if every else np.flatnonzero(active))
         width = min(int(self.length.max(initial=0)), self.capacity)  # the columns any episode has filled
         filled = self._columns[:, :width] < self.length[:, None]
         n = np.maximum(np.add.reduce((self.memory[:, :width] == codes[:, None]) & filled, axis=1), 1)
