@@ -19,6 +19,7 @@ from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, mer
 from rewardlab.envs.novelty import Bonus, CoverageGain, EpisodicCount, SimHashCount  # noqa: E402
 from rewardlab.envs.schedules import Cosine, Linear, Step  # noqa: E402
 from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term  # noqa: E402
+from rewardlab.envs.submodular import FacilityLocationGain, LogDetGain  # noqa: E402
 from rewardlab.envs.terms import RewardTerms, Term, VectorRewardTerms  # noqa: E402
 
 __all__ = [
@@ -29,8 +30,10 @@ __all__ = [
     "CoverageGain",
     "EpisodicCount",
     "EpisodicKNN",
+    "FacilityLocationGain",
     "IntrinsicReward",
     "Linear",
+    "LogDetGain",
     "NormalizeReward",
     "PotentialShaping",
     "RewardTerms",

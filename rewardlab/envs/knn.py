@@ -17,10 +17,11 @@ bonus is computed against the memory as it was, then f(x_t) is added. With an
 empty memory (the first step of an episode) Σ K = 0 and r = 1/c, NGU's formula as
 it stands. Fewer than k earlier states: the neighbours there are.
 
-The embedding is ``embed(batch) -> batch`` (default: the flattened observation).
-NGU learns it with an inverse-dynamics model; here it is given (a fixed random
-projection, a pretrained encoder, or the raw features), which keeps the bonus a
-function of the observations alone.
+The embedding is ``embed(batch) -> batch`` (default: the flattened observation): a
+fixed random projection, a pretrained encoder, or the raw features, which keeps the
+bonus a function of the observations alone; or NGU's own, learnt online by an
+inverse-dynamics model (``embed=InverseDynamics(action_space)``,
+:mod:`rewardlab.envs.controllable`), which the wrapper then feeds the actions.
 
 Everything is per env: each env has its memory (``capacity`` embeddings, a ring)
 and its running mean d²_m, which persists across episodes as NGU's actors' do;
@@ -36,20 +37,19 @@ from typing import Any, TypeVar
 import numpy as np
 
 from rewardlab.envs._base import check_count, check_number
-from rewardlab.envs.novelty import Bonus, embedded, ring_append
-from rewardlab.errors import InputError
+from rewardlab.envs.novelty import Embedding, EpisodeMemory, ring_append
 
 K = TypeVar("K", bound="EpisodicKNN")
 
 
-class EpisodicKNN(Bonus):
+class EpisodicKNN(EpisodeMemory):
     """NGU's episodic novelty: 1/(√(Σ kernel over the k nearest embeddings of the episode) + c)."""
 
     state_keys = ("memory", "length", "dist_sum", "dist_count")
 
     def __init__(
         self, k: int = 10, capacity: int = 4096, *, cluster_distance: float = 0.008, kernel_epsilon: float = 1e-4,
-        c: float = 1e-3, max_similarity: float = 8.0, embed: Callable[[np.ndarray], Any] | None = None,
+        c: float = 1e-3, max_similarity: float = 8.0, embed: Callable[[np.ndarray], Any] | Embedding | None = None,
     ) -> None:
         self.k, self.capacity = check_count(k, "EpisodicKNN: k"), check_count(capacity, "EpisodicKNN: capacity")
         positive = {"kernel_epsilon": kernel_epsilon, "c": c, "max_similarity": max_similarity}
@@ -59,22 +59,12 @@ class EpisodicKNN(Bonus):
         self.embed = embed
 
     def bind(self: K, num_envs: int) -> K:
-        Bonus.bind(self, num_envs)
-        self.memory = np.zeros((num_envs, self.capacity, 0))  # sized on the first observation
-        self.length = np.zeros(num_envs, dtype=np.int64)
+        EpisodeMemory.bind(self, num_envs)
         self.dist_sum, self.dist_count = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
         return self
 
-    def embeddings(self, obs: Any) -> np.ndarray:
-        e = embedded(obs, self.num_envs, self.embed, "EpisodicKNN")
-        if self.memory.shape[2] != e.shape[1]:
-            if self.length.any():
-                raise InputError(f"EpisodicKNN: embedding width changed from {self.memory.shape[2]} to {e.shape[1]}")
-            self.memory = np.zeros((self.num_envs, self.capacity, e.shape[1]))
-        return e
-
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
-        e = self.embeddings(obs)
+        e = self.embeddings(obs, active)
         d2, valid = self.neighbours(e)
         valid &= active[:, None]
         if self.update:  # d²_m outlives the episode: frozen with the bonus
@@ -99,11 +89,3 @@ class EpisodicKNN(Bonus):
         nearest = np.partition(d2, k - 1, axis=1)[:, :k] if k < filled else d2
         return nearest, np.isfinite(nearest)
 
-    def reset(self, mask: np.ndarray) -> None:
-        self.length[mask] = 0
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        memory = np.asarray(state.get("memory") if isinstance(state, dict) else None)
-        if self.memory.shape[2] == 0 and memory.ndim == 3:  # not sized yet: take the saved width
-            self.memory = np.zeros((self.num_envs, self.capacity, memory.shape[2]))
-        super().load_state_dict(state)

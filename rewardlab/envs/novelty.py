@@ -72,10 +72,14 @@ class Bonus:
     num_envs = 0
     state_keys: tuple[str, ...] = ()  # the attributes that hold what the bonus has learnt
     update = True  # False: frozen for evaluation; what outlives an episode (counts, networks, statistics) stays
+    wants_actions = False  # True: the wrapper calls observe_actions before each call
 
     def bind(self: B, num_envs: int) -> B:
         self.num_envs = num_envs
         return self
+
+    def observe_actions(self, actions: Any) -> None:
+        """The actions that led to the observations of the next call (for bonuses that learn from transitions)."""
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -98,6 +102,103 @@ class Bonus:
                     f"{mine.shape}; load the state of a bonus made with the same arguments for as many envs"
                 )
             setattr(self, key, copy.deepcopy(theirs))
+
+
+class Embedding:
+    """An embedding that learns from the transitions the wrapper sees (NGU's inverse-dynamics one,
+    :class:`~rewardlab.envs.InverseDynamics`); an :class:`EpisodeMemory` bonus drives it."""
+
+    update = True
+
+    def bind(self, num_envs: int) -> Embedding:
+        raise NotImplementedError
+
+    def observe_actions(self, actions: Any) -> None:
+        """The actions that led to the observations of the next :meth:`step`."""
+        raise NotImplementedError
+
+    def step(self, x: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Embeddings of the flat batch ``x`` (as the model is before this step), then one training step."""
+        raise NotImplementedError
+
+    def reset(self, mask: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+EM = TypeVar("EM", bound="EpisodeMemory")
+
+
+class EpisodeMemory(Bonus):
+    """Base of the bonuses that keep each env's episode as embeddings f(s): ``memory`` (envs, capacity,
+    dim, sized on the first batch) and ``length`` per env. ``embed``: a function of the flat batch, or an
+    :class:`Embedding` that learns (it then gets the actions, is reset, frozen and saved with the bonus)."""
+
+    capacity: int
+    embed: Callable[[np.ndarray], Any] | Embedding | None
+    state_keys: tuple[str, ...] = ("memory", "length")
+
+    def bind(self: EM, num_envs: int) -> EM:
+        Bonus.bind(self, num_envs)
+        self.memory = np.zeros((num_envs, self.capacity, 0))  # sized on the first observation
+        self.length = np.zeros(num_envs, dtype=np.int64)
+        if isinstance(self.embed, Embedding):
+            self.embed.bind(num_envs)
+        return self
+
+    @property
+    def wants_actions(self) -> bool:  # type: ignore[override]
+        return isinstance(self.embed, Embedding)
+
+    def observe_actions(self, actions: Any) -> None:
+        if isinstance(self.embed, Embedding):
+            self.embed.observe_actions(actions)
+
+    @property
+    def update(self) -> bool:
+        return getattr(self, "_update", True)
+
+    @update.setter
+    def update(self, setting: bool) -> None:
+        self._update = setting
+        if isinstance(self.embed, Embedding):
+            self.embed.update = setting
+
+    def embeddings(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        """f(obs) of the batch, the memory sized for it; a clear error if its width changes mid-episode."""
+        owner = type(self).__name__
+        if isinstance(self.embed, Embedding):
+            e = embedded(self.embed.step(flat(obs, self.num_envs), active), self.num_envs, None, owner)
+        else:
+            e = embedded(obs, self.num_envs, self.embed, owner)
+        if self.memory.shape[2] != e.shape[1]:
+            if self.length.any():
+                raise InputError(f"{owner}: embedding width changed from {self.memory.shape[2]} to {e.shape[1]}")
+            self.memory = np.zeros((self.num_envs, self.capacity, e.shape[1]))
+        return e
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.length[mask] = 0
+        if isinstance(self.embed, Embedding):
+            self.embed.reset(mask)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return {**state, "embed": self.embed.state_dict()} if isinstance(self.embed, Embedding) else state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        memory = np.asarray(state.get("memory") if isinstance(state, dict) else None)
+        if self.memory.shape[2] == 0 and memory.ndim == 3:  # not sized yet: take the saved width
+            self.memory = np.zeros((self.num_envs, self.capacity, memory.shape[2]))
+        if isinstance(self.embed, Embedding):
+            check_state(self, state, ("embed",))
+            self.embed.load_state_dict(state["embed"])
+        super().load_state_dict(state)
 
 
 def check_state(bonus: Bonus, state: Any, keys: tuple[str, ...]) -> None:
