@@ -95,7 +95,7 @@ def test_rdd_bonus_is_eq_11_against_the_mean_before_the_update() -> None:
     z = torch.as_tensor(np.clip((x - rms.mean) / np.sqrt(rms.var + 1e-8), -5, 5), dtype=torch.float32)
     old = RDD(out=8, seed=3).bind(2)
     old.load_state_dict(before)
-    target, predictor, _ = old.nets
+    target, predictor = old.nets["target"], old.nets["predictor"]  # type: ignore[index]
     with torch.no_grad():
         want = ((predictor(z) - target(z)) ** 2).sum(dim=1).numpy() / 8
     np.testing.assert_allclose(got, want, rtol=1e-5)

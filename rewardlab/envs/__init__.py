@@ -12,6 +12,7 @@ from rewardlab.errors import import_extra
 
 import_extra("gymnasium", "envs", "rewardlab.envs")  # MissingExtra (an ImportError) with the clone command
 
+from rewardlab.envs.controllable import InverseDynamics  # noqa: E402
 from rewardlab.envs.distill import RDD, RND  # noqa: E402
 from rewardlab.envs.intrinsic import IntrinsicReward, VectorIntrinsicReward  # noqa: E402
 from rewardlab.envs.knn import EpisodicKNN  # noqa: E402
@@ -32,6 +33,7 @@ __all__ = [
     "EpisodicKNN",
     "FacilityLocationGain",
     "IntrinsicReward",
+    "InverseDynamics",
     "Linear",
     "LogDetGain",
     "NormalizeReward",

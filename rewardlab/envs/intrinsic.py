@@ -72,9 +72,13 @@ class BonusSet:
         names = [*self.bonuses, "modulation"] if combine == "ngu" else list(self.bonuses)
         self.nested = Nested(names)
         self._ngu_rows = [names.index(n) for n in NGU_NAMES] if combine == "ngu" else []  # rows of terms
+        self._actors = [b for b in self.bonuses.values() if b.wants_actions]  # learn from (x_t, a_t, x_t+1)
 
-    def __call__(self, obs: Any, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``)."""
+    def __call__(self, obs: Any, active: np.ndarray, actions: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``);
+        ``actions``: the batch of actions that led to ``obs`` (for the bonuses that learn from transitions)."""
+        for actor in self._actors:
+            actor.observe_actions(actions)
         if len(self.bonuses) == 1:  # the common case: no stacking, no combining
             (bonus,) = self.bonuses.values()
             value = bonus(obs, active)
@@ -146,7 +150,7 @@ class IntrinsicReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        total, terms = self.bonus(np.asarray(obs)[None], np.ones(1, dtype=bool))
+        total, terms = self.bonus(np.asarray(obs)[None], np.ones(1, dtype=bool), np.asarray(action)[None])
         info = {**keep_raw(info, reward), "intrinsic": float(total[0])}
         if len(terms) > 1:
             info["intrinsic_terms"] = {n: float(v[0]) for n, v in zip(self.bonus.nested.names, terms, strict=True)}
@@ -175,7 +179,7 @@ class VectorIntrinsicReward(KeepsState, VectorRewardWrapper, gym.utils.RecordCon
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if not self.everyone:
             self.bonus.reset(self.autoresetting)  # an autoreset step starts the env's next episode
-        total, terms = self.bonus(obs, active)  # 0 where inactive: every bonus is
+        total, terms = self.bonus(obs, active, actions)  # 0 where inactive: every bonus is
         info = keep_raw(info, reward, active, self.everyone)
         put_info(info, "intrinsic", total, active, masked=True)
         if len(terms) > 1:

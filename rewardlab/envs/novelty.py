@@ -201,7 +201,7 @@ class EpisodeMemory(Bonus):
         super().load_state_dict(state)
 
 
-def check_state(bonus: Bonus, state: Any, keys: tuple[str, ...]) -> None:
+def check_state(bonus: object, state: Any, keys: tuple[str, ...]) -> None:
     """A clear error unless ``state`` has every key (what ``state_dict()`` of this kind of bonus returns)."""
     missing = [k for k in keys if not isinstance(state, dict) or k not in state]
     if missing:
