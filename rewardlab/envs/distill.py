@@ -35,6 +35,7 @@ import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import check_count, check_number, update_rms
+from rewardlab.envs.normalize import load_rms, moments, rms_state
 from rewardlab.envs.novelty import Bonus, check_state, flat
 from rewardlab.errors import import_extra
 
@@ -110,20 +111,21 @@ class Networks:
         """Modules, optimiser and whitening statistics (empty before the first observation)."""
         if self.nets is None:
             return {}
-        rms = {"mean": self.obs_rms.mean.copy(), "var": self.obs_rms.var.copy(), "count": self.obs_rms.count}
         nets = {name: net.state_dict() for name, net in self.nets.items()}
-        return copy.deepcopy({"dim": self.dim, **nets, "optimizer": self.optimizer.state_dict(), "obs_rms": rms})
+        state = {"dim": self.dim, **nets, "optimizer": self.optimizer.state_dict()}
+        return {**copy.deepcopy(state), "obs_rms": rms_state(self.obs_rms)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state == {}:
             return
         check_state(self, state, self.state_keys)
-        self.build(int(state["dim"]))
+        dim = int(state["dim"])
+        values = moments(state, "obs_rms", type(self).__name__, (dim,))  # checked before anything loads
+        self.build(dim)
         for name, net in (self.nets or {}).items():
             net.load_state_dict(state[name])
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-        rms = state["obs_rms"]
-        self.obs_rms.mean, self.obs_rms.var, self.obs_rms.count = rms["mean"].copy(), rms["var"].copy(), rms["count"]
+        load_rms(self.obs_rms, values)
 
 
 class RND(Networks, Bonus):

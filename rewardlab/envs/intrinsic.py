@@ -31,7 +31,6 @@ learnt (save it with ``torch.save``); ``update_running_mean = False`` freezes it
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any, Literal, SupportsFloat
 
@@ -41,7 +40,7 @@ from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, check_number, keep_raw, put_info, update_rms
-from rewardlab.envs.normalize import moments
+from rewardlab.envs.normalize import load_rms, moments, rms_state
 from rewardlab.envs.novelty import Bonus
 from rewardlab.errors import InputError, SpecError
 
@@ -115,8 +114,8 @@ class BonusSet:
             b.update = setting
 
     def state_dict(self) -> dict[str, Any]:
-        rms = {"mean": float(self.global_rms.mean), "var": float(self.global_rms.var), "count": self.global_rms.count}
-        return {"bonuses": {n: b.state_dict() for n, b in self.bonuses.items()}, "global_rms": copy.deepcopy(rms)}
+        bonuses = {n: b.state_dict() for n, b in self.bonuses.items()}
+        return {"bonuses": bonuses, "global_rms": rms_state(self.global_rms)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if (not isinstance(state, dict) or sorted(state.get("bonuses", {})) != sorted(self.bonuses)
@@ -125,10 +124,10 @@ class BonusSet:
                 f"IntrinsicReward.load_state_dict: need the state of bonuses {sorted(self.bonuses)} and global_rms; "
                 "pass what state_dict() of a wrapper with the same bonuses returned"
             )
-        mean, var, count = moments(state, "global_rms", "IntrinsicReward")  # checked before any bonus loads
+        values = moments(state, "global_rms", "IntrinsicReward")  # checked before any bonus loads
         for name, bonus in self.bonuses.items():
             bonus.load_state_dict(state["bonuses"][name])
-        self.global_rms.mean, self.global_rms.var, self.global_rms.count = np.asarray(mean), np.asarray(var), count
+        load_rms(self.global_rms, values)
 
 
 class IntrinsicReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
