@@ -152,3 +152,15 @@ def test_single_env_wrapper_feeds_actions_and_bad_use_is_named() -> None:
         bare(np.ones((1, 4)), np.ones(1, dtype=bool))
     with pytest.raises(SpecError, match="InverseDynamics: action_space must be a gymnasium Discrete or Box"):
         InverseDynamics(gym.spaces.MultiBinary(3))
+
+
+def test_frozen_wrapper_with_the_learnt_embedding_passes_the_env_checker() -> None:
+    from tests.test_envs_support import check_wrapped_env
+
+    env = IntrinsicReward(gym.wrappers.TimeLimit(Ring(), 30), EpisodicKNN(k=3, embed=InverseDynamics(
+        Ring.action_space, hidden=16, out=4)))
+    env.reset(seed=0)
+    for action in (0, 1, 2, 2, 1):
+        env.step(action)
+    env.update_running_mean = False
+    check_wrapped_env(env)

@@ -20,10 +20,11 @@ robust choice:
   ``max_modulation`` (NGU: 5). ``info["intrinsic_terms"]["modulation"]`` holds
   min(max(α, 1), L).
 
-Global bonuses (SimHashCount, RND, RDD, and the modulator's statistics) are
-shared by the envs of a vector, so a wrapped vector env counts all its envs'
-experience, unlike a vector of wrapped envs (one count each); episodic ones
-(EpisodicCount, CoverageGain, EpisodicKNN) are per env and give the same stream in
+Global bonuses (SimHashCount, RND, RDD, an InverseDynamics embedding, and the
+modulator's statistics) are shared by the envs of a vector, so a wrapped vector env
+counts all its envs' experience, unlike a vector of wrapped envs (one count each);
+episodic ones (EpisodicCount, CoverageGain, EpisodicKNN and LogDetGain with a fixed
+embedding, FacilityLocationGain) are per env and give the same stream in
 both forms. :meth:`state_dict` / :meth:`load_state_dict` keep what the bonuses
 learnt (save it with ``torch.save``); ``update_running_mean = False`` freezes it for evaluation
 (the episode's own memory of an episodic bonus still fills).
