@@ -66,6 +66,10 @@ CASES: dict[str, tuple[Callable[[], Any], str]] = {
     "negative lr": (lambda: RND(lr=-1.0), r"RND: lr must be a number > 0"),
     "text sigma": (lambda: RDD(sigma="a"), r"RDD: sigma must be a number >= 0"),  # type: ignore[arg-type]
     "fractional capacity": (lambda: EpisodicKNN(capacity=2.5), r"EpisodicKNN: capacity must be a positive integer"),  # type: ignore[arg-type]
+    "text kNN kernel epsilon": (lambda: EpisodicKNN(kernel_epsilon="a"),  # type: ignore[arg-type]
+                                r"EpisodicKNN: kernel_epsilon must be a number > 0"),
+    "NaN kNN cluster distance": (lambda: EpisodicKNN(cluster_distance=NAN),
+                                 r"EpisodicKNN: cluster_distance must be a number >= 0 \(got nan\)"),
     "text schedule start": (lambda: Linear("a", 0.0, 10), r"linear schedule: start must be a finite number"),  # type: ignore[arg-type]
     "NaN step value": (lambda: Step([NAN, 1.0], [3]), r"step schedule: each value must be a finite number"),
     "NaN subgoal bonus": (lambda: SubgoalJudge(None, "t", ["g"], str, NAN, 0.0, 1),  # type: ignore[arg-type]

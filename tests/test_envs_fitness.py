@@ -133,3 +133,18 @@ def test_the_sandboxed_reward_passes_the_env_checker() -> None:
         assert (env.spec.additional_wrappers[-1].kwargs or {}).get("source") == WORKS
     finally:
         env.close()
+
+
+def test_budget_is_checked_like_every_other_number() -> None:
+    """check_budget is the shared check_number: numpy numbers are seconds too (np.int64(60) and np.float32
+    were refused before), NaN, infinity, text and booleans are one clear SpecError."""
+    import numpy as np
+
+    from rewardlab.envs.fitness import check_budget
+    from rewardlab.errors import SpecError
+
+    assert check_budget(np.int64(60)) == 60.0 and check_budget(np.float32(0.5)) == 0.5  # type: ignore[arg-type]
+    assert check_budget(None) is None and check_budget(3600) == 3600.0
+    for bad in (float("nan"), float("inf"), 0, 3601, "10", True):
+        with pytest.raises(SpecError, match=r"budget_s must be a number of seconds in \(0, 3600\], or None \(got"):
+            check_budget(bad)  # type: ignore[arg-type]

@@ -95,7 +95,7 @@ def test_rdd_bonus_is_eq_11_against_the_mean_before_the_update() -> None:
     z = torch.as_tensor(np.clip((x - rms.mean) / np.sqrt(rms.var + 1e-8), -5, 5), dtype=torch.float32)
     old = RDD(out=8, seed=3).bind(2)
     old.load_state_dict(before)
-    target, predictor, _ = old.nets
+    target, predictor = old.nets["target"], old.nets["predictor"]  # type: ignore[index]
     with torch.no_grad():
         want = ((predictor(z) - target(z)) ** 2).sum(dim=1).numpy() / 8
     np.testing.assert_allclose(got, want, rtol=1e-5)
@@ -256,3 +256,20 @@ def test_frozen_bonuses_learn_nothing_and_pass_the_env_checker(kind: str) -> Non
     env.step(0)
     env.step(0)
     assert not _same_state(before, learnt())  # learning again
+
+
+@pytest.mark.parametrize("kind", ["rnd", "rdd"])
+def test_nan_whitening_statistics_are_refused_not_loaded(kind: str) -> None:
+    """A network bonus's observation statistics are checked as NormalizeReward's are (they were loaded as
+    given: a NaN mean made every later bonus NaN); a refused state changes nothing."""
+    bonus = BONUSES[kind]().bind(1)
+    bonus(np.ones((1, 3)), ONE)
+    state = bonus.state_dict()
+    bad = {**state, "obs_rms": {**state["obs_rms"], "mean": np.array([np.nan, 0.0, 0.0])}}
+    other = BONUSES[kind]().bind(1)
+    with pytest.raises(InputError, match=r"statistics need 'obs_rms' with a finite mean, var >= 0 and count >= 0 "
+                                         r"\(mean and var of shape \(3,\)\)"):
+        other.load_state_dict(bad)
+    with pytest.raises(InputError, match="need 'obs_rms'"):
+        other.load_state_dict({**state, "obs_rms": {**state["obs_rms"], "var": np.ones(2)}})  # another width
+    assert other.state_dict() == {}  # nothing loaded

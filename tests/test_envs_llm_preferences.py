@@ -14,7 +14,8 @@ from gymnasium.vector import SyncVectorEnv
 
 from rewardlab.envs import IntrinsicReward, VectorIntrinsicReward
 from rewardlab.envs.llm_labels import Labeller
-from rewardlab.envs.preferences import Annotations, LearnedReward, label_preferences, random_pairs
+from rewardlab.envs.preferences import Annotations, LearnedReward, Rankings, label_preferences, random_pairs
+from rewardlab.errors import SpecError
 from tests.judge_server import Answer, JudgeServer, judge_server_fixture, server_fixture, user_text
 from tests.test_envs_support import assert_same_stream, run_parity
 
@@ -22,6 +23,7 @@ __all__ = ["judge_server_fixture", "server_fixture"]  # fixtures used by name
 pytest.importorskip("torch")
 
 TASK = "Push the value x as high as it goes."
+ONE = np.ones(1, dtype=bool)
 
 
 def labeller(server: JudgeServer, tmp_path: Path) -> Labeller:
@@ -149,3 +151,56 @@ def test_oni_records_failed_annotations(server: JudgeServer, tmp_path: Path) -> 
     assert values.tolist() == [0.0, 0.0] and oni.stats()["failed"] == 2 and oni.stats()["labelled"] == 0
     reasons = sorted(oni.failed.values())
     assert "JudgeError" in reasons[0] and "undecided reply 'perhaps'" in reasons[1]
+
+
+def render_angle(obs: Any) -> str:
+    return f"x = {obs[2]:.3f}"
+
+
+def test_oni_ranking_asks_pairs_asynchronously_and_distils_a_bradley_terry_reward(server: JudgeServer,
+                                                                                 tmp_path: Path) -> None:
+    """Pairs of reached renderings go to the LLM without waiting; the preferences fit r_θ by Bradley-Terry,
+    which then ranks unseen observations as the LLM does (here: the larger pole angle)."""
+    import torch
+
+    torch.set_num_threads(1)
+    server.respond = lambda body, n: Answer(prefers_larger(body, n).text, delay=0.3)
+    oni = Rankings(labeller(server, tmp_path), TASK, render_angle, seed=0)
+    envs = VectorIntrinsicReward(SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(4)]), oni)
+    envs.reset(seed=0)
+    _, _, _, _, info = envs.step(np.ones(4, dtype=np.int64))
+    assert (info["intrinsic"] == 0).all()  # no model yet, and the step did not wait (replies take 0.3 s)
+    assert oni.stats() == {"labelled": 0, "pending": 3, "failed": 0, "unlabelled_rewards": 4}  # 4 new: 3 pairs
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        envs.step(rng.integers(0, 2, size=4))
+    oni.drain(timeout=10)
+    stats = oni.stats()
+    assert stats["pending"] == 0 and stats["labelled"] == server.requests == len(oni.observations) - 1
+    oni.distill(LearnedReward(epochs=300))
+    obs, _, _, _, info = envs.step(rng.integers(0, 2, size=4))
+    m = info["_intrinsic"]
+    np.testing.assert_allclose(info["intrinsic"][m], oni.model.predict(obs)[m])  # type: ignore[union-attr]
+    grid = np.zeros((9, 4))
+    grid[:, 2] = np.linspace(-0.15, 0.15, 9)
+    assert (np.diff(oni.model.predict(grid)) > 0).all()  # type: ignore[union-attr]
+
+
+def test_oni_ranking_records_undecided_pairs_and_needs_a_label_to_distil(server: JudgeServer,
+                                                                         tmp_path: Path) -> None:
+    server.respond = prefers_larger  # undecided ("hmm") when an x is 0.5
+    oni = Rankings(labeller(server, tmp_path), TASK, lambda o: f"x = {o[0]:.3f}", wait=True).bind(1)
+    for x in (0.5, 0.2):
+        assert oni(np.array([[x]]), ONE).tolist() == [0.0]
+    assert oni.stats() == {"labelled": 0, "pending": 0, "failed": 1, "unlabelled_rewards": 2}
+    assert "undecided reply 'hmm'" in next(iter(oni.failed.values()))
+    with pytest.raises(SpecError, match=r"Rankings\.distill: no annotation has arrived yet"):
+        oni.distill(LearnedReward())
+    asked = server.requests
+    oni.update = False  # frozen: a new rendering is not asked about
+    oni(np.array([[0.7]]), ONE)
+    assert server.requests == asked and len(oni.observations) == 2
+    oni.update = True
+    oni(np.array([[0.7]]), ONE)
+    assert server.requests == asked + 1 and oni.stats()["labelled"] == 1
+    assert next(iter(oni.labels.values())) in (0.0, 1.0)  # 0.7 is preferred, first or second of the pair

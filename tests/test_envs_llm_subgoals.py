@@ -140,3 +140,37 @@ def test_ppo_trains_through_the_llm_wrappers_and_the_labeller_pickles(server: Ju
     model.set_logger(Logger(None, []))
     model.learn(total_timesteps=64)
     assert model.num_timesteps == 64 and server.requests > 0
+
+
+def test_the_vector_wrapper_records_its_arguments_and_resets_only_autoresetting_envs(server: JudgeServer,
+                                                                                    tmp_path: Path) -> None:
+    """Like the other vector wrappers: its constructor arguments recorded, and the subgoal progress reset only
+    on a step where some env is on its autoreset step (it was reset with an all-False mask every step)."""
+    server.respond = referee
+    llm = labeller(server, tmp_path)
+    envs = VectorSubgoalReward(SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(3)]),
+                               llm, TASK, GOALS, render, bonus=2.0)
+    saved = dict(envs._saved_kwargs)
+    assert saved.pop("labeller").config == llm.config  # a copy (the labeller copies as its settings)
+    assert saved == {"task": TASK, "subgoals": GOALS, "render": render, "bonus": 2.0, "beta": 0.0}
+    masks: list[np.ndarray] = []
+    reset = envs.judge.reset
+
+    def spy(mask: np.ndarray) -> None:
+        masks.append(np.array(mask))
+        reset(mask)
+
+    envs.judge.reset = spy  # type: ignore[method-assign]
+    envs.reset(seed=0)
+    masks.clear()  # the reset's own call
+    rng = np.random.default_rng(0)
+    done_before = np.zeros(3, dtype=bool)
+    expected = []
+    for _ in range(60):
+        if done_before.any():
+            expected.append(done_before.copy())
+        _, _, terminated, truncated, _ = envs.step(rng.integers(0, 2, size=3))
+        done_before = terminated | truncated
+    assert expected and len(masks) == len(expected)
+    for got, want in zip(masks, expected, strict=True):
+        np.testing.assert_array_equal(got, want)

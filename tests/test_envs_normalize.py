@@ -167,3 +167,13 @@ def test_nan_or_malformed_statistics_are_refused_not_loaded() -> None:
     with pytest.raises(InputError, match="need 'reward' with a finite mean"):
         merge_stats([good, {"return": good["return"]}])
     assert env.state_dict() == good
+
+
+def test_a_refused_state_loads_nothing() -> None:
+    """Every part of a state is checked before any is loaded: a bad 'reward' left a new 'return' loaded before."""
+    env = NormalizeReward(make_noisy())
+    good = env.state_dict()
+    bad = {"return": {"mean": 3.0, "var": 9.0, "count": 50.0}, "reward": {"mean": 0.0, "var": -1.0, "count": 5.0}}
+    with pytest.raises(InputError, match="need 'reward' with a finite mean, var >= 0 and count >= 0"):
+        env.load_state_dict(bad)
+    assert env.state_dict() == good

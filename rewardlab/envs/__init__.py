@@ -12,6 +12,7 @@ from rewardlab.errors import import_extra
 
 import_extra("gymnasium", "envs", "rewardlab.envs")  # MissingExtra (an ImportError) with the clone command
 
+from rewardlab.envs.controllable import InverseDynamics  # noqa: E402
 from rewardlab.envs.distill import RDD, RND  # noqa: E402
 from rewardlab.envs.intrinsic import IntrinsicReward, VectorIntrinsicReward  # noqa: E402
 from rewardlab.envs.knn import EpisodicKNN  # noqa: E402
@@ -19,6 +20,7 @@ from rewardlab.envs.normalize import NormalizeReward, VectorNormalizeReward, mer
 from rewardlab.envs.novelty import Bonus, CoverageGain, EpisodicCount, SimHashCount  # noqa: E402
 from rewardlab.envs.schedules import Cosine, Linear, Step  # noqa: E402
 from rewardlab.envs.shaping import PotentialShaping, VectorPotentialShaping, shaping_term  # noqa: E402
+from rewardlab.envs.submodular import FacilityLocationGain, LogDetGain  # noqa: E402
 from rewardlab.envs.terms import RewardTerms, Term, VectorRewardTerms  # noqa: E402
 
 __all__ = [
@@ -29,8 +31,11 @@ __all__ = [
     "CoverageGain",
     "EpisodicCount",
     "EpisodicKNN",
+    "FacilityLocationGain",
     "IntrinsicReward",
+    "InverseDynamics",
     "Linear",
+    "LogDetGain",
     "NormalizeReward",
     "PotentialShaping",
     "RewardTerms",

@@ -21,7 +21,9 @@
 
 Both: one Adam step per env step on the active envs of the batch, the bonus
 computed before that step; torch, tiny (two 2-layer MLPs), CPU. Global bonuses:
-one model for all the envs of a vector.
+one model for all the envs of a vector. :class:`Networks` is that machinery (modules,
+optimiser, whitening, saved state), shared with NGU's inverse-dynamics embedding
+(:mod:`rewardlab.envs.controllable`).
 """
 
 from __future__ import annotations
@@ -33,57 +35,121 @@ import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import check_count, check_number, update_rms
+from rewardlab.envs.normalize import load_rms, moments, rms_state
 from rewardlab.envs.novelty import Bonus, check_state, flat
 from rewardlab.errors import import_extra
 
 
-class RND(Bonus):
-    """‖f̂(s′) − f(s′)‖² between a trained predictor and a fixed random target (Burda et al. 2018)."""
+class Networks:
+    """The torch side of the bonuses and embeddings with networks (RND, RDD, InverseDynamics): the modules
+    (:meth:`modules`, built on the first batch for its width, seeded), one Adam optimiser over the ``trained``
+    ones, one step per env step (:meth:`learn`), observations whitened by running statistics and clipped to
+    [−5, 5] (Burda et al. 2018, §2.4), and all of it in :meth:`state_dict`."""
 
-    state_keys: tuple[str, ...] = ("dim", "target", "predictor", "optimizer", "obs_rms")
+    trained: tuple[str, ...] = ()  # the modules the optimiser trains; the others are fixed
+    update = True
 
-    def __init__(self, hidden: int = 64, out: int = 16, lr: float = 1e-3, seed: int = 0) -> None:
+    def __init__(self, hidden: int, out: int, lr: float, seed: int) -> None:
         self.torch  # noqa: B018 -- the missing-extra error at construction, not at the first step
-        self.hidden = check_count(hidden, f"{type(self).__name__}: hidden")
-        self.out = check_count(out, f"{type(self).__name__}: out")
-        self.lr = check_number(lr, f"{type(self).__name__}: lr", "a number > 0", lambda r: r > 0)
+        owner = type(self).__name__
+        self.hidden = check_count(hidden, f"{owner}: hidden")
+        self.out = check_count(out, f"{owner}: out")
+        self.lr = check_number(lr, f"{owner}: lr", "a number > 0", lambda r: r > 0)
         self.seed = seed
         self.obs_rms = RunningMeanStd(shape=())
-        self.nets: Any = None
+        self.nets: dict[str, Any] | None = None
+        self.state_keys = ("dim", *self.module_names(), "optimizer", "obs_rms")
 
     @property
     def torch(self) -> Any:
         """The torch module; not an attribute, so that the bonus deep-copies (RecordConstructorArgs does)."""
         return import_extra("torch", "models", type(self).__name__)
 
-    def _build(self, dim: int) -> None:
-        torch, nn = self.torch, self.torch.nn
+    def mlp(self, inputs: int, outputs: int) -> Any:
+        """A 2-layer MLP with ReLU, ``hidden`` units."""
+        nn = self.torch.nn
+        return nn.Sequential(nn.Linear(inputs, self.hidden), nn.ReLU(), nn.Linear(self.hidden, outputs))
+
+    def module_names(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def modules(self, dim: int) -> dict[str, Any]:
+        """The modules, by the names of :meth:`module_names`, for observations of width ``dim``."""
+        raise NotImplementedError
+
+    def build(self, dim: int) -> None:
+        torch = self.torch
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            target, predictor = (
-                nn.Sequential(nn.Linear(dim, self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.out))
-                for _ in range(2)
-            )
-        target.requires_grad_(False)
-        self.nets = (target, predictor, torch.optim.Adam(predictor.parameters(), lr=self.lr))
+            nets = self.modules(dim)
+        for name, net in nets.items():
+            net.requires_grad_(name in self.trained)
+        params = [p for name in self.trained for p in nets[name].parameters()]
+        self.nets, self.optimizer = nets, torch.optim.Adam(params, lr=self.lr)
         self.obs_rms, self.dim = RunningMeanStd(shape=(dim,)), dim
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
-        x = flat(obs, self.num_envs)
+    def whiten(self, x: np.ndarray, active: np.ndarray) -> Any:
+        """The flat batch as a float32 tensor, whitened by the running statistics (updated first with the
+        active rows unless frozen); the modules are built on the first call."""
         if self.nets is None:
-            self._build(x.shape[1])
+            self.build(x.shape[1])
         if self.update and active.any():
             update_rms(self.obs_rms, x[active])
+        return self.whitened(x)
+
+    def whitened(self, x: np.ndarray) -> Any:
         z = np.clip((x - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8), -5.0, 5.0)
-        target, predictor, opt = self.nets
-        t = self.torch.as_tensor(z, dtype=self.torch.float32)
-        pred, goal = predictor(t), target(t)
+        return self.torch.as_tensor(z, dtype=self.torch.float32)
+
+    def learn(self, loss: Any) -> None:
+        """One Adam step on ``loss``."""
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Modules, optimiser and whitening statistics (empty before the first observation)."""
+        if self.nets is None:
+            return {}
+        nets = {name: net.state_dict() for name, net in self.nets.items()}
+        state = {"dim": self.dim, **nets, "optimizer": self.optimizer.state_dict()}
+        return {**copy.deepcopy(state), "obs_rms": rms_state(self.obs_rms)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state == {}:
+            return
+        check_state(self, state, self.state_keys)
+        dim = int(state["dim"])
+        values = moments(state, "obs_rms", type(self).__name__, (dim,))  # checked before anything loads
+        self.build(dim)
+        for name, net in (self.nets or {}).items():
+            net.load_state_dict(state[name])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        load_rms(self.obs_rms, values)
+
+
+class RND(Networks, Bonus):
+    """‖f̂(s′) − f(s′)‖² between a trained predictor and a fixed random target (Burda et al. 2018)."""
+
+    trained = ("predictor",)
+
+    def __init__(self, hidden: int = 64, out: int = 16, lr: float = 1e-3, seed: int = 0) -> None:
+        Networks.__init__(self, hidden, out, lr, seed)
+
+    def module_names(self) -> tuple[str, ...]:
+        return ("target", "predictor")
+
+    def modules(self, dim: int) -> dict[str, Any]:
+        return {"target": self.mlp(dim, self.out), "predictor": self.mlp(dim, self.out)}  # in this order: seeded
+
+    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        t = self.whiten(flat(obs, self.num_envs), active)
+        nets = self.nets or {}
+        pred, goal = nets["predictor"](t), nets["target"](t)
         bonus = self.bonus(pred, goal)
         mask = self.torch.as_tensor(active.copy())  # active may be a read-only shared mask
         if self.update and mask.any():
-            opt.zero_grad()
-            self.loss(pred[mask], goal[mask], bonus[mask]).backward()
-            opt.step()
+            self.learn(self.loss(pred[mask], goal[mask], bonus[mask]))
         return np.where(active, bonus.detach().numpy().astype(np.float64), 0.0)
 
     def bonus(self, pred: Any, goal: Any) -> Any:
@@ -94,37 +160,15 @@ class RND(Bonus):
         """The predictor's loss on the active rows: the mean bonus."""
         return bonus.mean()
 
-    def state_dict(self) -> dict[str, Any]:
-        """Networks, optimiser and whitening statistics (empty before the first observation)."""
-        if self.nets is None:
-            return {}
-        target, predictor, opt = self.nets
-        rms = {"mean": self.obs_rms.mean.copy(), "var": self.obs_rms.var.copy(), "count": self.obs_rms.count}
-        state = {"target": target.state_dict(), "predictor": predictor.state_dict(), "optimizer": opt.state_dict()}
-        return copy.deepcopy({"dim": self.dim, **state, "obs_rms": rms})
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state == {}:
-            return
-        check_state(self, state, self.state_keys)
-        self._build(int(state["dim"]))
-        target, predictor, opt = self.nets
-        target.load_state_dict(state["target"])
-        predictor.load_state_dict(state["predictor"])
-        opt.load_state_dict(copy.deepcopy(state["optimizer"]))
-        rms = state["obs_rms"]
-        self.obs_rms.mean, self.obs_rms.var, self.obs_rms.count = rms["mean"].copy(), rms["var"].copy(), rms["count"]
-
 
 class RDD(RND):
     """(1/d)·‖f_θ(s) − μ(s)‖², f_θ trained on draws f_tar(s) ~ N(μ(s), σ²I) (Fang et al. 2025, eq. 11)."""
-
-    state_keys = (*RND.state_keys, "noise")
 
     def __init__(self, hidden: int = 64, out: int = 16, lr: float = 1e-3, sigma: float = 1.0, seed: int = 0) -> None:
         self.sigma = check_number(sigma, "RDD: sigma", "a number >= 0, the target distribution's std",
                                   lambda s: s >= 0)
         super().__init__(hidden, out, lr, seed)
+        self.state_keys = (*self.state_keys, "noise")
         self.noise = self.torch.Generator().manual_seed(seed)
 
     def bonus(self, pred: Any, goal: Any) -> Any:

@@ -34,7 +34,7 @@ from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
-from rewardlab.envs._base import keep_raw
+from rewardlab.envs._base import check_number, keep_raw
 from rewardlab.envs.reward_code import ENTRY, Verdict, check_item, record_plain, static_gate
 from rewardlab.errors import RewardlabError, SpecError
 from rewardlab.rewards.code_asserts import error_text
@@ -123,9 +123,7 @@ def check_budget(budget_s: float | None) -> float | None:
     """``budget_s`` as seconds in (0, 3600], or None; a clear error otherwise."""
     if budget_s is None:
         return None
-    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not 0 < budget_s <= 3600:
-        raise SpecError(f"budget_s must be a number of seconds in (0, 3600], or None (got {budget_s!r})")
-    return float(budget_s)
+    return check_number(budget_s, "budget_s", "a number of seconds in (0, 3600], or None", lambda b: 0 < b <= 3600)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ robust choice:
   ``max_modulation`` (NGU: 5). ``info["intrinsic_terms"]["modulation"]`` holds
   min(max(α, 1), L).
 
-Global bonuses (SimHashCount, RND, RDD, and the modulator's statistics) are
-shared by the envs of a vector, so a wrapped vector env counts all its envs'
-experience, unlike a vector of wrapped envs (one count each); episodic ones
-(EpisodicCount, CoverageGain, EpisodicKNN) are per env and give the same stream in
+Global bonuses (SimHashCount, RND, RDD, an InverseDynamics embedding, and the
+modulator's statistics) are shared by the envs of a vector, so a wrapped vector env
+counts all its envs' experience, unlike a vector of wrapped envs (one count each);
+episodic ones (EpisodicCount, CoverageGain, EpisodicKNN and LogDetGain with a fixed
+embedding, FacilityLocationGain) are per env and give the same stream in
 both forms. :meth:`state_dict` / :meth:`load_state_dict` keep what the bonuses
 learnt (save it with ``torch.save``); ``update_running_mean = False`` freezes it for evaluation
 (the episode's own memory of an episodic bonus still fills).
@@ -31,7 +32,6 @@ learnt (save it with ``torch.save``); ``update_running_mean = False`` freezes it
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any, Literal, SupportsFloat
 
@@ -41,7 +41,7 @@ from gymnasium.vector import VectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, check_number, keep_raw, put_info, update_rms
-from rewardlab.envs.normalize import moments
+from rewardlab.envs.normalize import load_rms, moments, rms_state
 from rewardlab.envs.novelty import Bonus
 from rewardlab.errors import InputError, SpecError
 
@@ -72,9 +72,13 @@ class BonusSet:
         names = [*self.bonuses, "modulation"] if combine == "ngu" else list(self.bonuses)
         self.nested = Nested(names)
         self._ngu_rows = [names.index(n) for n in NGU_NAMES] if combine == "ngu" else []  # rows of terms
+        self._actors = [b for b in self.bonuses.values() if b.wants_actions]  # learn from (x_t, a_t, x_t+1)
 
-    def __call__(self, obs: Any, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``)."""
+    def __call__(self, obs: Any, active: np.ndarray, actions: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``);
+        ``actions``: the batch of actions that led to ``obs`` (for the bonuses that learn from transitions)."""
+        for actor in self._actors:
+            actor.observe_actions(actions)
         if len(self.bonuses) == 1:  # the common case: no stacking, no combining
             (bonus,) = self.bonuses.values()
             value = bonus(obs, active)
@@ -111,8 +115,8 @@ class BonusSet:
             b.update = setting
 
     def state_dict(self) -> dict[str, Any]:
-        rms = {"mean": float(self.global_rms.mean), "var": float(self.global_rms.var), "count": self.global_rms.count}
-        return {"bonuses": {n: b.state_dict() for n, b in self.bonuses.items()}, "global_rms": copy.deepcopy(rms)}
+        bonuses = {n: b.state_dict() for n, b in self.bonuses.items()}
+        return {"bonuses": bonuses, "global_rms": rms_state(self.global_rms)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if (not isinstance(state, dict) or sorted(state.get("bonuses", {})) != sorted(self.bonuses)
@@ -121,10 +125,10 @@ class BonusSet:
                 f"IntrinsicReward.load_state_dict: need the state of bonuses {sorted(self.bonuses)} and global_rms; "
                 "pass what state_dict() of a wrapper with the same bonuses returned"
             )
-        mean, var, count = moments(state, "global_rms", "IntrinsicReward")  # checked before any bonus loads
+        values = moments(state, "global_rms", "IntrinsicReward")  # checked before any bonus loads
         for name, bonus in self.bonuses.items():
             bonus.load_state_dict(state["bonuses"][name])
-        self.global_rms.mean, self.global_rms.var, self.global_rms.count = np.asarray(mean), np.asarray(var), count
+        load_rms(self.global_rms, values)
 
 
 class IntrinsicReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -146,7 +150,7 @@ class IntrinsicReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        total, terms = self.bonus(np.asarray(obs)[None], np.ones(1, dtype=bool))
+        total, terms = self.bonus(np.asarray(obs)[None], np.ones(1, dtype=bool), np.asarray(action)[None])
         info = {**keep_raw(info, reward), "intrinsic": float(total[0])}
         if len(terms) > 1:
             info["intrinsic_terms"] = {n: float(v[0]) for n, v in zip(self.bonus.nested.names, terms, strict=True)}
@@ -175,7 +179,7 @@ class VectorIntrinsicReward(KeepsState, VectorRewardWrapper, gym.utils.RecordCon
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if not self.everyone:
             self.bonus.reset(self.autoresetting)  # an autoreset step starts the env's next episode
-        total, terms = self.bonus(obs, active)  # 0 where inactive: every bonus is
+        total, terms = self.bonus(obs, active, actions)  # 0 where inactive: every bonus is
         info = keep_raw(info, reward, active, self.everyone)
         put_info(info, "intrinsic", total, active, masked=True)
         if len(terms) > 1:

@@ -17,10 +17,11 @@ bonus is computed against the memory as it was, then f(x_t) is added. With an
 empty memory (the first step of an episode) Σ K = 0 and r = 1/c, NGU's formula as
 it stands. Fewer than k earlier states: the neighbours there are.
 
-The embedding is ``embed(batch) -> batch`` (default: the flattened observation).
-NGU learns it with an inverse-dynamics model; here it is given (a fixed random
-projection, a pretrained encoder, or the raw features), which keeps the bonus a
-function of the observations alone.
+The embedding is ``embed(batch) -> batch`` (default: the flattened observation): a
+fixed random projection, a pretrained encoder, or the raw features, which keeps the
+bonus a function of the observations alone; or NGU's own, learnt online by an
+inverse-dynamics model (``embed=InverseDynamics(action_space)``,
+:mod:`rewardlab.envs.controllable`), which the wrapper then feeds the actions.
 
 Everything is per env: each env has its memory (``capacity`` embeddings, a ring)
 and its running mean d²_m, which persists across episodes as NGU's actors' do;
@@ -35,48 +36,35 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rewardlab.envs._base import check_count
-from rewardlab.envs.novelty import Bonus, flat
-from rewardlab.errors import InputError, SpecError
+from rewardlab.envs._base import check_count, check_number
+from rewardlab.envs.novelty import Embedding, EpisodeMemory, ring_append
 
 K = TypeVar("K", bound="EpisodicKNN")
 
 
-class EpisodicKNN(Bonus):
+class EpisodicKNN(EpisodeMemory):
     """NGU's episodic novelty: 1/(√(Σ kernel over the k nearest embeddings of the episode) + c)."""
 
     state_keys = ("memory", "length", "dist_sum", "dist_count")
 
     def __init__(
         self, k: int = 10, capacity: int = 4096, *, cluster_distance: float = 0.008, kernel_epsilon: float = 1e-4,
-        c: float = 1e-3, max_similarity: float = 8.0, embed: Callable[[np.ndarray], Any] | None = None,
+        c: float = 1e-3, max_similarity: float = 8.0, embed: Callable[[np.ndarray], Any] | Embedding | None = None,
     ) -> None:
-        k, capacity = check_count(k, "EpisodicKNN: k"), check_count(capacity, "EpisodicKNN: capacity")
-        if not (kernel_epsilon > 0 and c > 0 and cluster_distance >= 0 and max_similarity > 0):
-            raise SpecError("EpisodicKNN: kernel_epsilon, c and max_similarity must be > 0, cluster_distance >= 0")
-        self.k, self.capacity, self.embed = k, capacity, embed
-        self.xi, self.eps, self.c, self.s_max = cluster_distance, kernel_epsilon, c, max_similarity
+        self.k, self.capacity = check_count(k, "EpisodicKNN: k"), check_count(capacity, "EpisodicKNN: capacity")
+        positive = {"kernel_epsilon": kernel_epsilon, "c": c, "max_similarity": max_similarity}
+        self.eps, self.c, self.s_max = (check_number(v, f"EpisodicKNN: {n}", "a number > 0", lambda x: x > 0)
+                                        for n, v in positive.items())
+        self.xi = check_number(cluster_distance, "EpisodicKNN: cluster_distance", "a number >= 0", lambda x: x >= 0)
+        self.embed = embed
 
     def bind(self: K, num_envs: int) -> K:
-        Bonus.bind(self, num_envs)
-        self.memory = np.zeros((num_envs, self.capacity, 0))  # sized on the first observation
-        self.length = np.zeros(num_envs, dtype=np.int64)
+        EpisodeMemory.bind(self, num_envs)
         self.dist_sum, self.dist_count = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
         return self
 
-    def embeddings(self, obs: Any) -> np.ndarray:
-        x = flat(obs, self.num_envs)
-        e = x if self.embed is None else np.asarray(self.embed(x), dtype=np.float64).reshape(self.num_envs, -1)
-        if not np.isfinite(e).all():
-            raise InputError("EpisodicKNN: the embedding has a non-finite value; give finite observations/embed")
-        if self.memory.shape[2] != e.shape[1]:
-            if self.length.any():
-                raise InputError(f"EpisodicKNN: embedding width changed from {self.memory.shape[2]} to {e.shape[1]}")
-            self.memory = np.zeros((self.num_envs, self.capacity, e.shape[1]))
-        return e
-
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
-        e = self.embeddings(obs)
+        e = self.embeddings(obs, active)
         d2, valid = self.neighbours(e)
         valid &= active[:, None]
         if self.update:  # d²_m outlives the episode: frozen with the bonus
@@ -87,9 +75,7 @@ class EpisodicKNN(Bonus):
             dn = np.where(mean[:, None] > 0, d2 / mean[:, None], 0.0)
         kernel = np.where(valid, self.eps / (np.maximum(dn - self.xi, 0.0) + self.eps), 0.0)
         s = np.sqrt(kernel.sum(axis=1)) + self.c
-        rows = np.flatnonzero(active)
-        self.memory[rows, self.length[rows] % self.capacity] = e[rows]
-        self.length[rows] += 1
+        ring_append(self.memory, self.length, e, np.flatnonzero(active))
         return np.where(active & (s <= self.s_max), 1.0 / s, 0.0)
 
     def neighbours(self, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +89,3 @@ class EpisodicKNN(Bonus):
         nearest = np.partition(d2, k - 1, axis=1)[:, :k] if k < filled else d2
         return nearest, np.isfinite(nearest)
 
-    def reset(self, mask: np.ndarray) -> None:
-        self.length[mask] = 0
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        memory = np.asarray(state.get("memory") if isinstance(state, dict) else None)
-        if self.memory.shape[2] == 0 and memory.ndim == 3:  # not sized yet: take the saved width
-            self.memory = np.zeros((self.num_envs, self.capacity, memory.shape[2]))
-        super().load_state_dict(state)

@@ -40,6 +40,8 @@ from rewardlab.errors import InputError, SpecError
 
 ReturnsMode = Literal["gymnasium", "sb3"]
 Stats = dict[str, dict[str, float]]
+Moments = tuple[np.ndarray, np.ndarray, float]  # mean, var, count
+Scalars = tuple[float, float, float]  # mean, var, count of scalar statistics
 
 
 class ReturnScaler:
@@ -88,31 +90,48 @@ class ReturnScaler:
 
     def state_dict(self) -> Stats:
         """The running statistics (not the per-env returns) as plain floats."""
-        return {k: {"mean": float(r.mean), "var": float(r.var), "count": float(r.count)} for k, r in self._rms()}
+        return {k: rms_state(r) for k, r in self._rms()}
 
     def load_state_dict(self, state: Stats) -> None:
-        """Load statistics saved by :meth:`state_dict` (or merged by :func:`merge_stats`)."""
-        for key, rms in self._rms():
-            mean, var, count = moments(state, key)
-            rms.mean, rms.var, rms.count = np.asarray(mean), np.asarray(var), count
+        """Load statistics saved by :meth:`state_dict` (or merged by :func:`merge_stats`); all checked first."""
+        checked = [(rms, moments(state, key)) for key, rms in self._rms()]
+        for rms, values in checked:
+            load_rms(rms, values)
 
     def _rms(self) -> list[tuple[str, RunningMeanStd]]:
         return [("return", self.return_rms), ("reward", self.reward_rms)]
 
 
-def moments(state: Any, key: str, owner: str = "NormalizeReward") -> tuple[float, float, float]:
-    """``state[key]``'s mean, var and count, finite with var, count >= 0; a one-line InputError naming
-    ``owner`` otherwise (NaN statistics would make every reward NaN)."""
+def moments(state: Any, key: str, owner: str = "NormalizeReward", shape: tuple[int, ...] = ()) -> Moments:
+    """``state[key]``'s mean, var (of ``shape``) and count, finite with var, count >= 0; a one-line InputError
+    naming ``owner`` otherwise (NaN statistics would make every reward NaN)."""
     try:
-        mean, var, count = (np.float64(state[key][f]) for f in ("mean", "var", "count"))
+        mean, var = (np.array(state[key][f], dtype=np.float64) for f in ("mean", "var"))
+        count = float(state[key]["count"])
     except (KeyError, TypeError, ValueError, IndexError):
-        mean = var = count = np.float64(np.nan)
-    if not (np.isfinite(mean) and np.isfinite(var) and np.isfinite(count) and var >= 0 and count >= 0):
+        mean = var = np.full(shape, np.nan)
+        count = np.nan
+    if not (mean.shape == var.shape == shape and np.isfinite(mean).all() and np.isfinite(var).all()
+            and np.isfinite(count) and (var >= 0).all() and count >= 0):
+        got = state.get(key) if isinstance(state, dict) else state
         raise InputError(
-            f"{owner} statistics need {key!r} with a finite mean, var >= 0 and count >= 0 (got {state!r}); "
-            "pass what state_dict() returned"
+            f"{owner} statistics need {key!r} with a finite mean, var >= 0 and count >= 0"
+            f"{f' (mean and var of shape {shape})' if shape else ''} (got {got!r}); pass what state_dict() returned"
         )
-    return float(mean), float(var), float(count)
+    return mean, var, count
+
+
+def rms_state(rms: RunningMeanStd) -> dict[str, Any]:
+    """A RunningMeanStd's mean, var and count: plain floats for scalar statistics (JSON-able), array copies
+    otherwise; :func:`load_rms` takes it back."""
+    if rms.mean.shape == ():
+        return {"mean": float(rms.mean), "var": float(rms.var), "count": float(rms.count)}
+    return {"mean": rms.mean.copy(), "var": rms.var.copy(), "count": float(rms.count)}
+
+
+def load_rms(rms: RunningMeanStd, values: Moments) -> None:
+    """Set ``rms`` to ``values``, what :func:`moments` returned (check every part of a state before loading)."""
+    rms.mean, rms.var, rms.count = values[0].copy(), values[1].copy(), values[2]
 
 
 def merge_stats(states: Sequence[Stats], base: Stats | None = None) -> Stats:
@@ -125,10 +144,10 @@ def merge_stats(states: Sequence[Stats], base: Stats | None = None) -> Stats:
         raise InputError("merge_stats: give at least one state_dict()")
     out: Stats = {}
     for key in ("return", "reward"):
-        b = moments(base, key) if base is not None else None
+        b = scalars(moments(base, key)) if base is not None else None
         mean, var, count = b if b is not None else (0.0, 0.0, 0.0)
         for state in states:
-            total = moments(state, key)
+            total = scalars(moments(state, key))
             m, v, n = _minus(total, b) if b is not None else total
             if n > 0:
                 mean, var, count = update_mean_var_count_from_moments(mean, var, count, m, v, n)
@@ -136,10 +155,11 @@ def merge_stats(states: Sequence[Stats], base: Stats | None = None) -> Stats:
     return out
 
 
-Moments = tuple[float, float, float]  # mean, var, count
+def scalars(values: Moments) -> Scalars:
+    return float(values[0]), float(values[1]), values[2]
 
 
-def _minus(total: Moments, base: Moments) -> Moments:
+def _minus(total: Scalars, base: Scalars) -> Scalars:
     """The moments of the data in ``total`` that is not in ``base`` (Chan's update solved for one part)."""
     (t_mean, t_var, t_count), (b_mean, b_var, b_count) = total, base
     n = t_count - b_count

@@ -16,7 +16,8 @@ statistics) for evaluation; an episode's own memory still fills, as the bonus ne
   each env, bonus 1/√n_ep(φ(s)) (the episodic count bonus of Henaff et al. 2023,
   "A Study of Global and Episodic Bonuses for Exploration in Contextual MDPs").
 * :class:`CoverageGain`: the marginal gain of the episode's coverage (a submodular
-  function of the visited set): 1 for a cell new to the episode, else 0.
+  function of the visited set): 1 for a cell new to the episode, else 0. The other
+  submodular gains (facility location, log-determinant) are in :mod:`rewardlab.envs.submodular`.
 
 The network bonuses (RND, RDD) are in :mod:`rewardlab.envs.distill`, the kNN
 episodic novelty of NGU in :mod:`rewardlab.envs.knn`. Every bonus's learnt state
@@ -26,6 +27,7 @@ episodic novelty of NGU in :mod:`rewardlab.envs.knn`. Every bonus's learnt state
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -43,16 +45,41 @@ def flat(obs: Any, num_envs: int) -> np.ndarray:
     return np.asarray(obs, dtype=np.float64).reshape(num_envs, -1)
 
 
+def embedded(obs: Any, num_envs: int, embed: Callable[[np.ndarray], Any] | None, owner: str) -> np.ndarray:
+    """``embed(flat batch)`` as a finite float64 (num_envs, dim) matrix (no ``embed``: the flattened
+    observations); a clear error naming ``owner`` for a non-finite value."""
+    x = flat(obs, num_envs)
+    e = x if embed is None else np.asarray(embed(x), dtype=np.float64).reshape(num_envs, -1)
+    if not np.isfinite(e).all():
+        raise InputError(f"{owner}: the embedding has a non-finite value; give finite observations/embed")
+    return e
+
+
+def ring_append(memory: np.ndarray, length: np.ndarray, values: np.ndarray, rows: np.ndarray | None = None) -> None:
+    """Append ``values[e]`` to env e's ring ``memory[e]`` (``memory.shape[1]`` slots, the oldest overwritten)
+    and count it in ``length[e]``, for the envs in ``rows`` (None: every env, no row selection)."""
+    if rows is None:
+        memory[np.arange(len(length)), length % memory.shape[1]] = values
+        length += 1
+    else:
+        memory[rows, length[rows] % memory.shape[1]] = values[rows]
+        length[rows] += 1
+
+
 class Bonus:
     """Base: ``bind`` to n envs, ``__call__(obs, active)`` -> bonuses, ``reset(mask)``, ``state_dict()``."""
 
     num_envs = 0
     state_keys: tuple[str, ...] = ()  # the attributes that hold what the bonus has learnt
     update = True  # False: frozen for evaluation; what outlives an episode (counts, networks, statistics) stays
+    wants_actions = False  # True: the wrapper calls observe_actions before each call
 
     def bind(self: B, num_envs: int) -> B:
         self.num_envs = num_envs
         return self
+
+    def observe_actions(self, actions: Any) -> None:
+        """The actions that led to the observations of the next call (for bonuses that learn from transitions)."""
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -77,7 +104,104 @@ class Bonus:
             setattr(self, key, copy.deepcopy(theirs))
 
 
-def check_state(bonus: Bonus, state: Any, keys: tuple[str, ...]) -> None:
+class Embedding:
+    """An embedding that learns from the transitions the wrapper sees (NGU's inverse-dynamics one,
+    :class:`~rewardlab.envs.InverseDynamics`); an :class:`EpisodeMemory` bonus drives it."""
+
+    update = True
+
+    def bind(self, num_envs: int) -> Embedding:
+        raise NotImplementedError
+
+    def observe_actions(self, actions: Any) -> None:
+        """The actions that led to the observations of the next :meth:`step`."""
+        raise NotImplementedError
+
+    def step(self, x: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Embeddings of the flat batch ``x`` (as the model is before this step), then one training step."""
+        raise NotImplementedError
+
+    def reset(self, mask: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+EM = TypeVar("EM", bound="EpisodeMemory")
+
+
+class EpisodeMemory(Bonus):
+    """Base of the bonuses that keep each env's episode as embeddings f(s): ``memory`` (envs, capacity,
+    dim, sized on the first batch) and ``length`` per env. ``embed``: a function of the flat batch, or an
+    :class:`Embedding` that learns (it then gets the actions, is reset, frozen and saved with the bonus)."""
+
+    capacity: int
+    embed: Callable[[np.ndarray], Any] | Embedding | None
+    state_keys: tuple[str, ...] = ("memory", "length")
+
+    def bind(self: EM, num_envs: int) -> EM:
+        Bonus.bind(self, num_envs)
+        self.memory = np.zeros((num_envs, self.capacity, 0))  # sized on the first observation
+        self.length = np.zeros(num_envs, dtype=np.int64)
+        if isinstance(self.embed, Embedding):
+            self.embed.bind(num_envs)
+        return self
+
+    @property
+    def wants_actions(self) -> bool:  # type: ignore[override]
+        return isinstance(self.embed, Embedding)
+
+    def observe_actions(self, actions: Any) -> None:
+        if isinstance(self.embed, Embedding):
+            self.embed.observe_actions(actions)
+
+    @property
+    def update(self) -> bool:
+        return getattr(self, "_update", True)
+
+    @update.setter
+    def update(self, setting: bool) -> None:
+        self._update = setting
+        if isinstance(self.embed, Embedding):
+            self.embed.update = setting
+
+    def embeddings(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        """f(obs) of the batch, the memory sized for it; a clear error if its width changes mid-episode."""
+        owner = type(self).__name__
+        if isinstance(self.embed, Embedding):
+            e = embedded(self.embed.step(flat(obs, self.num_envs), active), self.num_envs, None, owner)
+        else:
+            e = embedded(obs, self.num_envs, self.embed, owner)
+        if self.memory.shape[2] != e.shape[1]:
+            if self.length.any():
+                raise InputError(f"{owner}: embedding width changed from {self.memory.shape[2]} to {e.shape[1]}")
+            self.memory = np.zeros((self.num_envs, self.capacity, e.shape[1]))
+        return e
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.length[mask] = 0
+        if isinstance(self.embed, Embedding):
+            self.embed.reset(mask)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return {**state, "embed": self.embed.state_dict()} if isinstance(self.embed, Embedding) else state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        memory = np.asarray(state.get("memory") if isinstance(state, dict) else None)
+        if self.memory.shape[2] == 0 and memory.ndim == 3:  # not sized yet: take the saved width
+            self.memory = np.zeros((self.num_envs, self.capacity, memory.shape[2]))
+        if isinstance(self.embed, Embedding):
+            check_state(self, state, ("embed",))
+            self.embed.load_state_dict(state["embed"])
+        super().load_state_dict(state)
+
+
+def check_state(bonus: object, state: Any, keys: tuple[str, ...]) -> None:
     """A clear error unless ``state`` has every key (what ``state_dict()`` of this kind of bonus returns)."""
     missing = [k for k in keys if not isinstance(state, dict) or k not in state]
     if missing:
@@ -138,18 +262,13 @@ class EpisodicCount(Bonus):
         Bonus.bind(self, num_envs)
         self.memory = np.zeros((num_envs, self.capacity), dtype=np.uint64)
         self.length = np.zeros(num_envs, dtype=np.int64)
-        self._columns, self._envs = np.arange(self.capacity)[None, :], np.arange(num_envs)
+        self._columns = np.arange(self.capacity)[None, :]
         return self
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
-        if np.count_nonzero(active) == self.num_envs:  # the common step: no rows to pick
-            self.memory[self._envs, self.length % self.capacity] = codes
-            self.length += 1
-        else:
-            rows = np.flatnonzero(active)
-            self.memory[rows, self.length[rows] % self.capacity] = codes[rows]
-            self.length[rows] += 1
+        every = np.count_nonzero(active) == self.num_envs  # the common step: no rows to pick
+        ring_append(self.memory, self.length, codes, None if every else np.flatnonzero(active))
         width = min(int(self.length.max(initial=0)), self.capacity)  # the columns any episode has filled
         filled = self._columns[:, :width] < self.length[:, None]
         n = np.maximum(np.add.reduce((self.memory[:, :width] == codes[:, None]) & filled, axis=1), 1)

@@ -18,6 +18,11 @@
   rendered observation (r = label, 0 until the label arrives) or, after
   :meth:`Annotations.distill`, by a classifier fitted to them, r = σ(f_θ(s)) with
   the binary cross-entropy −Σ [y log σ(f_θ(s)) + (1 − y) log(1 − σ(f_θ(s)))].
+  ONI's ranking variant (:class:`Rankings`) asks the LLM instead which of two reached
+  observations is closer to the task (each new rendering against an earlier one drawn
+  uniformly), and :meth:`Rankings.distill` fits r_θ to those preferences by the
+  Bradley–Terry likelihood above; the reward is r_θ(s′) (0 before the first fit). The pair
+  sampling is ours: the paper's was not retrieved.
 
 Both are :class:`~rewardlab.envs.novelty.Bonus` objects, so
 :class:`~rewardlab.envs.IntrinsicReward` / ``VectorIntrinsicReward`` report them in
@@ -35,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.envs.llm_labels import Labeller, Render, parse_choice, parse_yes, rendered
+from rewardlab.envs.llm_labels import Labeller, Part, Render, parse_choice, parse_yes, rendered
 from rewardlab.envs.novelty import Bonus, flat
 from rewardlab.errors import InputError, SpecError, import_extra
 from rewardlab.judges import Reply
@@ -56,10 +61,15 @@ def label_preferences(labeller: Labeller, task: str, render: Render, observation
 
     All pairs are asked at once, concurrently (the judge client bounds the concurrency and caches replies).
     """
-    questions = [[PREFER.format(task=task.strip()), rendered(render, observations[i]), "Observation 2:",
-                  rendered(render, observations[j]), PREFER_END] for i, j in pairs]
+    questions = [preference(task, rendered(render, observations[i]), rendered(render, observations[j]))
+                 for i, j in pairs]
     replies = labeller.ask(questions)
     return np.array([(parse_choice(r) if isinstance(r, str) else None) for r in replies], dtype=np.float64)
+
+
+def preference(task: str, first: Part, second: Part) -> list[Part]:
+    """The question "which of the two renderings is closer to completing ``task``" (1, 2, or 0 for neither)."""
+    return [PREFER.format(task=task.strip()), first, "Observation 2:", second, PREFER_END]
 
 
 def random_pairs(n: int, k: int, seed: int = 0) -> list[tuple[int, int]]:
@@ -142,25 +152,27 @@ def _torch() -> Any:
     return import_extra("torch", "models", "LearnedReward")
 
 
-class Annotations(Bonus):
-    """ONI's intrinsic reward: asynchronous LLM annotations of rendered observations, looked up by hash.
+class AsyncLabels(Bonus):
+    """ONI's asynchronous annotation of the observations the agent reaches; both variants drive one of these.
 
-    Each step: a rendering not seen before is sent to the LLM without waiting
-    (``wait=True``: the step waits for its batch, for reproducible runs); the reward is
-    its label (1 yes, 0 no) once it has arrived, 0 before. ``stats()`` counts the
-    labelled, pending and failed renderings and the rewards given while a label was
-    pending, so what the agent got is never silently short. After :meth:`distill`,
-    the reward of every observation is the classifier's probability.
+    Each step: a rendering not seen before is recorded and :meth:`ask` sends its question to
+    the LLM without waiting (``wait=True``: the step waits for its batch, for reproducible
+    runs); replies are taken in as they arrive (:meth:`parse` them; an undecided reply or a
+    failed request goes to ``failed`` with its reason, never a label). Before :meth:`distill`
+    the reward is :meth:`values` of what has arrived, after it the fitted model's.
+    ``stats()`` counts labelled, pending and failed questions, and the rewards given
+    without a label or model, so what the agent got is never silently short.
+    ``update = False`` (frozen) sends no new question.
     """
 
     def __init__(self, labeller: Labeller, task: str, render: Render, *, wait: bool = False) -> None:
         self.labeller, self.task, self.render, self.wait = labeller, task.strip(), render, wait
-        self.labels: dict[str, float] = {}
-        self.failed: dict[str, str] = {}
-        self.pending: dict[str, concurrent.futures.Future[Reply]] = {}
-        self.observations: dict[str, np.ndarray] = {}
+        self.labels: dict[Any, float] = {}
+        self.failed: dict[Any, str] = {}
+        self.pending: dict[Any, concurrent.futures.Future[Reply]] = {}
+        self.observations: dict[str, np.ndarray] = {}  # each rendering's (hash's) flat observation
         self.unlabelled_rewards = 0
-        self.classifier: LearnedReward | None = None
+        self.model: LearnedReward | None = None
 
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         self._harvest()
@@ -168,27 +180,36 @@ class Annotations(Bonus):
         keys: dict[int, str] = {}
         for e in np.flatnonzero(active).tolist():
             text = rendered(self.render, obs[e])
-            key = hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
-            keys[e] = key
-            if self.update and key not in self.labels and key not in self.failed and key not in self.pending:
+            key = keys[e] = hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+            if self.update and key not in self.observations:
                 self.observations[key] = x[e]
-                self.pending[key] = self.labeller.submit([ANNOTATE.format(task=self.task), text, ANNOTATE_END])
+                self.ask(key, text)
         if self.wait:
-            concurrent.futures.wait([self.pending[k] for k in keys.values() if k in self.pending])
+            concurrent.futures.wait(list(self.pending.values()))
             self._harvest()
-        if self.classifier is not None:
-            return np.where(active, self.classifier.predict(x), 0.0)
-        self.unlabelled_rewards += sum(k not in self.labels for k in keys.values())
-        values = np.zeros(self.num_envs)
-        for e, key in keys.items():
-            values[e] = self.labels.get(key, 0.0)
+        if self.model is not None:
+            return np.where(active, self.model.predict(x), 0.0)
+        values, missing = self.values(keys)
+        self.unlabelled_rewards += missing
         return values
+
+    def ask(self, key: str, text: Part) -> None:
+        """Send the question(s) about a new rendering; ``self.pending[label key] = future``."""
+        raise NotImplementedError
+
+    def parse(self, text: str) -> float | None:
+        """A reply's label, or None for an undecided one."""
+        raise NotImplementedError
+
+    def values(self, keys: dict[int, str]) -> tuple[np.ndarray, int]:
+        """The rewards before distillation of the envs' renderings ``keys``, and how many had no label."""
+        raise NotImplementedError
 
     def _harvest(self) -> None:
         for key in [k for k, f in self.pending.items() if f.done()]:
             future = self.pending.pop(key)
             try:
-                label = parse_yes(future.result().text)
+                label = self.parse(future.result().text)
             except Exception as exc:  # a JudgeError or a cancelled request: recorded, not raised
                 self.failed[key] = f"{type(exc).__name__}: {exc}"
                 continue
@@ -202,19 +223,80 @@ class Annotations(Bonus):
         concurrent.futures.wait(list(self.pending.values()), timeout=timeout)
         self._harvest()
 
-    def distill(self, classifier: LearnedReward) -> float:
-        """Fit ``classifier`` to the annotations so far; from now on it gives the reward. Returns its loss."""
+    def distill(self, model: LearnedReward) -> float:
+        """Fit ``model`` to the labels so far; from now on it gives the reward. Returns its final loss.
+        Call it again later to refit on more labels (ONI keeps distilling as annotations arrive)."""
         if not self.labels:
-            raise SpecError("Annotations.distill: no annotation has arrived yet; step the env (or drain()) first")
-        keys = list(self.labels)
-        loss = classifier.fit_labels(np.stack([self.observations[k] for k in keys]), [self.labels[k] for k in keys])
-        self.classifier = classifier
+            raise SpecError(f"{type(self).__name__}.distill: no annotation has arrived yet; step the env "
+                            "(or drain()) first")
+        loss = self.fit(model)
+        self.model = model
         return loss
 
+    def fit(self, model: LearnedReward) -> float:
+        raise NotImplementedError
+
     def stats(self) -> dict[str, int]:
-        """Renderings labelled, pending and failed; rewards given while their label was not there."""
+        """Questions labelled, pending and failed; rewards given while their label (or a model) was not there."""
         return {"labelled": len(self.labels), "pending": len(self.pending), "failed": len(self.failed),
                 "unlabelled_rewards": self.unlabelled_rewards}
 
 
-__all__ = ["Annotations", "LearnedReward", "label_preferences", "random_pairs"]
+class Annotations(AsyncLabels):
+    """ONI's classification variant: a yes/no annotation per rendering, looked up by its hash (1 yes, 0 no,
+    0 before it arrives); :meth:`distill` fits a classifier, σ(f_θ(s)), to the annotations."""
+
+    def ask(self, key: str, text: Part) -> None:
+        self.pending[key] = self.labeller.submit([ANNOTATE.format(task=self.task), text, ANNOTATE_END])
+
+    def parse(self, text: str) -> float | None:
+        label = parse_yes(text)
+        return None if label is None else float(label)
+
+    def values(self, keys: dict[int, str]) -> tuple[np.ndarray, int]:
+        values = np.zeros(self.num_envs)
+        for e, key in keys.items():
+            values[e] = self.labels.get(key, 0.0)
+        return values, sum(k not in self.labels for k in keys.values())
+
+    def fit(self, model: LearnedReward) -> float:
+        keys = list(self.labels)
+        return model.fit_labels(np.stack([self.observations[k] for k in keys]), [self.labels[k] for k in keys])
+
+
+class Rankings(AsyncLabels):
+    """ONI's ranking variant: LLM preferences between pairs of renderings the agent reached, distilled into
+    r_θ by the Bradley–Terry loss (:meth:`LearnedReward.fit_preferences`); 0 until :meth:`distill`.
+
+    Each new rendering is paired with one earlier rendering drawn uniformly (``seed``) and the
+    pair is asked "which is closer to completing the task" (:func:`preference`): y = 1 (the
+    earlier one), 0 (the new one), ½ (neither).
+    """
+
+    def __init__(self, labeller: Labeller, task: str, render: Render, *, wait: bool = False, seed: int = 0) -> None:
+        super().__init__(labeller, task, render, wait=wait)
+        self.rng = np.random.default_rng(seed)
+        self.renderings: dict[str, Part] = {}
+        self.order: list[str] = []  # the renderings' keys in order of arrival, to draw from
+
+    def ask(self, key: str, text: Part) -> None:
+        if self.order:
+            earlier = self.order[int(self.rng.integers(len(self.order)))]
+            self.pending[(earlier, key)] = self.labeller.submit(preference(self.task, self.renderings[earlier], text))
+        self.renderings[key] = text
+        self.order.append(key)
+
+    def parse(self, text: str) -> float | None:
+        return parse_choice(text)
+
+    def values(self, keys: dict[int, str]) -> tuple[np.ndarray, int]:
+        return np.zeros(self.num_envs), len(keys)
+
+    def fit(self, model: LearnedReward) -> float:
+        pairs = list(self.labels)
+        first = np.stack([self.observations[a] for a, _ in pairs])
+        second = np.stack([self.observations[b] for _, b in pairs])
+        return model.fit_preferences(first, second, [self.labels[p] for p in pairs])
+
+
+__all__ = ["Annotations", "AsyncLabels", "LearnedReward", "Rankings", "label_preferences", "preference", "random_pairs"]

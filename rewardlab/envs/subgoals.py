@@ -133,12 +133,14 @@ class SubgoalReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, float(self.judge.reward(np.float64(reward), values[0])), terminated, truncated, info
 
 
-class VectorSubgoalReward(VectorRewardWrapper):
+class VectorSubgoalReward(VectorRewardWrapper, gym.utils.RecordConstructorArgs):
     """:class:`SubgoalReward` for a vector env: one batch of concurrent LLM requests per step."""
 
     def __init__(self, env: VectorEnv, labeller: Labeller, task: str, subgoals: Sequence[str], render: Render, *,
                  bonus: float = 1.0, beta: float = 0.0) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, labeller=labeller, task=task, subgoals=subgoals,
+                                                 render=render, bonus=bonus, beta=beta)
+        VectorRewardWrapper.__init__(self, env)
         self.judge = SubgoalJudge(labeller, task, subgoals, render, bonus, beta, self.num_envs)
         self.training = True
         self._obs: list[Any] = [None] * self.num_envs
@@ -155,7 +157,8 @@ class VectorSubgoalReward(VectorRewardWrapper):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         after = [snapshot(o) for o in iterate(self.observation_space, obs)]
         before, self._obs = self._obs, after
-        self.judge.reset(~active)  # an autoreset step starts the env's next episode
+        if not self.everyone:
+            self.judge.reset(self.autoresetting)  # an autoreset step starts the env's next episode
         if not self.training:
             return reward, info
         acts = list(iterate(self.action_space, actions))
