@@ -37,6 +37,7 @@ import gymnasium as gym
 from rewardlab.envs._base import check_number, keep_raw
 from rewardlab.envs.reward_code import ENTRY, Verdict, check_item, record_plain, static_gate
 from rewardlab.errors import RewardlabError, SpecError
+from rewardlab.main_guard import check_main_guard
 from rewardlab.rewards.code_asserts import error_text
 from rewardlab.sandbox import InfraError, Limits, Run, SandboxPool, shared_pool
 
@@ -229,6 +230,7 @@ def _unpicklable(make_env: Callable[[], gym.Env], kwargs: dict[str, Any]) -> str
 def _train_in_processes(sources: Sequence[str], make_env: Callable[[], gym.Env], seeds: Sequence[int],
                         workers: int, kwargs: dict[str, Any]) -> list[Fitness]:
     """One training process per run, ``workers`` at a time; Ctrl-C (any exception) ends the processes."""
+    check_main_guard(f"train_all(workers={workers})")
     ex = _trainers(workers)
     try:
         futures = [ex.submit(_train_one, s, make_env, seed, kwargs) for s, seed in zip(sources, seeds, strict=True)]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rewardlab.errors import RewardlabError
+from rewardlab.main_guard import check_main_guard
 from rewardlab.serve.scoring import Answer, Job
 
 
@@ -83,6 +84,7 @@ class ScoringProcess:
         self.workers = workers
         self.start_timeout = start_timeout
         self.restarts = 0
+        check_main_guard("the scoring process (serve with a process pipeline)")
         self._ctx = mp.get_context("spawn")
         self._send_lock = threading.Lock()
         self._turn = threading.Condition()

@@ -1,0 +1,69 @@
+"""A clear error instead of a dead child when a script without ``if __name__ == "__main__":`` spawns.
+
+A ``spawn`` child process re-runs the top level of the parent's main script (or module, for
+``python -m``) to rebuild its functions. If the call that starts the children sits at that
+top level unguarded, every child starts children of its own during its bootstrap, which
+multiprocessing refuses with a long ``RuntimeError`` *in the child*; the parent only sees
+its children die (a ``BrokenProcessPool``, a scoring process that "exited at start"),
+and a training run would score every candidate unscorable. :func:`check_main_guard` finds
+that case in the parent, before anything starts: the main thread's stack reaches the main
+module's top level at a line outside an ``if __name__ == "__main__":`` block.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from rewardlab.errors import SpecError
+
+
+def check_main_guard(what: str) -> None:
+    """Raise a one-line :class:`SpecError` naming ``what`` if it is being called from the unguarded top
+    level of the main script; nothing otherwise (interactive sessions, ``-c``, guarded calls, imports)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or not Path(path).is_file():
+        return  # no file to re-run: spawn imports nothing of it
+    # The main thread's stack: the script's top level runs there even when the call comes from a thread
+    # (the server starts its scoring process from one).
+    line = _top_level_line(sys._current_frames().get(threading.main_thread().ident or 0), vars(main))
+    if line is None or _guarded(Path(path), line):
+        return
+    raise SpecError(
+        f"{what} starts spawned processes, and it was called from the top level of {path} (line {line}) "
+        "without `if __name__ == \"__main__\":`; each process would re-run that line. Put the call under that guard"
+    )
+
+
+def _top_level_line(frame: FrameType | None, main_globals: dict[str, object]) -> int | None:
+    """The line of the main module's top-level code on this stack, if it is on it."""
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals is main_globals:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+def _guarded(path: Path, line: int) -> bool:
+    """Whether ``line`` of the script is inside a top-level ``if __name__ == "__main__":`` block (an
+    unreadable or unparsable script counts as guarded: no error is better than a wrong one)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return True
+    blocks = [n.body for n in tree.body if isinstance(n, ast.If) and _is_main_test(n.test)]  # not an ``else:``
+    return any(body[0].lineno <= line <= (body[-1].end_lineno or body[-1].lineno) for body in blocks)
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either side)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    strings = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(strings) == 1

@@ -1,0 +1,62 @@
+"""check_main_guard: a one-line error, before anything spawns, for a call at a script's unguarded top level."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CHECK = "from rewardlab.main_guard import check_main_guard\n"
+
+
+def run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(body))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("body, line", [
+    (CHECK + "check_main_guard('the thing')\n", 2),
+    (CHECK + "def start():\n    check_main_guard('the thing')\n\nstart()\n", 5),
+    (CHECK + "if __name__ == '__main__':\n    pass\ncheck_main_guard('the thing')\n", 4),  # after the block
+    (CHECK + "import threading\nt = threading.Thread(target=check_main_guard, args=('the thing',))\n"
+     "t.start()\nt.join()\nraise SystemExit(0 if ok else 1)\n", None),
+])
+def test_an_unguarded_top_level_call_is_a_one_line_error(tmp_path: Path, body: str, line: int | None) -> None:
+    if line is None:  # from a thread, while the main thread waits at the unguarded top level
+        body = body.replace("t = threading.Thread(target=check_main_guard", "ok = False\n"
+                            "def call(what):\n    global ok\n    try:\n        check_main_guard(what)\n"
+                            "    except Exception as exc:\n        ok = 'without `if __name__' in str(exc)\n"
+                            "t = threading.Thread(target=call")
+        assert run_script(tmp_path, body).returncode == 0
+        return
+    out = run_script(tmp_path, body)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("rewardlab.errors.SpecError: the thing starts spawned processes")
+    assert f"script.py (line {line}) without `if __name__ == \"__main__\":`" in last
+
+
+@pytest.mark.parametrize("body", [
+    CHECK + "if __name__ == '__main__':\n    check_main_guard('the thing')\n",
+    CHECK + "def start():\n    check_main_guard('the thing')\n\nif '__main__' == __name__:\n    start()\n",
+])
+def test_a_guarded_call_passes(tmp_path: Path, body: str) -> None:
+    out = run_script(tmp_path, body)
+    assert out.returncode == 0, out.stderr
+
+
+def test_train_all_in_processes_from_an_unguarded_script_says_so_before_spawning(tmp_path: Path) -> None:
+    """It used to spawn training processes that each re-ran the script and died: every candidate unscorable."""
+    out = run_script(tmp_path, """
+        from functools import partial
+        import gymnasium as gym
+        from rewardlab.envs.fitness import train_all
+
+        train_all(["a", "b"], partial(gym.make, "CartPole-v1"), workers=2, timesteps=64, eval_episodes=1)
+    """)
+    assert out.returncode == 1
+    assert "SpecError: train_all(workers=2) starts spawned processes" in out.stderr.strip().splitlines()[-1]
