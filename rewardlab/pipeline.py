@@ -56,6 +56,12 @@ class Pipeline:
         if self._engine is not None:
             self._engine.close()
 
+    def warm(self) -> None:
+        """Start the engine's workers for the components now (:meth:`Engine.warm`), so that their
+        start overlaps the caller's own work before the first batch."""
+        for comp in self.components:
+            self.engine.warm(comp.reward)
+
     # --- scoring -------------------------------------------------------------------
     def score_components(self, samples: Sequence[Sample]) -> dict[str, list[Score]]:
         """Each component's scores, components run in dependency order."""

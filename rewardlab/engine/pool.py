@@ -142,14 +142,31 @@ class ProcessPool:
         w.load_deadline = time.monotonic() + self.load_timeout
 
     def close(self) -> None:
+        """Stop the workers; one still loading a reward (:meth:`warm` before a run that had
+        nothing to score) is killed at once rather than waited for."""
         with self._lock:
             for w in self._workers:
                 with contextlib.suppress(OSError):
                     w.conn.send(("stop",))
             for w in self._workers:
-                if _reap(w.proc, 1) is None:
+                if w.loading is not None or _reap(w.proc, 1) is None:
                     self._kill(w)
             self._workers = []
+
+    def warm(self, reward: Any) -> None:
+        """Start the workers and send each idle one ``reward`` to load, without waiting for it.
+
+        A worker's start and the reward's imports in it (math-verify, sympy: about a second)
+        then run while the caller does its own setup; the next :meth:`run` of this reward
+        waits for the loads still under way (under the same ``load_timeout``) instead of
+        starting them.
+        """
+        key, blob = reward_key(reward), cloudpickle.dumps(reward)
+        with self._lock:
+            self._ensure_workers()
+            for w in self._workers:
+                if not w.busy and w.loaded != key:
+                    self._send_load(w, key, blob)
 
     # --- scoring -------------------------------------------------------------------
     def run(self, reward: Any, items: Sequence[Item], timeout: float, on_result: OnResult) -> None:

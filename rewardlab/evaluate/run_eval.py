@@ -108,6 +108,7 @@ def run_eval(
         bench.check(rows)
         folder = Path(work) if work is not None else work_dir(data, benchmark)
         folder.mkdir(parents=True, exist_ok=True)
+        pipeline.warm()  # the data is valid: the engine's workers load the reward while the candidates are made
         clock.lap("setup_s")
         write_rows(candidate_rows(bench, rows), folder / "candidates.jsonl")
         clock.lap("candidates_s")
