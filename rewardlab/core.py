@@ -216,9 +216,12 @@ def coerce_samples(samples: Sequence[Sample | Mapping[str, Any]]) -> list[Sample
     return [Sample.coerce(s, i) for i, s in enumerate(samples)]
 
 
+_HASH_ENCODER = json.JSONEncoder(sort_keys=True, default=repr, ensure_ascii=False)  # json.dumps builds one per call
+
+
 def content_hash(*parts: Any) -> str:
     """Stable hash of JSON-able parts (sorted keys), for caching and deduplication."""
-    payload = json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=False)
+    payload = _HASH_ENCODER.encode(parts)
     # surrogatepass: input text may hold lone surrogates (a JSON "\ud800" escape); hash it, don't fail the batch
     return hashlib.blake2b(payload.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from rewardlab.batch import group_members
 from rewardlab.core import Sample
+from rewardlab.gctuning import rare_collections
 from rewardlab.io import check_output, read_rows, write_rows
 from rewardlab.pipeline import Pipeline
 from rewardlab.results import ColumnStats, Results, summarize
@@ -129,6 +130,7 @@ class RunReport:
         return summarize(self.scored, self.names)
 
 
+@rare_collections()
 def score_file(
     input_path: str | Path,
     pipeline: Pipeline,

@@ -77,3 +77,39 @@ def test_write_rows_takes_already_encoded_text_for_json_outputs(tmp_path: Path) 
         write_rows(rows, given, texts=[row_json(r) for r in rows])
         assert given.read_bytes() == plain.read_bytes()
         assert row_json(rows[0]) == json.dumps(rows[0], default=repr, ensure_ascii=False)
+
+
+@register("reward", "test.runner_gc_threshold")
+class GcThreshold(BaseReward):
+    """Scores the garbage collector's first threshold at the time it runs."""
+
+    name = "test.runner_gc_threshold"
+    reads = ("completion",)
+
+    def score_one(self, sample: Sample, deps: Deps) -> Score:
+        import gc
+
+        return Score.ok(float(gc.get_threshold()[0]))
+
+
+def test_a_run_collects_garbage_rarely_and_restores_the_thresholds(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from rewardlab.gctuning import RARE_COLLECTIONS
+
+    before = gc.get_threshold()
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "a", "completion": "x"}) + "\n")
+    pipeline = Pipeline.from_spec({"rewards": {"gc": {"type": "test.runner_gc_threshold"}}})
+    report = score_file(inp, pipeline, tmp_path / "out.jsonl")
+    assert report.scored[0]["gc"] == RARE_COLLECTIONS
+    assert gc.get_threshold() == before
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "assemble", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        score_file(inp, pipeline, tmp_path / "again.jsonl")
+    assert gc.get_threshold() == before

@@ -24,6 +24,7 @@ from rewardlab.errors import InputError
 from rewardlab.evaluate.benchmarks import BENCHMARKS, get_benchmark
 from rewardlab.evaluate.benchmarks.base import Benchmark, swap_check
 from rewardlab.evaluate.records import Candidate, Scores, distinct
+from rewardlab.gctuning import rare_collections
 
 if TYPE_CHECKING:
     from rewardlab.pipeline import Pipeline
@@ -92,6 +93,13 @@ def run_eval(
     reward: store, shaping, output, reading it back), ``benchmark_s`` (its scoring and the swap
     check) and ``diagnostics_s``.
     """
+    with rare_collections():
+        return _run_eval(data, spec, benchmark, work, resume, batch_size, on_progress, diagnostics)
+
+
+def _run_eval(data: str | Path, spec: str | Path | Mapping[str, Any], benchmark: str, work: str | Path | None,
+              resume: bool, batch_size: int | None, on_progress: Callable[[int, int], None] | None,
+              diagnostics: bool) -> dict[str, Any]:
     from rewardlab.io import read_rows, write_rows
     from rewardlab.pipeline import Pipeline
     from rewardlab.runner import score_file
