@@ -113,3 +113,24 @@ def test_a_run_collects_garbage_rarely_and_restores_the_thresholds(tmp_path: Pat
     with pytest.raises(KeyboardInterrupt):
         score_file(inp, pipeline, tmp_path / "again.jsonl")
     assert gc.get_threshold() == before
+
+
+def test_a_run_summarizes_once_when_asked_not_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each batch's Results summarizes its rows only when its summary is read (the runner reads none);
+    the run's summary is computed once from the output rows, and a pipeline's results still carry theirs."""
+    import rewardlab.results as results
+
+    calls: list[str] = []
+    column_stats = results._column_stats
+
+    def counted(name: str, *args: Any) -> results.ColumnStats:
+        calls.append(name)
+        return column_stats(name, *args)
+
+    monkeypatch.setattr(results, "_column_stats", counted)
+    _, report = _run(tmp_path, ".jsonl")  # three batches
+    assert calls == []
+    assert [s.name for s in report.summary] == ["odd", "reward"] and calls == ["odd", "reward"]
+    pipeline = Pipeline.from_spec({"rewards": {"odd": {"type": "test.runner_odd_detail"}}})
+    out = pipeline.run([{"completion": "ab"}, {"completion": "none"}])
+    assert out.stats("odd").mean == 2.0 and out.stats("odd").unscorable == {"invalid_reference": 1}
