@@ -134,3 +134,26 @@ def test_a_run_summarizes_once_when_asked_not_per_batch(tmp_path: Path, monkeypa
     pipeline = Pipeline.from_spec({"rewards": {"odd": {"type": "test.runner_odd_detail"}}})
     out = pipeline.run([{"completion": "ab"}, {"completion": "none"}])
     assert out.stats("odd").mean == 2.0 and out.stats("odd").unscorable == {"invalid_reference": 1}
+
+
+def test_rows_the_caller_just_wrote_are_not_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """score_file(rows=...) scores the rows given (the file still identifies the run, so resume works)."""
+    import rewardlab.runner as runner
+
+    rows = [{"id": f"r{i}", "completion": t, "group": f"g{i // 2}"} for i, t in enumerate(["a", "数学 é", "xyz"])]
+    inp = tmp_path / "in.jsonl"
+    write_rows(rows, inp)
+    pipeline = Pipeline.from_spec({"rewards": {"odd": {"type": "test.runner_odd_detail"}}})
+    expected = score_file(inp, pipeline, tmp_path / "read.jsonl").texts
+
+    def no_reading(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the input was read back")
+
+    monkeypatch.setattr(runner, "read_rows", no_reading)
+    given = score_file(inp, pipeline, tmp_path / "given.jsonl", rows=rows)
+
+    def timeless(texts: list[str]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in json.loads(t).items() if k != "elapsed"} for t in texts]
+
+    assert timeless(given.texts) == timeless(expected)
+    assert [r["id"] for r in timeless(given.texts)] == ["r0", "r1", "r2"]

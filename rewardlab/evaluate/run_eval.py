@@ -118,11 +118,12 @@ def _run_eval(data: str | Path, spec: str | Path | Mapping[str, Any], benchmark:
         folder.mkdir(parents=True, exist_ok=True)
         pipeline.warm()  # the data is valid: the engine's workers load the reward while the candidates are made
         clock.lap("setup_s")
-        write_rows(candidate_rows(bench, rows), folder / "candidates.jsonl")
+        candidates = candidate_rows(bench, rows)
+        write_rows(candidates, folder / "candidates.jsonl")
         clock.lap("candidates_s")
         spent = _timed(pipeline)
         report = score_file(folder / "candidates.jsonl", pipeline, folder / "scored.jsonl", resume, batch_size,
-                            on_progress)
+                            on_progress, rows=candidates)
         scored = report.scored  # the rows scored.jsonl holds, already in memory
         names = list(pipeline.names)
     finally:
