@@ -96,6 +96,11 @@ class Score:
     def with_elapsed(self, elapsed: float) -> Score:
         return Score(self.value, self.status, self.detail, elapsed)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the constructor's arguments: the pool sends one Score per sample, and a slots
+        dataclass's own pickling goes through ``dataclasses.fields`` on every load (~2x the cost)."""
+        return (type(self), (self.value, self.status, self.detail, self.elapsed))
+
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "status": self.status.value, "detail": dict(self.detail)}
 
