@@ -143,6 +143,10 @@ class Sample:
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SAMPLE_FIELDS}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the constructor's arguments, as :class:`Score` is (the pool sends every sample)."""
+        return (type(self), (self.id, self.prompt, self.completion, self.reference, self.group, self.meta))
+
     @classmethod
     def coerce(cls, obj: Sample | Mapping[str, Any], index: int = 0) -> Sample:
         """Accept a :class:`Sample` or a plain dict with the same fields.

@@ -91,3 +91,11 @@ def test_a_score_crosses_a_process_boundary_unchanged() -> None:
                   Score.unscorable(Status.TIMEOUT, "exceeded 5 s", limit_s=5.0), Score.no_answer()):
         back = pickle.loads(pickle.dumps(score))
         assert back == score and type(back) is Score and back.elapsed == score.elapsed
+
+
+def test_a_sample_crosses_a_process_boundary_unchanged() -> None:
+    import pickle
+
+    sample = Sample("s1", [{"role": "user", "content": "2+2?"}], "4", {"answer": 4}, "g", {"task": "math"})
+    back = pickle.loads(pickle.dumps(sample))
+    assert back == sample and type(back) is Sample
