@@ -287,3 +287,15 @@ def test_a_candidates_length_is_its_text_as_samples_read_it() -> None:
     assert Candidate("q", parts).length == 3
     assert Candidate("q", [{"role": "user", "content": "hello"}]).length == 0
     assert Candidate("q", "four").length == 4
+
+
+def test_a_candidates_key_is_its_content_hash_whatever_its_fields() -> None:
+    """Candidates are the same scored candidate exactly when their content is the same (text and chat alike)."""
+    from rewardlab.core import content_hash
+    from rewardlab.evaluate.records import Candidate
+
+    chat = [{"role": "assistant", "content": "4"}]
+    assert Candidate("q", "a", reference="r").key == content_hash("q", "a", "r", {})
+    assert Candidate("q", chat, meta={"m": 1}).key == content_hash("q", chat, None, {"m": 1})
+    assert Candidate("q", "a").key != Candidate("q", "a", reference="").key
+    assert Candidate("q", "a") == Candidate("q", "a") and "key" not in repr(Candidate("q", "a"))
