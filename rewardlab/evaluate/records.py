@@ -54,8 +54,11 @@ def distinct(candidates: Sequence[Candidate]) -> list[Candidate]:
     return list(unique.values())
 
 
+_TEXT = (str, type(None))
+
+
 def _key(prompt: Any, completion: Any, reference: Any, meta: Mapping[str, Any]) -> str:
-    if not meta and all(x is None or isinstance(x, str) for x in (prompt, completion, reference)):
+    if not meta and isinstance(prompt, _TEXT) and isinstance(completion, _TEXT) and isinstance(reference, _TEXT):
         return _text_key(prompt, completion, reference)
     return content_hash(prompt, completion, reference, dict(meta))
 

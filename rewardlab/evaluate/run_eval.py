@@ -42,9 +42,11 @@ def is_pairwise_judge(pipeline: Pipeline) -> bool:
                for c in pipeline.spec.components)
 
 
-def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One runner row per distinct candidate (the swapped rows' too, for the swap check), grouped by prompt."""
-    candidates = bench.candidates(rows)
+def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]],
+                   read: Sequence[Candidate]) -> list[dict[str, Any]]:
+    """One runner row per distinct candidate (``read``: the benchmark's own, each once; then the swapped
+    rows', for the swap check), grouped by prompt."""
+    candidates = list(read)
     if bench.pairwise:
         candidates += bench.candidates([bench.swap(r) for r in rows])
     groups: dict[str, str] = {}  # a text prompt's hash, computed once for all its candidates
@@ -118,7 +120,8 @@ def _run_eval(data: str | Path, spec: str | Path | Mapping[str, Any], benchmark:
         folder.mkdir(parents=True, exist_ok=True)
         pipeline.warm()  # the data is valid: the engine's workers load the reward while the candidates are made
         clock.lap("setup_s")
-        candidates = candidate_rows(bench, rows)
+        read = distinct(bench.candidates(rows))  # the candidates the benchmark reads, each once
+        candidates = candidate_rows(bench, rows, read)
         write_rows(candidates, folder / "candidates.jsonl")
         clock.lap("candidates_s")
         spent = _timed(pipeline)
@@ -130,7 +133,7 @@ def _run_eval(data: str | Path, spec: str | Path | Mapping[str, Any], benchmark:
         pipeline.close()
     scores = Scores.from_rows(scored, names)
     clock.lap("runner_s", minus=spent[0])
-    result = evaluate_scores(bench, rows, scores, names, diagnostics, clock)
+    result = evaluate_scores(bench, rows, scores, names, read, diagnostics, clock)
     total = clock.total()
     result.update(data=str(data), spec=str(spec) if not isinstance(spec, Mapping) else "<dict>",
                   timing={"reward_s": spent[0], "other_s": total - spent[0], "total_s": total, "parts": clock.parts,
@@ -155,11 +158,11 @@ class Clock:
 
 
 def evaluate_scores(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores, names: Sequence[str],
-                    diagnostics: bool = True, clock: Clock | None = None) -> dict[str, Any]:
-    """The eval JSON's benchmark part from already-scored candidates (``diagnostics``: fill that block)."""
+                    read: Sequence[Candidate], diagnostics: bool = True, clock: Clock | None = None) -> dict[str, Any]:
+    """The eval JSON's benchmark part from already-scored candidates (``read``: the candidates the benchmark
+    reads, each once; ``diagnostics``: fill that block)."""
     clock = clock or Clock()
     s = bench.evaluate(rows, scores)
-    read = distinct(bench.candidates(rows))  # the candidates the benchmark reads
     statuses = Counter(scores.by_key[c.key].status for c in read if scores.by_key[c.key].value is None)
     swap = swap_check(bench, rows, scores)
     clock.lap("benchmark_s")
