@@ -91,7 +91,8 @@ def run_eval(
 
     ``timing``: ``reward_s`` is the wall time inside the pipeline's component scoring (the engine
     running the rewards), ``other_s`` the rest, and ``parts`` splits it: ``setup_s`` (reading DATA,
-    building the pipeline), ``candidates_s`` (writing them), ``runner_s`` (the runner around the
+    building the pipeline, starting its process pool: the workers load the reward meanwhile),
+    ``candidates_s`` (making and writing them), ``runner_s`` (the runner around the
     reward: store, shaping, output, reading it back), ``benchmark_s`` (its scoring and the swap
     check) and ``diagnostics_s``.
     """
