@@ -157,3 +157,19 @@ def test_rows_the_caller_just_wrote_are_not_read_back(tmp_path: Path, monkeypatc
 
     assert timeless(given.texts) == timeless(expected)
     assert [r["id"] for r in timeless(given.texts)] == ["r0", "r1", "r2"]
+
+
+def test_overlapping_runs_restore_the_collector_thresholds_when_the_last_one_ends() -> None:
+    """Two runs in two threads need not end in the order they began; the thresholds come back at the end."""
+    import gc
+
+    from rewardlab.gctuning import RARE_COLLECTIONS, rare_collections
+
+    before = gc.get_threshold()
+    first, second = rare_collections(), rare_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[0] == RARE_COLLECTIONS  # the second run is still going
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
