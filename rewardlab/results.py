@@ -131,15 +131,22 @@ class Results:
     def __init__(
         self,
         rows: list[dict[str, Any]],
-        summary: list[ColumnStats],
+        summary: list[ColumnStats] | None,
         components: Sequence[str],
         signal: dict[str, Any] | None = None,
     ) -> None:
         self.rows = [safe_text(r) for r in rows]  # every writer (files, store, server) gets valid text
-        self.summary = summary
+        self._summary = summary  # None: summarized from the rows when first asked for (the runner never asks)
         self.components = list(components)
         # this batch's zero-variance groups (kept / filtered) and mean |advantage| per task
         self.signal = signal or {}
+
+    @property
+    def summary(self) -> list[ColumnStats]:
+        """Per-component statistics of the rows (:func:`summarize`)."""
+        if self._summary is None:
+            self._summary = summarize(self.rows, self.components)
+        return self._summary
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -13,6 +13,7 @@ from typing import Any
 
 from rewardlab.batch import group_members
 from rewardlab.core import Sample
+from rewardlab.gctuning import rare_collections
 from rewardlab.io import check_output, read_rows, write_rows
 from rewardlab.pipeline import Pipeline
 from rewardlab.results import ColumnStats, Results, summarize
@@ -129,6 +130,7 @@ class RunReport:
         return summarize(self.scored, self.names)
 
 
+@rare_collections()
 def score_file(
     input_path: str | Path,
     pipeline: Pipeline,
@@ -138,6 +140,7 @@ def score_file(
     on_progress: Callable[[int, int], None] | None = None,
     store_path: str | Path | None = None,
     scorer: BatchScorer | None = None,
+    rows: Sequence[dict[str, Any]] | None = None,
 ) -> RunReport:
     """Score ``input_path`` into ``out`` through a crash-safe store beside ``out``.
 
@@ -146,11 +149,14 @@ def score_file(
     each committed batch. ``scorer`` runs the batches (default: :func:`local_scorer`; the Ray
     backend passes its own); each batch is committed as it comes back, whatever the order.
     The output and the input are checked before the store is created, so a bad path or a
-    malformed input leaves nothing behind.
+    malformed input leaves nothing behind. ``rows``: what ``input_path`` holds, from a caller
+    that has just written it from them (``rewardlab eval``), taken as they are instead of
+    reading the file back (the file still identifies the run).
     """
     start = time.perf_counter()
     input_path, out = Path(input_path), check_output(out)
-    rows, _ = read_rows(input_path)
+    if rows is None:
+        rows, _ = read_rows(input_path)
     samples = [Sample.coerce(r, i) for i, r in enumerate(rows)]
     pipeline.require_completions(rows)  # no row with a completion: fail before any work
     store_path = Path(store_path) if store_path else default_store(out)

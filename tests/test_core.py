@@ -81,3 +81,21 @@ def test_sample_prompt_text_of_a_chat_prompt_is_the_users_message() -> None:
              {"role": "user", "content": "sum 1+1"}]
     assert Sample.coerce({"id": 1, "prompt": turns}).prompt_text == "user: hi\n\nassistant: hello\n\nuser: sum 1+1"
     assert Sample.coerce({"id": 1, "prompt": "plain"}).prompt_text == "plain"
+
+
+def test_a_score_crosses_a_process_boundary_unchanged() -> None:
+    """Scores travel from pool workers pickled (as their constructor's arguments): same fields, same checks."""
+    import pickle
+
+    for score in (Score.ok(0.5, extracted="42", nested={"a": [1, 2]}).with_elapsed(0.25),
+                  Score.unscorable(Status.TIMEOUT, "exceeded 5 s", limit_s=5.0), Score.no_answer()):
+        back = pickle.loads(pickle.dumps(score))
+        assert back == score and type(back) is Score and back.elapsed == score.elapsed
+
+
+def test_a_sample_crosses_a_process_boundary_unchanged() -> None:
+    import pickle
+
+    sample = Sample("s1", [{"role": "user", "content": "2+2?"}], "4", {"answer": 4}, "g", {"task": "math"})
+    back = pickle.loads(pickle.dumps(sample))
+    assert back == sample and type(back) is Sample

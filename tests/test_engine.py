@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,3 +193,78 @@ def test_scripts_without_a_main_guard_work(tmp_path: Path) -> None:
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["[3.0, 2.0]", "[1.0]"]
+
+
+def test_warm_loads_a_cpu_reward_in_the_workers_before_the_first_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers start and load the reward at ``warm``; the first run waits for those loads and sends none."""
+    from rewardlab.engine.pool import ProcessPool, reward_key
+
+    loads: list[str] = []
+    send_load = ProcessPool._send_load
+
+    def counted(self: ProcessPool, w: Any, key: str, blob: bytes) -> None:
+        loads.append(key)
+        send_load(self, w, key, blob)
+
+    monkeypatch.setattr(ProcessPool, "_send_load", counted)
+    reward = CpuReward()
+    with Engine(workers=2, timeout=5.0) as eng:
+        eng.warm(reward)
+        assert loads == [reward_key(reward)] * 2
+        assert [w.loading or w.loaded for w in eng.pool._workers] == [reward_key(reward)] * 2
+        scores = eng.run(reward, _batch("a", "bb", "boom"))
+        assert [s.value for s in scores] == [1.0, 2.0, None] and scores[2].status is Status.ERROR
+        assert len(loads) == 2 and eng.pool.replaced == 0
+        eng.warm(reward)  # loaded already: nothing to send
+        assert len(loads) == 2
+
+
+def test_warm_starts_nothing_for_an_inline_reward() -> None:
+    with Engine(workers=2) as eng:
+        eng.warm(InlineReward())
+        assert eng._pool is None
+
+
+class _Unloadable(CpuReward):
+    """Fails to load in a worker (unpickling raises), as a reward whose imports fail there would."""
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        raise RuntimeError("cannot load here")
+
+
+def test_a_reward_that_fails_to_load_while_warming_fails_its_first_batch_as_unwarmed() -> None:
+    with Engine(workers=2, timeout=5.0) as eng:
+        eng.warm(_Unloadable())
+        scores = eng.run(_Unloadable(), _batch("a", "bb"))
+    assert [s.status for s in scores] == [Status.ERROR] * 2
+    assert "could not be loaded in a worker: RuntimeError: cannot load here" in scores[0].detail["reason"]
+
+
+def test_a_pipeline_warms_its_cpu_components() -> None:
+    from rewardlab.pipeline import Pipeline
+
+    pipeline = Pipeline.from_spec({"rewards": {"c": {"type": "test.cpu"}, "i": {"type": "test.inline"}},
+                                   "engine": {"workers": 1}})
+    try:
+        pipeline.warm()
+        assert [w.loading or w.loaded for w in pipeline.engine.pool._workers] == [
+            f"tests.plugin_rewards.CpuReward:{pipeline.components[0].reward.config_hash}"]
+    finally:
+        pipeline.close()
+
+
+class _SlowToLoad(CpuReward):
+    """Takes a while to load in a worker, as math-verify's imports do."""
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        time.sleep(0.5)
+        self.__dict__.update(state)
+
+
+def test_closing_a_pool_still_loading_a_warmed_reward_kills_the_loading_workers() -> None:
+    """A warmed pool that never ran (a resumed eval with nothing left to score) is not waited for."""
+    eng = Engine(workers=1)
+    eng.warm(_SlowToLoad())
+    proc = eng.pool._workers[0].proc
+    eng.close()
+    assert proc.returncode == -9

@@ -304,3 +304,15 @@ def test_each_comparison_is_computed_once_per_side(tmp_path: Path, monkeypatch: 
     rows = [jb("A>B", 2, 1, "mmlu-pro-math", 0), jb("B>A", 1, 1, "livebench-math", 1)]
     evaluate(tmp_path, rows, "judgebench")
     assert calls == ["judged"] * 4  # each pair once as given, once swapped
+
+
+def test_a_candidates_key_is_its_content_hash_whatever_its_fields() -> None:
+    """Candidates are the same scored candidate exactly when their content is the same (text and chat alike)."""
+    from rewardlab.core import content_hash
+    from rewardlab.evaluate.records import Candidate
+
+    chat = [{"role": "assistant", "content": "4"}]
+    assert Candidate("q", "a", reference="r").key == content_hash("q", "a", "r", {})
+    assert Candidate("q", chat, meta={"m": 1}).key == content_hash("q", chat, None, {"m": 1})
+    assert Candidate("q", "a").key != Candidate("q", "a", reference="").key
+    assert Candidate("q", "a") == Candidate("q", "a") and "key" not in repr(Candidate("q", "a"))

@@ -72,3 +72,25 @@ def test_swap_check_catches_a_benchmark_that_loses_the_sides() -> None:
     assert fine is not None and fine["passed"]
     broken = swap_check(SortsTheSides(), rows, scores)
     assert broken is not None and not broken["passed"] and broken["unflipped"] == 4
+
+
+def test_eval_collects_garbage_rarely_while_it_makes_its_candidates(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The eval's own bookkeeping (not only the runner inside it) runs under rare collections; restored after."""
+    import gc
+
+    from rewardlab.evaluate import run_eval as module
+    from rewardlab.gctuning import RARE_COLLECTIONS
+
+    seen: list[int] = []
+    make = module.candidate_rows
+
+    def candidate_rows(*args: object) -> object:
+        seen.append(gc.get_threshold()[0])
+        return make(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "candidate_rows", candidate_rows)
+    before = gc.get_threshold()
+    module.run_eval(write(tmp_path, RB_ROWS), {"rewards": {"s": {"type": "test.eval_score"}}}, "rewardbench",
+                    work=tmp_path / "work")
+    assert seen == [RARE_COLLECTIONS] and gc.get_threshold() == before

@@ -59,3 +59,67 @@ def test_duplicate_registration_is_refused() -> None:
         @registry.register("reward", "math")
         class Other(BaseReward):
             name = "math"
+
+
+def test_the_builtin_table_names_what_each_module_registers() -> None:
+    """``BUILTIN_REWARDS`` (which module a looked-up built-in's import needs) matches the decorators."""
+    for kind in registry.KINDS:
+        for name, entry in registry.entries(kind).items():
+            defined = entry.factory.__module__
+            if not defined.startswith("rewardlab."):
+                continue  # a test's or a plugin's
+            module = registry._REWARD_MODULES.get(name) if kind == "reward" else registry.BUILTIN_KINDS[kind]
+            assert module is not None, f"built-in {kind} {name!r} is missing from registry.BUILTIN_REWARDS"
+            assert defined == module or defined.startswith(module + "."), (kind, name, defined, module)
+    listed = registry.entries("reward")
+    assert [n for n in registry._REWARD_MODULES if n not in listed] == []
+
+
+_LAZY = """
+import sys
+from rewardlab import SpecError, registry
+registry.lookup("reward", "text.exact_match")
+print(sorted(m for m in registry.BUILTIN_REWARDS if m in sys.modules))
+try:
+    registry.lookup("reward", "nope", "rewards.x")
+except SpecError as exc:
+    print(exc)
+"""
+
+
+def test_a_builtin_reward_imports_its_own_module_only_and_an_unknown_name_still_lists_every_one() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _LAZY], capture_output=True, text=True, check=True).stdout
+    imported, error = out.splitlines()
+    assert imported == "['rewardlab.rewards.text']"
+    assert error.startswith("rewards.x: unknown reward 'nope' (known rewards: ")
+    assert set(error.split("(known rewards: ")[1].rstrip(")").split(", ")) >= set(registry._REWARD_MODULES)
+
+
+def test_a_plugin_is_loaded_after_builtins_were_looked_up_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking up a built-in does not load the plugins; naming a plugin's reward later still finds it."""
+    calls = []
+
+    def register_plugin() -> None:
+        calls.append(1)
+
+        @registry.register("reward", "thirdparty.later")
+        class Later(BaseReward):
+            """Another third-party reward."""
+
+            name = "thirdparty.later"
+
+            def score_one(self, sample: Sample, deps: Deps) -> Score:
+                return Score.ok(1.0)
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [_EntryPoint(register_plugin)])
+    monkeypatch.setattr(registry, "_loaded", False)
+    try:
+        assert registry.lookup("reward", "math").name == "math"
+        assert calls == []
+        assert registry.lookup("reward", "thirdparty.later").description == "Another third-party reward."
+        assert calls == [1]
+    finally:
+        registry._entries["reward"].pop("thirdparty.later", None)

@@ -77,3 +77,99 @@ def test_write_rows_takes_already_encoded_text_for_json_outputs(tmp_path: Path) 
         write_rows(rows, given, texts=[row_json(r) for r in rows])
         assert given.read_bytes() == plain.read_bytes()
         assert row_json(rows[0]) == json.dumps(rows[0], default=repr, ensure_ascii=False)
+
+
+@register("reward", "test.runner_gc_threshold")
+class GcThreshold(BaseReward):
+    """Scores the garbage collector's first threshold at the time it runs."""
+
+    name = "test.runner_gc_threshold"
+    reads = ("completion",)
+
+    def score_one(self, sample: Sample, deps: Deps) -> Score:
+        import gc
+
+        return Score.ok(float(gc.get_threshold()[0]))
+
+
+def test_a_run_collects_garbage_rarely_and_restores_the_thresholds(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from rewardlab.gctuning import RARE_COLLECTIONS
+
+    before = gc.get_threshold()
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "a", "completion": "x"}) + "\n")
+    pipeline = Pipeline.from_spec({"rewards": {"gc": {"type": "test.runner_gc_threshold"}}})
+    report = score_file(inp, pipeline, tmp_path / "out.jsonl")
+    assert report.scored[0]["gc"] == RARE_COLLECTIONS
+    assert gc.get_threshold() == before
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "assemble", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        score_file(inp, pipeline, tmp_path / "again.jsonl")
+    assert gc.get_threshold() == before
+
+
+def test_a_run_summarizes_once_when_asked_not_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each batch's Results summarizes its rows only when its summary is read (the runner reads none);
+    the run's summary is computed once from the output rows, and a pipeline's results still carry theirs."""
+    import rewardlab.results as results
+
+    calls: list[str] = []
+    column_stats = results._column_stats
+
+    def counted(name: str, *args: Any) -> results.ColumnStats:
+        calls.append(name)
+        return column_stats(name, *args)
+
+    monkeypatch.setattr(results, "_column_stats", counted)
+    _, report = _run(tmp_path, ".jsonl")  # three batches
+    assert calls == []
+    assert [s.name for s in report.summary] == ["odd", "reward"] and calls == ["odd", "reward"]
+    pipeline = Pipeline.from_spec({"rewards": {"odd": {"type": "test.runner_odd_detail"}}})
+    out = pipeline.run([{"completion": "ab"}, {"completion": "none"}])
+    assert out.stats("odd").mean == 2.0 and out.stats("odd").unscorable == {"invalid_reference": 1}
+
+
+def test_rows_the_caller_just_wrote_are_not_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """score_file(rows=...) scores the rows given (the file still identifies the run, so resume works)."""
+    import rewardlab.runner as runner
+
+    rows = [{"id": f"r{i}", "completion": t, "group": f"g{i // 2}"} for i, t in enumerate(["a", "数学 é", "xyz"])]
+    inp = tmp_path / "in.jsonl"
+    write_rows(rows, inp)
+    pipeline = Pipeline.from_spec({"rewards": {"odd": {"type": "test.runner_odd_detail"}}})
+    expected = score_file(inp, pipeline, tmp_path / "read.jsonl").texts
+
+    def no_reading(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the input was read back")
+
+    monkeypatch.setattr(runner, "read_rows", no_reading)
+    given = score_file(inp, pipeline, tmp_path / "given.jsonl", rows=rows)
+
+    def timeless(texts: list[str]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in json.loads(t).items() if k != "elapsed"} for t in texts]
+
+    assert timeless(given.texts) == timeless(expected)
+    assert [r["id"] for r in timeless(given.texts)] == ["r0", "r1", "r2"]
+
+
+def test_overlapping_runs_restore_the_collector_thresholds_when_the_last_one_ends() -> None:
+    """Two runs in two threads need not end in the order they began; the thresholds come back at the end."""
+    import gc
+
+    from rewardlab.gctuning import RARE_COLLECTIONS, rare_collections
+
+    before = gc.get_threshold()
+    first, second = rare_collections(), rare_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[0] == RARE_COLLECTIONS  # the second run is still going
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before

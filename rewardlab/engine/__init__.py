@@ -140,6 +140,14 @@ class Engine:
         limit = timeout if timeout is not None else own if own is not None else self.config.timeout
         return self._run_deduplicated(reward, cost, samples, deps, limit)
 
+    def warm(self, reward: Any) -> None:
+        """Start what ``reward`` will run on before its first batch: for a ``cpu`` reward, the
+        process pool with the reward loading in its workers (:meth:`ProcessPool.warm`), so their
+        start overlaps the caller's own setup. Other cost classes have nothing to start here."""
+        if (hasattr(reward, "score_one") and not getattr(reward, "group_level", False)
+                and CostClass(getattr(reward, "cost", CostClass.INLINE)) is CostClass.CPU):
+            self.pool.warm(reward)
+
     async def arun(
         self,
         reward: Any,

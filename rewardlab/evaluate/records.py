@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from rewardlab.core import as_text, content_hash
@@ -23,19 +23,17 @@ UNSCORABLE_POLICY = ("an example with an unscorable candidate it needs is left o
 
 @dataclass(frozen=True)
 class Candidate:
-    """One text to score: a ``Sample``'s fields, keyed by content."""
+    """One text to score: a ``Sample``'s fields, keyed by content (``key``, set when it is made: every
+    candidate is looked up by it, and a lazy ``cached_property`` cost 2.4 us on first use against 0.8)."""
 
     prompt: Any
     completion: Any
     reference: Any = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    key: str = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def key(self) -> str:
-        if not self.meta and all(x is None or isinstance(x, str) for x in (self.prompt, self.completion,
-                                                                               self.reference)):
-            return _text_key(self.prompt, self.completion, self.reference)
-        return content_hash(self.prompt, self.completion, self.reference, dict(self.meta))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", _key(self.prompt, self.completion, self.reference, self.meta))
 
     @property
     def length(self) -> int:
@@ -54,6 +52,15 @@ def distinct(candidates: Sequence[Candidate]) -> list[Candidate]:
     for c in candidates:
         unique.setdefault(c.key, c)
     return list(unique.values())
+
+
+_TEXT = (str, type(None))
+
+
+def _key(prompt: Any, completion: Any, reference: Any, meta: Mapping[str, Any]) -> str:
+    if not meta and isinstance(prompt, _TEXT) and isinstance(completion, _TEXT) and isinstance(reference, _TEXT):
+        return _text_key(prompt, completion, reference)
+    return content_hash(prompt, completion, reference, dict(meta))
 
 
 @lru_cache(maxsize=1 << 17)

@@ -24,6 +24,7 @@ from rewardlab.errors import InputError
 from rewardlab.evaluate.benchmarks import BENCHMARKS, get_benchmark
 from rewardlab.evaluate.benchmarks.base import Benchmark, swap_check
 from rewardlab.evaluate.records import Candidate, Scores, distinct
+from rewardlab.gctuning import rare_collections
 
 if TYPE_CHECKING:
     from rewardlab.pipeline import Pipeline
@@ -41,9 +42,11 @@ def is_pairwise_judge(pipeline: Pipeline) -> bool:
                for c in pipeline.spec.components)
 
 
-def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One runner row per distinct candidate (the swapped rows' too, for the swap check), grouped by prompt."""
-    candidates = bench.candidates(rows)
+def candidate_rows(bench: Benchmark, rows: Sequence[Mapping[str, Any]],
+                   read: Sequence[Candidate]) -> list[dict[str, Any]]:
+    """One runner row per distinct candidate (``read``: the benchmark's own, each once; then the swapped
+    rows', for the swap check), grouped by prompt."""
+    candidates = list(read)
     if bench.pairwise:
         candidates += bench.candidates([bench.swap(r) for r in rows])
     groups: dict[str, str] = {}  # a text prompt's hash, computed once for all its candidates
@@ -88,10 +91,18 @@ def run_eval(
 
     ``timing``: ``reward_s`` is the wall time inside the pipeline's component scoring (the engine
     running the rewards), ``other_s`` the rest, and ``parts`` splits it: ``setup_s`` (reading DATA,
-    building the pipeline), ``candidates_s`` (writing them), ``runner_s`` (the runner around the
+    building the pipeline, starting its process pool: the workers load the reward meanwhile),
+    ``candidates_s`` (making and writing them), ``runner_s`` (the runner around the
     reward: store, shaping, output, reading it back), ``benchmark_s`` (its scoring and the swap
     check) and ``diagnostics_s``.
     """
+    with rare_collections():
+        return _run_eval(data, spec, benchmark, work, resume, batch_size, on_progress, diagnostics)
+
+
+def _run_eval(data: str | Path, spec: str | Path | Mapping[str, Any], benchmark: str, work: str | Path | None,
+              resume: bool, batch_size: int | None, on_progress: Callable[[int, int], None] | None,
+              diagnostics: bool) -> dict[str, Any]:
     from rewardlab.io import read_rows, write_rows
     from rewardlab.pipeline import Pipeline
     from rewardlab.runner import score_file
@@ -108,19 +119,22 @@ def run_eval(
         bench.check(rows)
         folder = Path(work) if work is not None else work_dir(data, benchmark)
         folder.mkdir(parents=True, exist_ok=True)
+        pipeline.warm()  # the data is valid: the engine's workers load the reward while the candidates are made
         clock.lap("setup_s")
-        write_rows(candidate_rows(bench, rows), folder / "candidates.jsonl")
+        read = distinct(bench.candidates(rows))  # the candidates the benchmark reads, each once
+        candidates = candidate_rows(bench, rows, read)
+        write_rows(candidates, folder / "candidates.jsonl")
         clock.lap("candidates_s")
         spent = _timed(pipeline)
         report = score_file(folder / "candidates.jsonl", pipeline, folder / "scored.jsonl", resume, batch_size,
-                            on_progress)
+                            on_progress, rows=candidates)
         scored = report.scored  # the rows scored.jsonl holds, already in memory
         names = list(pipeline.names)
     finally:
         pipeline.close()
     scores = Scores.from_rows(scored, names)
     clock.lap("runner_s", minus=spent[0])
-    result = evaluate_scores(bench, rows, scores, names, diagnostics, clock)
+    result = evaluate_scores(bench, rows, scores, names, read, diagnostics, clock)
     total = clock.total()
     result.update(data=str(data), spec=str(spec) if not isinstance(spec, Mapping) else "<dict>",
                   timing={"reward_s": spent[0], "other_s": total - spent[0], "total_s": total, "parts": clock.parts,
@@ -145,11 +159,11 @@ class Clock:
 
 
 def evaluate_scores(bench: Benchmark, rows: Sequence[Mapping[str, Any]], scores: Scores, names: Sequence[str],
-                    diagnostics: bool = True, clock: Clock | None = None) -> dict[str, Any]:
-    """The eval JSON's benchmark part from already-scored candidates (``diagnostics``: fill that block)."""
+                    read: Sequence[Candidate], diagnostics: bool = True, clock: Clock | None = None) -> dict[str, Any]:
+    """The eval JSON's benchmark part from already-scored candidates (``read``: the candidates the benchmark
+    reads, each once; ``diagnostics``: fill that block)."""
     clock = clock or Clock()
     s = bench.evaluate(rows, scores)
-    read = distinct(bench.candidates(rows))  # the candidates the benchmark reads
     statuses = Counter(scores.by_key[c.key].status for c in read if scores.by_key[c.key].value is None)
     swap = swap_check(bench, rows, scores)
     clock.lap("benchmark_s")
