@@ -268,3 +268,22 @@ def test_closing_a_pool_still_loading_a_warmed_reward_kills_the_loading_workers(
     proc = eng.pool._workers[0].proc
     eng.close()
     assert proc.returncode == -9
+
+
+class _DiesLoading(CpuReward):
+    """Kills its worker while loading (unpickling exits), as a crashing native import would."""
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        os._exit(3)
+
+
+@pytest.mark.parametrize("warmed", [_Unloadable, _DiesLoading], ids=["load_error", "died_loading"])
+def test_a_warmed_reward_that_cannot_load_does_not_fail_another_rewards_run(warmed: type[CpuReward]) -> None:
+    """``warm(A)`` then ``run(B)``: A's failed loads, still in flight when B starts, are A's, not B's.
+
+    Before, B's run took A's ``load_error`` (or A's deaths while loading) as its own and failed every
+    sample of B with "the reward could not be loaded" (or "workers died while loading the reward")."""
+    with Engine(workers=2, timeout=5.0) as eng:
+        eng.warm(warmed())
+        scores = eng.run(CpuReward(), _batch("a", "bb"))
+    assert [(s.value, s.status) for s in scores] == [(1.0, Status.OK), (2.0, Status.OK)]

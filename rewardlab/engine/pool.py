@@ -277,7 +277,8 @@ class _Dispatch:
             w.loaded, w.loading = message[1], None
         elif kind == "load_error":
             w.loading = None
-            self._fail_all(f"the reward could not be loaded in a worker: {message[2]}")
+            if message[1] == self.key:  # else another reward's load (from warm) failed: _assign sends ours
+                self._fail_all(f"the reward could not be loaded in a worker: {message[2]}")
         elif kind == "result":
             slot, score = message[1], message[2]
             if not w.chunk or w.chunk[0][0] != slot:
@@ -308,7 +309,7 @@ class _Dispatch:
         code = _reap(w.proc, 5)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         if w.loading:
-            self.load_failures += 1
+            self.load_failures += w.loading == self.key  # another reward's load (from warm) is not ours
             w.loading = None
             if self.load_failures >= 2:
                 self._fail_all(f"workers died while loading the reward ({how})")
