@@ -123,3 +123,26 @@ def test_a_plugin_is_loaded_after_builtins_were_looked_up_lazily(monkeypatch: py
         assert calls == [1]
     finally:
         registry._entries["reward"].pop("thirdparty.later", None)
+
+
+_SHADOW = """
+from rewardlab import registry
+for kind, name in (("reward", "text.f1"), ("transform", "affine")):
+    try:
+        registry.register(kind, name)(type("Shadow", (), {"__module__": "my_plugin"}))
+    except ValueError as exc:
+        print(exc)
+    else:
+        print(registry.lookup(kind, name).factory.__module__)
+"""
+
+
+def test_a_plugin_cannot_take_a_builtin_name_before_the_builtin_is_imported() -> None:
+    """A spec's ``plugins`` module registering ``text.f1`` (its built-in module not yet imported) is refused
+    as a duplicate; before, the lazy lookup found the plugin's and silently scored with it instead."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SHADOW], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["reward 'text.f1' is already registered by TokenF1",
+                                "transform 'affine' is already registered by Affine"]
