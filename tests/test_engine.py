@@ -287,3 +287,38 @@ def test_a_warmed_reward_that_cannot_load_does_not_fail_another_rewards_run(warm
         eng.warm(warmed())
         scores = eng.run(CpuReward(), _batch("a", "bb"))
     assert [(s.value, s.status) for s in scores] == [(1.0, Status.OK), (2.0, Status.OK)]
+
+
+class _FailsInOneWorker(CpuReward):
+    """The first worker to load it fails after a moment (``flag``: a file path claimed by that worker);
+    the others load it; "slow" takes 3 s to score (the others: none)."""
+
+    flag = ""
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        try:
+            os.close(os.open(self.flag, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+        time.sleep(0.3)  # the other worker is scoring "slow" by now
+        raise RuntimeError("cannot load in this worker")
+
+    def score_one(self, sample: Sample, deps: Deps) -> Score:
+        if sample.completion == "slow":
+            time.sleep(3.0)
+        return super().score_one(sample, deps)
+
+
+def test_results_of_items_failed_by_a_load_failure_are_not_taken_by_the_next_run(tmp_path: Path) -> None:
+    """A load failure fails every item, including the chunk another worker is scoring; that worker's late
+    answers must not become the next run's scores (its slots count from 0 again). Before, the next run's
+    first sample ("x", 1.0) got the failed run's "slow" score, 4.0, with status ok."""
+    reward = _FailsInOneWorker(sleep=0.0)
+    reward.flag = str(tmp_path / "flag")
+    with Engine(workers=2, timeout=10.0) as eng:
+        failed = eng.run(reward, _batch("slow", "bb", "ccc", "dddd"))
+        assert {s.status for s in failed} == {Status.ERROR}
+        scores = eng.run(reward, _batch("x", "yy", "zzz", "wwww"))
+    assert [(s.value, s.status) for s in scores] == [(1.0, Status.OK), (2.0, Status.OK), (3.0, Status.OK),
+                                                      (4.0, Status.OK)]

@@ -321,10 +321,14 @@ class _Dispatch:
         self.pool._replace(w, self.key, self.blob)
 
     def _fail_all(self, reason: str) -> None:
+        """Fail every item not yet scored. A worker still scoring a chunk is replaced: its late answers
+        would otherwise be read by the next run, whose slots count from 0 again, as that run's scores."""
         items = list(self.queue)
-        for w in self.pool._workers:
-            items.extend(w.chunk)
-            w.chunk = deque()
+        for w in list(self.pool._workers):
+            if w.chunk:
+                items.extend(w.chunk)
+                w.chunk = deque()
+                self.pool._replace(w, self.key, self.blob)
         self.queue.clear()
         for slot, _, _ in items:
             self.on_result(slot, Score.unscorable(Status.ERROR, reason))
