@@ -322,3 +322,26 @@ def test_results_of_items_failed_by_a_load_failure_are_not_taken_by_the_next_run
         scores = eng.run(reward, _batch("x", "yy", "zzz", "wwww"))
     assert [(s.value, s.status) for s in scores] == [(1.0, Status.OK), (2.0, Status.OK), (3.0, Status.OK),
                                                       (4.0, Status.OK)]
+
+
+def test_a_run_stopped_by_ctrl_c_leaves_no_answers_for_the_next_run() -> None:
+    """Ctrl-C (here: raised from ``on_result``) ends a run while workers still score its chunks; their answers
+    must not reach the next run. Before, the next run waited for them and passed them on as its own slots
+    (a 2-sample run got slots 2 and 3; Engine.run raised IndexError, or kept a stale score)."""
+    from rewardlab.engine.pool import ProcessPool
+
+    def items(*texts: str) -> list[tuple[int, Sample, dict[str, Score]]]:
+        return [(i, s, {}) for i, s in enumerate(_batch(*texts))]
+
+    def interrupt(slot: int, score: Score) -> None:
+        raise KeyboardInterrupt
+
+    pool = ProcessPool(2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pool.run(CpuReward(sleep=0.2), items(*["a" * 10] * 8), 10.0, interrupt)
+        got: dict[int, float | None] = {}
+        pool.run(CpuReward(sleep=0.2), items("x", "yy"), 10.0, lambda slot, score: got.update({slot: score.value}))
+    finally:
+        pool.close()
+    assert got == {0: 1.0, 1: 2.0}

@@ -130,6 +130,12 @@ class ProcessPool:
     def _kill(self, w: _Worker) -> None:
         kill_worker(w.proc, w.conn)
 
+    def _drop(self, w: _Worker) -> None:
+        """Kill a worker whose chunk no run will read (the next run starts another): its late answers
+        would otherwise be read by the next run, whose slots count from 0 again, as that run's scores."""
+        self._kill(w)
+        self._workers.remove(w)
+
     def _replace(self, w: _Worker, key: str, blob: bytes) -> None:
         self._kill(w)
         self.replaced += 1
@@ -185,7 +191,12 @@ class ProcessPool:
         queue: deque[Item] = deque(items)
         with self._lock:
             self._ensure_workers()
-            _Dispatch(self, key, blob, queue, timeout, on_result).loop()
+            try:
+                _Dispatch(self, key, blob, queue, timeout, on_result).loop()
+            except BaseException:  # Ctrl-C, say: the chunks still being scored belong to no run now
+                for w in [w for w in self._workers if w.chunk]:
+                    self._drop(w)
+                raise
 
 
 class _Dispatch:
@@ -282,7 +293,7 @@ class _Dispatch:
         elif kind == "result":
             slot, score = message[1], message[2]
             if not w.chunk or w.chunk[0][0] != slot:
-                return  # a late answer for an item already failed by _fail_all
+                return  # not an item this worker has of this run (none should come: see ProcessPool._drop)
             w.chunk.popleft()
             self.on_result(slot, score)
             w.item_started = time.monotonic()
@@ -321,14 +332,12 @@ class _Dispatch:
         self.pool._replace(w, self.key, self.blob)
 
     def _fail_all(self, reason: str) -> None:
-        """Fail every item not yet scored. A worker still scoring a chunk is replaced: its late answers
-        would otherwise be read by the next run, whose slots count from 0 again, as that run's scores."""
+        """Fail every item not yet scored; a worker still scoring a chunk is dropped (:meth:`ProcessPool._drop`)."""
         items = list(self.queue)
         for w in list(self.pool._workers):
             if w.chunk:
                 items.extend(w.chunk)
-                w.chunk = deque()
-                self.pool._replace(w, self.key, self.blob)
+                self.pool._drop(w)
         self.queue.clear()
         for slot, _, _ in items:
             self.on_result(slot, Score.unscorable(Status.ERROR, reason))
