@@ -84,13 +84,14 @@ def register(kind: Kind, name: str, description: str = "") -> Callable[[T], T]:
     def deco(obj: T) -> T:
         doc = description or (getattr(obj, "__doc__", None) or "").strip().splitlines()[0:1]
         text = doc if isinstance(doc, str) else (doc[0] if doc else "")
+        builtin = _builtin_module(kind, name)
+        owner = str(getattr(obj, "__module__", ""))
+        if builtin is not None and owner != builtin and not owner.startswith(builtin + "."):
+            # the built-in registers first, so a plugin taking its name is refused below rather than found
+            # by a lookup that has not imported the built-in's module yet (imported outside the lock, which
+            # the module's own decorators take)
+            importlib.import_module(builtin)
         with _lock:
-            builtin = _builtin_module(kind, name)
-            owner = str(getattr(obj, "__module__", ""))
-            if builtin is not None and owner != builtin and not owner.startswith(builtin + "."):
-                # the built-in registers first, so a plugin taking its name is refused below rather than
-                # found by a lookup that has not imported the built-in's module yet
-                importlib.import_module(builtin)
             previous = _entries[kind].get(name)
             if previous is not None and previous.factory is not obj:
                 qual = getattr(previous.factory, "__qualname__", previous.factory)
