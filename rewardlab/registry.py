@@ -140,9 +140,8 @@ def lookup(kind: Kind, name: str, where: str = "") -> Entry:
     found = _entries[kind].get(name)
     if found is None:
         module = _builtin_module(kind, name)
-        if module is not None:
-            with _lock:
-                importlib.import_module(module)
+        if module is not None:  # not under the lock: the module's decorators take it (import is thread-safe)
+            importlib.import_module(module)
             found = _entries[kind].get(name)
     if found is None:
         _load()
