@@ -32,7 +32,8 @@ def rare_collections() -> Iterator[None]:
     with _lock:
         if _runs == 0:
             _saved = gc.get_threshold()
-            gc.set_threshold(max(_saved[0], RARE_COLLECTIONS), *_saved[1:])
+            if _saved[0] != 0:  # 0: the caller has turned automatic collection off; leave it off
+                gc.set_threshold(max(_saved[0], RARE_COLLECTIONS), *_saved[1:])
         _runs += 1
     try:
         yield

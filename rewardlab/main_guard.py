@@ -60,7 +60,10 @@ def _guarded(path: Path, line: int) -> bool:
 
 
 def _is_main_test(test: ast.expr) -> bool:
-    """``__name__ == "__main__"`` (either side)."""
+    """``__name__ == "__main__"`` (either side), alone or as an operand of an ``and`` (false in a spawned
+    child, whose ``__name__`` is ``"__mp_main__"``, either way; an ``or`` may not be)."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_is_main_test(v) for v in test.values)
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
         return False
     sides = [test.left, test.comparators[0]]

@@ -84,6 +84,13 @@ def register(kind: Kind, name: str, description: str = "") -> Callable[[T], T]:
     def deco(obj: T) -> T:
         doc = description or (getattr(obj, "__doc__", None) or "").strip().splitlines()[0:1]
         text = doc if isinstance(doc, str) else (doc[0] if doc else "")
+        builtin = _builtin_module(kind, name)
+        owner = str(getattr(obj, "__module__", ""))
+        if builtin is not None and owner != builtin and not owner.startswith(builtin + "."):
+            # the built-in registers first, so a plugin taking its name is refused below rather than found
+            # by a lookup that has not imported the built-in's module yet (imported outside the lock, which
+            # the module's own decorators take)
+            importlib.import_module(builtin)
         with _lock:
             previous = _entries[kind].get(name)
             if previous is not None and previous.factory is not obj:
@@ -94,6 +101,12 @@ def register(kind: Kind, name: str, description: str = "") -> Callable[[T], T]:
         return obj
 
     return deco
+
+
+def _builtin_module(kind: Kind, name: str) -> str | None:
+    """The module whose import registers the built-in ``name`` of ``kind`` (for a kind other than
+    reward: the module of all its built-ins), or None when no built-in reward has that name."""
+    return _REWARD_MODULES.get(name) if kind == "reward" else BUILTIN_KINDS[kind]
 
 
 def _load() -> None:
@@ -126,10 +139,9 @@ def lookup(kind: Kind, name: str, where: str = "") -> Entry:
     """
     found = _entries[kind].get(name)
     if found is None:
-        module = _REWARD_MODULES.get(name) if kind == "reward" else BUILTIN_KINDS[kind]
-        if module is not None:
-            with _lock:
-                importlib.import_module(module)
+        module = _builtin_module(kind, name)
+        if module is not None:  # not under the lock: the module's decorators take it (import is thread-safe)
+            importlib.import_module(module)
             found = _entries[kind].get(name)
     if found is None:
         _load()

@@ -268,3 +268,80 @@ def test_closing_a_pool_still_loading_a_warmed_reward_kills_the_loading_workers(
     proc = eng.pool._workers[0].proc
     eng.close()
     assert proc.returncode == -9
+
+
+class _DiesLoading(CpuReward):
+    """Kills its worker while loading (unpickling exits), as a crashing native import would."""
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        os._exit(3)
+
+
+@pytest.mark.parametrize("warmed", [_Unloadable, _DiesLoading], ids=["load_error", "died_loading"])
+def test_a_warmed_reward_that_cannot_load_does_not_fail_another_rewards_run(warmed: type[CpuReward]) -> None:
+    """``warm(A)`` then ``run(B)``: A's failed loads, still in flight when B starts, are A's, not B's.
+
+    Before, B's run took A's ``load_error`` (or A's deaths while loading) as its own and failed every
+    sample of B with "the reward could not be loaded" (or "workers died while loading the reward")."""
+    with Engine(workers=2, timeout=5.0) as eng:
+        eng.warm(warmed())
+        scores = eng.run(CpuReward(), _batch("a", "bb"))
+    assert [(s.value, s.status) for s in scores] == [(1.0, Status.OK), (2.0, Status.OK)]
+
+
+class _FailsInOneWorker(CpuReward):
+    """The first worker to load it fails after a moment (``flag``: a file path claimed by that worker);
+    the others load it; "slow" takes 3 s to score (the others: none)."""
+
+    flag = ""
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        try:
+            os.close(os.open(self.flag, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+        time.sleep(0.3)  # the other worker is scoring "slow" by now
+        raise RuntimeError("cannot load in this worker")
+
+    def score_one(self, sample: Sample, deps: Deps) -> Score:
+        if sample.completion == "slow":
+            time.sleep(3.0)
+        return super().score_one(sample, deps)
+
+
+def test_results_of_items_failed_by_a_load_failure_are_not_taken_by_the_next_run(tmp_path: Path) -> None:
+    """A load failure fails every item, including the chunk another worker is scoring; that worker's late
+    answers must not become the next run's scores (its slots count from 0 again). Before, the next run's
+    first sample ("x", 1.0) got the failed run's "slow" score, 4.0, with status ok."""
+    reward = _FailsInOneWorker(sleep=0.0)
+    reward.flag = str(tmp_path / "flag")
+    with Engine(workers=2, timeout=10.0) as eng:
+        failed = eng.run(reward, _batch("slow", "bb", "ccc", "dddd"))
+        assert {s.status for s in failed} == {Status.ERROR}
+        scores = eng.run(reward, _batch("x", "yy", "zzz", "wwww"))
+    assert [(s.value, s.status) for s in scores] == [(1.0, Status.OK), (2.0, Status.OK), (3.0, Status.OK),
+                                                      (4.0, Status.OK)]
+
+
+def test_a_run_stopped_by_ctrl_c_leaves_no_answers_for_the_next_run() -> None:
+    """Ctrl-C (here: raised from ``on_result``) ends a run while workers still score its chunks; their answers
+    must not reach the next run. Before, the next run waited for them and passed them on as its own slots
+    (a 2-sample run got slots 2 and 3; Engine.run raised IndexError, or kept a stale score)."""
+    from rewardlab.engine.pool import ProcessPool
+
+    def items(*texts: str) -> list[tuple[int, Sample, dict[str, Score]]]:
+        return [(i, s, {}) for i, s in enumerate(_batch(*texts))]
+
+    def interrupt(slot: int, score: Score) -> None:
+        raise KeyboardInterrupt
+
+    pool = ProcessPool(2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pool.run(CpuReward(sleep=0.2), items(*["a" * 10] * 8), 10.0, interrupt)
+        got: dict[int, float | None] = {}
+        pool.run(CpuReward(sleep=0.2), items("x", "yy"), 10.0, lambda slot, score: got.update({slot: score.value}))
+    finally:
+        pool.close()
+    assert got == {0: 1.0, 1: 2.0}

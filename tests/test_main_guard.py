@@ -22,6 +22,7 @@ def run_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
     (CHECK + "check_main_guard('the thing')\n", 2),
     (CHECK + "def start():\n    check_main_guard('the thing')\n\nstart()\n", 5),
     (CHECK + "if __name__ == '__main__':\n    pass\ncheck_main_guard('the thing')\n", 4),  # after the block
+    (CHECK + "if __name__ == '__main__' or True:\n    check_main_guard('the thing')\n", 3),  # ``or``: runs in a child
     (CHECK + "import threading\nt = threading.Thread(target=check_main_guard, args=('the thing',))\n"
      "t.start()\nt.join()\nraise SystemExit(0 if ok else 1)\n", None),
 ])
@@ -43,6 +44,9 @@ def test_an_unguarded_top_level_call_is_a_one_line_error(tmp_path: Path, body: s
 @pytest.mark.parametrize("body", [
     CHECK + "if __name__ == '__main__':\n    check_main_guard('the thing')\n",
     CHECK + "def start():\n    check_main_guard('the thing')\n\nif '__main__' == __name__:\n    start()\n",
+    # an ``and`` with the test is false in a spawned child too (it refused these, asking for the guard they have)
+    CHECK + "import os\nif __name__ == '__main__' and not os.environ.get('NO'):\n    check_main_guard('the thing')\n",
+    CHECK + "import os\nif os.name and (os.sep and __name__ == '__main__'):\n    check_main_guard('the thing')\n",
 ])
 def test_a_guarded_call_passes(tmp_path: Path, body: str) -> None:
     out = run_script(tmp_path, body)

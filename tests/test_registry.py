@@ -123,3 +123,56 @@ def test_a_plugin_is_loaded_after_builtins_were_looked_up_lazily(monkeypatch: py
         assert calls == [1]
     finally:
         registry._entries["reward"].pop("thirdparty.later", None)
+
+
+_SHADOW = """
+from rewardlab import registry
+for kind, name in (("reward", "text.f1"), ("transform", "affine")):
+    try:
+        registry.register(kind, name)(type("Shadow", (), {"__module__": "my_plugin"}))
+    except ValueError as exc:
+        print(exc)
+    else:
+        print(registry.lookup(kind, name).factory.__module__)
+"""
+
+
+def test_a_plugin_cannot_take_a_builtin_name_before_the_builtin_is_imported() -> None:
+    """A spec's ``plugins`` module registering ``text.f1`` (its built-in module not yet imported) is refused
+    as a duplicate; before, the lazy lookup found the plugin's and silently scored with it instead."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SHADOW], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["reward 'text.f1' is already registered by TokenF1",
+                                "transform 'affine' is already registered by Affine"]
+
+
+_SLOW_BUILTIN = """
+import sys, threading, time
+from rewardlab import registry
+sys.path.insert(0, sys.argv[1])
+registry._REWARD_MODULES["test.slow_import"] = "slow_builtin"  # a built-in whose import takes a moment
+importer = threading.Thread(target=__import__, args=("slow_builtin",), daemon=True)
+importer.start()
+time.sleep(0.2)  # the import is under way, before its decorator
+looker = threading.Thread(target=lambda: print(registry.lookup("reward", "test.slow_import").name), daemon=True)
+looker.start()
+looker.join(20)
+importer.join(20)
+print("deadlock" if looker.is_alive() or importer.is_alive() else "done")
+"""
+
+
+def test_looking_up_a_builtin_while_another_thread_imports_its_module_does_not_deadlock(tmp_path: Any) -> None:
+    """Before, lookup imported the module holding the registry's lock while the importing thread, inside the
+    module, waited on that lock in its decorator: both threads hung for good."""
+    import subprocess
+    import sys
+
+    (tmp_path / "slow_builtin.py").write_text(
+        "import time\nfrom rewardlab.registry import register\ntime.sleep(0.6)\n\n\n"
+        "@register('reward', 'test.slow_import')\ndef slow(**params):\n    '''Slow to import.'''\n")
+    out = subprocess.run([sys.executable, "-c", _SLOW_BUILTIN, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert out.split() == ["test.slow_import", "done"]

@@ -173,3 +173,20 @@ def test_overlapping_runs_restore_the_collector_thresholds_when_the_last_one_end
     assert gc.get_threshold()[0] == RARE_COLLECTIONS  # the second run is still going
     second.__exit__(None, None, None)
     assert gc.get_threshold() == before
+
+
+def test_a_run_leaves_automatic_collection_off_when_the_caller_turned_it_off() -> None:
+    """A first threshold of 0 turns automatic collection off (CPython's gc docs); a run must not turn it on
+    (it set 50,000, collecting where the caller had chosen never to)."""
+    import gc
+
+    from rewardlab.gctuning import rare_collections
+
+    before = gc.get_threshold()
+    gc.set_threshold(0, *before[1:])
+    try:
+        with rare_collections():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)

@@ -130,6 +130,12 @@ class ProcessPool:
     def _kill(self, w: _Worker) -> None:
         kill_worker(w.proc, w.conn)
 
+    def _drop(self, w: _Worker) -> None:
+        """Kill a worker whose chunk no run will read (the next run starts another): its late answers
+        would otherwise be read by the next run, whose slots count from 0 again, as that run's scores."""
+        self._kill(w)
+        self._workers.remove(w)
+
     def _replace(self, w: _Worker, key: str, blob: bytes) -> None:
         self._kill(w)
         self.replaced += 1
@@ -185,7 +191,12 @@ class ProcessPool:
         queue: deque[Item] = deque(items)
         with self._lock:
             self._ensure_workers()
-            _Dispatch(self, key, blob, queue, timeout, on_result).loop()
+            try:
+                _Dispatch(self, key, blob, queue, timeout, on_result).loop()
+            except BaseException:  # Ctrl-C, say: the chunks still being scored belong to no run now
+                for w in [w for w in self._workers if w.chunk]:
+                    self._drop(w)
+                raise
 
 
 class _Dispatch:
@@ -277,11 +288,12 @@ class _Dispatch:
             w.loaded, w.loading = message[1], None
         elif kind == "load_error":
             w.loading = None
-            self._fail_all(f"the reward could not be loaded in a worker: {message[2]}")
+            if message[1] == self.key:  # else another reward's load (from warm) failed: _assign sends ours
+                self._fail_all(f"the reward could not be loaded in a worker: {message[2]}")
         elif kind == "result":
             slot, score = message[1], message[2]
             if not w.chunk or w.chunk[0][0] != slot:
-                return  # a late answer for an item already failed by _fail_all
+                return  # not an item this worker has of this run (none should come: see ProcessPool._drop)
             w.chunk.popleft()
             self.on_result(slot, score)
             w.item_started = time.monotonic()
@@ -308,7 +320,7 @@ class _Dispatch:
         code = _reap(w.proc, 5)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         if w.loading:
-            self.load_failures += 1
+            self.load_failures += w.loading == self.key  # another reward's load (from warm) is not ours
             w.loading = None
             if self.load_failures >= 2:
                 self._fail_all(f"workers died while loading the reward ({how})")
@@ -320,10 +332,12 @@ class _Dispatch:
         self.pool._replace(w, self.key, self.blob)
 
     def _fail_all(self, reason: str) -> None:
+        """Fail every item not yet scored; a worker still scoring a chunk is dropped (:meth:`ProcessPool._drop`)."""
         items = list(self.queue)
-        for w in self.pool._workers:
-            items.extend(w.chunk)
-            w.chunk = deque()
+        for w in list(self.pool._workers):
+            if w.chunk:
+                items.extend(w.chunk)
+                self.pool._drop(w)
         self.queue.clear()
         for slot, _, _ in items:
             self.on_result(slot, Score.unscorable(Status.ERROR, reason))
