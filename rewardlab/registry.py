@@ -109,20 +109,32 @@ def _builtin_module(kind: Kind, name: str) -> str | None:
     return _REWARD_MODULES.get(name) if kind == "reward" else BUILTIN_KINDS[kind]
 
 
+_load_lock = threading.Lock()  # one whole-registry load at a time (not the entries' lock: see _load)
+_loading = threading.local()  # set while this thread runs _load (an import below may look a name up)
+
+
 def _load() -> None:
+    """Import every built-in module and the plugins, once. A second thread waits for the first to
+    finish (it used to find ``_loaded`` set before the imports ran and report a plugin as unknown). The
+    imports run without the entries' lock, which their decorators take: holding it here could
+    deadlock with a thread importing one of those modules through a lookup."""
     global _loaded
-    if _loaded:
+    if _loaded or getattr(_loading, "active", False):
         return
-    with _lock:
+    with _load_lock:
         if _loaded:
             return
-        _loaded = True
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        for ep in entry_points(group="rewardlab.plugins"):
-            loaded = ep.load()
-            if callable(loaded) and not isinstance(loaded, type):
-                loaded()
+        _loading.active = True
+        try:
+            for module in BUILTIN_MODULES:
+                importlib.import_module(module)
+            for ep in entry_points(group="rewardlab.plugins"):
+                loaded = ep.load()
+                if callable(loaded) and not isinstance(loaded, type):
+                    loaded()
+            _loaded = True
+        finally:
+            _loading.active = False
 
 
 def entries(kind: Kind) -> dict[str, Entry]:

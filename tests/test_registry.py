@@ -176,3 +176,44 @@ def test_looking_up_a_builtin_while_another_thread_imports_its_module_does_not_d
     out = subprocess.run([sys.executable, "-c", _SLOW_BUILTIN, str(tmp_path)], capture_output=True, text=True,
                          timeout=120).stdout
     assert out.split() == ["test.slow_import", "done"]
+
+
+def test_a_second_thread_waits_for_the_first_whole_load_instead_of_reporting_a_plugin_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before, the first thread marked the registry loaded before importing anything: a second thread looking
+    up a plugin meanwhile skipped the load and got 'unknown reward'."""
+    import threading
+
+    started, errors = threading.Event(), []
+
+    def slow_plugin() -> None:
+        started.set()
+        threading.Event().wait(0.5)  # the second thread looks the plugin up now
+
+        @registry.register("reward", "thirdparty.slow")
+        class Slow(BaseReward):
+            """A plugin slow to load."""
+
+            name = "thirdparty.slow"
+
+            def score_one(self, sample: Sample, deps: Deps) -> Score:
+                return Score.ok(1.0)
+
+    def second() -> None:
+        started.wait(10)
+        try:
+            registry.lookup("reward", "thirdparty.slow")
+        except SpecError as exc:
+            errors.append(exc)
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [_EntryPoint(slow_plugin)])
+    monkeypatch.setattr(registry, "_loaded", False)
+    try:
+        thread = threading.Thread(target=second)
+        thread.start()
+        registry.entries("reward")
+        thread.join(10)
+        assert not thread.is_alive() and errors == []
+    finally:
+        registry._entries["reward"].pop("thirdparty.slow", None)
