@@ -164,3 +164,29 @@ def test_frozen_wrapper_with_the_learnt_embedding_passes_the_env_checker() -> No
         env.step(action)
     env.update_running_mean = False
     check_wrapped_env(env)
+
+
+def test_a_state_for_other_envs_is_refused_and_loads_nothing() -> None:
+    """The bonus's memory shapes are checked before its embedding loads, and the embedding checks its own
+    per-env rows: a 2-env state loaded into 3 envs replaced the embedding's networks and rows (then the next
+    step failed on a broadcast), or loaded silently into a bare InverseDynamics."""
+    def make(n: int) -> tuple[InverseDynamics, BonusSet]:
+        embedding = InverseDynamics(Ring.action_space, hidden=8, out=4, seed=n)
+        return embedding, BonusSet(EpisodicKNN(k=3, capacity=8, embed=embedding), "sum", 0.0, 5.0, n)
+
+    rng = np.random.default_rng(4)
+    two, a = make(2)
+    for _ in range(3):
+        a(rng.normal(size=(2, 5)), np.ones(2, dtype=bool), rng.integers(0, 3, size=2))
+    three, b = make(3)
+    b(rng.normal(size=(3, 5)), np.ones(3, dtype=bool), rng.integers(0, 3, size=3))
+    before = three.state_dict()
+    with pytest.raises(InputError, match=r"EpisodicKNN.load_state_dict: 'memory' has shape \(2, 8, 4\)"):
+        b.load_state_dict(a.state_dict())
+    assert _same_state(before, three.state_dict())  # nothing loaded
+    b(rng.normal(size=(3, 5)), np.ones(3, dtype=bool), rng.integers(0, 3, size=3))  # and it still steps
+    bare = InverseDynamics(Ring.action_space, hidden=8, out=4).bind(3)
+    with pytest.raises(InputError, match=r"'prev' has shape \(2, 5\) and 'has_prev' \(2,\), this embedding is "
+                                         r"bound to 3 envs"):
+        bare.load_state_dict(two.state_dict())
+    assert bare.state_dict() == {}
