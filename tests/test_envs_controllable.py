@@ -190,3 +190,17 @@ def test_a_state_for_other_envs_is_refused_and_loads_nothing() -> None:
                                          r"bound to 3 envs"):
         bare.load_state_dict(two.state_dict())
     assert bare.state_dict() == {}
+
+
+def test_one_embedding_given_to_two_bonuses_is_refused() -> None:
+    """Shared, it took two training steps an env step, the second on (x, x) without actions: the step failed
+    with "InverseDynamics needs the actions: use it through IntrinsicReward", though it was."""
+    embedding = InverseDynamics(Ring.action_space, hidden=8, out=4)
+    with pytest.raises(SpecError, match=r"one learnt embedding .* given to several bonuses; give each bonus its own"):
+        BonusSet({"knn": EpisodicKNN(k=3, embed=embedding), "logdet": LogDetGain(capacity=8, embed=embedding)},
+                 "sum", 0.0, 5.0, 2)
+    own = [InverseDynamics(Ring.action_space, hidden=8, out=4) for _ in range(2)]
+    pair = BonusSet({"knn": EpisodicKNN(k=3, embed=own[0]), "logdet": LogDetGain(capacity=8, embed=own[1])},
+                    "sum", 0.0, 5.0, 2)
+    for _ in range(2):
+        pair(np.ones((2, 4)), np.ones(2, dtype=bool), np.zeros(2, dtype=np.int64))
