@@ -63,7 +63,7 @@ class BonusSet:
             raise SpecError(f"IntrinsicReward: combine must be 'sum', 'product' or 'ngu' (got {combine!r})")
         if combine == "ngu" and sorted(named) != sorted(NGU_NAMES):
             raise SpecError(f"IntrinsicReward: combine='ngu' needs bonuses named {NGU_NAMES} (got {sorted(named)})")
-        embeds = [id(b.embed) for b in named.values() if isinstance(getattr(b, "embed", None), Embedding)]
+        embeds = [id(e) for b in named.values() if isinstance(e := getattr(b, "embed", None), Embedding)]
         if len(set(embeds)) < len(embeds):  # each would take its training step and see the other's x_t as x_t-1
             raise SpecError("IntrinsicReward: one learnt embedding (InverseDynamics) is given to several bonuses; "
                             "give each bonus its own")
