@@ -204,3 +204,24 @@ def test_one_embedding_given_to_two_bonuses_is_refused() -> None:
                     "sum", 0.0, 5.0, 2)
     for _ in range(2):
         pair(np.ones((2, 4)), np.ones(2, dtype=bool), np.zeros(2, dtype=np.int64))
+
+
+def test_networks_of_another_size_are_refused_in_one_line_and_load_nothing() -> None:
+    """A state saved with another ``hidden`` replaced the trained networks by fresh ones, then raised torch's
+    multi-line size-mismatch error (for InverseDynamics and for RND, which share the loading code)."""
+    from rewardlab.envs import RND
+
+    small, big = (InverseDynamics(Ring.action_space, hidden=h, out=4).bind(2) for h in (8, 16))
+    for embedding in (small, big):
+        embedding.observe_actions(np.zeros(2))
+        embedding.step(np.ones((2, 5)), np.ones(2, dtype=bool))
+    rnd_small, rnd_big = (RND(hidden=h).bind(1) for h in (8, 16))
+    for rnd in (rnd_small, rnd_big):
+        rnd(np.ones((1, 5)), np.ones(1, dtype=bool))
+    for target, source in ((big, small), (rnd_big, rnd_small)):
+        before = target.state_dict()
+        with pytest.raises(InputError, match=r"load_state_dict: the saved networks do not fit this one \(size "
+                                             r"mismatch.*\); load the state of one made with the same hidden") as err:
+            target.load_state_dict(source.state_dict())
+        assert "\n" not in str(err.value)
+        assert _same_state(before, target.state_dict())
