@@ -1,13 +1,14 @@
 """A clear error instead of a dead child when a script without ``if __name__ == "__main__":`` spawns.
 
 A ``spawn`` child process re-runs the top level of the parent's main script (or module, for
-``python -m``) to rebuild its functions. If the call that starts the children sits at that
-top level unguarded, every child starts children of its own during its bootstrap, which
-multiprocessing refuses with a long ``RuntimeError`` *in the child*; the parent only sees
-its children die (a ``BrokenProcessPool``, a scoring process that "exited at start"),
-and a training run would score every candidate unscorable. :func:`check_main_guard` finds
-that case in the parent, before anything starts: the main thread's stack reaches the main
-module's top level at a line outside an ``if __name__ == "__main__":`` block.
+``python -m``; not a package's ``__main__.py``, which spawn leaves alone) to rebuild its
+functions. If the call that starts the children sits at that top level unguarded, every
+child starts children of its own during its bootstrap, which multiprocessing refuses with
+a long ``RuntimeError`` *in the child*; the parent only sees its children die (a
+``BrokenProcessPool``, a scoring process that "exited at start"), and a training run would
+score every candidate unscorable. :func:`check_main_guard` finds that case in the parent,
+before anything starts: the main thread's stack reaches the main module's top level at a
+line outside an ``if __name__ == "__main__":`` block.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def check_main_guard(what: str) -> None:
     level of the main script; nothing otherwise (interactive sessions, ``-c``, guarded calls, imports)."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if main is None or not path or not Path(path).is_file():
-        return  # no file to re-run: spawn imports nothing of it
+    if main is None or not path or not Path(path).is_file() or not _rerun_by_spawn(main, path):
+        return  # no file to re-run, or one spawn does not re-run
     # The main thread's stack: the script's top level runs there even when the call comes from a thread
     # (the server starts its scoring process from one).
     line = _top_level_line(sys._current_frames().get(threading.main_thread().ident or 0), vars(main))
@@ -37,6 +38,16 @@ def check_main_guard(what: str) -> None:
         f"{what} starts spawned processes, and it was called from the top level of {path} (line {line}) "
         "without `if __name__ == \"__main__\":`; each process would re-run that line. Put the call under that guard"
     )
+
+
+def _rerun_by_spawn(main: object, path: str) -> bool:
+    """Whether a spawned child re-runs the main module, by multiprocessing.spawn's own rules
+    (``get_preparation_data`` and the ``_fixup_main_from_*`` functions): a ``__main__.py`` run as a
+    package or directory (``python -m pkg``, ``python dir/``, a zipapp) and an ``ipython`` script are not."""
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name is not None:
+        return not (name == "__main__" or name.endswith(".__main__"))
+    return Path(path).stem != "ipython"
 
 
 def _top_level_line(frame: FrameType | None, main_globals: dict[str, object]) -> int | None:

@@ -164,3 +164,64 @@ def test_frozen_wrapper_with_the_learnt_embedding_passes_the_env_checker() -> No
         env.step(action)
     env.update_running_mean = False
     check_wrapped_env(env)
+
+
+def test_a_state_for_other_envs_is_refused_and_loads_nothing() -> None:
+    """The bonus's memory shapes are checked before its embedding loads, and the embedding checks its own
+    per-env rows: a 2-env state loaded into 3 envs replaced the embedding's networks and rows (then the next
+    step failed on a broadcast), or loaded silently into a bare InverseDynamics."""
+    def make(n: int) -> tuple[InverseDynamics, BonusSet]:
+        embedding = InverseDynamics(Ring.action_space, hidden=8, out=4, seed=n)
+        return embedding, BonusSet(EpisodicKNN(k=3, capacity=8, embed=embedding), "sum", 0.0, 5.0, n)
+
+    rng = np.random.default_rng(4)
+    two, a = make(2)
+    for _ in range(3):
+        a(rng.normal(size=(2, 5)), np.ones(2, dtype=bool), rng.integers(0, 3, size=2))
+    three, b = make(3)
+    b(rng.normal(size=(3, 5)), np.ones(3, dtype=bool), rng.integers(0, 3, size=3))
+    before = three.state_dict()
+    with pytest.raises(InputError, match=r"EpisodicKNN.load_state_dict: 'memory' has shape \(2, 8, 4\)"):
+        b.load_state_dict(a.state_dict())
+    assert _same_state(before, three.state_dict())  # nothing loaded
+    b(rng.normal(size=(3, 5)), np.ones(3, dtype=bool), rng.integers(0, 3, size=3))  # and it still steps
+    bare = InverseDynamics(Ring.action_space, hidden=8, out=4).bind(3)
+    with pytest.raises(InputError, match=r"'prev' has shape \(2, 5\) and 'has_prev' \(2,\), this embedding is "
+                                         r"bound to 3 envs"):
+        bare.load_state_dict(two.state_dict())
+    assert bare.state_dict() == {}
+
+
+def test_one_embedding_given_to_two_bonuses_is_refused() -> None:
+    """Shared, it took two training steps an env step, the second on (x, x) without actions: the step failed
+    with "InverseDynamics needs the actions: use it through IntrinsicReward", though it was."""
+    embedding = InverseDynamics(Ring.action_space, hidden=8, out=4)
+    with pytest.raises(SpecError, match=r"one learnt embedding .* given to several bonuses; give each bonus its own"):
+        BonusSet({"knn": EpisodicKNN(k=3, embed=embedding), "logdet": LogDetGain(capacity=8, embed=embedding)},
+                 "sum", 0.0, 5.0, 2)
+    own = [InverseDynamics(Ring.action_space, hidden=8, out=4) for _ in range(2)]
+    pair = BonusSet({"knn": EpisodicKNN(k=3, embed=own[0]), "logdet": LogDetGain(capacity=8, embed=own[1])},
+                    "sum", 0.0, 5.0, 2)
+    for _ in range(2):
+        pair(np.ones((2, 4)), np.ones(2, dtype=bool), np.zeros(2, dtype=np.int64))
+
+
+def test_networks_of_another_size_are_refused_in_one_line_and_load_nothing() -> None:
+    """A state saved with another ``hidden`` replaced the trained networks by fresh ones, then raised torch's
+    multi-line size-mismatch error (for InverseDynamics and for RND, which share the loading code)."""
+    from rewardlab.envs import RND
+
+    small, big = (InverseDynamics(Ring.action_space, hidden=h, out=4).bind(2) for h in (8, 16))
+    for embedding in (small, big):
+        embedding.observe_actions(np.zeros(2))
+        embedding.step(np.ones((2, 5)), np.ones(2, dtype=bool))
+    rnd_small, rnd_big = (RND(hidden=h).bind(1) for h in (8, 16))
+    for rnd in (rnd_small, rnd_big):
+        rnd(np.ones((1, 5)), np.ones(1, dtype=bool))
+    for target, source in ((big, small), (rnd_big, rnd_small)):
+        before = target.state_dict()
+        with pytest.raises(InputError, match=r"load_state_dict: the saved networks do not fit this one \(size "
+                                             r"mismatch.*\); load the state of one made with the same hidden") as err:
+            target.load_state_dict(source.state_dict())
+        assert "\n" not in str(err.value)
+        assert _same_state(before, target.state_dict())

@@ -208,3 +208,22 @@ def test_a_nan_env_reward_or_an_overflowing_sum_is_named_not_returned(vector: bo
         env.reset(seed=0)
         with pytest.raises(InputError, match=message):
             env.step(action)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_a_combiner_is_named_for_its_own_overflow_and_not_blamed_for_the_plain_sum() -> None:
+    """With a combiner the error named "the weighted sum (an overflow)", which it does not compute, and finite
+    values whose plain sum overflows were refused before the combiner ran (lexicographic ranks them: 0 here)."""
+    def full(value: float) -> Callable[..., Any]:
+        return lambda *a: np.full(len(a[2]), value)
+
+    def first_step(terms: dict[str, Any], combine: str, params: dict[str, Any]) -> Any:
+        envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2), terms,
+                                 combine=combine, combine_params=params)
+        envs.reset(seed=0)
+        return envs.step(np.zeros(2, dtype=int))[1]
+
+    with pytest.raises(InputError, match="RewardTerms: the 'product' combination is not finite"):
+        first_step({"a": full(1e200), "b": full(1e200)}, "product", {})
+    reward = first_step({"a": full(1e308), "b": full(1e308)}, "lexicographic", {"order": ["a", "b"]})
+    np.testing.assert_array_equal(reward, [0.0, 0.0])

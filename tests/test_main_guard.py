@@ -64,3 +64,18 @@ def test_train_all_in_processes_from_an_unguarded_script_says_so_before_spawning
     """)
     assert out.returncode == 1
     assert "SpecError: train_all(workers=2) starts spawned processes" in out.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("module, fails", [("pkg", False), ("pkg.mod", True)])
+def test_python_m_a_package_main_passes_and_a_module_does_not(tmp_path: Path, module: str, fails: bool) -> None:
+    """``python -m pkg`` runs pkg/__main__.py, which a spawned child does not re-run (multiprocessing.spawn
+    skips a name ending in ``__main__``), so an unguarded call there is fine: it was refused. ``python -m
+    pkg.mod`` is re-run (as ``__mp_main__``): still an error."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    for name in ("__main__", "mod"):
+        (tmp_path / "pkg" / f"{name}.py").write_text(CHECK + "check_main_guard('the thing')\n")
+    out = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == int(fails), out.stderr
+    if fails:
+        assert "SpecError: the thing starts spawned processes" in out.stderr.strip().splitlines()[-1]

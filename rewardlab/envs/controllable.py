@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 
 from rewardlab.envs.distill import Networks
-from rewardlab.envs.novelty import Embedding
+from rewardlab.envs.novelty import Embedding, check_state
 from rewardlab.errors import InputError, SpecError
 
 I = TypeVar("I", bound="InverseDynamics")  # noqa: E741
@@ -110,9 +110,17 @@ class InverseDynamics(Networks, Embedding):
         return {**state, "prev": self.prev.copy(), "has_prev": self.has_prev.copy()} if state else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:  # the per-env part checked before anything loads (as Bonus.load_state_dict does)
+            check_state(self, state, self.state_keys)
+            prev, has_prev = np.array(state["prev"], dtype=np.float64), np.array(state["has_prev"], dtype=bool)
+            if prev.ndim != 2 or len(prev) != self.num_envs or has_prev.shape != (self.num_envs,):
+                raise InputError(
+                    f"InverseDynamics.load_state_dict: 'prev' has shape {prev.shape} and 'has_prev' {has_prev.shape}, "
+                    f"this embedding is bound to {self.num_envs} envs; load the state of one bound to as many envs"
+                )
         super().load_state_dict(state)
         if state:
-            self.prev, self.has_prev = np.array(state["prev"]), np.array(state["has_prev"], dtype=bool)
+            self.prev, self.has_prev = prev, has_prev
 
 
 __all__ = ["InverseDynamics"]

@@ -37,7 +37,7 @@ from gymnasium.wrappers.utils import RunningMeanStd
 from rewardlab.envs._base import check_count, check_number, update_rms
 from rewardlab.envs.normalize import load_rms, moments, rms_state
 from rewardlab.envs.novelty import Bonus, check_state, flat
-from rewardlab.errors import import_extra
+from rewardlab.errors import InputError, import_extra
 
 
 class Networks:
@@ -121,10 +121,18 @@ class Networks:
         check_state(self, state, self.state_keys)
         dim = int(state["dim"])
         values = moments(state, "obs_rms", type(self).__name__, (dim,))  # checked before anything loads
+        kept = self.__dict__.copy()  # put back if the saved networks do not fit: a refused state loads nothing
         self.build(dim)
-        for name, net in (self.nets or {}).items():
-            net.load_state_dict(state[name])
-        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        try:
+            for name, net in (self.nets or {}).items():
+                net.load_state_dict(state[name])
+            self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            self.__dict__.clear()
+            self.__dict__.update(kept)
+            why = str(exc).strip().splitlines()[-1].strip()
+            raise InputError(f"{type(self).__name__}.load_state_dict: the saved networks do not fit this one ({why}); "
+                             "load the state of one made with the same hidden and out") from None
         load_rms(self.obs_rms, values)
 
 

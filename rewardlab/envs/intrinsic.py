@@ -42,7 +42,7 @@ from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import KeepsState, Nested, VectorRewardWrapper, check_number, keep_raw, put_info, update_rms
 from rewardlab.envs.normalize import load_rms, moments, rms_state
-from rewardlab.envs.novelty import Bonus
+from rewardlab.envs.novelty import Bonus, Embedding
 from rewardlab.errors import InputError, SpecError
 
 Combine = Literal["sum", "product", "ngu"]
@@ -63,6 +63,10 @@ class BonusSet:
             raise SpecError(f"IntrinsicReward: combine must be 'sum', 'product' or 'ngu' (got {combine!r})")
         if combine == "ngu" and sorted(named) != sorted(NGU_NAMES):
             raise SpecError(f"IntrinsicReward: combine='ngu' needs bonuses named {NGU_NAMES} (got {sorted(named)})")
+        embeds = [id(e) for b in named.values() if isinstance(e := getattr(b, "embed", None), Embedding)]
+        if len(set(embeds)) < len(embeds):  # each would take its training step and see the other's x_t as x_t-1
+            raise SpecError("IntrinsicReward: one learnt embedding (InverseDynamics) is given to several bonuses; "
+                            "give each bonus its own")
         self.beta = check_number(beta, "IntrinsicReward: beta", "a number >= 0", lambda b: b >= 0)
         self.cap = check_number(max_modulation, "IntrinsicReward: max_modulation", "a number >= 1", lambda m: m >= 1)
         self.bonuses = {name: b.bind(num_envs) for name, b in named.items()}

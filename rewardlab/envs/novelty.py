@@ -92,7 +92,14 @@ class Bonus:
         return {key: copy.deepcopy(getattr(self, key)) for key in self.state_keys}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Load what :meth:`state_dict` returned (of a bonus of the same kind, bound to as many envs)."""
+        """Load what :meth:`state_dict` returned (of a bonus of the same kind, bound to as many envs);
+        every key is checked before any is loaded."""
+        self.check_loadable(state)
+        for key in self.state_keys:
+            setattr(self, key, copy.deepcopy(state[key]))
+
+    def check_loadable(self, state: Any) -> None:
+        """A clear error unless ``state`` has every key, each array of this bonus's shape."""
         check_state(self, state, self.state_keys)
         for key in self.state_keys:
             mine, theirs = getattr(self, key, None), state[key]
@@ -101,7 +108,6 @@ class Bonus:
                     f"{type(self).__name__}.load_state_dict: {key!r} has shape {np.shape(theirs)}, this bonus "
                     f"{mine.shape}; load the state of a bonus made with the same arguments for as many envs"
                 )
-            setattr(self, key, copy.deepcopy(theirs))
 
 
 class Embedding:
@@ -195,8 +201,9 @@ class EpisodeMemory(Bonus):
         memory = np.asarray(state.get("memory") if isinstance(state, dict) else None)
         if self.memory.shape[2] == 0 and memory.ndim == 3:  # not sized yet: take the saved width
             self.memory = np.zeros((self.num_envs, self.capacity, memory.shape[2]))
-        if isinstance(self.embed, Embedding):
+        if isinstance(self.embed, Embedding):  # the memory's shapes checked first: a refused state loads nothing
             check_state(self, state, ("embed",))
+            self.check_loadable(state)
             self.embed.load_state_dict(state["embed"])
         super().load_state_dict(state)
 

@@ -31,6 +31,11 @@ k(a, b) = exp(−‖f(a) − f(b)‖² / (2h²)) ∈ (0, 1], h = ``bandwidth``:
   against those (``full()`` says which envs are there), so keep ``capacity`` above the
   episode length for the exact telescoping sum.
 
+S starts empty: the reset observation s_0 is not in it (bonuses do not see it), whereas the
+paper's F is of the trajectory from s_0 (its code's return is F(s_0, ..., s_H)); here a
+return to the start state gains as a first visit would, and Σ_t r_t = F(S_T), not
+F({s_0} ∪ S_T) − F({s_0}).
+
 Both are episodic: S restarts with each episode, per env, so a wrapped vector env and a
 vector of wrapped envs give the same stream; numpy over the batch, no loop over envs. They
 learn nothing that outlives an episode, so ``update = False`` changes nothing.

@@ -144,8 +144,8 @@ class TermSet:
             w = self.weights(self.steps)
             out = self.env_weight * matrix[0] + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
         else:
-            if not math.isfinite(np.add.reduce(matrix, None)):  # before the combiner sees a NaN
-                self.blame(matrix)
+            if not math.isfinite(np.add.reduce(matrix, None)) and not np.isfinite(matrix).all():  # before the
+                self.blame(matrix)  # combiner sees a NaN (finite values may overflow the sum: the combiner's own)
             table = {ENV: matrix[0], **dict(zip(self.names, values, strict=True))}
             out = self.combiner(table, self.fixed, self.ctx)
             out = out if everyone else np.where(active, out, 0.0)  # a combiner of zeros need not be 0
@@ -158,11 +158,13 @@ class TermSet:
 
     def blame(self, matrix: np.ndarray) -> None:
         """A one-line :class:`InputError` naming the term whose value is not finite (or the env reward, or an
-        overflow): the combined reward was not. A weighted sum of finite weights is finite only if every value
-        it sums is, so :meth:`total` checks the sum (one check a step) and calls this to find the culprit."""
+        overflow, or the combiner's result): the combined reward was not. A weighted sum of finite weights is
+        finite only if every value it sums is, so :meth:`total` checks the sum (one check a step) and calls this
+        to find the culprit."""
         for n, row in zip(self.names, matrix[1:], strict=True):
             per_env(row, len(row), f"reward term {n!r}")
-        culprit = "the environment's reward" if not np.isfinite(matrix[0]).all() else "the weighted sum (an overflow)"
+        combined = "the weighted sum (an overflow)" if self.combiner is None else f"the {self.combine!r} combination"
+        culprit = "the environment's reward" if not np.isfinite(matrix[0]).all() else combined
         raise InputError(f"RewardTerms: {culprit} is not finite; a reward must be finite")
 
     def end_episodes(self, ended: np.ndarray) -> np.ndarray:
