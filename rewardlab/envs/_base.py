@@ -47,6 +47,12 @@ def check_count(value: Any, what: str) -> int:
     return int(check_number(value, what, "a positive integer", lambda v: v >= 1, integer=True))
 
 
+def all_finite(arr: np.ndarray) -> bool:
+    """Whether every value of ``arr`` is finite: one sum, usually (it is finite unless a value is not or
+    finite values overflow it, and only then is each value looked at)."""
+    return math.isfinite(np.add.reduce(arr, axis=None)) or bool(np.isfinite(arr).all())
+
+
 def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
     """``values`` as a float64 array of shape ``(num_envs,)``, finite; a clear error otherwise."""
     arr = np.array(values, dtype=np.float64)  # a copy: it may be stored in info as it is
@@ -55,7 +61,7 @@ def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
             f"{what} must return one value per environment, shape ({num_envs},), got shape {arr.shape}; "
             "write it with numpy over the trailing axes (e.g. obs[..., 0]) so it takes a batch"
         )
-    if not math.isfinite(np.add.reduce(arr, axis=None)) and not np.isfinite(arr).all():  # one reduction, usually
+    if not all_finite(arr):
         raise InputError(f"{what} returned a non-finite value {arr[~np.isfinite(arr)][0]!r}; a reward must be finite")
     return arr
 
@@ -259,6 +265,6 @@ class VectorRewardWrapper(VectorWrapper):
 
 
 __all__ = [
-    "KeepsState", "Learner", "Nested", "VectorRewardWrapper", "check_count", "check_gamma", "check_number", "frozen",
-    "keep_raw", "per_env", "put_info", "scalar", "snapshot", "update_rms",
+    "KeepsState", "Learner", "Nested", "VectorRewardWrapper", "all_finite", "check_count", "check_gamma",
+    "check_number", "frozen", "keep_raw", "per_env", "put_info", "scalar", "snapshot", "update_rms",
 ]

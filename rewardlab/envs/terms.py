@@ -36,6 +36,7 @@ from rewardlab.envs._base import (
     KeepsState,
     Nested,
     VectorRewardWrapper,
+    all_finite,
     check_number,
     frozen,
     keep_raw,
@@ -144,8 +145,8 @@ class TermSet:
             w = self.weights(self.steps)
             out = self.env_weight * matrix[0] + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
         else:
-            if not math.isfinite(np.add.reduce(matrix, None)) and not np.isfinite(matrix).all():  # before the
-                self.blame(matrix)  # combiner sees a NaN (finite values may overflow the sum: the combiner's own)
+            if not all_finite(matrix):  # before the combiner sees a NaN (an overflowing sum is the combiner's own)
+                self.blame(matrix)
             table = {ENV: matrix[0], **dict(zip(self.names, values, strict=True))}
             out = self.combiner(table, self.fixed, self.ctx)
             out = out if everyone else np.where(active, out, 0.0)  # a combiner of zeros need not be 0
