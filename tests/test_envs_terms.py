@@ -142,6 +142,22 @@ def test_vector_term_of_the_wrong_shape_is_named() -> None:
         envs.step(np.zeros(2, dtype=int))
 
 
+def test_vector_terms_of_any_numeric_dtype_stack_and_text_is_named() -> None:
+    """Integers, booleans and lists are numbers (float64 in info); text is a one-line error naming the term."""
+    def make(terms: dict[str, Any]) -> VectorRewardTerms:
+        envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2), terms)
+        envs.reset(seed=0)
+        return envs
+
+    envs = make({"int": lambda *a: np.array([1, 2]), "bool": lambda *a: np.array([True, False]),
+                 "list": lambda *a: [0.5, 1.0]})
+    _, reward, _, _, info = envs.step(np.zeros(2, dtype=int))
+    np.testing.assert_array_equal(reward, [1.0 + 1 + 1 + 0.5, 1.0 + 2 + 0 + 1.0])
+    assert all(info["reward_terms"][n].dtype == np.float64 for n in ("int", "bool", "list"))
+    with pytest.raises(InputError, match=r"reward term 'text' must return numbers, one per environment"):
+        make({"ok": moved, "text": lambda *a: np.array(["1", "x"])}).step(np.zeros(2, dtype=int))
+
+
 def test_vector_info_is_not_changed_by_later_steps() -> None:
     """The wrapper updates its sums in place and shares read-only masks: what a step reported stays as it was."""
     envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 4), CONSTANT)

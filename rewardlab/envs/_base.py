@@ -55,7 +55,11 @@ def all_finite(arr: np.ndarray) -> bool:
 
 def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
     """``values`` as a float64 array of shape ``(num_envs,)``, finite; a clear error otherwise."""
-    arr = np.array(values, dtype=np.float64)  # a copy: it may be stored in info as it is
+    try:
+        arr = np.array(values, dtype=np.float64)  # a copy: it may be stored in info as it is
+    except (TypeError, ValueError) as exc:
+        got = type(values).__name__
+        raise InputError(f"{what} must return numbers, one per environment; got {got} ({exc})") from None
     if arr.shape != (num_envs,):
         raise InputError(
             f"{what} must return one value per environment, shape ({num_envs},), got shape {arr.shape}; "
@@ -87,6 +91,9 @@ def update_rms(rms: RunningMeanStd, x: np.ndarray) -> None:
     rms.update_from_moments(mean, np.add.reduce(d * d, axis=0) / n, n)
 
 
+BOOL, F64 = np.dtype(bool), np.dtype(np.float64)
+
+
 def snapshot(obs: Any) -> Any:
     """A copy of an observation that later steps cannot change in place (cheap for arrays)."""
     return obs.copy() if isinstance(obs, np.ndarray) else copy.deepcopy(obs)
@@ -113,29 +120,37 @@ def put_info(
     elif not fresh:
         values = values.copy()
     info[key] = values
-    info[f"_{key}"] = active
+    info[MASKS.get(key) or mask_key(key)] = active
+
+
+MASKS: dict[str, str] = {}  # info key -> its mask key "_key", made once (an f-string each step costs more)
+
+
+def mask_key(key: str) -> str:
+    """Gymnasium's vector-info mask key for ``key``, "_key", remembered in :data:`MASKS`."""
+    return MASKS.setdefault(key, f"_{key}")
 
 
 class Nested:
     """Per-env rows stored under one info key in the nested form SyncVectorEnv gives a dict info.
 
     ``info[key] = {name: row, "_name": mask, ...}`` with ``info["_key"]`` the same
-    mask. The keys are made once here, not on every step (this runs every step).
+    mask; the rows are ``rows[first]``, ``rows[first + 1]``, ... (one per name).
     """
 
-    def __init__(self, names: list[str]) -> None:
-        self.names, self.masks = names, [f"_{n}" for n in names]
-        self.rows = list(enumerate(names))
+    def __init__(self, names: list[str], first: int = 0) -> None:
+        self.names, self.masks = names, [f"_{n}" for n in names]  # the keys, made once (this runs every step)
+        self.rows = [(first + i, n) for i, n in enumerate(names)]
 
     def put(self, info: dict[str, Any], key: str, rows: np.ndarray, mask: np.ndarray, masked: bool) -> None:
-        """``rows`` (one per name) must be fresh (nobody else writes to them) and ``mask`` read-only: both are
-        stored as they are. ``masked``: the rows are already 0 where ``mask`` is False."""
+        """``rows`` must be fresh (nobody else writes to them) and ``mask`` read-only: both are stored as they
+        are. ``masked``: the rows are already 0 where ``mask`` is False."""
         if not masked:
             rows = np.where(mask, rows, 0.0)
         nested: dict[str, Any] = dict.fromkeys(self.masks, mask)
         for i, name in self.rows:  # rows[i]: half the cost of iterating the array (a loop over terms, not envs)
             nested[name] = rows[i]
-        info[key], info[f"_{key}"] = nested, mask
+        info[key], info[MASKS.get(key) or mask_key(key)] = nested, mask
 
 
 RAW = "raw_reward"
@@ -230,12 +245,20 @@ class VectorRewardWrapper(VectorWrapper):
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(actions)
-        terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+        # np.asarray unless already such an array, by identity checks (NumPy's built-in dtypes are singletons):
+        # a fifth of np.asarray's cost, written out because a helper's call would cost as much again.
+        if terminated.__class__ is not np.ndarray or terminated.dtype is not BOOL:
+            terminated = np.asarray(terminated, bool)
+        if truncated.__class__ is not np.ndarray or truncated.dtype is not BOOL:
+            truncated = np.asarray(truncated, bool)
+        if reward.__class__ is not np.ndarray or reward.dtype is not F64:
+            reward = np.asarray(reward, np.float64)
         # Whether any env is done, by comparing the masks' bytes with zeros (a bool is one 0/1 byte): a tenth of
         # a numpy call, and on the common step (nobody done) ``done`` is the shared all-False mask, no ``|``.
-        self.any_done = terminated.tobytes() != self._zeros or truncated.tobytes() != self._zeros
-        if self.any_done:
-            self.done = terminated | truncated
+        ended, cut = terminated.tobytes() != self._zeros, truncated.tobytes() != self._zeros
+        self.any_done = ended or cut
+        if self.any_done:  # a copy where only one mask has an env done (half the cost of ``|``)
+            self.done = terminated | truncated if ended and cut else (terminated if ended else truncated).copy()
             self.done.setflags(write=False)  # shared: it becomes the autoreset mask and may be stored in info
         else:
             self.done = self._nobody
@@ -244,7 +267,7 @@ class VectorRewardWrapper(VectorWrapper):
             active.setflags(write=False)
         else:
             self.everyone, active = True, self._all  # shared and read-only
-        out = self.on_step(obs, actions, np.asarray(reward, np.float64), terminated, truncated, dict(info), active)
+        out = self.on_step(obs, actions, reward, terminated, truncated, dict(info), active)
         if self._next_step:
             self.autoresetting, self._pending = self.done, self.any_done
         return obs, out[0], terminated, truncated, out[1]

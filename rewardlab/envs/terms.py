@@ -33,6 +33,7 @@ from gymnasium.vector import VectorEnv
 
 from rewardlab.batch import BatchContext
 from rewardlab.envs._base import (
+    F64,
     KeepsState,
     Nested,
     VectorRewardWrapper,
@@ -107,8 +108,10 @@ class TermSet:
         self.unit = self.constant is not None and bool((self.constant == 1.0).all())  # the default: a plain sum
         self.steps = np.zeros(num_envs, dtype=np.int64)  # each env's steps so far: the schedules' clock
         self.update = True  # False: the clock stops (evaluation at the weights reached)
-        self.sums = np.zeros((len(self.names), num_envs))  # episode sums, one row per term, updated in place
-        self.nested = Nested(self.names)
+        self.shape = (1 + len(self.names), num_envs)  # the matrix of values(): the env reward, then the terms
+        self.sums = np.zeros(self.shape)  # episode sums, rows as the matrix's (the whole matrix added at once)
+        self.zeros = frozen(np.zeros(self.shape))  # end_episodes' "0 elsewhere", made once
+        self.nested = Nested(self.names, first=1)  # info rows: the term rows of the matrix (or of the sums)
 
     def weights(self, steps: np.ndarray) -> dict[str, np.ndarray | float]:
         """Each term's weight at these step counts: a number, or an array where scheduled."""
@@ -125,34 +128,36 @@ class TermSet:
         if num_envs is None:
             checked = [[scalar(v, f"reward term {n!r}")] for n, v in zip(self.names, outs, strict=True)]
             return np.array([[float(env_reward)], *checked])
-        try:
-            matrix = np.array([env_reward, *outs], dtype=np.float64)
+        try:  # no dtype asked: with the env reward float64, numbers of any kind stack to float64 (faster)
+            matrix = np.array([env_reward, *outs])
+            if matrix.dtype is not F64:  # anything else (objects, complex, text) goes through float64 as before
+                matrix = np.array(matrix, dtype=np.float64)
         except (TypeError, ValueError):
             matrix = np.zeros(0)
-        if matrix.shape != (len(outs) + 1, num_envs):
+        if matrix.shape != self.shape:
             for n, v in zip(self.names, outs, strict=True):  # find the culprit and name it
                 per_env(v, num_envs, f"reward term {n!r}")
         return matrix
 
-    def total(self, matrix: np.ndarray, values: np.ndarray, active: np.ndarray, everyone: bool) -> np.ndarray:
-        """Combine the env reward and the terms (``matrix`` from :meth:`values`, 0 where inactive; ``values``
-        its term rows); advance the step counts and episode sums (in place) of the active envs."""
+    def total(self, matrix: np.ndarray, active: np.ndarray, everyone: bool) -> np.ndarray:
+        """Combine the env reward and the terms (``matrix`` from :meth:`values`, 0 where inactive); advance the
+        step counts and episode sums (in place) of the active envs."""
         if self.combiner is None and self.unit:
             out = np.add.reduce(matrix, 0)  # 0 where inactive: the matrix is
         elif self.combiner is None and self.constant is not None:
             out = np.add.reduce(self.constant * matrix, 0)
         elif self.combiner is None:
             w = self.weights(self.steps)
-            out = self.env_weight * matrix[0] + sum(w[n] * v for n, v in zip(self.names, values, strict=True))
+            out = self.env_weight * matrix[0] + sum(w[n] * v for n, v in zip(self.names, matrix[1:], strict=True))
         else:
             if not all_finite(matrix):  # before the combiner sees a NaN (an overflowing sum is the combiner's own)
                 self.blame(matrix)
-            table = {ENV: matrix[0], **dict(zip(self.names, values, strict=True))}
+            table = {ENV: matrix[0], **dict(zip(self.names, matrix[1:], strict=True))}
             out = self.combiner(table, self.fixed, self.ctx)
             out = out if everyone else np.where(active, out, 0.0)  # a combiner of zeros need not be 0
         if not math.isfinite(sum(out.tolist())):  # a Python sum of 16 floats: a third of a numpy reduction
             self.blame(matrix)
-        np.add(self.sums, values, out=self.sums)
+        np.add(self.sums, matrix, out=self.sums)  # the env reward's row too: one call, no view of the term rows
         if self.scheduled and self.update:  # the step counts only move schedules
             self.steps += active
         return out
@@ -169,8 +174,8 @@ class TermSet:
         raise InputError(f"RewardTerms: {culprit} is not finite; a reward must be finite")
 
     def end_episodes(self, ended: np.ndarray) -> np.ndarray:
-        """The episode sums of the ``ended`` envs (0 elsewhere), which restart from 0."""
-        report = np.where(ended, self.sums, 0.0)
+        """The episode sums of the ``ended`` envs (0 elsewhere; rows as :meth:`values`'), which restart from 0."""
+        report = np.where(ended, self.sums, self.zeros)
         self.sums -= report
         return report
 
@@ -218,15 +223,14 @@ class RewardTerms(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise gym.error.ResetNeeded("RewardTerms: call reset() before step()")
         obs, reward, terminated, truncated, info = self.env.step(action)
         matrix = self.termset.values(reward, (self._obs, action, obs, info, terminated, truncated), None)
-        values = matrix[1:]
-        out = self.termset.total(matrix, values, ONE, True)
+        out = self.termset.total(matrix, ONE, True)
         self._obs = snapshot(obs)
         info = {
             **keep_raw(info, reward),
-            "reward_terms": {n: float(v[0]) for n, v in zip(self.termset.names, values, strict=True)},
+            "reward_terms": {n: float(v[0]) for n, v in zip(self.termset.names, matrix[1:], strict=True)},
         }
         if terminated or truncated:
-            sums = self.termset.end_episodes(ONE)
+            sums = self.termset.end_episodes(ONE)[1:]
             info["reward_terms_episode"] = {n: float(v[0]) for n, v in zip(self.termset.names, sums, strict=True)}
         return obs, float(out[0]), terminated, truncated, info
 
@@ -262,11 +266,10 @@ class VectorRewardTerms(KeepsState, VectorRewardWrapper, gym.utils.RecordConstru
         matrix = terms.values(reward, (self._obs, actions, obs, info, terminated, truncated), self._n)
         if not everyone:  # envs on their autoreset step: every entry 0 with one call, then nothing to mask
             np.copyto(matrix, 0.0, where=self.autoresetting)
-        values = matrix[1:]
-        out = terms.total(matrix, values, active, everyone)
+        out = terms.total(matrix, active, everyone)
         self._obs = snapshot(obs)
         info = keep_raw(info, matrix[0], active, masked=True, fresh=True)  # a row of this step's fresh matrix
-        terms.nested.put(info, "reward_terms", values, active, masked=True)  # a fresh matrix each step
+        terms.nested.put(info, "reward_terms", matrix, active, masked=True)  # a fresh matrix each step
         if self.any_done:  # like RecordEpisodeStatistics: the sums on the step that ends the episode
             ended = self.done  # never on an autoreset step (NEXT_STEP: reset envs report False, False)
             terms.nested.put(info, "reward_terms_episode", terms.end_episodes(ended), ended, masked=True)
