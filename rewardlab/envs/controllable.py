@@ -18,7 +18,8 @@ error ‖h(·) − a_t‖² instead of the softmax.
 actions. Each step it embeds the observations reached with the model as it is, then takes
 one Adam step on the transitions (x_t, a_t, x_{t+1}) of the active envs, through the
 training machinery RND uses (:class:`~rewardlab.envs.distill.Networks`). The reset
-observation is not seen by bonuses, so an episode's first transition is not trained on.
+observation is x_0 (the bonus's ``start`` embeds it with no training step), so an episode's
+first transition (x_0, a_0, x_1) is trained on, as NGU trains on every transition.
 One model for all the envs of a vector (a global learner, as RND): a vector of wrapped
 envs and a wrapped vector env agree for one env. ``update = False`` (the wrapper's
 ``update_running_mean``) freezes the model and its statistics.

@@ -20,7 +20,9 @@
   bonus divided by d.
 
 Both: one Adam step per env step on the active envs of the batch, the bonus
-computed before that step; torch, tiny (two 2-layer MLPs), CPU. Global bonuses:
+computed before that step, and one on the reset observations (:meth:`Bonus.start`, unpaid):
+Burda et al.'s code updates its observation statistics with, and trains the predictor on,
+every observation of the rollout, the reset ones included; torch, tiny (two 2-layer MLPs), CPU. Global bonuses:
 one model for all the envs of a vector. :class:`Networks` is that machinery (modules,
 optimiser, whitening, saved state), shared with NGU's inverse-dynamics embedding
 (:mod:`rewardlab.envs.controllable`).
@@ -36,7 +38,7 @@ from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import check_count, check_number, update_rms
 from rewardlab.envs.normalize import load_rms, moments, rms_state
-from rewardlab.envs.novelty import Bonus, check_state, flat
+from rewardlab.envs.novelty import OnePass, check_state, flat
 from rewardlab.errors import InputError, import_extra
 
 
@@ -136,7 +138,7 @@ class Networks:
         load_rms(self.obs_rms, values)
 
 
-class RND(Networks, Bonus):
+class RND(Networks, OnePass):
     """‖f̂(s′) − f(s′)‖² between a trained predictor and a fixed random target (Burda et al. 2018)."""
 
     trained = ("predictor",)
@@ -150,15 +152,15 @@ class RND(Networks, Bonus):
     def modules(self, dim: int) -> dict[str, Any]:
         return {"target": self.mlp(dim, self.out), "predictor": self.mlp(dim, self.out)}  # in this order: seeded
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
-        t = self.whiten(flat(obs, self.num_envs), active)
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
+        t = self.whiten(flat(obs, self.num_envs), seen)
         nets = self.nets or {}
         pred, goal = nets["predictor"](t), nets["target"](t)
         bonus = self.bonus(pred, goal)
-        mask = self.torch.as_tensor(active.copy())  # active may be a read-only shared mask
+        mask = self.torch.as_tensor(seen.copy())  # seen may be a read-only shared mask
         if self.update and mask.any():
             self.learn(self.loss(pred[mask], goal[mask], bonus[mask]))
-        return np.where(active, bonus.detach().numpy().astype(np.float64), 0.0)
+        return np.where(paid, bonus.detach().numpy().astype(np.float64), 0.0)
 
     def bonus(self, pred: Any, goal: Any) -> Any:
         """Per row: ‖f̂(s) − f(s)‖²."""

@@ -4,14 +4,18 @@ Each bonus is bound to a number of envs (:meth:`bind`), takes the batch of
 observations the envs reached (leading axis = env) with the mask of envs that
 really stepped, updates its model on those and returns one bonus per env (0
 where inactive); :meth:`reset` starts new episodes. All numpy (RND: torch) over
-the batch, no loop over envs. The reset observation of an episode is not counted.
+the batch, no loop over envs. An episode's reset observation s_0 is shown to the bonus by
+:meth:`Bonus.start` (at reset, and on a vector env's autoreset step): it joins the episode's
+memory and what the bonus learns from, and no bonus is paid for it (a reset has no reward).
 ``update = False`` freezes what outlives an episode (global counts, networks, running
 statistics) for evaluation; an episode's own memory still fills, as the bonus needs it.
 
 * :class:`SimHashCount`: Tang et al. 2017, "#Exploration", eq. 2: φ(s) = sgn(A g(s)),
   A ∈ R^{k×D} with N(0, 1) entries; bonus β/√n(φ(s)), n counted over all
-  experience (shared by the envs of a vector). Counts live in a fixed table
-  indexed by a multiplicative hash of the k-bit code (collisions ≈ 2^-table_bits).
+  experience (shared by the envs of a vector). s_0 is counted: their Algorithm 1
+  counts every sampled state s_m, the states actions are taken in, s_0 among them.
+  Counts live in a fixed table indexed by a multiplicative hash of the k-bit code
+  (collisions ≈ 2^-table_bits).
 * :class:`EpisodicCount`: the same codes counted within the current episode of
   each env, bonus 1/√n_ep(φ(s)) (the episodic count bonus of Henaff et al. 2023,
   "A Study of Global and Episodic Bonuses for Exploration in Contextual MDPs").
@@ -85,7 +89,21 @@ class Bonus:
         raise NotImplementedError
 
     def reset(self, mask: np.ndarray) -> None:
-        """Episodes start for the envs in ``mask`` (global bonuses ignore it)."""
+        """Episodes start for the envs in ``mask`` (global bonuses ignore it); :meth:`start` calls it."""
+
+    def start(self, obs: Any, mask: np.ndarray) -> None:
+        """The envs in ``mask`` start an episode at their reset observation s_0 (their rows of the batch
+        ``obs``): the episode restarts (:meth:`reset`) and the bonus sees s_0 as any observation (a call with
+        ``mask`` active: s_0 joins the episode's memory, counts and training), its value dropped: a reset pays
+        no bonus. Override to keep s_0 out."""
+        self.reset(mask)
+        self(obs, mask)
+
+    def autoreset(self, obs: Any, starting: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """A vector env's autoreset step: the envs in ``starting`` begin an episode at their rows of ``obs``
+        (:meth:`start`, unpaid) and those in ``active`` stepped to theirs: their bonuses, as a call gives."""
+        self.start(obs, starting)
+        return self(obs, active)
 
     def state_dict(self) -> dict[str, Any]:
         """What the bonus has learnt (copies): numpy arrays and torch state dicts; save with ``torch.save``."""
@@ -108,6 +126,27 @@ class Bonus:
                     f"{type(self).__name__}.load_state_dict: {key!r} has shape {np.shape(theirs)}, this bonus "
                     f"{mine.shape}; load the state of a bonus made with the same arguments for as many envs"
                 )
+
+
+class OnePass(Bonus):
+    """Base of the built-in bonuses: :meth:`see` takes the batch in one pass, so that a vector env's
+    autoreset step (s_0 for some envs, a step for the others) costs one call, not two."""
+
+    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        return self.see(obs, active, active)
+
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
+        """``obs`` joins the episode (and what the bonus learns) for the envs in ``seen``; returns the bonus
+        of those in ``paid`` (a subset of ``seen``, the same object on a plain step), 0 for the others."""
+        raise NotImplementedError
+
+    def start(self, obs: Any, mask: np.ndarray) -> None:
+        self.reset(mask)
+        self.see(obs, mask, np.zeros(self.num_envs, dtype=bool))
+
+    def autoreset(self, obs: Any, starting: np.ndarray, active: np.ndarray) -> np.ndarray:
+        self.reset(starting)
+        return self.see(obs, starting | active, active)
 
 
 class Embedding:
@@ -140,7 +179,7 @@ class Embedding:
 EM = TypeVar("EM", bound="EpisodeMemory")
 
 
-class EpisodeMemory(Bonus):
+class EpisodeMemory(OnePass):
     """Base of the bonuses that keep each env's episode as embeddings f(s): ``memory`` (envs, capacity,
     dim, sized on the first batch) and ``length`` per env. ``embed``: a function of the flat batch, or an
     :class:`Embedding` that learns (it then gets the actions, is reset, frozen and saved with the bonus)."""
@@ -234,7 +273,7 @@ class SimHash:
         return np.add.reduce(signs.astype(np.uint64) << self._shifts, axis=1, dtype=np.uint64)
 
 
-class SimHashCount(Bonus):
+class SimHashCount(OnePass):
     """β / √n(φ(s)) with n the count of the code over all experience (Tang et al. 2017, eq. 2)."""
 
     state_keys = ("table",)
@@ -247,16 +286,16 @@ class SimHashCount(Bonus):
         self.shift = np.uint64(64 - table_bits)
         self.table = np.zeros(1 << table_bits, dtype=np.int64)
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
         slot = ((codes * GOLDEN) >> self.shift).astype(np.int64)  # uint64 product wraps, as intended
         if self.update:
-            np.add.at(self.table, slot[active], 1)
+            np.add.at(self.table, slot[seen], 1)
         n = np.maximum(self.table[slot], 1)
-        return np.where(active, self.beta / np.sqrt(n), 0.0)
+        return np.where(paid, self.beta / np.sqrt(n), 0.0)
 
 
-class EpisodicCount(Bonus):
+class EpisodicCount(OnePass):
     """1 / √n_ep(φ(s)): the code's count within this env's current episode (a ring of ``capacity`` codes)."""
 
     state_keys = ("memory", "length")
@@ -272,14 +311,14 @@ class EpisodicCount(Bonus):
         self._columns = np.arange(self.capacity)[None, :]
         return self
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
-        every = np.count_nonzero(active) == self.num_envs  # the common step: no rows to pick
-        ring_append(self.memory, self.length, codes, None if every else np.flatnonzero(active))
+        every = np.count_nonzero(seen) == self.num_envs  # the common step: no rows to pick
+        ring_append(self.memory, self.length, codes, None if every else np.flatnonzero(seen))
         width = min(int(self.length.max(initial=0)), self.capacity)  # the columns any episode has filled
         filled = self._columns[:, :width] < self.length[:, None]
         n = np.maximum(np.add.reduce((self.memory[:, :width] == codes[:, None]) & filled, axis=1), 1)
-        return np.where(active, self.bonus(n), 0.0)
+        return np.where(paid, self.bonus(n), 0.0)
 
     def bonus(self, n: np.ndarray) -> np.ndarray:
         """The bonus of a code seen ``n`` times this episode (this visit included)."""
