@@ -211,6 +211,36 @@ def test_bad_state_is_named() -> None:
         EpisodicCount().bind(1).load_state_dict(EpisodicCount().bind(2).state_dict())
 
 
+def _trained(bonuses: dict[str, Bonus], seed: int) -> IntrinsicReward:
+    import gymnasium as gym
+
+    env = IntrinsicReward(gym.make("CartPole-v1"), bonuses)
+    env.reset(seed=seed)
+    for t in range(25):
+        if any(env.step(t % 3 % 2)[2:4]):
+            env.reset()
+    return env
+
+
+@pytest.mark.parametrize("refused", ["memory shape", "networks", "noise"])
+def test_a_refused_part_loads_no_bonus(refused: str) -> None:
+    """With several bonuses the load is all or nothing: every part is checked before any bonus loads, so
+    when the last bonus's part is refused the ones before it keep their state (they were loaded before)."""
+    def bonuses(capacity: int = 64, hidden: int = 16) -> dict[str, Bonus]:
+        last: Bonus = EpisodicCount(capacity=capacity) if refused == "memory shape" else RDD(hidden=hidden)
+        return {"knn": EpisodicKNN(k=3), "simhash": SimHashCount(bits=8), "rnd": RND(hidden=8), "last": last}
+
+    env = _trained(bonuses(), 0)
+    state = _trained(bonuses(capacity=32, hidden=8 if refused == "networks" else 16), 1).state_dict()
+    if refused == "noise":
+        state["bonuses"]["last"]["noise"] = torch.zeros(3, dtype=torch.uint8)
+    before = env.state_dict()
+    with pytest.raises(InputError, match=r"(EpisodicCount|RDD)\.load_state_dict") as err:
+        env.load_state_dict(state)
+    assert "\n" not in str(err.value)
+    assert _same_state(before, env.state_dict())
+
+
 def _same_state(a: Any, b: Any) -> bool:
     """Deep equality of two state dicts (numpy arrays, tensors, numbers, nested dicts/lists)."""
     if isinstance(a, dict):

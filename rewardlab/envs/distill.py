@@ -37,7 +37,7 @@ import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import check_count, check_number, update_rms
-from rewardlab.envs.normalize import load_rms, moments, rms_state
+from rewardlab.envs.normalize import Moments, load_rms, moments, rms_state
 from rewardlab.envs.novelty import OnePass, check_state, flat
 from rewardlab.errors import InputError, import_extra
 
@@ -79,7 +79,8 @@ class Networks:
         """The modules, by the names of :meth:`module_names`, for observations of width ``dim``."""
         raise NotImplementedError
 
-    def build(self, dim: int) -> None:
+    def fresh(self, dim: int) -> tuple[dict[str, Any], Any]:
+        """New seeded modules for observations of width ``dim`` and the optimiser of the trained ones."""
         torch = self.torch
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -87,7 +88,10 @@ class Networks:
         for name, net in nets.items():
             net.requires_grad_(name in self.trained)
         params = [p for name in self.trained for p in nets[name].parameters()]
-        self.nets, self.optimizer = nets, torch.optim.Adam(params, lr=self.lr)
+        return nets, torch.optim.Adam(params, lr=self.lr)
+
+    def build(self, dim: int) -> None:
+        self.nets, self.optimizer = self.fresh(dim)
         self.obs_rms, self.dim = RunningMeanStd(shape=(dim,)), dim
 
     def whiten(self, x: np.ndarray, active: np.ndarray) -> Any:
@@ -117,25 +121,35 @@ class Networks:
         state = {"dim": self.dim, **nets, "optimizer": self.optimizer.state_dict()}
         return {**copy.deepcopy(state), "obs_rms": rms_state(self.obs_rms)}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def fitted(self, state: dict[str, Any]) -> tuple[int, dict[str, Any], Any, Moments] | None:
+        """``state``'s width, modules, optimiser and whitening statistics, loaded into fresh modules (this one
+        unchanged); None for the empty state of one that saw nothing; a one-line InputError if they do not fit."""
         if state == {}:
-            return
+            return None
         check_state(self, state, self.state_keys)
         dim = int(state["dim"])
-        values = moments(state, "obs_rms", type(self).__name__, (dim,))  # checked before anything loads
-        kept = self.__dict__.copy()  # put back if the saved networks do not fit: a refused state loads nothing
-        self.build(dim)
+        values = moments(state, "obs_rms", type(self).__name__, (dim,))
+        nets, optimizer = self.fresh(dim)
         try:
-            for name, net in (self.nets or {}).items():
+            for name, net in nets.items():
                 net.load_state_dict(state[name])
-            self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+            optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-            self.__dict__.clear()
-            self.__dict__.update(kept)
             why = str(exc).strip().splitlines()[-1].strip()
             raise InputError(f"{type(self).__name__}.load_state_dict: the saved networks do not fit this one ({why}); "
                              "load the state of one made with the same hidden and out") from None
-        load_rms(self.obs_rms, values)
+        return dim, nets, optimizer, values
+
+    def check_loadable(self, state: Any) -> None:
+        """The error :meth:`load_state_dict` would raise, if any: the networks are loaded on the side."""
+        self.fitted(state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        fitted = self.fitted(state)  # nothing changes unless every part fits
+        if fitted is not None:
+            self.dim, self.nets, self.optimizer, values = fitted
+            self.obs_rms = RunningMeanStd(shape=(self.dim,))
+            load_rms(self.obs_rms, values)
 
 
 class RND(Networks, OnePass):
@@ -194,7 +208,22 @@ class RDD(RND):
         state = super().state_dict()
         return {**state, "noise": self.noise.get_state()} if state else {}
 
+    def check_loadable(self, state: Any) -> None:
+        super().check_loadable(state)
+        self.check_noise(state)
+
+    def check_noise(self, state: dict[str, Any]) -> None:
+        """A one-line InputError unless a non-empty ``state`` holds a torch generator state under 'noise'."""
+        if state:
+            check_state(self, state, ("noise",))
+            try:
+                self.torch.Generator().set_state(state["noise"])
+            except (RuntimeError, TypeError) as exc:
+                raise InputError(f"RDD.load_state_dict: 'noise' is not a torch generator's state ({exc}); "
+                                 "pass what state_dict() of an RDD returned") from None
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.check_noise(state)  # before the networks load: a refused state loads nothing
         super().load_state_dict(state)
         if state:
             self.noise.set_state(state["noise"])

@@ -29,7 +29,8 @@ both forms. Each episode's reset observation s_0 (on ``reset``, and in a vector 
 autoreset step, whose observation is the next episode's s_0) goes to every bonus's ``start``,
 which takes it into the episode and what the bonus learns, and pays nothing for it.
 :meth:`state_dict` / :meth:`load_state_dict` keep what the bonuses
-learnt (save it with ``torch.save``); ``update_running_mean = False`` freezes it for evaluation
+learnt (save it with ``torch.save``; a load is all or nothing: every bonus's part is checked
+first); ``update_running_mean = False`` freezes it for evaluation
 (the episode's own memory of an episodic bonus still fills).
 """
 
@@ -140,6 +141,8 @@ class BonusSet:
                 "pass what state_dict() of a wrapper with the same bonuses returned"
             )
         values = moments(state, "global_rms", "IntrinsicReward")  # checked before any bonus loads
+        for name, bonus in self.bonuses.items():  # every part checked before any bonus loads: all or nothing
+            bonus.check_loadable(state["bonuses"][name])
         for name, bonus in self.bonuses.items():
             bonus.load_state_dict(state["bonuses"][name])
         load_rms(self.global_rms, values)

@@ -111,21 +111,32 @@ class Bonus:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load what :meth:`state_dict` returned (of a bonus of the same kind, bound to as many envs);
-        every key is checked before any is loaded."""
+        checked in full (:meth:`check_loadable`) before anything is loaded."""
         self.check_loadable(state)
+        self.assign(state)
+
+    def assign(self, state: dict[str, Any]) -> None:
+        """Set every key of a checked ``state`` (copies)."""
         for key in self.state_keys:
             setattr(self, key, copy.deepcopy(state[key]))
 
     def check_loadable(self, state: Any) -> None:
-        """A clear error unless ``state`` has every key, each array of this bonus's shape."""
+        """The error :meth:`load_state_dict` would raise for ``state``, if any, changing nothing: here every
+        key, each array of this bonus's shape. The intrinsic-reward wrapper checks every bonus's part with
+        it before it loads any (all or nothing), so a bonus that checks more when it loads checks it here."""
         check_state(self, state, self.state_keys)
         for key in self.state_keys:
-            mine, theirs = getattr(self, key, None), state[key]
-            if isinstance(mine, np.ndarray) and np.shape(theirs) != mine.shape:
+            want, theirs = self.loadable_shape(key, state[key]), np.shape(state[key])
+            if want is not None and theirs != want:
                 raise InputError(
-                    f"{type(self).__name__}.load_state_dict: {key!r} has shape {np.shape(theirs)}, this bonus "
-                    f"{mine.shape}; load the state of a bonus made with the same arguments for as many envs"
+                    f"{type(self).__name__}.load_state_dict: {key!r} has shape {theirs}, this bonus "
+                    f"{want}; load the state of a bonus made with the same arguments for as many envs"
                 )
+
+    def loadable_shape(self, key: str, theirs: Any) -> tuple[int, ...] | None:
+        """The shape a saved ``key`` must have (that of this bonus's array; None: not an array)."""
+        mine = getattr(self, key, None)
+        return mine.shape if isinstance(mine, np.ndarray) else None
 
 
 class OnePass(Bonus):
@@ -170,6 +181,10 @@ class Embedding:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def check_loadable(self, state: Any) -> None:
+        """The error :meth:`load_state_dict` would raise, if any, changing nothing."""
         raise NotImplementedError
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -236,15 +251,22 @@ class EpisodeMemory(OnePass):
         state = super().state_dict()
         return {**state, "embed": self.embed.state_dict()} if isinstance(self.embed, Embedding) else state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        memory = np.asarray(state.get("memory") if isinstance(state, dict) else None)
-        if self.memory.shape[2] == 0 and memory.ndim == 3:  # not sized yet: take the saved width
-            self.memory = np.zeros((self.num_envs, self.capacity, memory.shape[2]))
-        if isinstance(self.embed, Embedding):  # the memory's shapes checked first: a refused state loads nothing
+    def loadable_shape(self, key: str, theirs: Any) -> tuple[int, ...] | None:
+        if key == "memory" and self.memory.shape[2] == 0 and np.ndim(theirs) == 3:  # not sized yet: any width
+            return (self.num_envs, self.capacity, np.shape(theirs)[2])
+        return super().loadable_shape(key, theirs)
+
+    def check_loadable(self, state: Any) -> None:
+        super().check_loadable(state)  # the memory's shapes first, then the embedding's own state
+        if isinstance(self.embed, Embedding):
             check_state(self, state, ("embed",))
-            self.check_loadable(state)
+            self.embed.check_loadable(state["embed"])
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.check_loadable(state)
+        if isinstance(self.embed, Embedding):
             self.embed.load_state_dict(state["embed"])
-        super().load_state_dict(state)
+        self.assign(state)
 
 
 def check_state(bonus: object, state: Any, keys: tuple[str, ...]) -> None:
