@@ -71,7 +71,8 @@ def ring_append(memory: np.ndarray, length: np.ndarray, values: np.ndarray, rows
 
 
 class Bonus:
-    """Base: ``bind`` to n envs, ``__call__(obs, active)`` -> bonuses, ``reset(mask)``, ``state_dict()``."""
+    """Base: ``bind`` to n envs, ``__call__(obs, active)`` -> bonuses, ``start(obs, mask)`` (an episode's
+    s_0, unpaid), ``reset(mask)``, ``state_dict()``."""
 
     num_envs = 0
     state_keys: tuple[str, ...] = ()  # the attributes that hold what the bonus has learnt
