@@ -20,12 +20,13 @@
   bonus divided by d.
 
 Both: one Adam step per env step on the active envs of the batch, the bonus
-computed before that step, and one on the reset observations (:meth:`Bonus.start`, unpaid):
-Burda et al.'s code updates its observation statistics with, and trains the predictor on,
-every observation of the rollout, the reset ones included; torch, tiny (two 2-layer MLPs), CPU. Global bonuses:
-one model for all the envs of a vector. :class:`Networks` is that machinery (modules,
-optimiser, whitening, saved state), shared with NGU's inverse-dynamics embedding
-(:mod:`rewardlab.envs.controllable`).
+computed before that step. Reset observations are whitened with and trained on too, unpaid
+(:meth:`Bonus.start`: at a reset a step on them alone, on a vector env's autoreset step in
+that step's batch): Burda et al.'s code updates its observation statistics with, and trains
+the predictor on, every observation of the rollout, the reset ones included. torch, tiny
+(two 2-layer MLPs), CPU. Global bonuses: one model for all the envs of a vector.
+:class:`Networks` is that machinery (modules, optimiser, whitening, saved state), shared
+with NGU's inverse-dynamics embedding (:mod:`rewardlab.envs.controllable`).
 """
 
 from __future__ import annotations

@@ -107,7 +107,8 @@ class BonusSet:
         return episodic * modulation, np.vstack([terms, modulation])
 
     def modulation(self, glob: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1)."""
+        """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1);
+        over paid steps only (an s_0 gets no g: its global bonus learns from it, the statistics do not)."""
         if self._update and active.any():
             update_rms(self.global_rms, glob[active])
         alpha = 1.0 + (glob - self.global_rms.mean) / np.sqrt(self.global_rms.var + 1e-8)
