@@ -155,6 +155,31 @@ def test_a_bonus_of_ones_own_sees_the_start_as_a_call() -> None:
     assert info["intrinsic"].tolist() == [0.0, 1.0]
 
 
+class Doubled(EpisodicCount):
+    """A built-in bonus with a ``__call__`` of one's own (twice the count bonus), recording each call's mask."""
+
+    def __init__(self) -> None:
+        super().__init__(bits=8)
+        self.masks: list[list[bool]] = []
+
+    def __call__(self, obs: np.ndarray, active: np.ndarray) -> np.ndarray:
+        self.masks.append(active.tolist())
+        return 2.0 * super().__call__(obs, active)
+
+
+def test_a_built_in_bonus_with_its_own_call_sees_the_start_and_autoresets_through_it() -> None:
+    """A subclass's ``__call__`` is what the wrapper calls at a reset and on an autoreset step too: the built-in
+    bonuses' one pass bypassed it there (s_0 never reached it, and the wrapped vector env paid the plain bonus
+    on autoreset steps where the vector of wrapped envs paid the doubled one)."""
+    single = Doubled()
+    IntrinsicReward(one_hot_chain(), single).reset()
+    assert single.masks == [[True]]
+    out_a, out_b = run_parity(lambda e: IntrinsicReward(e, Doubled()), lambda v: VectorIntrinsicReward(v, Doubled()),
+                              num_envs=3, steps=60, make=one_hot_chain)
+    assert any(not info["_intrinsic"].all() for *_, info in out_b)  # autoreset steps in the stream
+    assert_same_stream(out_a, out_b, ("intrinsic",))
+
+
 def test_env_checker_and_bad_arguments() -> None:
     check_wrapped_env(IntrinsicReward(gym.make("CartPole-v1").unwrapped, EpisodicCount()))
     with pytest.raises(SpecError, match="give a Bonus or a mapping"):

@@ -153,12 +153,22 @@ class OnePass(Bonus):
         raise NotImplementedError
 
     def start(self, obs: Any, mask: np.ndarray) -> None:
-        self.reset(mask)
-        self.see(obs, mask, np.zeros(self.num_envs, dtype=bool))
+        if self.own_call():
+            Bonus.start(self, obs, mask)
+        else:
+            self.reset(mask)
+            self.see(obs, mask, np.zeros(self.num_envs, dtype=bool))
 
     def autoreset(self, obs: Any, starting: np.ndarray, active: np.ndarray) -> np.ndarray:
+        if self.own_call():
+            return Bonus.autoreset(self, obs, starting, active)
         self.reset(starting)
         return self.see(obs, starting | active, active)
+
+    def own_call(self) -> bool:
+        """Whether a subclass overrides ``__call__``: then s_0 and the autoreset step go through it, as
+        :class:`Bonus` does (two calls), since a pass of :meth:`see` alone would bypass what it adds."""
+        return type(self).__call__ is not OnePass.__call__
 
 
 class Embedding:
