@@ -77,7 +77,7 @@ class Bonus:
     num_envs = 0
     state_keys: tuple[str, ...] = ()  # the attributes that hold what the bonus has learnt
     update = True  # False: frozen for evaluation; what outlives an episode (counts, networks, statistics) stays
-    wants_actions = False  # True: the wrapper calls observe_actions before each call
+    wants_actions = False  # True: the wrapper calls observe_actions before each step (not before a reset's start)
 
     def bind(self: B, num_envs: int) -> B:
         self.num_envs = num_envs
@@ -96,7 +96,8 @@ class Bonus:
         """The envs in ``mask`` start an episode at their reset observation s_0 (their rows of the batch
         ``obs``): the episode restarts (:meth:`reset`) and the bonus sees s_0 as any observation (a call with
         ``mask`` active: s_0 joins the episode's memory, counts and training), its value dropped: a reset pays
-        no bonus. Override to keep s_0 out."""
+        no bonus. To keep s_0 out, override it with ``self.reset(mask)`` alone: the wrappers reset a bonus
+        only through ``start``."""
         self.reset(mask)
         self(obs, mask)
 
