@@ -99,7 +99,12 @@ def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
 
 
 def _within(block: list[ast.stmt], line: int) -> bool:
-    return bool(block) and block[0].lineno <= line <= (block[-1].end_lineno or block[-1].lineno)
+    """Whether ``line`` is in ``block``, the decorators of its first statement included (a decorated
+    ``def``/``class`` starts at its first decorator, not at its ``lineno``)."""
+    if not block:
+        return False
+    first = min([block[0].lineno, *(d.lineno for d in getattr(block[0], "decorator_list", []))])
+    return first <= line <= (block[-1].end_lineno or block[-1].lineno)
 
 
 def _is_not_main_test(test: ast.expr) -> bool:

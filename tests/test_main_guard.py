@@ -65,6 +65,10 @@ GUARD = "if __name__ == '__main__':\n        check_main_guard('the thing')\n"
     CHECK + "if True:\n    try:\n        pass\n    finally:\n        if __name__ == '__main__':\n"
             "            check_main_guard('the thing')\n",
     CHECK + "if __name__ != '__main__':\n    pass\nelse:\n    check_main_guard('the thing')\n",
+    # a decorator of the guarded block's first statement is in the block (it was refused: the block was taken
+    # to start at the ``def`` line)
+    CHECK + "def deco(what):\n    check_main_guard(what)\n    return lambda f: f\n"
+            "if __name__ == '__main__':\n    @deco('the thing')\n    def f():\n        pass\n",
 ])
 def test_a_guard_nested_in_top_level_code_passes(tmp_path: Path, body: str) -> None:
     """A guard inside a top-level try/except/finally, with, if/else (or the else of a ``!=`` test) guards the
