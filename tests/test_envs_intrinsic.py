@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 from gymnasium.vector import SyncVectorEnv
 
-from rewardlab.envs import RND, Bonus, CoverageGain, EpisodicCount, IntrinsicReward, SimHashCount, VectorIntrinsicReward
+from rewardlab.envs import (
+    RND,
+    Bonus,
+    CoverageGain,
+    EpisodicCount,
+    EpisodicKNN,
+    IntrinsicReward,
+    InverseDynamics,
+    SimHashCount,
+    VectorIntrinsicReward,
+)
 from rewardlab.errors import SpecError
 from tests.test_envs_support import ChainMDP, assert_same_stream, check_wrapped_env, run_parity
 
@@ -140,8 +150,8 @@ class Recorder(Bonus):
 
 
 def test_a_bonus_of_ones_own_sees_the_start_as_a_call() -> None:
-    """Bonus.start by default shows s_0 as one call with the starting envs active; on an autoreset step a
-    second call with the stepping envs follows."""
+    """Bonus.start by default shows s_0 as one call with the starting envs active; on an autoreset step it
+    follows the call with the stepping envs (the one the step's actions are for)."""
     single = Recorder()
     env = IntrinsicReward(one_hot_chain(), single)
     env.reset()
@@ -151,7 +161,7 @@ def test_a_bonus_of_ones_own_sees_the_start_as_a_call() -> None:
     envs.reset(options={"state": 3})
     envs.step(np.array([1, 0]))  # env 0 ends (4); env 1 goes to 2
     _, _, _, _, info = envs.step(np.array([0, 0]))  # env 0 autoresets to 2, env 1 goes to 1
-    assert vector.calls[-2:] == [([2, 1], [True, False]), ([2, 1], [False, True])]
+    assert vector.calls[-2:] == [([2, 1], [False, True]), ([2, 1], [True, False])]
     assert info["intrinsic"].tolist() == [0.0, 1.0]
 
 
@@ -178,6 +188,41 @@ def test_a_built_in_bonus_with_its_own_call_sees_the_start_and_autoresets_throug
                               num_envs=3, steps=60, make=one_hot_chain)
     assert any(not info["_intrinsic"].all() for *_, info in out_b)  # autoreset steps in the stream
     assert_same_stream(out_a, out_b, ("intrinsic",))
+
+
+class KeepsStartOut(EpisodicCount):
+    """A built-in bonus whose ``start`` keeps s_0 out, as the docs say to write it."""
+
+    def start(self, obs: np.ndarray, mask: np.ndarray) -> None:
+        self.reset(mask)
+
+
+class DoubledKNN(EpisodicKNN):
+    """NGU's kNN bonus on a learnt embedding, with a ``__call__`` of one's own."""
+
+    def __call__(self, obs: np.ndarray, active: np.ndarray) -> np.ndarray:
+        return 2.0 * super().__call__(obs, active)
+
+
+def test_a_built_in_bonus_keeps_its_own_start_and_actions_on_autoreset_steps() -> None:
+    """A subclass's ``start`` is what an autoreset step starts the episode with (the one pass fed s_0 in
+    anyway: the wrapped vector env counted it where the vector of wrapped envs did not); and with a learnt
+    embedding the step's call gets the step's actions (the start call used them up first: an error)."""
+    out_a, out_b = run_parity(lambda e: IntrinsicReward(e, KeepsStartOut(bits=8)),
+                              lambda v: VectorIntrinsicReward(v, KeepsStartOut(bits=8)),
+                              num_envs=3, steps=60, make=one_hot_chain)
+    assert any(not info["_intrinsic"].all() for *_, info in out_b)
+    assert_same_stream(out_a, out_b, ("intrinsic",))
+    envs = VectorIntrinsicReward(SyncVectorEnv([one_hot_chain] * 2),
+                                 DoubledKNN(k=3, embed=InverseDynamics(gym.spaces.Discrete(2))))
+    envs.reset(seed=0)
+    rng, autoresets = np.random.default_rng(0), 0
+    for _ in range(40):
+        info = envs.step(rng.integers(0, 2, size=2))[4]
+        paid = info["_intrinsic"]
+        autoresets += int(paid.any() and not paid.all())  # one env starts while the other steps
+        assert np.isfinite(info["intrinsic"]).all() and (info["intrinsic"][paid] > 0).all()
+    assert autoresets >= 3
 
 
 def test_env_checker_and_bad_arguments() -> None:

@@ -102,10 +102,12 @@ class Bonus:
         self(obs, mask)
 
     def autoreset(self, obs: Any, starting: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """A vector env's autoreset step: the envs in ``starting`` begin an episode at their rows of ``obs``
-        (:meth:`start`, unpaid) and those in ``active`` stepped to theirs: their bonuses, as a call gives."""
+        """A vector env's autoreset step: those in ``active`` stepped to their rows of ``obs`` (their bonuses,
+        as a call gives) and the envs in ``starting`` begin an episode at theirs (:meth:`start`, unpaid). The
+        step's call comes first: it is the one the step's actions (:meth:`observe_actions`) are for."""
+        values = self(obs, active)
         self.start(obs, starting)
-        return self(obs, active)
+        return values
 
     def state_dict(self) -> dict[str, Any]:
         """What the bonus has learnt (copies): numpy arrays and torch state dicts; save with ``torch.save``."""
@@ -154,22 +156,23 @@ class OnePass(Bonus):
         raise NotImplementedError
 
     def start(self, obs: Any, mask: np.ndarray) -> None:
-        if self.own_call():
+        if self.overrides("__call__"):
             Bonus.start(self, obs, mask)
         else:
             self.reset(mask)
             self.see(obs, mask, np.zeros(self.num_envs, dtype=bool))
 
     def autoreset(self, obs: Any, starting: np.ndarray, active: np.ndarray) -> np.ndarray:
-        if self.own_call():
+        if self.overrides("__call__") or self.overrides("start"):
             return Bonus.autoreset(self, obs, starting, active)
         self.reset(starting)
         return self.see(obs, starting | active, active)
 
-    def own_call(self) -> bool:
-        """Whether a subclass overrides ``__call__``: then s_0 and the autoreset step go through it, as
-        :class:`Bonus` does (two calls), since a pass of :meth:`see` alone would bypass what it adds."""
-        return type(self).__call__ is not OnePass.__call__
+    def overrides(self, name: str) -> bool:
+        """Whether a subclass overrides the method ``name`` (``__call__``, ``start``): then s_0 and the
+        autoreset step go through it, as :class:`Bonus` does (two calls), since a pass of :meth:`see` alone
+        would bypass what it adds or leaves out."""
+        return getattr(type(self), name) is not getattr(OnePass, name)
 
 
 class Embedding:
