@@ -241,6 +241,26 @@ def test_a_refused_part_loads_no_bonus(refused: str) -> None:
     assert _same_state(before, env.state_dict())
 
 
+@pytest.mark.parametrize("kind", ["rnd", "rdd"])
+def test_the_state_of_a_network_bonus_that_saw_nothing_loads_as_fresh(kind: str) -> None:
+    """A wrapper never reset saves an empty part for its network bonus; loaded into a trained wrapper it makes
+    the bonus that fresh one (it kept its trained networks and statistics: the two went on apart)."""
+    import gymnasium as gym
+
+    def make() -> IntrinsicReward:
+        return IntrinsicReward(gym.make("CartPole-v1"), RND(hidden=8) if kind == "rnd" else RDD(hidden=8))
+
+    env, fresh = make(), make()
+    env.reset(seed=0)
+    for t in range(10):
+        env.step(t % 2)
+    env.load_state_dict(fresh.state_dict())
+    assert _same_state(env.state_dict(), fresh.state_dict())
+    env.reset(seed=3)
+    fresh.reset(seed=3)
+    assert [env.step(t % 2)[4]["intrinsic"] for t in range(5)] == [fresh.step(t % 2)[4]["intrinsic"] for t in range(5)]
+
+
 def _same_state(a: Any, b: Any) -> bool:
     """Deep equality of two state dicts (numpy arrays, tensors, numbers, nested dicts/lists)."""
     if isinstance(a, dict):

@@ -129,8 +129,9 @@ class InverseDynamics(Networks, Embedding):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         rows = self.rows(state) if state else None  # the per-env part checked before anything loads
         super().load_state_dict(state)
-        if rows is not None:
-            self.prev, self.has_prev = rows
+        if rows is None:  # one that saw nothing has no x_t
+            rows = np.zeros((self.num_envs, 0)), np.zeros(self.num_envs, dtype=bool)
+        self.prev, self.has_prev = rows
 
 
 __all__ = ["InverseDynamics"]

@@ -147,10 +147,12 @@ class Networks:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         fitted = self.fitted(state)  # nothing changes unless every part fits
-        if fitted is not None:
-            self.dim, self.nets, self.optimizer, values = fitted
-            self.obs_rms = RunningMeanStd(shape=(self.dim,))
-            load_rms(self.obs_rms, values)
+        if fitted is None:  # the state of one that saw nothing: be that one (built on the next batch)
+            self.nets, self.obs_rms = None, RunningMeanStd(shape=())
+            return
+        self.dim, self.nets, self.optimizer, values = fitted
+        self.obs_rms = RunningMeanStd(shape=(self.dim,))
+        load_rms(self.obs_rms, values)
 
 
 class RND(Networks, OnePass):
@@ -228,3 +230,5 @@ class RDD(RND):
         super().load_state_dict(state)
         if state:
             self.noise.set_state(state["noise"])
+        else:  # one that saw nothing has drawn nothing
+            self.noise.manual_seed(self.seed)
