@@ -105,7 +105,7 @@ class Bonus:
         """A vector env's autoreset step: those in ``active`` stepped to their rows of ``obs`` (their bonuses,
         as a call gives) and the envs in ``starting`` begin an episode at theirs (:meth:`start`, unpaid). The
         step's call comes first: it is the one the step's actions (:meth:`observe_actions`) are for."""
-        values = self(obs, active)
+        values = np.array(self(obs, active), dtype=np.float64)  # a copy: start's call may reuse its array
         self.start(obs, starting)
         return values
 
