@@ -8,7 +8,8 @@ a long ``RuntimeError`` *in the child*; the parent only sees its children die (a
 ``BrokenProcessPool``, a scoring process that "exited at start"), and a training run would
 score every candidate unscorable. :func:`check_main_guard` finds that case in the parent,
 before anything starts: the main thread's stack reaches the main module's top level at a
-line outside an ``if __name__ == "__main__":`` block.
+line outside an ``if __name__ == "__main__":`` block (at the top, or nested in top-level
+``try``/``with``/``if``-``else`` code).
 """
 
 from __future__ import annotations
@@ -60,14 +61,56 @@ def _top_level_line(frame: FrameType | None, main_globals: dict[str, object]) ->
 
 
 def _guarded(path: Path, line: int) -> bool:
-    """Whether ``line`` of the script is inside a top-level ``if __name__ == "__main__":`` block (an
-    unreadable or unparsable script counts as guarded: no error is better than a wrong one)."""
+    """Whether ``line`` of the script is inside an ``if __name__ == "__main__":`` block of its top-level code
+    (an unreadable or unparsable script counts as guarded: no error is better than a wrong one)."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return True
-    blocks = [n.body for n in tree.body if isinstance(n, ast.If) and _is_main_test(n.test)]  # not an ``else:``
-    return any(body[0].lineno <= line <= (body[-1].end_lineno or body[-1].lineno) for body in blocks)
+    return _guarded_in(tree.body, line)
+
+
+def _guarded_in(block: list[ast.stmt], line: int) -> bool:
+    """Whether ``line``, run by the module's frame, is guarded within ``block`` of top-level code: in the body
+    of an ``if`` with the main test (not its ``else:``, which a child runs) or the ``else:`` of a ``!=`` test,
+    wherever that ``if`` sits in the top-level code: under a ``try``/``except``/``finally``, a ``with``, a
+    branch of another ``if``, a loop. Not in a function or class body: the module's frame is never on a line
+    of one (only on its ``def``/``class`` line or decorators, which run unguarded unless the block around is)."""
+    for node in block:
+        if not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return False
+        if isinstance(node, ast.If) and (
+            (_is_main_test(node.test) and _within(node.body, line))
+            or (_is_not_main_test(node.test) and _within(node.orelse, line))
+        ):
+            return True
+        return any(_guarded_in(inner, line) for inner in _blocks(node))
+    return False
+
+
+def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists directly inside a compound statement: bodies, ``else:``, ``finally:``, the
+    ``except`` handlers' and ``match`` cases' bodies (none for a simple statement)."""
+    lists = [getattr(node, f, None) for f in ("body", "orelse", "finalbody")]
+    inner = [x for x in lists if isinstance(x, list)]
+    return inner + [h.body for h in getattr(node, "handlers", [])] + [c.body for c in getattr(node, "cases", [])]
+
+
+def _within(block: list[ast.stmt], line: int) -> bool:
+    """Whether ``line`` is in ``block``, the decorators of its first statement included (a decorated
+    ``def``/``class`` starts at its first decorator, not at its ``lineno``)."""
+    if not block:
+        return False
+    first = min([block[0].lineno, *(d.lineno for d in getattr(block[0], "decorator_list", []))])
+    return first <= line <= (block[-1].end_lineno or block[-1].lineno)
+
+
+def _is_not_main_test(test: ast.expr) -> bool:
+    """``__name__ != "__main__"`` (either side): its ``else:`` runs only in the script run as the main one."""
+    return (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.NotEq)
+            and _name_and_main(test.left, test.comparators[0]))
 
 
 def _is_main_test(test: ast.expr) -> bool:
@@ -75,9 +118,13 @@ def _is_main_test(test: ast.expr) -> bool:
     child, whose ``__name__`` is ``"__mp_main__"``, either way; an ``or`` may not be)."""
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
         return any(_is_main_test(v) for v in test.values)
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
-        return False
-    sides = [test.left, test.comparators[0]]
+    return (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+            and _name_and_main(test.left, test.comparators[0]))
+
+
+def _name_and_main(left: ast.expr, right: ast.expr) -> bool:
+    """One side is the name ``__name__``, the other the string ``"__main__"``."""
+    sides = [left, right]
     names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
     strings = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
     return len(names) == 1 and len(strings) == 1

@@ -18,8 +18,10 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from rewardlab.envs import (
     EpisodicCount,
     EpisodicKNN,
+    FacilityLocationGain,
     IntrinsicReward,
     Linear,
+    LogDetGain,
     NormalizeReward,
     RewardTerms,
     Term,
@@ -35,6 +37,7 @@ def drift(obs: Any, action: Any, next_obs: Any, info: Any, terminated: Any, trun
     return next_obs[..., 0] - obs[..., 1] + 2.0 * np.asarray(terminated, float) - np.asarray(truncated, float)
 
 
+POINTS = np.random.default_rng(5).uniform(-1.0, 1.0, size=(6, 2))  # NoisyEnv's observations are in [-1, 1]^2
 TERMS = {"drift": Term(drift, Linear(1.0, 0.0, 30))}
 CASES: dict[str, tuple[Callable[[gym.Env], gym.Env], Callable[[VectorEnv], VectorRewardWrapper], int]] = {
     "terms": (lambda e: RewardTerms(e, TERMS), lambda v: VectorRewardTerms(v, TERMS), 3),
@@ -42,6 +45,10 @@ CASES: dict[str, tuple[Callable[[gym.Env], gym.Env], Callable[[VectorEnv], Vecto
                        lambda v: VectorIntrinsicReward(v, EpisodicCount(bits=3), beta=1.0), 3),
     "episodic knn": (lambda e: IntrinsicReward(e, EpisodicKNN(k=3), beta=1.0),
                      lambda v: VectorIntrinsicReward(v, EpisodicKNN(k=3), beta=1.0), 3),
+    "logdet": (lambda e: IntrinsicReward(e, LogDetGain(capacity=32), beta=1.0),
+               lambda v: VectorIntrinsicReward(v, LogDetGain(capacity=32), beta=1.0), 3),
+    "facility": (lambda e: IntrinsicReward(e, FacilityLocationGain(POINTS), beta=1.0),
+                 lambda v: VectorIntrinsicReward(v, FacilityLocationGain(POINTS), beta=1.0), 3),
     "normalize": (lambda e: NormalizeReward(e, 0.97, center=True),
                   lambda v: VectorNormalizeReward(v, 0.97, center=True), 1),
     "normalize sb3": (lambda e: NormalizeReward(e, 0.97, returns="sb3"),

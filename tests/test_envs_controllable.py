@@ -56,7 +56,8 @@ def test_inverse_dynamics_loss_falls_on_a_toy_env() -> None:
         info = envs.step(rng.integers(0, 3, size=8))[4]
         assert np.isfinite(info["intrinsic"]).all()
         losses.append(embedding.last_loss)
-    assert losses[0] is None  # the first step has no earlier observation: no transition yet
+        assert embedding.has_prev.all()  # s_0 is x_0, at reset and on the autoreset step (step 40) alike
+    assert losses[0] is not None  # the first step is the transition (x_0, a_0, x_1): trained on at once
     assert losses[1] == pytest.approx(np.log(3), abs=0.3)  # chance: one of three actions
     assert np.mean(losses[-20:]) < 0.3 * np.mean(losses[1:21])
     with torch.no_grad():  # the embedding keeps the position and leaves out most of the noise
@@ -78,9 +79,9 @@ def test_box_actions_are_regressed() -> None:
     losses: list[Any] = []
     for t in range(300):
         a = rng.uniform(-1, 1, size=(4, 2))
-        if t % 8 == 0:  # episodes of 8 steps (LogDetGain's capacity) from a fresh start
-            bonus.reset(np.ones(4, dtype=bool))
+        if t % 8 == 0:  # episodes of 8 steps from a fresh start s_0
             x = rng.normal(size=(4, 2))
+            bonus.start(x, np.ones(4, dtype=bool))
         x = x + a
         bonus(x, np.ones(4, dtype=bool), a)
         losses.append(embedding.last_loss)
@@ -101,13 +102,13 @@ def test_frozen_embedding_stops_training() -> None:
     assert embedding.update is False
     before = embedding.state_dict()
     loss = embedding.last_loss
-    train(envs, 20, 1)
+    train(envs, 24, 1)  # the episodes end at step 40: the autoreset step (x_0 of the next) frozen too
     after = embedding.state_dict()
     learnt = ("encoder", "head", "optimizer", "obs_rms")
     assert _same_state({k: before[k] for k in learnt}, {k: after[k] for k in learnt})
     assert embedding.last_loss == loss  # no training step at all
     envs.update_running_mean = True
-    train(envs, 4, 2)  # the episodes ended at step 40: an autoreset step and a first step before a transition
+    train(envs, 4, 2)
     assert not _same_state(before["encoder"], embedding.state_dict()["encoder"])
 
 

@@ -211,6 +211,56 @@ def test_bad_state_is_named() -> None:
         EpisodicCount().bind(1).load_state_dict(EpisodicCount().bind(2).state_dict())
 
 
+def _trained(bonuses: dict[str, Bonus], seed: int) -> IntrinsicReward:
+    import gymnasium as gym
+
+    env = IntrinsicReward(gym.make("CartPole-v1"), bonuses)
+    env.reset(seed=seed)
+    for t in range(25):
+        if any(env.step(t % 3 % 2)[2:4]):
+            env.reset()
+    return env
+
+
+@pytest.mark.parametrize("refused", ["memory shape", "networks", "noise"])
+def test_a_refused_part_loads_no_bonus(refused: str) -> None:
+    """With several bonuses the load is all or nothing: every part is checked before any bonus loads, so
+    when the last bonus's part is refused the ones before it keep their state (they were loaded before)."""
+    def bonuses(capacity: int = 64, hidden: int = 16) -> dict[str, Bonus]:
+        last: Bonus = EpisodicCount(capacity=capacity) if refused == "memory shape" else RDD(hidden=hidden)
+        return {"knn": EpisodicKNN(k=3), "simhash": SimHashCount(bits=8), "rnd": RND(hidden=8), "last": last}
+
+    env = _trained(bonuses(), 0)
+    state = _trained(bonuses(capacity=32, hidden=8 if refused == "networks" else 16), 1).state_dict()
+    if refused == "noise":
+        state["bonuses"]["last"]["noise"] = torch.zeros(3, dtype=torch.uint8)
+    before = env.state_dict()
+    with pytest.raises(InputError, match=r"(EpisodicCount|RDD)\.load_state_dict") as err:
+        env.load_state_dict(state)
+    assert "\n" not in str(err.value)
+    assert _same_state(before, env.state_dict())
+
+
+@pytest.mark.parametrize("kind", ["rnd", "rdd"])
+def test_the_state_of_a_network_bonus_that_saw_nothing_loads_as_fresh(kind: str) -> None:
+    """A wrapper never reset saves an empty part for its network bonus; loaded into a trained wrapper it makes
+    the bonus that fresh one (it kept its trained networks and statistics: the two went on apart)."""
+    import gymnasium as gym
+
+    def make() -> IntrinsicReward:
+        return IntrinsicReward(gym.make("CartPole-v1"), RND(hidden=8) if kind == "rnd" else RDD(hidden=8))
+
+    env, fresh = make(), make()
+    env.reset(seed=0)
+    for t in range(10):
+        env.step(t % 2)
+    env.load_state_dict(fresh.state_dict())
+    assert _same_state(env.state_dict(), fresh.state_dict())
+    env.reset(seed=3)
+    fresh.reset(seed=3)
+    assert [env.step(t % 2)[4]["intrinsic"] for t in range(5)] == [fresh.step(t % 2)[4]["intrinsic"] for t in range(5)]
+
+
 def _same_state(a: Any, b: Any) -> bool:
     """Deep equality of two state dicts (numpy arrays, tensors, numbers, nested dicts/lists)."""
     if isinstance(a, dict):

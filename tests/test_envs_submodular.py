@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -50,20 +52,42 @@ def gains(bonus: Bonus, states: list[np.ndarray]) -> list[float]:
     return [float(bonus(s[None], ONE)[0]) for s in states]
 
 
+class Replay(gym.Env):
+    """Reaches the given states in order, from ``states[0]`` (the reset observation s_0)."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,))
+    action_space = gym.spaces.Discrete(1)
+
+    def __init__(self, states: list[np.ndarray]) -> None:
+        self.states = states
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        self.t = 0
+        return self.states[0], {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        self.t += 1
+        return self.states[self.t], 0.0, False, self.t == len(self.states) - 1, {}
+
+
 @pytest.mark.parametrize("kind", ["facility", "logdet"])
 def test_gains_are_the_brute_force_set_function_differences(kind: str) -> None:
-    """Along an episode with a repeat, Δ(s | S) = F(S ∪ {s}) − F(S) computed from scratch; a reset restarts S."""
+    """Along an episode from s_0 with a repeat and a return to s_0, the wrapper's bonus is
+    Δ(s_t+1 | S_t) = F(S_t ∪ {s_t+1}) − F(S_t) with S_t = (s_0, ..., s_t), F computed from scratch (the
+    paper's F of the trajectory from s_0); the return telescopes to F(S_T) − F({s_0}); a reset restarts S."""
     f = facility if kind == "facility" else logdet
     rng = np.random.default_rng(0)
     states = list(rng.normal(size=(7, 2)))
     states.insert(4, states[1].copy())  # a revisit
-    bonus = MAKE[kind]().bind(1)
-    got = gains(bonus, states)
-    want = [f(states[: t + 1]) - f(states[:t]) for t in range(len(states))]
-    assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
-    assert sum(got) == pytest.approx(f(states), rel=1e-9)  # telescoping: the episode's return is F(S_T)
-    bonus.reset(ONE)
-    assert gains(bonus, states[:1]) == pytest.approx([f(states[:1])], rel=1e-12)
+    states.insert(6, states[0].copy())  # a return to the start state
+    env = IntrinsicReward(Replay(states), MAKE[kind]())
+    for _ in range(2):  # the second episode starts S again from s_0
+        env.reset()
+        got = [env.step(0)[4]["intrinsic"] for _ in states[1:]]
+        want = [f(states[: t + 2]) - f(states[: t + 1]) for t in range(len(states) - 1)]
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+        assert sum(got) == pytest.approx(f(states) - f(states[:1]), rel=1e-9)
+    assert got[5] < 0.5 * f(states[:1])  # the return to s_0 gains less than s_0 alone is worth
 
 
 @pytest.mark.parametrize("kind", list(MAKE))

@@ -53,6 +53,43 @@ def test_a_guarded_call_passes(tmp_path: Path, body: str) -> None:
     assert out.returncode == 0, out.stderr
 
 
+GUARD = "if __name__ == '__main__':\n        check_main_guard('the thing')\n"
+
+
+@pytest.mark.parametrize("body", [
+    CHECK + "try:\n    " + GUARD + "except KeyboardInterrupt:\n    pass\n",
+    CHECK + "try:\n    import no_such_module\nexcept ImportError:\n    " + GUARD,
+    CHECK + "try:\n    pass\nfinally:\n    " + GUARD,
+    CHECK + "import contextlib\nwith contextlib.suppress(KeyError):\n    " + GUARD,
+    CHECK + "import sys\nif sys.version_info < (3, 0):\n    raise SystemExit('old')\nelse:\n    " + GUARD,
+    CHECK + "if True:\n    try:\n        pass\n    finally:\n        if __name__ == '__main__':\n"
+            "            check_main_guard('the thing')\n",
+    CHECK + "if __name__ != '__main__':\n    pass\nelse:\n    check_main_guard('the thing')\n",
+    # a decorator of the guarded block's first statement is in the block (it was refused: the block was taken
+    # to start at the ``def`` line)
+    CHECK + "def deco(what):\n    check_main_guard(what)\n    return lambda f: f\n"
+            "if __name__ == '__main__':\n    @deco('the thing')\n    def f():\n        pass\n",
+])
+def test_a_guard_nested_in_top_level_code_passes(tmp_path: Path, body: str) -> None:
+    """A guard inside a top-level try/except/finally, with, if/else (or the else of a ``!=`` test) guards the
+    call as one at the top does (a spawned child's ``__name__`` is ``"__mp_main__"``): it was refused."""
+    out = run_script(tmp_path, body)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("body, line", [
+    (CHECK + "try:\n    check_main_guard('the thing')\nexcept KeyError:\n    pass\n", 3),
+    (CHECK + "import contextlib\nwith contextlib.suppress(KeyError):\n    if __name__ == '__main__':\n        pass\n"
+             "    check_main_guard('the thing')\n", 6),
+    (CHECK + "def guard():\n    if __name__ == '__main__':\n        pass\n    check_main_guard('the thing')\n"
+             "try:\n    guard()\nfinally:\n    pass\n", 7),
+])
+def test_a_call_beside_a_nested_guard_is_still_an_error(tmp_path: Path, body: str, line: int) -> None:
+    out = run_script(tmp_path, body)
+    assert out.returncode == 1
+    assert f"script.py (line {line}) without `if __name__" in out.stderr.strip().splitlines()[-1]
+
+
 def test_train_all_in_processes_from_an_unguarded_script_says_so_before_spawning(tmp_path: Path) -> None:
     """It used to spawn training processes that each re-ran the script and died: every candidate unscorable."""
     out = run_script(tmp_path, """

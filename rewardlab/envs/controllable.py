@@ -18,7 +18,8 @@ error ‖h(·) − a_t‖² instead of the softmax.
 actions. Each step it embeds the observations reached with the model as it is, then takes
 one Adam step on the transitions (x_t, a_t, x_{t+1}) of the active envs, through the
 training machinery RND uses (:class:`~rewardlab.envs.distill.Networks`). The reset
-observation is not seen by bonuses, so an episode's first transition is not trained on.
+observation is x_0 (the bonus's ``start`` embeds it with no training step), so an episode's
+first transition (x_0, a_0, x_1) is trained on, as NGU trains on every transition.
 One model for all the envs of a vector (a global learner, as RND): a vector of wrapped
 envs and a wrapped vector env agree for one env. ``update = False`` (the wrapper's
 ``update_running_mean``) freezes the model and its statistics.
@@ -109,18 +110,28 @@ class InverseDynamics(Networks, Embedding):
         state = super().state_dict()
         return {**state, "prev": self.prev.copy(), "has_prev": self.has_prev.copy()} if state else {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:  # the per-env part checked before anything loads (as Bonus.load_state_dict does)
-            check_state(self, state, self.state_keys)
-            prev, has_prev = np.array(state["prev"], dtype=np.float64), np.array(state["has_prev"], dtype=bool)
-            if prev.ndim != 2 or len(prev) != self.num_envs or has_prev.shape != (self.num_envs,):
-                raise InputError(
-                    f"InverseDynamics.load_state_dict: 'prev' has shape {prev.shape} and 'has_prev' {has_prev.shape}, "
-                    f"this embedding is bound to {self.num_envs} envs; load the state of one bound to as many envs"
-                )
-        super().load_state_dict(state)
+    def rows(self, state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The per-env part of a non-empty ``state`` (x_t and whether there is one), checked for this many envs."""
+        check_state(self, state, self.state_keys)
+        prev, has_prev = np.array(state["prev"], dtype=np.float64), np.array(state["has_prev"], dtype=bool)
+        if prev.ndim != 2 or len(prev) != self.num_envs or has_prev.shape != (self.num_envs,):
+            raise InputError(
+                f"InverseDynamics.load_state_dict: 'prev' has shape {prev.shape} and 'has_prev' {has_prev.shape}, "
+                f"this embedding is bound to {self.num_envs} envs; load the state of one bound to as many envs"
+            )
+        return prev, has_prev
+
+    def check_loadable(self, state: Any) -> None:
         if state:
-            self.prev, self.has_prev = prev, has_prev
+            self.rows(state)
+        super().check_loadable(state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        rows = self.rows(state) if state else None  # the per-env part checked before anything loads
+        super().load_state_dict(state)
+        if rows is None:  # one that saw nothing has no x_t
+            rows = np.zeros((self.num_envs, 0)), np.zeros(self.num_envs, dtype=bool)
+        self.prev, self.has_prev = rows
 
 
 __all__ = ["InverseDynamics"]

@@ -20,10 +20,13 @@
   bonus divided by d.
 
 Both: one Adam step per env step on the active envs of the batch, the bonus
-computed before that step; torch, tiny (two 2-layer MLPs), CPU. Global bonuses:
-one model for all the envs of a vector. :class:`Networks` is that machinery (modules,
-optimiser, whitening, saved state), shared with NGU's inverse-dynamics embedding
-(:mod:`rewardlab.envs.controllable`).
+computed before that step. Reset observations are whitened with and trained on too, unpaid
+(:meth:`Bonus.start`: at a reset a step on them alone, on a vector env's autoreset step in
+that step's batch): Burda et al.'s code updates its observation statistics with, and trains
+the predictor on, every observation of the rollout, the reset ones included. torch, tiny
+(two 2-layer MLPs), CPU. Global bonuses: one model for all the envs of a vector.
+:class:`Networks` is that machinery (modules, optimiser, whitening, saved state), shared
+with NGU's inverse-dynamics embedding (:mod:`rewardlab.envs.controllable`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.envs._base import check_count, check_number, update_rms
-from rewardlab.envs.normalize import load_rms, moments, rms_state
-from rewardlab.envs.novelty import Bonus, check_state, flat
+from rewardlab.envs.normalize import Moments, load_rms, moments, rms_state
+from rewardlab.envs.novelty import OnePass, check_state, flat
 from rewardlab.errors import InputError, import_extra
 
 
@@ -77,7 +80,8 @@ class Networks:
         """The modules, by the names of :meth:`module_names`, for observations of width ``dim``."""
         raise NotImplementedError
 
-    def build(self, dim: int) -> None:
+    def fresh(self, dim: int) -> tuple[dict[str, Any], Any]:
+        """New seeded modules for observations of width ``dim`` and the optimiser of the trained ones."""
         torch = self.torch
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -85,7 +89,10 @@ class Networks:
         for name, net in nets.items():
             net.requires_grad_(name in self.trained)
         params = [p for name in self.trained for p in nets[name].parameters()]
-        self.nets, self.optimizer = nets, torch.optim.Adam(params, lr=self.lr)
+        return nets, torch.optim.Adam(params, lr=self.lr)
+
+    def build(self, dim: int) -> None:
+        self.nets, self.optimizer = self.fresh(dim)
         self.obs_rms, self.dim = RunningMeanStd(shape=(dim,)), dim
 
     def whiten(self, x: np.ndarray, active: np.ndarray) -> Any:
@@ -115,28 +122,40 @@ class Networks:
         state = {"dim": self.dim, **nets, "optimizer": self.optimizer.state_dict()}
         return {**copy.deepcopy(state), "obs_rms": rms_state(self.obs_rms)}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def fitted(self, state: dict[str, Any]) -> tuple[int, dict[str, Any], Any, Moments] | None:
+        """``state``'s width, modules, optimiser and whitening statistics, loaded into fresh modules (this one
+        unchanged); None for the empty state of one that saw nothing; a one-line InputError if they do not fit."""
         if state == {}:
-            return
+            return None
         check_state(self, state, self.state_keys)
         dim = int(state["dim"])
-        values = moments(state, "obs_rms", type(self).__name__, (dim,))  # checked before anything loads
-        kept = self.__dict__.copy()  # put back if the saved networks do not fit: a refused state loads nothing
-        self.build(dim)
+        values = moments(state, "obs_rms", type(self).__name__, (dim,))
+        nets, optimizer = self.fresh(dim)
         try:
-            for name, net in (self.nets or {}).items():
+            for name, net in nets.items():
                 net.load_state_dict(state[name])
-            self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+            optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-            self.__dict__.clear()
-            self.__dict__.update(kept)
             why = str(exc).strip().splitlines()[-1].strip()
             raise InputError(f"{type(self).__name__}.load_state_dict: the saved networks do not fit this one ({why}); "
                              "load the state of one made with the same hidden and out") from None
+        return dim, nets, optimizer, values
+
+    def check_loadable(self, state: Any) -> None:
+        """The error :meth:`load_state_dict` would raise, if any: the networks are loaded on the side."""
+        self.fitted(state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        fitted = self.fitted(state)  # nothing changes unless every part fits
+        if fitted is None:  # the state of one that saw nothing: be that one (built on the next batch)
+            self.nets, self.obs_rms = None, RunningMeanStd(shape=())
+            return
+        self.dim, self.nets, self.optimizer, values = fitted
+        self.obs_rms = RunningMeanStd(shape=(self.dim,))
         load_rms(self.obs_rms, values)
 
 
-class RND(Networks, Bonus):
+class RND(Networks, OnePass):
     """‖f̂(s′) − f(s′)‖² between a trained predictor and a fixed random target (Burda et al. 2018)."""
 
     trained = ("predictor",)
@@ -150,15 +169,15 @@ class RND(Networks, Bonus):
     def modules(self, dim: int) -> dict[str, Any]:
         return {"target": self.mlp(dim, self.out), "predictor": self.mlp(dim, self.out)}  # in this order: seeded
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
-        t = self.whiten(flat(obs, self.num_envs), active)
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
+        t = self.whiten(flat(obs, self.num_envs), seen)
         nets = self.nets or {}
         pred, goal = nets["predictor"](t), nets["target"](t)
         bonus = self.bonus(pred, goal)
-        mask = self.torch.as_tensor(active.copy())  # active may be a read-only shared mask
+        mask = self.torch.as_tensor(seen.copy())  # seen may be a read-only shared mask
         if self.update and mask.any():
             self.learn(self.loss(pred[mask], goal[mask], bonus[mask]))
-        return np.where(active, bonus.detach().numpy().astype(np.float64), 0.0)
+        return np.where(paid, bonus.detach().numpy().astype(np.float64), 0.0)
 
     def bonus(self, pred: Any, goal: Any) -> Any:
         """Per row: ‖f̂(s) − f(s)‖²."""
@@ -192,7 +211,24 @@ class RDD(RND):
         state = super().state_dict()
         return {**state, "noise": self.noise.get_state()} if state else {}
 
+    def check_loadable(self, state: Any) -> None:
+        super().check_loadable(state)
+        self.check_noise(state)
+
+    def check_noise(self, state: dict[str, Any]) -> None:
+        """A one-line InputError unless a non-empty ``state`` holds a torch generator state under 'noise'."""
+        if state:
+            check_state(self, state, ("noise",))
+            try:
+                self.torch.Generator().set_state(state["noise"])
+            except (RuntimeError, TypeError) as exc:
+                raise InputError(f"RDD.load_state_dict: 'noise' is not a torch generator's state ({exc}); "
+                                 "pass what state_dict() of an RDD returned") from None
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.check_noise(state)  # before the networks load: a refused state loads nothing
         super().load_state_dict(state)
         if state:
             self.noise.set_state(state["noise"])
+        else:  # one that saw nothing has drawn nothing
+            self.noise.manual_seed(self.seed)

@@ -25,8 +25,12 @@ modulator's statistics) are shared by the envs of a vector, so a wrapped vector 
 counts all its envs' experience, unlike a vector of wrapped envs (one count each);
 episodic ones (EpisodicCount, CoverageGain, EpisodicKNN and LogDetGain with a fixed
 embedding, FacilityLocationGain) are per env and give the same stream in
-both forms. :meth:`state_dict` / :meth:`load_state_dict` keep what the bonuses
-learnt (save it with ``torch.save``); ``update_running_mean = False`` freezes it for evaluation
+both forms. Each episode's reset observation s_0 (on ``reset``, and in a vector env on the
+autoreset step, whose observation is the next episode's s_0) goes to every bonus's ``start``,
+which takes it into the episode and what the bonus learns, and pays nothing for it.
+:meth:`state_dict` / :meth:`load_state_dict` keep what the bonuses
+learnt (save it with ``torch.save``; a load is all or nothing: every bonus's part is checked
+first); ``update_running_mean = False`` freezes it for evaluation
 (the episode's own memory of an episodic bonus still fills).
 """
 
@@ -78,16 +82,22 @@ class BonusSet:
         self._ngu_rows = [names.index(n) for n in NGU_NAMES] if combine == "ngu" else []  # rows of terms
         self._actors = [b for b in self.bonuses.values() if b.wants_actions]  # learn from (x_t, a_t, x_t+1)
 
-    def __call__(self, obs: Any, active: np.ndarray, actions: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, obs: Any, active: np.ndarray, actions: Any = None, starting: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The combined bonus per env and the matrix of the named terms (one row each, as in ``nested``);
-        ``actions``: the batch of actions that led to ``obs`` (for the bonuses that learn from transitions)."""
+        ``actions``: the batch of actions that led to ``obs`` (for the bonuses that learn from transitions);
+        ``starting``: the envs whose row of ``obs`` is a new episode's s_0 (an autoreset step; unpaid)."""
         for actor in self._actors:
             actor.observe_actions(actions)
         if len(self.bonuses) == 1:  # the common case: no stacking, no combining
             (bonus,) = self.bonuses.values()
-            value = bonus(obs, active)
+            value = bonus(obs, active) if starting is None else bonus.autoreset(obs, starting, active)
             return value, value[None]
-        terms = np.stack([b(obs, active) for b in self.bonuses.values()])
+        if starting is None:
+            terms = np.stack([b(obs, active) for b in self.bonuses.values()])
+        else:
+            terms = np.stack([b.autoreset(obs, starting, active) for b in self.bonuses.values()])
         if self.combine == "sum":
             return terms.sum(axis=0), terms
         if self.combine == "product":
@@ -97,15 +107,17 @@ class BonusSet:
         return episodic * modulation, np.vstack([terms, modulation])
 
     def modulation(self, glob: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1)."""
+        """min(max(α, 1), L) with α = 1 + (g − μ_g)/σ_g, the statistics updated with this step first (NGU eq. 1);
+        over paid steps only (an s_0 gets no g: its global bonus learns from it, the statistics do not)."""
         if self._update and active.any():
             update_rms(self.global_rms, glob[active])
         alpha = 1.0 + (glob - self.global_rms.mean) / np.sqrt(self.global_rms.var + 1e-8)
         return np.clip(alpha, 1.0, self.cap)
 
-    def reset(self, mask: np.ndarray) -> None:
+    def start(self, obs: Any, mask: np.ndarray) -> None:
+        """The envs in ``mask`` start an episode at their reset observations in ``obs``; no bonus is paid."""
         for b in self.bonuses.values():
-            b.reset(mask)
+            b.start(obs, mask)
 
     @property
     def update(self) -> bool:
@@ -130,6 +142,8 @@ class BonusSet:
                 "pass what state_dict() of a wrapper with the same bonuses returned"
             )
         values = moments(state, "global_rms", "IntrinsicReward")  # checked before any bonus loads
+        for name, bonus in self.bonuses.items():  # every part checked before any bonus loads: all or nothing
+            bonus.check_loadable(state["bonuses"][name])
         for name, bonus in self.bonuses.items():
             bonus.load_state_dict(state["bonuses"][name])
         load_rms(self.global_rms, values)
@@ -149,8 +163,9 @@ class IntrinsicReward(KeepsState, gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.bonus = self.learner = BonusSet(bonuses, combine, beta, max_modulation, 1)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        self.bonus.reset(np.ones(1, dtype=bool))
-        return self.env.reset(seed=seed, options=options)
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.bonus.start(np.asarray(obs)[None], np.ones(1, dtype=bool))  # s_0 joins the episode, unpaid
+        return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -175,15 +190,15 @@ class VectorIntrinsicReward(KeepsState, VectorRewardWrapper, gym.utils.RecordCon
         self.bonus = self.learner = BonusSet(bonuses, combine, beta, max_modulation, self.num_envs)
 
     def on_reset(self, obs: Any, mask: np.ndarray) -> None:
-        self.bonus.reset(mask)
+        self.bonus.start(obs, mask)
 
     def on_step(
         self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
         info: dict[str, Any], active: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if not self.everyone:
-            self.bonus.reset(self.autoresetting)  # an autoreset step starts the env's next episode
-        total, terms = self.bonus(obs, active, actions)  # 0 where inactive: every bonus is
+        # On an autoreset step obs holds the next episode's s_0 for the autoresetting (inactive) envs
+        starting = None if self.everyone else self.autoresetting
+        total, terms = self.bonus(obs, active, actions, starting)  # 0 where inactive: every bonus is
         info = keep_raw(info, reward, active, self.everyone)
         put_info(info, "intrinsic", total, active, masked=True)
         if len(terms) > 1:

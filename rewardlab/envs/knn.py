@@ -13,9 +13,11 @@ the states reached earlier in this episode and N_k the k nearest ones to f(x_t):
 
 with NGU's constants k = 10, ξ = 0.008 (cluster distance), ε = 10⁻⁴ (kernel
 epsilon), c = 10⁻³ (pseudo-count constant), s_m = 8 (maximum similarity). The
-bonus is computed against the memory as it was, then f(x_t) is added. With an
-empty memory (the first step of an episode) Σ K = 0 and r = 1/c, NGU's formula as
-it stands. Fewer than k earlier states: the neighbours there are.
+bonus is computed against the memory as it was, then f(x_t) is added. The memory
+starts each episode with f(x_0), the reset observation's embedding (``start``, unpaid),
+as NGU's holds every observation of the episode; an empty memory (a bonus called by
+hand without ``start``) gives Σ K = 0 and r = 1/c, NGU's formula as it stands. Fewer
+than k earlier states: the neighbours there are.
 
 The embedding is ``embed(batch) -> batch`` (default: the flattened observation): a
 fixed random projection, a pretrained encoder, or the raw features, which keeps the
@@ -63,10 +65,10 @@ class EpisodicKNN(EpisodeMemory):
         self.dist_sum, self.dist_count = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
         return self
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
-        e = self.embeddings(obs, active)
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
+        e = self.embeddings(obs, seen)
         d2, valid = self.neighbours(e)
-        valid &= active[:, None]
+        valid &= paid[:, None]  # an s_0 has no neighbours (its memory was just emptied)
         if self.update:  # d²_m outlives the episode: frozen with the bonus
             self.dist_sum += np.where(valid, d2, 0.0).sum(axis=1)
             self.dist_count += valid.sum(axis=1)
@@ -75,8 +77,8 @@ class EpisodicKNN(EpisodeMemory):
             dn = np.where(mean[:, None] > 0, d2 / mean[:, None], 0.0)
         kernel = np.where(valid, self.eps / (np.maximum(dn - self.xi, 0.0) + self.eps), 0.0)
         s = np.sqrt(kernel.sum(axis=1)) + self.c
-        ring_append(self.memory, self.length, e, np.flatnonzero(active))
-        return np.where(active & (s <= self.s_max), 1.0 / s, 0.0)
+        ring_append(self.memory, self.length, e, np.flatnonzero(seen))
+        return np.where(paid & (s <= self.s_max), 1.0 / s, 0.0)
 
     def neighbours(self, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Squared distances to the k nearest embeddings of each env's episode, and which are real."""

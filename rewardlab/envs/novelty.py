@@ -4,14 +4,18 @@ Each bonus is bound to a number of envs (:meth:`bind`), takes the batch of
 observations the envs reached (leading axis = env) with the mask of envs that
 really stepped, updates its model on those and returns one bonus per env (0
 where inactive); :meth:`reset` starts new episodes. All numpy (RND: torch) over
-the batch, no loop over envs. The reset observation of an episode is not counted.
+the batch, no loop over envs. An episode's reset observation s_0 is shown to the bonus by
+:meth:`Bonus.start` (at reset, and on a vector env's autoreset step): it joins the episode's
+memory and what the bonus learns from, and no bonus is paid for it (a reset has no reward).
 ``update = False`` freezes what outlives an episode (global counts, networks, running
 statistics) for evaluation; an episode's own memory still fills, as the bonus needs it.
 
 * :class:`SimHashCount`: Tang et al. 2017, "#Exploration", eq. 2: φ(s) = sgn(A g(s)),
   A ∈ R^{k×D} with N(0, 1) entries; bonus β/√n(φ(s)), n counted over all
-  experience (shared by the envs of a vector). Counts live in a fixed table
-  indexed by a multiplicative hash of the k-bit code (collisions ≈ 2^-table_bits).
+  experience (shared by the envs of a vector). s_0 is counted: their Algorithm 1
+  counts every sampled state s_m, the states actions are taken in, s_0 among them.
+  Counts live in a fixed table indexed by a multiplicative hash of the k-bit code
+  (collisions ≈ 2^-table_bits).
 * :class:`EpisodicCount`: the same codes counted within the current episode of
   each env, bonus 1/√n_ep(φ(s)) (the episodic count bonus of Henaff et al. 2023,
   "A Study of Global and Episodic Bonuses for Exploration in Contextual MDPs").
@@ -67,12 +71,13 @@ def ring_append(memory: np.ndarray, length: np.ndarray, values: np.ndarray, rows
 
 
 class Bonus:
-    """Base: ``bind`` to n envs, ``__call__(obs, active)`` -> bonuses, ``reset(mask)``, ``state_dict()``."""
+    """Base: ``bind`` to n envs, ``__call__(obs, active)`` -> bonuses, ``start(obs, mask)`` (an episode's
+    s_0, unpaid), ``reset(mask)``, ``state_dict()``."""
 
     num_envs = 0
     state_keys: tuple[str, ...] = ()  # the attributes that hold what the bonus has learnt
     update = True  # False: frozen for evaluation; what outlives an episode (counts, networks, statistics) stays
-    wants_actions = False  # True: the wrapper calls observe_actions before each call
+    wants_actions = False  # True: the wrapper calls observe_actions before each step (not before a reset's start)
 
     def bind(self: B, num_envs: int) -> B:
         self.num_envs = num_envs
@@ -85,7 +90,24 @@ class Bonus:
         raise NotImplementedError
 
     def reset(self, mask: np.ndarray) -> None:
-        """Episodes start for the envs in ``mask`` (global bonuses ignore it)."""
+        """Episodes start for the envs in ``mask`` (global bonuses ignore it); :meth:`start` calls it."""
+
+    def start(self, obs: Any, mask: np.ndarray) -> None:
+        """The envs in ``mask`` start an episode at their reset observation s_0 (their rows of the batch
+        ``obs``): the episode restarts (:meth:`reset`) and the bonus sees s_0 as any observation (a call with
+        ``mask`` active: s_0 joins the episode's memory, counts and training), its value dropped: a reset pays
+        no bonus. To keep s_0 out, override it with ``self.reset(mask)`` alone: the wrappers reset a bonus
+        only through ``start``."""
+        self.reset(mask)
+        self(obs, mask)
+
+    def autoreset(self, obs: Any, starting: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """A vector env's autoreset step: those in ``active`` stepped to their rows of ``obs`` (their bonuses,
+        as a call gives) and the envs in ``starting`` begin an episode at theirs (:meth:`start`, unpaid). The
+        step's call comes first: it is the one the step's actions (:meth:`observe_actions`) are for."""
+        values = np.array(self(obs, active), dtype=np.float64)  # a copy: start's call may reuse its array
+        self.start(obs, starting)
+        return values
 
     def state_dict(self) -> dict[str, Any]:
         """What the bonus has learnt (copies): numpy arrays and torch state dicts; save with ``torch.save``."""
@@ -93,21 +115,64 @@ class Bonus:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load what :meth:`state_dict` returned (of a bonus of the same kind, bound to as many envs);
-        every key is checked before any is loaded."""
+        checked in full (:meth:`check_loadable`) before anything is loaded."""
         self.check_loadable(state)
+        self.assign(state)
+
+    def assign(self, state: dict[str, Any]) -> None:
+        """Set every key of a checked ``state`` (copies)."""
         for key in self.state_keys:
             setattr(self, key, copy.deepcopy(state[key]))
 
     def check_loadable(self, state: Any) -> None:
-        """A clear error unless ``state`` has every key, each array of this bonus's shape."""
+        """The error :meth:`load_state_dict` would raise for ``state``, if any, changing nothing: here every
+        key, each array of this bonus's shape. The intrinsic-reward wrapper checks every bonus's part with
+        it before it loads any (all or nothing), so a bonus that checks more when it loads checks it here."""
         check_state(self, state, self.state_keys)
         for key in self.state_keys:
-            mine, theirs = getattr(self, key, None), state[key]
-            if isinstance(mine, np.ndarray) and np.shape(theirs) != mine.shape:
+            want, theirs = self.loadable_shape(key, state[key]), np.shape(state[key])
+            if want is not None and theirs != want:
                 raise InputError(
-                    f"{type(self).__name__}.load_state_dict: {key!r} has shape {np.shape(theirs)}, this bonus "
-                    f"{mine.shape}; load the state of a bonus made with the same arguments for as many envs"
+                    f"{type(self).__name__}.load_state_dict: {key!r} has shape {theirs}, this bonus "
+                    f"{want}; load the state of a bonus made with the same arguments for as many envs"
                 )
+
+    def loadable_shape(self, key: str, theirs: Any) -> tuple[int, ...] | None:
+        """The shape a saved ``key`` must have (that of this bonus's array; None: not an array)."""
+        mine = getattr(self, key, None)
+        return mine.shape if isinstance(mine, np.ndarray) else None
+
+
+class OnePass(Bonus):
+    """Base of the built-in bonuses: :meth:`see` takes the batch in one pass, so that a vector env's
+    autoreset step (s_0 for some envs, a step for the others) costs one call, not two."""
+
+    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+        return self.see(obs, active, active)
+
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
+        """``obs`` joins the episode (and what the bonus learns) for the envs in ``seen``; returns the bonus
+        of those in ``paid`` (a subset of ``seen``, the same object on a plain step), 0 for the others."""
+        raise NotImplementedError
+
+    def start(self, obs: Any, mask: np.ndarray) -> None:
+        if self.overrides("__call__"):
+            Bonus.start(self, obs, mask)
+        else:
+            self.reset(mask)
+            self.see(obs, mask, np.zeros(self.num_envs, dtype=bool))
+
+    def autoreset(self, obs: Any, starting: np.ndarray, active: np.ndarray) -> np.ndarray:
+        if self.overrides("__call__") or self.overrides("start"):
+            return Bonus.autoreset(self, obs, starting, active)
+        self.reset(starting)
+        return self.see(obs, starting | active, active)
+
+    def overrides(self, name: str) -> bool:
+        """Whether a subclass overrides the method ``name`` (``__call__``, ``start``): then s_0 and the
+        autoreset step go through it, as :class:`Bonus` does (two calls), since a pass of :meth:`see` alone
+        would bypass what it adds or leaves out."""
+        return getattr(type(self), name) is not getattr(OnePass, name)
 
 
 class Embedding:
@@ -133,6 +198,10 @@ class Embedding:
     def state_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def check_loadable(self, state: Any) -> None:
+        """The error :meth:`load_state_dict` would raise, if any, changing nothing."""
+        raise NotImplementedError
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise NotImplementedError
 
@@ -140,7 +209,7 @@ class Embedding:
 EM = TypeVar("EM", bound="EpisodeMemory")
 
 
-class EpisodeMemory(Bonus):
+class EpisodeMemory(OnePass):
     """Base of the bonuses that keep each env's episode as embeddings f(s): ``memory`` (envs, capacity,
     dim, sized on the first batch) and ``length`` per env. ``embed``: a function of the flat batch, or an
     :class:`Embedding` that learns (it then gets the actions, is reset, frozen and saved with the bonus)."""
@@ -197,15 +266,22 @@ class EpisodeMemory(Bonus):
         state = super().state_dict()
         return {**state, "embed": self.embed.state_dict()} if isinstance(self.embed, Embedding) else state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        memory = np.asarray(state.get("memory") if isinstance(state, dict) else None)
-        if self.memory.shape[2] == 0 and memory.ndim == 3:  # not sized yet: take the saved width
-            self.memory = np.zeros((self.num_envs, self.capacity, memory.shape[2]))
-        if isinstance(self.embed, Embedding):  # the memory's shapes checked first: a refused state loads nothing
+    def loadable_shape(self, key: str, theirs: Any) -> tuple[int, ...] | None:
+        if key == "memory" and self.memory.shape[2] == 0 and np.ndim(theirs) == 3:  # not sized yet: any width
+            return (self.num_envs, self.capacity, np.shape(theirs)[2])
+        return super().loadable_shape(key, theirs)
+
+    def check_loadable(self, state: Any) -> None:
+        super().check_loadable(state)  # the memory's shapes first, then the embedding's own state
+        if isinstance(self.embed, Embedding):
             check_state(self, state, ("embed",))
-            self.check_loadable(state)
+            self.embed.check_loadable(state["embed"])
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.check_loadable(state)
+        if isinstance(self.embed, Embedding):
             self.embed.load_state_dict(state["embed"])
-        super().load_state_dict(state)
+        self.assign(state)
 
 
 def check_state(bonus: object, state: Any, keys: tuple[str, ...]) -> None:
@@ -234,7 +310,7 @@ class SimHash:
         return np.add.reduce(signs.astype(np.uint64) << self._shifts, axis=1, dtype=np.uint64)
 
 
-class SimHashCount(Bonus):
+class SimHashCount(OnePass):
     """β / √n(φ(s)) with n the count of the code over all experience (Tang et al. 2017, eq. 2)."""
 
     state_keys = ("table",)
@@ -247,16 +323,16 @@ class SimHashCount(Bonus):
         self.shift = np.uint64(64 - table_bits)
         self.table = np.zeros(1 << table_bits, dtype=np.int64)
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
         slot = ((codes * GOLDEN) >> self.shift).astype(np.int64)  # uint64 product wraps, as intended
         if self.update:
-            np.add.at(self.table, slot[active], 1)
+            np.add.at(self.table, slot[seen], 1)
         n = np.maximum(self.table[slot], 1)
-        return np.where(active, self.beta / np.sqrt(n), 0.0)
+        return np.where(paid, self.beta / np.sqrt(n), 0.0)
 
 
-class EpisodicCount(Bonus):
+class EpisodicCount(OnePass):
     """1 / √n_ep(φ(s)): the code's count within this env's current episode (a ring of ``capacity`` codes)."""
 
     state_keys = ("memory", "length")
@@ -272,14 +348,14 @@ class EpisodicCount(Bonus):
         self._columns = np.arange(self.capacity)[None, :]
         return self
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
         codes = self.hash.codes(flat(obs, self.num_envs))
-        every = np.count_nonzero(active) == self.num_envs  # the common step: no rows to pick
-        ring_append(self.memory, self.length, codes, None if every else np.flatnonzero(active))
+        every = np.count_nonzero(seen) == self.num_envs  # the common step: no rows to pick
+        ring_append(self.memory, self.length, codes, None if every else np.flatnonzero(seen))
         width = min(int(self.length.max(initial=0)), self.capacity)  # the columns any episode has filled
         filled = self._columns[:, :width] < self.length[:, None]
         n = np.maximum(np.add.reduce((self.memory[:, :width] == codes[:, None]) & filled, axis=1), 1)
-        return np.where(active, self.bonus(n), 0.0)
+        return np.where(paid, self.bonus(n), 0.0)
 
     def bonus(self, n: np.ndarray) -> np.ndarray:
         """The bonus of a code seen ``n`` times this episode (this visit included)."""

@@ -119,6 +119,9 @@ class LearnedReward(Bonus):
     def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
         return np.where(active, self.predict(flat(obs, self.num_envs)), 0.0)
 
+    def start(self, obs: Any, mask: np.ndarray) -> None:
+        """s_0 is not shown: a fitted model learns nothing from the observations it scores."""
+
     @staticmethod
     def _rows(obs: Any, n: int) -> np.ndarray:
         x = np.asarray(obs, dtype=np.float64)
@@ -192,6 +195,11 @@ class AsyncLabels(Bonus):
         values, missing = self.values(keys)
         self.unlabelled_rewards += missing
         return values
+
+    def start(self, obs: Any, mask: np.ndarray) -> None:
+        """s_0 is not sent to the LLM: ONI annotates the observations the agent reaches, and asking at every
+        reset would spend a request (and count an unlabelled reward) for a state no step is rewarded for;
+        s_0 is asked about when a step reaches it. (ONI's own code was not checked on this point.)"""
 
     def ask(self, key: str, text: Part) -> None:
         """Send the question(s) about a new rendering; ``self.pending[label key] = future``."""

@@ -27,14 +27,13 @@ k(a, b) = exp(−‖f(a) − f(b)‖² / (2h²)) ∈ (0, 1], h = ``bandwidth``:
   computed from (I + α K_S)⁻¹, kept per env and extended by the block-inverse formula when
   x joins S (O(|S|²) per step, no re-factorisation). S is a multiset (the states as
   visited): a repeated state still gains log((1 + 2α)/(1 + α)) after its first visit, less
-  each time. Only the first ``capacity`` states of an episode join S; later ones are scored
+  each time. Only the first ``capacity`` states of an episode (s_0 included) join S; later ones are scored
   against those (``full()`` says which envs are there), so keep ``capacity`` above the
   episode length for the exact telescoping sum.
 
-S starts empty: the reset observation s_0 is not in it (bonuses do not see it), whereas the
-paper's F is of the trajectory from s_0 (its code's return is F(s_0, ..., s_H)); here a
-return to the start state gains as a first visit would, and Σ_t r_t = F(S_T), not
-F({s_0} ∪ S_T) − F({s_0}).
+Through the wrappers S starts as {s_0}, the reset observation (:meth:`Bonus.start`; s_0 pays
+nothing), as the paper's F is of the trajectory from s_0 (its code's return is
+F(s_0, ..., s_H)): a return to the start state gains as a revisit, and Σ_t r_t = F(S_T) − F({s_0}).
 
 Both are episodic: S restarts with each episode, per env, so a wrapped vector env and a
 vector of wrapped envs give the same stream; numpy over the batch, no loop over envs. They
@@ -49,7 +48,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from rewardlab.envs._base import check_count, check_number
-from rewardlab.envs.novelty import Bonus, Embedding, EpisodeMemory, embedded
+from rewardlab.envs.novelty import Embedding, EpisodeMemory, OnePass, embedded
 from rewardlab.errors import InputError, SpecError
 
 L = TypeVar("L", bound="LogDetGain")
@@ -62,7 +61,7 @@ def rbf(d2: np.ndarray, bandwidth: float) -> np.ndarray:
     return np.exp(-d2 / (2.0 * bandwidth * bandwidth))
 
 
-class FacilityLocationGain(Bonus):
+class FacilityLocationGain(OnePass):
     """Δ(x | S) of F(S) = Σ_{v ∈ points} max_{s ∈ S} k(v, s), S the episode's states (see the module)."""
 
     state_keys = ("best",)
@@ -82,20 +81,20 @@ class FacilityLocationGain(Bonus):
         self._sq = (v * v).sum(axis=1)
 
     def bind(self: F, num_envs: int) -> F:
-        Bonus.bind(self, num_envs)
+        OnePass.bind(self, num_envs)
         self.best = np.zeros((num_envs, len(self.points)))  # b_v = max_{s ∈ S} k(v, s); 0 for S = ∅
         return self
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
         e = embedded(obs, self.num_envs, self.embed, "FacilityLocationGain")
         if e.shape[1] != self.points.shape[1]:
             raise InputError(f"FacilityLocationGain: embeddings have width {e.shape[1]}, the points "
                              f"{self.points.shape[1]}; give points in the space of the (embedded) observations")
         d2 = np.maximum((e * e).sum(axis=1)[:, None] - 2.0 * e @ self.points.T + self._sq[None, :], 0.0)
-        k = np.where(active[:, None], rbf(d2, self.bandwidth), 0.0)  # inactive: k = 0, no gain, b unchanged
+        k = np.where(seen[:, None], rbf(d2, self.bandwidth), 0.0)  # unseen: k = 0, no gain, b unchanged
         gain = np.maximum(k - self.best, 0.0).sum(axis=1)
         np.maximum(self.best, k, out=self.best)
-        return gain
+        return gain if seen is paid else np.where(paid, gain, 0.0)
 
     def reset(self, mask: np.ndarray) -> None:
         self.best[mask] = 0.0
@@ -120,16 +119,16 @@ class LogDetGain(EpisodeMemory):
         self.inverse = np.tile(np.eye(self.capacity), (num_envs, 1, 1))  # (I + αK_S)⁻¹, identity beyond |S|
         return self
 
-    def __call__(self, obs: Any, active: np.ndarray) -> np.ndarray:
-        e = self.embeddings(obs, active)
+    def see(self, obs: Any, seen: np.ndarray, paid: np.ndarray) -> np.ndarray:
+        e = self.embeddings(obs, seen)
         w = min(int(self.length.max(initial=0)) + 1, self.capacity)  # the slots any env uses, and the next one
         d2 = ((self.memory[:, :w] - e[:, None, :]) ** 2).sum(axis=2)
         k = np.where(np.arange(w)[None, :] < self.length[:, None], rbf(d2, self.bandwidth), 0.0)  # k_S, 0-padded
         q = np.einsum("nij,nj->ni", self.inverse[:, :w, :w], k)  # (I + αK_S)⁻¹ k_S
         a = self.alpha
         schur = np.maximum(1.0 + a - a * a * (k * q).sum(axis=1), 1.0)  # >= 1: I + αK ⪰ I (rounding only)
-        self._add(e, q, schur, np.flatnonzero(active & (self.length < self.capacity)), w)
-        return np.where(active, np.log(schur), 0.0)
+        self._add(e, q, schur, np.flatnonzero(seen & (self.length < self.capacity)), w)
+        return np.where(paid, np.log(schur), 0.0)
 
     def _add(self, e: np.ndarray, q: np.ndarray, schur: np.ndarray, rows: np.ndarray, w: int) -> None:
         """x joins S for ``rows``: the block inverse of [[M, αk], [αkᵀ, 1 + α]] from M⁻¹ (q = M⁻¹k, s its Schur
