@@ -248,11 +248,15 @@ def _equivalent_pair(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarra
 @settings(max_examples=60, deadline=None)
 def test_equivalent_rewards_property(pair: tuple[np.ndarray, np.ndarray, np.ndarray, float]) -> None:
     reward, equivalent, tau, gamma = pair
+    # The canonical reward must stand above rounding in *both* rewards: the shaped one can be larger by far
+    # (a potential of 6606 on a reward of 1.8e-5 left its canonical form below REL_TOL x its RMS: "only
+    # shaping of a constant", distance 0.5, a case Hypothesis found).
+    scale = max(1.0, np.abs(reward).max(), np.abs(equivalent).max())
     canon = epic_canonical_tabular(reward, gamma)
-    assume(np.std(canon) > 1e-6 * max(1.0, np.abs(reward).max()))
+    assume(np.std(canon) > 1e-6 * scale)
     assert _epic_t(reward, equivalent, gamma) <= 1e-6
     assert _epic_t(reward, -equivalent, gamma) == pytest.approx(1.0, abs=1e-6)
     levelled = starc_canonical(reward, tau, gamma)
-    assume(np.linalg.norm(levelled) > 1e-6 * max(1.0, np.abs(reward).max()))
+    assume(np.linalg.norm(levelled) > 1e-6 * scale)
     assert starc_distance(reward, equivalent, tau, gamma) <= 1e-6
     assert starc_distance(reward, -equivalent, tau, gamma) == pytest.approx(1.0, abs=1e-6)
