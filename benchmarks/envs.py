@@ -1,6 +1,7 @@
 """Per-step overhead of rewardlab's vector reward wrappers on 16 CartPole envs.
 
     python -m benchmarks.envs [--num-envs 16] [--steps 2000] [--repeats 5]
+    python -m benchmarks.envs --ladder         # VectorRewardTerms cut short part by part: where its time goes
     python -m benchmarks.envs --harness 40     # reward-code candidates evaluated per minute
     python -m benchmarks.envs --harness 4 --train-timesteps 1024   # ... and trained (SB3 PPO) per minute
 
@@ -109,6 +110,39 @@ def bare(n: int) -> VectorEnv:
     return Timed(SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(n)]))
 
 
+class Ladder(VectorRewardTerms):
+    """``VectorRewardTerms`` cut short after its first ``rungs`` parts (``--ladder``): where its time goes.
+
+    0: the base's step bookkeeping alone; 1: and the three term calls; 2: and their stacking in one matrix
+    (``TermSet.values``); 3: the whole wrapper (autoreset zeroing, sum, finiteness check, episode sums,
+    observation copy, ``info``)."""
+
+    def __init__(self, env: VectorEnv, rungs: int) -> None:
+        super().__init__(env, TERMS)
+        self.rungs = rungs
+
+    def on_step(self, obs: Any, actions: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                info: dict[str, Any], active: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        if self.rungs >= 3:
+            return super().on_step(obs, actions, reward, terminated, truncated, info, active)
+        args = (self._obs, actions, obs, info, terminated, truncated)
+        if self.rungs == 1:
+            [call(*args) for call in self.termset.calls]
+        elif self.rungs == 2:
+            self.termset.values(reward, args, self._n)
+        self._obs = obs
+        return reward, info
+
+
+LADDER: dict[str, Callable[[int], VectorEnv]] = {
+    "bare": bare,
+    "base step bookkeeping": lambda n: Ladder(bare(n), 0),
+    "+ the 3 term calls": lambda n: Ladder(bare(n), 1),
+    "+ stacking them (TermSet.values)": lambda n: Ladder(bare(n), 2),
+    "+ the rest: VectorRewardTerms (3 terms)": lambda n: Ladder(bare(n), 3),
+}
+
+
 CONFIGS: dict[str, Callable[[int], VectorEnv]] = {
     "bare": bare,
     "VectorRewardTerms (3 terms)": lambda n: VectorRewardTerms(bare(n), TERMS),
@@ -190,6 +224,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ladder", action="store_true", help="only VectorRewardTerms cut short part by part")
     parser.add_argument("--harness", type=int, default=0, help="only the harness throughput, N candidates")
     parser.add_argument("--train-timesteps", type=int, default=0,
                         help="with --harness: also train each candidate for this many PPO steps (needs sb3)")
@@ -198,7 +233,7 @@ def main() -> None:
         harness(args.harness, args.train_timesteps)
         return
     actions = np.random.default_rng(0).integers(0, 2, size=(args.steps, args.num_envs))
-    envs = {name: make(args.num_envs) for name, make in CONFIGS.items()}
+    envs = {name: make(args.num_envs) for name, make in (LADDER if args.ladder else CONFIGS).items()}
     best = dict.fromkeys(envs, float("inf"))
     owns: dict[str, list[float]] = {name: [] for name in envs}
     for _ in range(args.repeats):

@@ -241,6 +241,18 @@ def test_a_refused_part_loads_no_bonus(refused: str) -> None:
     assert _same_state(before, env.state_dict())
 
 
+@pytest.mark.parametrize("dim", ["4", 4.0, 0, True, None])
+def test_a_network_state_whose_width_is_not_a_positive_integer_is_named(dim: Any) -> None:
+    """'dim' of a saved RND is the observations' width: anything else is a one-line InputError (a string or a
+    float was taken by int(), None was a bare TypeError), and the bonus keeps its state."""
+    env = _trained({"rnd": RND(hidden=8)}, 0)
+    state, before = env.state_dict(), env.state_dict()
+    state["bonuses"]["rnd"]["dim"] = dim
+    with pytest.raises(InputError, match=r"RND\.load_state_dict: 'dim' must be the observations' width"):
+        env.load_state_dict(state)
+    assert _same_state(before, env.state_dict())
+
+
 @pytest.mark.parametrize("kind", ["rnd", "rdd"])
 def test_the_state_of_a_network_bonus_that_saw_nothing_loads_as_fresh(kind: str) -> None:
     """A wrapper never reset saves an empty part for its network bonus; loaded into a trained wrapper it makes

@@ -128,7 +128,11 @@ class Networks:
         if state == {}:
             return None
         check_state(self, state, self.state_keys)
-        dim = int(state["dim"])
+        dim = state["dim"]
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise InputError(f"{type(self).__name__}.load_state_dict: 'dim' must be the observations' width, a "
+                             f"positive integer (got {dim!r}); load what state_dict() returned")
+        dim = int(dim)
         values = moments(state, "obs_rms", type(self).__name__, (dim,))
         nets, optimizer = self.fresh(dim)
         try:
