@@ -127,6 +127,9 @@ class SubgoalJudge:
     def __init__(self, labeller: Labeller | None, task: str, subgoals: Sequence[Any], render: Render | None,
                  bonus: float, beta: float, num_envs: int, reached: Reached | None = None,
                  horizon: int | None = None) -> None:
+        self.bonus = check_number(bonus, "SubgoalReward: bonus")
+        self.beta = check_number(beta, "SubgoalReward: beta", "a number >= 0", lambda b: b >= 0)
+        self.horizon = None if horizon is None else check_count(horizon, "SubgoalReward: horizon")
         if reached is None and (labeller is None or render is None):
             raise SpecError("SubgoalReward: give a labeller and a render to have the LLM judge the subgoals, "
                             "or reached=(subgoal, obs, info) -> bool to check them locally")
@@ -135,9 +138,6 @@ class SubgoalJudge:
         goals = [] if isinstance(subgoals, str) else list(subgoals)
         if not goals or not (reached is not None or all(isinstance(g, str) and g.strip() for g in goals)):
             raise SpecError(f"SubgoalReward: give a non-empty list of subgoals (got {subgoals!r})")
-        self.bonus = check_number(bonus, "SubgoalReward: bonus")
-        self.beta = check_number(beta, "SubgoalReward: beta", "a number >= 0", lambda b: b >= 0)
-        self.horizon = None if horizon is None else check_count(horizon, "SubgoalReward: horizon")
         self.labeller, self.task, self.subgoals, self.render = labeller, task.strip(), goals, render
         self.reached, self.table = reached, encoded(self.subgoals)
         self.done = np.zeros(num_envs, dtype=np.int64)
