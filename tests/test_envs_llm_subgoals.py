@@ -336,3 +336,41 @@ def test_evaluation_pays_nothing_but_keeps_the_goal_for_the_policy() -> None:
         assert rewards.tolist() == [0.0, 0.0]
     assert info["subgoal_index"] == 2 and infos["subgoal_index"].tolist() == [2, 0]
     check_wrapped_env(SubgoalReward(GridWalk(), None, "task", [(1, 0)], reached=at_target))
+
+
+class WithGoal(gym.Wrapper):
+    """docs/envs.md's goal-conditioning example: the observation and the current subgoal's target, as a Dict."""
+
+    def __init__(self, env: gym.Env, dim: int) -> None:
+        super().__init__(env)
+        self.observation_space = gym.spaces.Dict(
+            {"obs": env.observation_space, "goal": gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)})
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return {"obs": obs, "goal": info["subgoal_target"].astype(np.float32)}, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        goal = info["subgoal_target"].astype(np.float32)
+        return {"obs": obs, "goal": goal}, reward, terminated, truncated, info
+
+
+def test_a_goal_conditioned_ppo_policy_gets_the_current_target_in_its_observation() -> None:
+    """The docs' wrapper puts g_n beside o_t (the paper's pi(a_t | o_t, g_n)); SB3 PPO's MultiInputPolicy
+    trains on it with the subgoal reward folded in."""
+    pytest.importorskip("stable_baselines3")
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
+
+    torch.set_num_threads(1)
+    env = WithGoal(SubgoalReward(GridWalk(), None, "task", [(1, 0), (1, 1)], reached=at_target, beta=1.0), dim=2)
+    check_wrapped_env(env)
+    obs, _ = env.reset(seed=0)
+    assert obs["goal"].tolist() == [1.0, 0.0]
+    assert env.step(RIGHT)[0]["goal"].tolist() == [1.0, 1.0]  # the first target reached: the goal moves on
+    model = PPO("MultiInputPolicy", env, n_steps=32, batch_size=32, n_epochs=1, device="cpu")
+    model.set_logger(Logger(None, []))
+    model.learn(total_timesteps=32)
+    assert model.num_timesteps == 32
