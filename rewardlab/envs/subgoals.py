@@ -139,7 +139,8 @@ class SubgoalJudge:
         if not goals or not (reached is not None or all(isinstance(g, str) and g.strip() for g in goals)):
             raise SpecError(f"SubgoalReward: give a non-empty list of subgoals (got {subgoals!r})")
         self.labeller, self.task, self.subgoals, self.render = labeller, task.strip(), goals, render
-        self.reached, self.table = reached, encoded(self.subgoals)
+        table = encoded(self.subgoals)  # the targets and, last, the zeros once all are done (the paper's fallback)
+        self.reached, self.targets = reached, None if table is None else np.vstack([table, np.zeros_like(table[:1])])
         self.done = np.zeros(num_envs, dtype=np.int64)
         self.since = np.zeros(num_envs, dtype=np.int64)  # steps since the last subgoal (or the episode's start)
 
@@ -184,9 +185,8 @@ class SubgoalJudge:
         goal-conditioned policy; in the vector form with masks (all True: every env has a current subgoal)."""
         index = self.done.copy()
         info = {**info, "subgoal_index": index if vector else int(index[0])}
-        if self.table is not None:  # zeros once every subgoal is done (the paper's code's fallback)
-            padded = np.vstack([self.table, np.zeros((1, self.table.shape[1]))])
-            info["subgoal_target"] = padded[index] if vector else padded[index[0]]
+        if self.targets is not None:
+            info["subgoal_target"] = self.targets[index] if vector else self.targets[index[0]].copy()
         if vector:
             for key in ("subgoal_index", "subgoal_target"):
                 if key in info:
