@@ -72,10 +72,14 @@ CASES: dict[str, tuple[Callable[[], Any], str]] = {
                                  r"EpisodicKNN: cluster_distance must be a number >= 0 \(got nan\)"),
     "text schedule start": (lambda: Linear("a", 0.0, 10), r"linear schedule: start must be a finite number"),  # type: ignore[arg-type]
     "NaN step value": (lambda: Step([NAN, 1.0], [3]), r"step schedule: each value must be a finite number"),
-    "NaN subgoal bonus": (lambda: SubgoalJudge(None, "t", ["g"], str, NAN, 0.0, 1),  # type: ignore[arg-type]
+    "NaN subgoal bonus": (lambda: SubgoalJudge(None, "t", ["g"], str, NAN, 0.0, 1),
                           r"SubgoalReward: bonus must be a finite number"),
     "text subgoal beta": (lambda: SubgoalJudge(None, "t", ["g"], str, 1.0, "x", 1),  # type: ignore[arg-type]
                           r"SubgoalReward: beta must be a number >= 0"),
+    "zero subgoal horizon": (lambda: SubgoalJudge(None, "t", [(1, 0)], None, 1.0, 0.0, 1, None, 0),
+                             r"SubgoalReward: horizon must be a positive integer \(got 0\)"),
+    "subgoal reached not a function": (lambda: SubgoalJudge(None, "t", [(1, 0)], None, 1.0, 0.0, 1, "x"),  # type: ignore[arg-type]
+                                       r"SubgoalReward: reached must be a function"),
 }
 
 
