@@ -56,9 +56,9 @@ def all_finite(arr: np.ndarray) -> bool:
 def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
     """``values`` as a float64 array of shape ``(num_envs,)``, finite; a clear error otherwise."""
     try:
-        arr = values if isinstance(values, np.ndarray) else np.asarray(values)  # its kind, before float64
+        arr = np.asarray(values)  # its kind before float64 (no copy of an array)
         kind = arr.dtype.kind
-        arr = np.array(arr, dtype=np.float64) if kind != "c" else arr  # a copy: it may be stored in info as it is
+        arr = arr.astype(np.float64) if kind != "c" else arr  # a copy: it may be stored in info as it is
     except (TypeError, ValueError) as exc:
         got = type(values).__name__
         raise InputError(f"{what} must return numbers, one per environment; got {got} ({exc})") from None
