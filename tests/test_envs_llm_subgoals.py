@@ -294,6 +294,27 @@ def test_a_reply_that_is_not_the_requested_kind_is_a_clear_error(server: JudgeSe
         env.step(RIGHT)
 
 
+def test_a_line_with_two_positions_is_an_error_and_object_names_are_cleaned(
+        server: JudgeServer, tmp_path: Path) -> None:
+    """Which of "(0, 0) ... (2, -1)" is the target is not for the parser to guess (the first was taken);
+    an object's name loses the quotes and emphasis around it and a final period inside them too (a
+    predicate comparing names never matched 'red key.' or '**box**': no reward, no error)."""
+    llm = labeller(server, tmp_path)
+    server.respond = scripted("1. (1, 0)\n2. From (1, 0) go up to (1, 1).\n")
+    with pytest.raises(SpecError, match=r"'From \(1, 0\) go up to \(1, 1\)\.' has 2 positions"):
+        propose_subgoals(llm, "Walk to the box.", kind="positional")
+    server.respond = scripted('1. "red key."\n2. **box**\n3. `the door`.\n')
+    assert propose_subgoals(llm, "Open the box.", kind="object") == ["red key", "box", "the door"]
+
+
+def test_text_subgoals_have_no_numeric_target() -> None:
+    """Names that read as numbers ("1", "2") are still names: no ``subgoal_target`` for them."""
+    env = SubgoalReward(GridWalk(), None, "task", ["1", "2"], reached=lambda g, o, i: False)
+    assert "subgoal_target" not in env.reset(seed=0)[1]
+    assert SubgoalReward(GridWalk(), None, "task", [(1, 0)], reached=at_target).reset()[1]["subgoal_target"].tolist() \
+        == [1.0, 0.0]
+
+
 def test_local_subgoals_give_the_same_stream_in_vector_form_across_autoresets() -> None:
     """A wrapped vector env and a vector of wrapped envs agree, goal-conditioning entries included (the
     predicate reads each env's own info out of the vector info); each subgoal pays once per episode."""

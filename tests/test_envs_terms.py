@@ -158,6 +158,35 @@ def test_vector_terms_of_any_numeric_dtype_stack_and_text_is_named() -> None:
         make({"ok": moved, "text": lambda *a: np.array(["1", "x"])}).step(np.zeros(2, dtype=int))
 
 
+@pytest.mark.parametrize("vector", [True, False], ids=["vector", "single"])
+def test_a_complex_term_is_named_not_cut_to_its_real_part(vector: bool) -> None:
+    """A complex value is not a reward (NumPy would keep its real part with only a warning), as a list,
+    an array or a NumPy scalar, in both wrappers; a reviewer's find (a list of complex numbers was an error
+    before the stacking without a dtype, then silently its real part)."""
+    outs: list[Callable[..., Any]] = [lambda *a: [1 + 2j, 3j], lambda *a: np.array([1 + 2j, 3j]),
+                                      lambda *a: [np.complex128(1 + 2j), np.complex128(1)]]
+    if not vector:
+        outs = [lambda *a: np.complex128(1 + 2j), lambda *a: np.array(1 + 2j)]
+    for out in outs:
+        terms = {"ok": moved, "imaginary": out}
+        env: Any = (VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2), terms)
+                    if vector else RewardTerms(gym.make("CartPole-v1"), terms))
+        env.reset(seed=0)
+        with pytest.raises(InputError, match=r"reward term 'imaginary' .*complex"):
+            env.step(np.zeros(2, dtype=int) if vector else 0)
+
+
+def test_a_vector_term_numpy_reads_as_numbers_still_stacks() -> None:
+    """A term whose values only stack with the env reward through float64 one by one (timedelta64 seconds,
+    as before the stacking without a dtype) is summed, not a bare TypeError from an empty matrix."""
+    envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2),
+                             {"seconds": lambda *a: np.array([1, 2], dtype="timedelta64[s]")})
+    envs.reset(seed=0)
+    _, reward, _, _, info = envs.step(np.zeros(2, dtype=int))
+    np.testing.assert_array_equal(reward, [2.0, 3.0])
+    np.testing.assert_array_equal(info["reward_terms"]["seconds"], [1.0, 2.0])
+
+
 def test_vector_info_is_not_changed_by_later_steps() -> None:
     """The wrapper updates its sums in place and shares read-only masks: what a step reported stays as it was."""
     envs = VectorRewardTerms(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 4), CONSTANT)

@@ -56,10 +56,14 @@ def all_finite(arr: np.ndarray) -> bool:
 def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
     """``values`` as a float64 array of shape ``(num_envs,)``, finite; a clear error otherwise."""
     try:
-        arr = np.array(values, dtype=np.float64)  # a copy: it may be stored in info as it is
+        arr = np.asarray(values)  # its kind before float64 (no copy of an array)
+        kind = arr.dtype.kind
+        arr = arr.astype(np.float64) if kind != "c" else arr  # a copy: it may be stored in info as it is
     except (TypeError, ValueError) as exc:
         got = type(values).__name__
         raise InputError(f"{what} must return numbers, one per environment; got {got} ({exc})") from None
+    if kind == "c":  # float64 would keep the real parts (a warning, no error)
+        raise InputError(f"{what} must return real numbers, one per environment; got complex {arr.dtype}")
     if arr.shape != (num_envs,):
         raise InputError(
             f"{what} must return one value per environment, shape ({num_envs},), got shape {arr.shape}; "
@@ -72,6 +76,8 @@ def per_env(values: Any, num_envs: int, what: str) -> np.ndarray:
 
 def scalar(value: Any, what: str) -> float:
     """``value`` as a finite float; a clear error otherwise."""
+    if getattr(getattr(value, "dtype", None), "kind", None) == "c":  # float() would keep the real part (a warning)
+        raise InputError(f"{what} must return a real number for one observation, got complex {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):

@@ -92,7 +92,7 @@ def propose_subgoals(labeller: Labeller, task: str, max_subgoals: int = 5, kind:
         raise SpecError(f"the LLM proposed no subgoals (no numbered lines in its reply {reply[:200]!r}); "
                         "give the subgoals yourself or try another model")
     if kind == "object":
-        return [g.rstrip(".").strip("\"'` ") for g in goals]
+        return [name(g) for g in goals]
     if kind == "language":
         return goals
     targets = [position(g) for g in goals]
@@ -103,21 +103,36 @@ def propose_subgoals(labeller: Labeller, task: str, max_subgoals: int = 5, kind:
 
 
 def position(line: str) -> tuple[float, ...]:
-    """The position "(x, y, ...)" in one subgoal line of the teacher's reply; a clear error if there is none."""
-    m = POSITION.search(line)
-    if m is None:
-        raise SpecError(f"the LLM's subgoal {line[:200]!r} is not a position like (2, -1); give the subgoals "
-                        "yourself, try another model, or ask for kind='language'")
-    return tuple(float(x) for x in m.group(1).split(","))
+    """The position "(x, y, ...)" in one subgoal line of the teacher's reply; a clear error if there is none,
+    or several (which one is the target is not for the parser to guess)."""
+    found = POSITION.findall(line)
+    if len(found) != 1:
+        problem = "is not a position like (2, -1)" if not found else f"has {len(found)} positions, not one"
+        raise SpecError(f"the LLM's subgoal {line[:200]!r} {problem}; give the subgoals yourself, try another "
+                        "model, or ask for kind='language'")
+    return tuple(float(x) for x in found[0].split(","))
+
+
+def name(line: str) -> str:
+    """An object's name in one subgoal line: without the quotes or emphasis around it, or a final period
+    (inside them or outside)."""
+    out = ""
+    while out != line:
+        out, line = line, line.strip("\"'`*_ ").rstrip(".")
+    return out
 
 
 def encoded(subgoals: Sequence[Any]) -> np.ndarray | None:
-    """The subgoals as a float matrix (one row each) if they are all numbers or equal-length number tuples."""
+    """The subgoals as a float matrix (one row each) if they are all numbers or equal-length number tuples
+    (not text that reads as numbers: float64 would parse "1")."""
     try:
-        table = np.array(subgoals, dtype=np.float64)
+        table = np.array(subgoals)
     except (TypeError, ValueError):
         return None
-    return table.reshape(len(subgoals), -1) if table.ndim <= 2 and np.isfinite(table).all() else None
+    if table.dtype.kind not in "biuf" or table.ndim > 2:
+        return None
+    table = table.astype(np.float64).reshape(len(subgoals), -1)
+    return table if np.isfinite(table).all() else None
 
 
 class SubgoalJudge:

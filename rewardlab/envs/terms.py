@@ -128,15 +128,15 @@ class TermSet:
         if num_envs is None:
             checked = [[scalar(v, f"reward term {n!r}")] for n, v in zip(self.names, outs, strict=True)]
             return np.array([[float(env_reward)], *checked])
-        try:  # no dtype asked: with the env reward float64, numbers of any kind stack to float64 (faster)
+        try:  # no dtype asked: with the env reward float64, real numbers of any kind stack to float64 (faster)
             matrix = np.array([env_reward, *outs])
-            if matrix.dtype is not F64:  # anything else (objects, complex, text) goes through float64 as before
-                matrix = np.array(matrix, dtype=np.float64)
         except (TypeError, ValueError):
             matrix = np.zeros(0)
-        if matrix.shape != self.shape:
-            for n, v in zip(self.names, outs, strict=True):  # find the culprit and name it
-                per_env(v, num_envs, f"reward term {n!r}")
+        if matrix.dtype is not F64 or matrix.shape != self.shape:
+            # Anything else (objects, complex, text, a wrong shape) term by term: a culprit is named, and what
+            # per_env reads as numbers is stacked as it was with a dtype.
+            rows = [per_env(v, num_envs, f"reward term {n!r}") for n, v in zip(self.names, outs, strict=True)]
+            matrix = np.array([env_reward, *rows], dtype=np.float64)
         return matrix
 
     def total(self, matrix: np.ndarray, active: np.ndarray, everyone: bool) -> np.ndarray:
