@@ -74,6 +74,21 @@ def test_killed_worker_is_replaced_and_pool_keeps_working(engine: Engine) -> Non
     assert after[0].value == 7.0
 
 
+@pytest.mark.parametrize("then", ["run", "warm"])
+def test_a_worker_killed_while_idle_is_replaced_at_the_next_call(then: str) -> None:
+    """A worker that dies between runs (killed from outside, the OOM killer) has a closed pipe: the next run or
+    warm raised BrokenPipeError at its first send. It is replaced instead, and the run scores as usual."""
+    with Engine(workers=1, timeout=10) as eng:
+        assert eng.run(CpuReward(), _batch("ab"))[0].value == 2.0
+        worker = eng.pool._workers[0]
+        os.killpg(worker.proc.pid, 9)
+        worker.proc.wait(RETURNS_WITHIN)
+        if then == "warm":
+            eng.pool.warm(CpuReward())
+        assert [s.value for s in eng.run(CpuReward(), _batch("abc", "d"))] == [3.0, 1.0]
+        assert eng.pool.replaced == 1
+
+
 def test_memory_limit_turns_a_memory_bomb_into_an_error() -> None:
     with Engine(workers=1, timeout=10, memory_limit_mb=512) as eng:
         scores = eng.run(CpuReward(), _batch("alloc", "abc"))

@@ -124,6 +124,13 @@ class ProcessPool:
         return _Worker(*spawn_worker(self.memory_limit_mb))
 
     def _ensure_workers(self) -> None:
+        """Workers up to ``size``, starting with replacements for any that died while no run watched them
+        (killed from outside between runs, the OOM killer): the first message to one would raise
+        BrokenPipeError out of :meth:`run` or :meth:`warm` (``poll`` is one non-blocking ``waitpid``)."""
+        for w in [w for w in self._workers if w.proc.poll() is not None]:
+            self._kill(w)  # closes its pipe
+            self._workers.remove(w)
+            self.replaced += 1
         while len(self._workers) < self.size:
             self._workers.append(self._spawn())
 
