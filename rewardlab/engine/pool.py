@@ -128,8 +128,7 @@ class ProcessPool:
         (killed from outside between runs, the OOM killer): the first message to one would raise
         BrokenPipeError out of :meth:`run` or :meth:`warm` (``poll`` is one non-blocking ``waitpid``)."""
         for w in [w for w in self._workers if w.proc.poll() is not None]:
-            self._kill(w)  # closes its pipe
-            self._workers.remove(w)
+            self._drop(w)  # reaps it and closes its pipe
             self.replaced += 1
         while len(self._workers) < self.size:
             self._workers.append(self._spawn())
