@@ -126,15 +126,15 @@ def put_info(
     elif not fresh:
         values = values.copy()
     info[key] = values
-    info[MASKS.get(key) or mask_key(key)] = active
+    info[mask_key(key)] = active
 
 
 MASKS: dict[str, str] = {}  # info key -> its mask key "_key", made once (an f-string each step costs more)
 
 
 def mask_key(key: str) -> str:
-    """Gymnasium's vector-info mask key for ``key``, "_key", remembered in :data:`MASKS`."""
-    return MASKS.setdefault(key, f"_{key}")
+    """Gymnasium's vector-info mask key for ``key``, "_key", made once and remembered in :data:`MASKS`."""
+    return MASKS.get(key) or MASKS.setdefault(key, f"_{key}")
 
 
 class Nested:
@@ -156,7 +156,7 @@ class Nested:
         nested: dict[str, Any] = dict.fromkeys(self.masks, mask)
         for i, name in self.rows:  # rows[i]: half the cost of iterating the array (a loop over terms, not envs)
             nested[name] = rows[i]
-        info[key], info[MASKS.get(key) or mask_key(key)] = nested, mask
+        info[key], info[mask_key(key)] = nested, mask
 
 
 RAW = "raw_reward"
